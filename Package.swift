@@ -1,0 +1,156 @@
+// swift-tools-version:6.2
+// The Myna Kyukyu field gateway: My Number card → eligibility → encrypted vault → hospital handoff.
+
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "myna-kyukyu",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "kyukyu", targets: ["kyukyu"]),
+        .executable(name: "kyukyu-card-sim", targets: ["kyukyu-card-sim"]),
+        .executable(name: "kyukyu-bench", targets: ["kyukyu-bench"]),
+        .library(name: "KyukyuCard", targets: ["KyukyuCard"]),
+        .library(name: "KyukyuVault", targets: ["KyukyuVault"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"4.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.10.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
+    ],
+    targets: [
+        // MARK: C shims
+
+        .systemLibrary(
+            name: "CPCSCLite",
+            pkgConfig: "libpcsclite",
+            providers: [.apt(["libpcsclite-dev"])]
+        ),
+
+        // MARK: Libraries
+
+        .target(
+            name: "KyukyuCard",
+            dependencies: [
+                "CPCSCLite",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KyukyuVault",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KyukyuTestbed",
+            dependencies: [
+                "KyukyuCardSim",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Executables
+
+        .executableTarget(
+            name: "kyukyu",
+            dependencies: [
+                "KyukyuCard",
+                "KyukyuVault",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "kyukyu-bench",
+            dependencies: [
+                "KyukyuCard",
+                "KyukyuTestbed",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .executableTarget(
+            name: "kyukyu-vault-crashwriter",
+            dependencies: [
+                "KyukyuVault",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/KyukyuVaultCrashWriter",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Simulators
+
+        .target(
+            name: "KyukyuCardSim",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            path: "simulators/KyukyuCardSim",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "kyukyu-card-sim",
+            dependencies: [
+                "KyukyuCardSim",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "simulators/kyukyu-card-sim",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests
+
+        .testTarget(
+            name: "KyukyuCardTests",
+            dependencies: ["KyukyuCard"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KyukyuCardSimTests",
+            dependencies: ["KyukyuCardSim"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KyukyuVaultTests",
+            dependencies: ["KyukyuVault"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KyukyuIntegrationTests",
+            dependencies: ["KyukyuCard", "KyukyuCardSim", "KyukyuTestbed"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,3 @@
+import CPCSCLite
+/// Placeholder.
+public enum KyukyuCardModule {}

@@ -1,0 +1,3 @@
+import KyukyuCardSim
+/// Placeholder.
+public enum KyukyuTestbedModule {}

@@ -1,0 +1,2 @@
+/// Placeholder until the vault lands.
+public enum KyukyuVaultModule {}

@@ -1,0 +1,3 @@
+import KyukyuCard
+import Histogram
+print("bench")

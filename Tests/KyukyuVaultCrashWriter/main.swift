@@ -1,0 +1,2 @@
+import KyukyuVault
+print("crash writer")

@@ -1,0 +1,2 @@
+import KyukyuCardSim
+print("card simulator")
