@@ -10,7 +10,7 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "myna-kyukyu",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "kyukyu", targets: ["kyukyu"]),
         .executable(name: "kyukyu-card-sim", targets: ["kyukyu-card-sim"]),
@@ -33,7 +33,6 @@ let package = Package(
 
         .systemLibrary(
             name: "CPCSCLite",
-            pkgConfig: "libpcsclite",
             providers: [.apt(["libpcsclite-dev"])]
         ),
 
@@ -45,6 +44,7 @@ let package = Package(
                 "CPCSCLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),

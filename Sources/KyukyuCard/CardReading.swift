@@ -1,0 +1,193 @@
+import Crypto
+import Foundation
+import Logging
+import SwiftASN1
+import X509
+
+/// What the crew's terminal learns from the user-authentication certificate.
+///
+/// The user-authentication certificate carries no name or address, only an opaque subject; it is what the
+/// eligibility service maps to the patient.
+public struct CertificateSummary: Hashable, Sendable, Codable {
+    /// The token the certificate came from.
+    public var tokenType: TokenType
+    /// The subject distinguished name (opaque on real cards).
+    public var subject: String
+    /// The issuer distinguished name.
+    public var issuer: String
+    /// The serial number in hex.
+    public var serialNumber: String
+    /// Start of validity.
+    public var notValidBefore: Date
+    /// End of validity.
+    public var notValidAfter: Date
+    /// SHA-256 of the DER, hex.
+    public var sha256Fingerprint: String
+    /// The validity at the time of reading.
+    public var validity: Validity
+    /// The DER encoding.
+    public var der: [UInt8]
+
+    /// Whether the certificate is valid at a given time.
+    public enum Validity: String, Hashable, Sendable, Codable {
+        /// Within its validity period.
+        case valid
+        /// Past its end (certificates lapse on the holder's 5th birthday after issue).
+        case expired
+        /// Before its start.
+        case notYetValid = "not-yet-valid"
+    }
+
+    /// Parses a DER certificate with swift-certificates.
+    public init(der: [UInt8], tokenType: TokenType, now: Date = Date()) throws {
+        let certificate: Certificate
+        do {
+            certificate = try Certificate(derEncoded: der)
+        } catch {
+            throw CardError.malformedResponse("the certificate on the card cannot be parsed")
+        }
+        self.tokenType = tokenType
+        self.subject = String(describing: certificate.subject)
+        self.issuer = String(describing: certificate.issuer)
+        self.serialNumber = certificate.serialNumber.bytes.map { byte in
+            let hex = String(byte, radix: 16, uppercase: true)
+            return hex.count == 1 ? "0" + hex : hex
+        }.joined()
+        self.notValidBefore = certificate.notValidBefore
+        self.notValidAfter = certificate.notValidAfter
+        self.sha256Fingerprint = SHA256.hash(data: der).map { byte in
+            let hex = String(byte, radix: 16)
+            return hex.count == 1 ? "0" + hex : hex
+        }.joined()
+        self.validity =
+            now < certificate.notValidBefore ? .notYetValid : now > certificate.notValidAfter ? .expired : .valid
+        self.der = der
+    }
+
+    /// The certificate as PEM.
+    public var pem: String {
+        let base64 = Data(der).base64EncodedString()
+        var lines = ["-----BEGIN CERTIFICATE-----"]
+        var index = base64.startIndex
+        while index < base64.endIndex {
+            let end = base64.index(index, offsetBy: 64, limitedBy: base64.endIndex) ?? base64.endIndex
+            lines.append(String(base64[index..<end]))
+            index = end
+        }
+        lines.append("-----END CERTIFICATE-----")
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// The state of one reader for `kyukyu card status`.
+public struct CardStatusReport: Hashable, Sendable, Codable {
+    /// The reader.
+    public var reader: String
+    /// Whether a card is on it.
+    public var cardPresent: Bool
+    /// Contact or contactless, from the ATR.
+    public var interface: String?
+    /// The ATR in hex.
+    public var atr: String?
+    /// The token type, when the card is a JPKI token.
+    public var tokenType: TokenType?
+    /// Tries left on the user-authentication PIN (nil when unknown).
+    public var authPINTriesLeft: Int?
+    /// Why the card could not be examined, when it could not.
+    public var problem: String?
+}
+
+/// High-level card operations for the gateway and the CLI: connect, classify, read, and always release.
+public struct CardReader: Sendable {
+    /// The PC/SC service.
+    public let service: PCSCService
+    /// The logger for card events (no card data is logged).
+    public let logger: Logger
+
+    /// Creates a reader over a PC/SC service.
+    public init(service: PCSCService, logger: Logger) {
+        self.service = service
+        self.logger = logger
+    }
+
+    /// Opens a session on the named reader (or the reader with a card), runs `body`, and releases the card.
+    public func withSession<T: Sendable>(
+        reader: String?,
+        _ body: (CardSession) async throws -> T
+    ) async throws -> T {
+        let status = try await service.resolveReader(reader)
+        guard status.cardPresent else { throw CardError.noCard() }
+        let connection = try await service.connect(reader: status.name)
+        let session = CardSession(connection: connection, logger: logger)
+        do {
+            let result = try await body(session)
+            await session.close()
+            return result
+        } catch {
+            await session.close()
+            throw error
+        }
+    }
+
+    /// Every reader with its card, token type and auth-PIN tries (no try is spent).
+    public func status(reader: String? = nil) async throws -> [CardStatusReport] {
+        var statuses = try await service.readerStatuses()
+        if let reader { statuses = [try await service.resolveReader(reader)] }
+        var reports: [CardStatusReport] = []
+        for status in statuses {
+            var report = CardStatusReport(reader: status.name, cardPresent: status.cardPresent)
+            if status.cardPresent {
+                report.interface = status.isContactless ? "contactless" : "contact"
+                report.atr = status.atr.map { byte in
+                    let hex = String(byte, radix: 16, uppercase: true)
+                    return hex.count == 1 ? "0" + hex : hex
+                }.joined(separator: " ")
+                do {
+                    try await withSession(reader: status.name) { session in
+                        report.tokenType = try await session.tokenType()
+                        report.authPINTriesLeft = try await session.triesLeft(.userAuthentication)
+                    }
+                } catch let error as CardError {
+                    report.problem = error.reason
+                }
+            }
+            reports.append(report)
+        }
+        return reports
+    }
+
+    /// Reads and parses the user-authentication certificate.
+    ///
+    /// An Android credential wants its auth PIN first: pass it as `pin`, and it is verified safely (tries
+    /// checked, last try only with `confirmLastTry`). On a card, a given PIN is verified too, as a check that
+    /// the holder is present.
+    public func readAuthenticationCertificate(
+        reader: String?,
+        pin: CardPIN? = nil,
+        confirmLastTry: Bool = false
+    ) async throws -> CertificateSummary {
+        try await withSession(reader: reader) { session in
+            let type = try await session.tokenType()
+            if let pin {
+                try await session.verify(pin, confirmLastTry: confirmLastTry)
+            }
+            let der = try await session.readCertificateDER(.userAuthentication)
+            return try CertificateSummary(der: der, tokenType: type)
+        }
+    }
+
+    /// Reads the four card-face attributes with the 券面入力補助 PIN.
+    public func readAttributes(reader: String?, pin: CardPIN, confirmLastTry: Bool = false) async throws
+        -> CardAttributes
+    {
+        try await withSession(reader: reader) { session in
+            let type = try await session.tokenType()
+            if type.isPhone {
+                throw CardError.notJPKICard(
+                    "a smartphone credential has no card-face attributes; read the card itself or ask the patient"
+                )
+            }
+            return try await session.readAttributes(pin: pin, confirmLastTry: confirmLastTry)
+        }
+    }
+}

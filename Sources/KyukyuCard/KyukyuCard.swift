@@ -1,3 +1,0 @@
-import CPCSCLite
-/// Placeholder.
-public enum KyukyuCardModule {}
