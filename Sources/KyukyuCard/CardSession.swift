@@ -224,8 +224,11 @@ public actor CardSession {
     /// Signs a SHA-256 hash with the user-authentication key (PKCS#1 v1.5 over the DigestInfo, done by the card).
     ///
     /// The user-authentication PIN must have been verified in this session (``verify(_:confirmLastTry:)``).
-    public func signWithAuthenticationKey(sha256 digest: SHA256.Digest) async throws -> [UInt8] {
-        let digestInfo = DigestInfo.sha256Prefix + Array(digest)
+    public func signWithAuthenticationKey(sha256 digest: [UInt8]) async throws -> [UInt8] {
+        guard digest.count == SHA256.byteCount else {
+            throw CardError.forbiddenCommand("a SHA-256 digest is 32 bytes, not \(digest.count)")
+        }
+        let digestInfo = DigestInfo.sha256Prefix + digest
         if selectedApplication != JPKI.jpkiAID { try await selectApplication(JPKI.jpkiAID) }
         try await selectFile(JPKI.authKeyEF)
         let response = try await send(CommandAPDU(cla: 0x80, ins: 0x2A, p1: 0x00, p2: 0x80, data: digestInfo, le: 256))

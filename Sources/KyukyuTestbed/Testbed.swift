@@ -1,3 +1,0 @@
-import KyukyuCardSim
-/// Placeholder.
-public enum KyukyuTestbedModule {}

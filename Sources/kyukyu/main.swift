@@ -1,2 +1,0 @@
-import KyukyuCard
-print("kyukyu")
