@@ -149,7 +149,14 @@ let package = Package(
         ),
         .testTarget(
             name: "KyukyuIntegrationTests",
-            dependencies: ["KyukyuCard", "KyukyuCardSim", "KyukyuTestbed"],
+            dependencies: [
+                "KyukyuCard",
+                "KyukyuCardSim",
+                "KyukyuTestbed",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

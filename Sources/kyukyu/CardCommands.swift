@@ -32,6 +32,7 @@ struct CardCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await withCardReader(global: global, json: options.json) { reader in
+                try await waitForCard(reader, options)
                 let reports = try await reader.status(reader: options.reader)
                 if options.json {
                     try printJSON(reports)
@@ -178,15 +179,19 @@ func withCardReader(
 ) async throws {
     let logger = global.makeLogger()
     let service = PCSCService(threads: 2, logger: logger)
-    defer { Task { await service.shutdown() } }
     do {
         try await body(CardReader(service: service, logger: logger))
+        await service.shutdown()
     } catch let error as CardError {
+        await service.shutdown()
         if json {
             try? printJSON(CardErrorOutput(error))
         }
         FileHandle.standardError.write(Data("error: \(error.reason)\n".utf8))
         throw ExitCode(CardExitCode.for(error))
+    } catch {
+        await service.shutdown()
+        throw error
     }
 }
 

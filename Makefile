@@ -1,0 +1,34 @@
+# Myna Kyukyu field gateway. `make test` and `make run` are the two commands; see README.md.
+SWIFT ?= swift
+BIN_DIR = $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
+RELEASE_BIN_DIR = $(shell $(SWIFT) build -c release --show-bin-path 2>/dev/null)
+
+.PHONY: deps build test run bench lint format clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+## Build everything and run every test (unit, through real pcscd + simulator, OpenSC interop).
+test: build
+	KYUKYU_BIN_DIR=$(BIN_DIR) $(SWIFT) test
+
+## The most useful end-to-end thing: a private pcscd, the card simulator, and a read of the card.
+run: build
+	KYUKYU_BIN_DIR=$(BIN_DIR) scripts/demo.sh
+
+## Benchmarks (release build); figures go to docs/performance.md.
+bench: deps
+	$(SWIFT) build -c release
+	KYUKYU_BIN_DIR=$(RELEASE_BIN_DIR) $(RELEASE_BIN_DIR)/kyukyu-bench all
+
+lint:
+	$(SWIFT) format lint --strict -r Sources Tests simulators Package.swift
+
+format:
+	$(SWIFT) format -i -r Sources Tests simulators Package.swift
+
+clean:
+	rm -rf .build state
