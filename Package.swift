@@ -85,6 +85,7 @@ let package = Package(
             name: "kyukyu-bench",
             dependencies: [
                 "KyukyuCard",
+                "KyukyuCardSim",
                 "KyukyuTestbed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import Histogram
+import Logging
+
+/// `make bench`: the gateway's benchmarks, on real parts. Figures are printed as Markdown and saved as JSON
+/// under `state/bench/`; docs/performance.md quotes them with the command that produced them.
+@main
+struct KyukyuBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kyukyu-bench",
+        abstract: "Benchmarks of the Myna Kyukyu gateway on real parts.",
+        subcommands: [All.self, Card.self],
+        defaultSubcommand: All.self
+    )
+
+    struct All: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run every benchmark.")
+        @OptionGroup var options: BenchOptions
+
+        func run() async throws {
+            try await CardBenchmark(options: options).run()
+        }
+    }
+
+    struct Card: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Read the user-auth certificate: our client vs OpenSC's pkcs15-tool, same simulator and latency."
+        )
+        @OptionGroup var options: BenchOptions
+
+        func run() async throws {
+            try await CardBenchmark(options: options).run()
+        }
+    }
+}
+
+/// Options shared by the benchmarks.
+struct BenchOptions: ParsableArguments {
+    @Option(help: "Iterations per measured operation.")
+    var iterations = 30
+
+    @Option(help: "Simulated per-APDU card latency in milliseconds (about 20 for a contactless card).")
+    var apduLatencyMs = 20
+
+    @Option(help: "Where results (JSON) and the simulator's PKI are kept.")
+    var stateDir = "state"
+}
+
+/// Latency figures from an HdrHistogram of microseconds.
+struct LatencyStats: Codable, CustomStringConvertible {
+    var count: UInt64
+    var p50Milliseconds: Double
+    var p99Milliseconds: Double
+    var maxMilliseconds: Double
+
+    init(_ histogram: Histogram<UInt64>) {
+        count = histogram.totalCount
+        p50Milliseconds = Double(histogram.valueAtPercentile(50)) / 1000
+        p99Milliseconds = Double(histogram.valueAtPercentile(99)) / 1000
+        maxMilliseconds = Double(histogram.max) / 1000
+    }
+
+    var description: String {
+        String(format: "p50 %.1f ms, p99 %.1f ms, max %.1f ms (n=%llu)", p50Milliseconds, p99Milliseconds, maxMilliseconds, count)
+    }
+}
+
+/// Times `body` `iterations` times into a histogram of microseconds.
+func measure(iterations: Int, _ body: () async throws -> Void) async throws -> Histogram<UInt64> {
+    var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+    for _ in 0..<iterations {
+        let start = ContinuousClock.now
+        try await body()
+        let elapsed = ContinuousClock.now - start
+        let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+        _ = histogram.record(UInt64(max(1, micros)))
+    }
+    return histogram
+}
+
+/// Saves a result as JSON under `state/bench/NAME.json`.
+func save(_ value: some Encodable, name: String, stateDir: String) throws {
+    let dir = stateDir + "/bench"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try encoder.encode(value).write(to: URL(fileURLWithPath: dir + "/\(name).json"))
+}

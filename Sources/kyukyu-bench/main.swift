@@ -1,3 +1,0 @@
-import KyukyuCard
-import Histogram
-print("bench")
