@@ -1,2 +1,0 @@
-import KyukyuCardSim
-print("card simulator")
