@@ -155,6 +155,7 @@ let package = Package(
                 "KyukyuCardSim",
                 "KyukyuTestbed",
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],

@@ -184,14 +184,20 @@ public final class PCSCService: Sendable {
         while true {
             let statuses = try await readerStatuses()
             let candidates = statuses.filter { reader == nil || $0.name == reader || $0.name.hasPrefix(reader!) }
-            if reader != nil, candidates.isEmpty { throw CardError.readerNotFound("no reader named \"\(reader!)\"") }
             if let present = candidates.first(where: \.cardPresent) { return present }
             let remaining = ContinuousClock.now.duration(to: deadline)
             guard remaining > .zero else {
+                if let reader, candidates.isEmpty {
+                    throw CardError.readerNotFound("no reader named \"\(reader)\" was connected within \(timeout)")
+                }
                 throw CardError.noCard("no card was placed on the reader within \(timeout)")
             }
-            let names = candidates.isEmpty ? statuses.map(\.name) : candidates.map(\.name)
-            try await waitForChange(readers: names, current: statuses, timeout: min(remaining, .seconds(1)))
+            if candidates.isEmpty {
+                // The reader is not (yet) plugged in: look again shortly.
+                try await Task.sleep(for: min(remaining, .milliseconds(100)))
+                continue
+            }
+            try await waitForChange(readers: candidates.map(\.name), current: statuses, timeout: min(remaining, .seconds(1)))
         }
     }
 
@@ -418,9 +424,11 @@ public final class PCSCCardConnection: CardConnection {
                     }
                 let rv = SCardTransmit(handle, pci, command, DWORD(command.count), nil, &response, &responseLength)
                 if rv == SCARD_E_NOT_TRANSACTED || rv == SCARD_F_COMM_ERROR {
-                    // pcscd reports a card pulled away mid-APDU as a generic failure; ask the reader.
+                    // pcscd reports a card pulled away mid-APDU as a generic failure, and notices the
+                    // removal only at its next presence poll: give the reader a second to say.
                     var watches = [ReaderWatch(name: reader)]
-                    if (try? PCSCService.getStatusChange(context, &watches, timeoutMilliseconds: 0)) != nil,
+                    watches[0].currentState = DWORD(SCARD_STATE_PRESENT)
+                    if (try? PCSCService.getStatusChange(context, &watches, timeoutMilliseconds: 1000)) != nil,
                         !watches[0].present
                     {
                         throw CardError.cardRemoved(pcsc: Int(rv))

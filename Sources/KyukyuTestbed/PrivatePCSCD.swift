@@ -67,6 +67,11 @@ public final class PrivatePCSCD: Sendable {
             try conf.write(toFile: directory + "/reader.conf.d/vpcd-\(pair)", atomically: true, encoding: .utf8)
         }
         try fm.createDirectory(atPath: "/run/pcscd", withIntermediateDirectories: true)
+        Self.killLeftover(pidFile: directory + "/pcscd.pid")
+        let busy = Set(ports).intersection(Self.listeningTCPPorts())
+        guard busy.isEmpty else {
+            throw TestbedError("TCP ports \(busy.sorted()) are in use by another process; choose another base port")
+        }
         if exportEnvironment { setenv("PCSCLITE_CSOCK_NAME", socketPath, 1) }
         try await start()
     }
@@ -89,6 +94,7 @@ public final class PrivatePCSCD: Sendable {
         try process.run()
         self.process.set(process)
         let pid = process.processIdentifier
+        try? "\(pid)".write(toFile: directory + "/pcscd.pid", atomically: true, encoding: .utf8)
         let target = "/proc/\(pid)/root/run/pcscd/pcscd.comm"
         let deadline = ContinuousClock.now + .seconds(10)
         while !FileManager.default.fileExists(atPath: target) {
@@ -103,7 +109,42 @@ public final class PrivatePCSCD: Sendable {
         }
         try? FileManager.default.removeItem(atPath: socketPath)
         try FileManager.default.createSymbolicLink(atPath: socketPath, withDestinationPath: target)
+        // The readers exist once vpcd listens on their ports (a connection would be a card, so don't probe).
+        while !Set(ports).isSubset(of: Self.listeningTCPPorts()) {
+            guard ContinuousClock.now < deadline else {
+                throw TestbedError("vpcd did not listen on \(ports) within 10 s; see \(log)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
         logger.info("private pcscd started", metadata: ["kyukyu.pcscd.pid": "\(pid)", "kyukyu.pcscd.ports": "\(ports)"])
+    }
+
+    /// Kills a daemon left behind by an earlier run in the same folder (a test process that crashed).
+    static func killLeftover(pidFile: String) {
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Int32(text),
+            let cmdline = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8),
+            cmdline.contains("pcscd")
+        else { return }
+        kill(pid, SIGKILL)
+        for _ in 0..<100 where FileManager.default.fileExists(atPath: "/proc/\(pid)/cmdline") {
+            usleep(20_000)
+        }
+    }
+
+    /// The TCP ports in LISTEN state on this machine, from /proc/net/tcp and /proc/net/tcp6.
+    static func listeningTCPPorts() -> Set<Int> {
+        var ports = Set<Int>()
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ")
+                guard fields.count > 3, fields[3] == "0A", let port = fields[1].split(separator: ":").last else {
+                    continue
+                }
+                if let value = Int(port, radix: 16) { ports.insert(value) }
+            }
+        }
+        return ports
     }
 
     /// Stops the daemon (SIGTERM, then SIGKILL) and waits for it to exit.

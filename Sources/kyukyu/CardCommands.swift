@@ -74,8 +74,9 @@ struct CardCommand: AsyncParsableCommand {
         var confirmLastTry = false
 
         func run() async throws {
-            let pin = pinStdin ? try CardPIN(readSecretLine(), kind: .userAuthentication) : nil
+            let secret = pinStdin ? try readSecretLine() : nil
             try await withCardReader(global: global, json: options.json) { reader in
+                let pin = try secret.map { try CardPIN($0, kind: .userAuthentication) }
                 try await waitForCard(reader, options)
                 let summary = try await reader.readAuthenticationCertificate(
                     reader: options.reader,
@@ -119,8 +120,9 @@ struct CardCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let pin = try CardPIN(readSecretLine(), kind: .attributes)
+            let secret = try readSecretLine()
             try await withCardReader(global: global, json: options.json) { reader in
+                let pin = try CardPIN(secret, kind: .attributes)
                 try await waitForCard(reader, options)
                 let attributes = try await reader.readAttributes(
                     reader: options.reader,

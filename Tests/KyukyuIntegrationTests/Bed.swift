@@ -19,8 +19,9 @@ actor Bed {
     let logger = Logger(label: "kyukyu.test")
     private var daemon: PrivatePCSCD?
 
+    /// Stable across runs, so a daemon left by a crashed run is found (by its pid file) and stopped.
     let workDirectory: String = {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kyukyu-it-\(getpid())").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kyukyu-it-\(Bed.basePort)").path
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
     }()
@@ -47,6 +48,7 @@ actor Bed {
 /// Whether the real-parts tests can run here (root, pcscd, vpcd).
 let realPartsAvailable = PrivatePCSCD.unavailableReason == nil
 
+@discardableResult
 /// Runs `body` with a simulated card on the first vpcd reader, the card already seen by pcscd.
 func withSimulatedCard<T: Sendable>(
     _ configure: (inout CardSimulatorConfiguration) -> Void = { _ in },

@@ -4,6 +4,7 @@ import KyukyuCard
 import KyukyuCardSim
 import KyukyuTestbed
 import Logging
+import SwiftASN1
 import Testing
 import X509
 import _CryptoExtras
@@ -179,7 +180,8 @@ extension ThroughPCSCD {
 
         @Test func aCardThatStartsLockedIsReportedLocked() async throws {
             try await withSimulatedCard({ $0.authPINTriesLeft = 0 }) { simulator, reader in
-                #expect(try await reader.status(reader: Bed.readerName).first?.authPINTriesLeft == 0)
+                let status = try await reader.status(reader: Bed.readerName)
+                #expect(status.first?.authPINTriesLeft == 0)
                 await expectCardError(.pinLocked) {
                     try await reader.readAuthenticationCertificate(
                         reader: Bed.readerName,

@@ -91,7 +91,8 @@ public actor CardSimulator {
             do {
                 let asyncChannel = try await self.connect()
                 guard self.inserted, !Task.isCancelled else {
-                    asyncChannel.channel.close(promise: nil)
+                    // Close through the async channel so its writer is finished (NIO traps otherwise).
+                    try? await asyncChannel.executeThenClose { _, _ in }
                     continue
                 }
                 self.logger.info(
