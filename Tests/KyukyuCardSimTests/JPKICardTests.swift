@@ -15,7 +15,10 @@ struct JPKICardTests {
         #expect(card.sw(Commands.selectAP(JPKICardFiles.jpkiAID)) == .success)
         #expect(card.sw(Commands.selectAP(JPKICardFiles.attributesAID)) == .success)
         #expect(card.sw(Commands.selectAP(JPKICardFiles.cardFaceAID)) == .success)
-        #expect(card.sw(Commands.selectAP([0xA0, 0x00, 0x00, 0x00, 0x63, 0x50, 0x4B, 0x43, 0x53, 0x2D, 0x31, 0x35])) == .fileNotFound)
+        #expect(
+            card.sw(Commands.selectAP([0xA0, 0x00, 0x00, 0x00, 0x63, 0x50, 0x4B, 0x43, 0x53, 0x2D, 0x31, 0x35]))
+                == .fileNotFound
+        )
         // Other drivers' probes, with P2 = 00 and an Le.
         #expect(card.sw([0x00, 0xA4, 0x04, 0x00, 0x06, 0xA0, 0x00, 0x00, 0x00, 0x01, 0x01, 0x00]) == .fileNotFound)
         // There is no usable MF.
@@ -102,13 +105,18 @@ struct JPKICardTests {
         card.sw(Commands.selectEF(0x0001))
         let (file, status) = card.readAll()
         #expect(status == .success)
-        #expect(Array(file.prefix(Fixtures.credentials().signingCertificateDER.count)) == Fixtures.credentials().signingCertificateDER)
+        #expect(
+            Array(file.prefix(Fixtures.credentials().signingCertificateDER.count))
+                == Fixtures.credentials().signingCertificateDER
+        )
     }
 
     @Test func caCertificatesAreFree() {
         var card = Fixtures.card()
         card.sw(Commands.selectAP(JPKICardFiles.jpkiAID))
-        for (fid, der) in [(UInt16(0x000B), Fixtures.pki.authCACertificateDER), (0x0002, Fixtures.pki.signingCACertificateDER)] {
+        for (fid, der) in [
+            (UInt16(0x000B), Fixtures.pki.authCACertificateDER), (0x0002, Fixtures.pki.signingCACertificateDER),
+        ] {
             card.sw(Commands.selectEF(fid))
             let (file, status) = card.readAll(chunk: 0xFF)
             #expect(status == .success)
@@ -262,7 +270,12 @@ struct JPKICardTests {
 
     @Test func attributesUseLongFormLengthsAndCorrectOffsets() throws {
         let address = String(repeating: "架空県テスト市", count: 8)  // 168 bytes of UTF-8
-        let file = JPKICardFiles.attributesFile(name: "試験\u{3000}花子", address: address, birthDate: "19800101", sex: 0x32)
+        let file = JPKICardFiles.attributesFile(
+            name: "試験\u{3000}花子",
+            address: address,
+            birthDate: "19800101",
+            sex: 0x32
+        )
         #expect(Array(file.prefix(3)) == [0xFF, 0x20, 0x81])
         let fields = try parseAttributes(file)
         #expect(fields[0xDF23] == Array(address.utf8))
@@ -321,7 +334,10 @@ struct JPKICardTests {
         card.sw(Commands.selectEF(0x000A))
         let (file, status) = card.readAll()
         #expect(status == .success)
-        #expect(Array(file.prefix(Fixtures.credentials().userAuthCertificateDER.count)) == Fixtures.credentials().userAuthCertificateDER)
+        #expect(
+            Array(file.prefix(Fixtures.credentials().userAuthCertificateDER.count))
+                == Fixtures.credentials().userAuthCertificateDER
+        )
     }
 
     @Test func iPhoneAsksForApprovalOncePerSessionForTheCertificate() {

@@ -28,8 +28,8 @@ final class VPCDInboundHandler: ChannelInboundHandler {
 
     private static func requestQuickAcknowledgements(_ context: ChannelHandlerContext) {
         #if os(Linux)
-        let quickAck = ChannelOptions.Types.SocketOption(level: .tcp, name: .init(rawValue: 12))  // TCP_QUICKACK
-        try? context.channel.syncOptions?.setOption(quickAck, value: 1)
+            let quickAck = ChannelOptions.Types.SocketOption(level: .tcp, name: .init(rawValue: 12))  // TCP_QUICKACK
+            try? context.channel.syncOptions?.setOption(quickAck, value: 1)
         #endif
     }
 }
