@@ -6,7 +6,9 @@ import Logging
 enum Fixtures {
     static let logger = Logger(label: "kyukyu-card-sim-tests", factory: { _ in SwiftLogNoOpLogHandler() })
 
-    static let pkiDirectory: String = makeTemporaryDirectory("pki")
+    /// Fixed, so that later runs reuse the keys (and so exercise loading); safe across processes thanks to the
+    /// PKI's lock.
+    static let pkiDirectory: String = NSTemporaryDirectory() + "kyukyu-card-sim-tests-pki"
 
     static let pki: TestPKI = try! TestPKI.loadOrCreate(directory: pkiDirectory, logger: logger)
 

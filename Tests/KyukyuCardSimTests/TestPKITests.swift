@@ -8,6 +8,7 @@ import X509
 struct TestPKITests {
     @Test func reusesWhatIsOnDisk() throws {
         let directory = Fixtures.makeTemporaryDirectory("reuse")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
         let first = try TestPKI.loadOrCreate(directory: directory, logger: Fixtures.logger)
         let holder = try first.holder(2, validity: .valid)
         let second = try TestPKI.loadOrCreate(directory: directory, logger: Fixtures.logger)
