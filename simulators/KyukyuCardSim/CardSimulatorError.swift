@@ -12,7 +12,6 @@ public struct CardSimulatorError: Error, Hashable, CustomStringConvertible {
             case pkiCorrupt
             case certificateCreation
             case signing
-            case connection
         }
 
         private var backing: Backing
@@ -31,8 +30,6 @@ public struct CardSimulatorError: Error, Hashable, CustomStringConvertible {
         public static let certificateCreation = Code(.certificateCreation)
         /// The simulated card's private-key operation failed.
         public static let signing = Code(.signing)
-        /// The vpcd connection failed.
-        public static let connection = Code(.connection)
 
         /// A short name of the code.
         public var description: String {
@@ -99,11 +96,5 @@ public struct CardSimulatorError: Error, Hashable, CustomStringConvertible {
     @inline(never)
     public static func signing(_ reason: String, file: String = #fileID, line: UInt = #line) -> Self {
         Self(code: .signing, reason: reason, file: file, line: line)
-    }
-
-    /// The vpcd connection failed.
-    @inline(never)
-    public static func connection(_ reason: String, file: String = #fileID, line: UInt = #line) -> Self {
-        Self(code: .connection, reason: reason, file: file, line: line)
     }
 }

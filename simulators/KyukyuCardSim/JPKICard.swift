@@ -147,7 +147,10 @@ public struct JPKICard: Sendable {
         var files: [Application: [UInt16: FileKind]] = [
             .jpki: [
                 0x0006: .binary(JPKICardFiles.tokenInfo(label: profile.tokenLabel), .free),
-                0x000A: .binary(JPKICardFiles.certificateFile(credentials.userAuthCertificateDER), userAuthCertificateAccess),
+                0x000A: .binary(
+                    JPKICardFiles.certificateFile(credentials.userAuthCertificateDER),
+                    userAuthCertificateAccess
+                ),
                 0x000B: .binary(JPKICardFiles.certificateFile(credentials.authCACertificateDER), .free),
                 0x0001: .binary(JPKICardFiles.certificateFile(credentials.signingCertificateDER), .pin(.signing)),
                 0x0002: .binary(JPKICardFiles.certificateFile(credentials.signingCACertificateDER), .free),
@@ -310,7 +313,10 @@ public struct JPKICard: Sendable {
             return JPKICardReply(response: ResponseAPDU(status: .wrongOffset), approvalDelay: delay)
         }
         let end = min(content.count, offset + le)
-        return JPKICardReply(response: ResponseAPDU(data: Array(content[offset..<end]), status: .success), approvalDelay: delay)
+        return JPKICardReply(
+            response: ResponseAPDU(data: Array(content[offset..<end]), status: .success),
+            approvalDelay: delay
+        )
     }
 
     private mutating func verify(_ command: CommandAPDU) -> JPKICardReply {

@@ -6,11 +6,11 @@ import X509
 import _CryptoExtras
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A JPKI-like test PKI kept in a folder: two CAs and, per synthetic holder, RSA-2048 keys and certificates.
@@ -512,7 +512,8 @@ public struct TestPKIManifest: Codable, Sendable, Equatable {
     /// The holder whose user-authentication certificate has this SHA-256 (upper- or lower-case hex).
     public func holderNumber(forUserAuthSHA256 fingerprint: String) -> Int? {
         let wanted = fingerprint.uppercased()
-        for entry in self.holders.values where entry.userAuthCertificates.values.contains(where: { $0.sha256 == wanted }) {
+        for entry in self.holders.values
+        where entry.userAuthCertificates.values.contains(where: { $0.sha256 == wanted }) {
             return entry.number
         }
         return nil
@@ -580,7 +581,12 @@ enum FileStore {
 
     static func write(_ bytes: [UInt8], to path: String, mode: Int = 0o644) throws {
         let temporary = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes), attributes: [.posixPermissions: mode])
+        guard
+            FileManager.default.createFile(
+                atPath: temporary,
+                contents: Data(bytes),
+                attributes: [.posixPermissions: mode]
+            )
         else {
             throw CardSimulatorError.pkiStorage("cannot write \(temporary)")
         }

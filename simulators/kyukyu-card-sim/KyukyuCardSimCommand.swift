@@ -4,11 +4,11 @@ import KyukyuCardSim
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// `kyukyu-card-sim`: a simulated JPKI card (My Number card or phone token) for a vpcd virtual reader.
