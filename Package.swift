@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "kyukyu", targets: ["kyukyu"]),
         .executable(name: "kyukyu-card-sim", targets: ["kyukyu-card-sim"]),
+        .executable(name: "kyukyu-eligibility-sim", targets: ["kyukyu-eligibility-sim"]),
         .executable(name: "kyukyu-bench", targets: ["kyukyu-bench"]),
         .library(name: "KyukyuCard", targets: ["KyukyuCard"]),
         .library(name: "KyukyuVault", targets: ["KyukyuVault"]),
@@ -27,6 +28,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.10.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.1.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.30.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.25.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.10.0"),
     ],
     targets: [
         // MARK: C shims
@@ -57,6 +61,23 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KyukyuOnshi",
+            dependencies: [],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KyukyuEligibility",
+            dependencies: [
+                "KyukyuOnshi",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "X509", package: "swift-certificates"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -120,6 +141,34 @@ let package = Package(
             path: "simulators/KyukyuCardSim",
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "KyukyuEligibilitySim",
+            dependencies: [
+                "KyukyuOnshi",
+                "KyukyuCardSim",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            path: "simulators/KyukyuEligibilitySim",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "kyukyu-eligibility-sim",
+            dependencies: [
+                "KyukyuEligibilitySim",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "simulators/kyukyu-eligibility-sim",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "kyukyu-card-sim",
             dependencies: [
@@ -141,6 +190,24 @@ let package = Package(
         .testTarget(
             name: "KyukyuCardSimTests",
             dependencies: ["KyukyuCardSim"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KyukyuOnshiTests",
+            dependencies: ["KyukyuOnshi"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KyukyuEligibilitySimTests",
+            dependencies: [
+                "KyukyuEligibilitySim",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KyukyuEligibilityTests",
+            dependencies: ["KyukyuEligibility"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,3 @@
+import KyukyuOnshi
+/// Placeholder until the eligibility client lands.
+public enum KyukyuEligibilityModule {}

@@ -1,0 +1,2 @@
+/// Placeholder until the onshi message models land.
+public enum KyukyuOnshiModule {}

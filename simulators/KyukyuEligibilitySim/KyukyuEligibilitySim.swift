@@ -1,0 +1,3 @@
+import KyukyuOnshi
+/// Placeholder until the eligibility stub lands.
+public enum KyukyuEligibilitySimModule {}

@@ -1,0 +1,2 @@
+import KyukyuEligibilitySim
+print("eligibility stub")
