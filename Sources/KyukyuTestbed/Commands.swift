@@ -52,24 +52,40 @@ public enum Commands {
         process.standardOutput = out
         process.standardError = err
         process.standardInput = input
+        let exited = AsyncStream<Int32>.makeStream()
+        process.terminationHandler = { process in
+            exited.continuation.yield(process.terminationStatus)
+            exited.continuation.finish()
+        }
         try process.run()
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
         try input.fileHandleForWriting.close()
-        async let stdoutData = Task.detached { out.fileHandleForReading.readDataToEndOfFile() }.value
-        async let stderrData = Task.detached { err.fileHandleForReading.readDataToEndOfFile() }.value
+        // Blocking reads run on their own threads: on the cooperative pool they could starve an in-process
+        // simulator that the child is talking to.
+        async let stdoutData = readToEnd(out.fileHandleForReading)
+        async let stderrData = readToEnd(err.fileHandleForReading)
         let pid = process.processIdentifier
         let watchdog = Task.detached {
             try await Task.sleep(for: timeout)
             kill(pid, SIGKILL)
         }
         let (o, e) = await (stdoutData, stderrData)
-        process.waitUntilExit()
+        var status: Int32 = -1
+        for await code in exited.stream { status = code }
         watchdog.cancel()
         return Result(
-            status: process.terminationStatus,
+            status: status,
             stdout: String(decoding: o, as: UTF8.self),
             stderr: String(decoding: e, as: UTF8.self)
         )
+    }
+
+    /// Reads a pipe to its end on a dedicated thread.
+    static func readToEnd(_ handle: FileHandle) async -> Data {
+        await withCheckedContinuation { continuation in
+            let thread = Thread { continuation.resume(returning: handle.readDataToEndOfFile()) }
+            thread.start()
+        }
     }
 
     /// Starts a long-running process (a simulator) with its output appended to a log file.
