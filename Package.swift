@@ -86,6 +86,8 @@ let package = Package(
             dependencies: [
                 "KyukyuCard",
                 "KyukyuTestbed",
+                "KyukyuVault",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -144,7 +146,11 @@ let package = Package(
         ),
         .testTarget(
             name: "KyukyuVaultTests",
-            dependencies: ["KyukyuVault"],
+            dependencies: [
+                "KyukyuVault",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
