@@ -67,7 +67,7 @@ do {
         open.append(incident)
         for _ in 0..<Int.random(in: 1...4, using: &generator) {
             let kind = kinds.randomElement(using: &generator)!
-            let size = Int.random(in: 64...(96 * 1024), using: &generator)
+            let size = Int.random(in: 64...(32 * 1024), using: &generator)
             let payload = Data((0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) })
             let version = try await vault.putRecord(incident: incident, kind: kind, payload: payload)
             let digest = String(fnv1a64(payload), radix: 16)
