@@ -57,12 +57,24 @@ public struct PurgeSummary: Hashable, Sendable, Codable {
     /// Whether the WAL was checkpointed and truncated afterwards.
     public var walTruncated: Bool
 
+    /// Creates a summary.
+    public init(purged: [Purged], walTruncated: Bool) {
+        self.purged = purged
+        self.walTruncated = walTruncated
+    }
+
     /// One purged incident.
     public struct Purged: Hashable, Sendable, Codable {
         /// The incident id.
         public var incident: IncidentID
         /// Why it was purged.
         public var reason: PurgeReason
+
+        /// Creates an entry.
+        public init(incident: IncidentID, reason: PurgeReason) {
+            self.incident = incident
+            self.reason = reason
+        }
     }
 
     /// The number of incidents purged.
@@ -138,7 +150,7 @@ public final class IncidentVault: Sendable {
     /// Creates a vault over `database`, applying the schema migrations.
     ///
     /// Use ``VaultDatabase/openPool(path:)`` for a file (WAL) and ``VaultDatabase/makeInMemory()`` in
-    /// unit tests, or ``open(stateDirectory:keyProvider:configuration:clock:logger:now:)`` for the
+    /// unit tests, or ``open(stateDirectory:keyProvider:configuration:clock:logger:now:runStartUpDuties:)`` for the
     /// whole start-up sequence.
     public init(
         database: any DatabaseWriter,
@@ -157,15 +169,17 @@ public final class IncidentVault: Sendable {
 
     /// Opens the vault in `stateDirectory` (created with mode 0700): loads the device keyring (by
     /// default from the key file there, created on first run), opens the WAL database, then runs the
-    /// start-up duties (``startUp(now:)``): finishes interrupted purges, purges expired incidents and
-    /// re-wraps data keys still under a retired device key.
+    /// start-up duties (``startUp(now:)``) unless `runStartUpDuties` is false (read-only tools such as
+    /// audit verification): finishes interrupted purges, purges expired incidents and re-wraps data keys
+    /// still under a retired device key.
     public static func open(
         stateDirectory: String,
         keyProvider: (any DeviceKeyProvider)? = nil,
         configuration: Configuration = Configuration(),
         clock: any AuditClock = SystemAuditClock(),
         logger: Logger,
-        now: Date = Date()
+        now: Date = Date(),
+        runStartUpDuties: Bool = true
     ) async throws -> IncidentVault {
         try FileSecurity.ensureDirectory(stateDirectory)
         let provider = keyProvider ?? KeyFileProvider(stateDirectory: stateDirectory)
@@ -178,7 +192,9 @@ public final class IncidentVault: Sendable {
             clock: clock,
             logger: logger
         )
-        try await vault.startUp(now: now)
+        if runStartUpDuties {
+            try await vault.startUp(now: now)
+        }
         return vault
     }
 
