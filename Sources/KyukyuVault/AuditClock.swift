@@ -1,11 +1,11 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A reading of both clocks, taken together for each audit entry.
@@ -45,9 +45,9 @@ public struct SystemAuditClock: AuditClock {
     public func now() -> AuditTimestamp {
         var spec = timespec()
         #if os(Linux)
-        clock_gettime(CLOCK_BOOTTIME, &spec)
+            clock_gettime(CLOCK_BOOTTIME, &spec)
         #else
-        clock_gettime(CLOCK_MONOTONIC, &spec)
+            clock_gettime(CLOCK_MONOTONIC, &spec)
         #endif
         let monotonic = UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
         return AuditTimestamp(wall: Date(), monotonicNanoseconds: monotonic, bootID: self.bootID)

@@ -156,8 +156,14 @@ public struct AuditEvent: Hashable, Sendable, Codable {
     }
 
     /// The consent basis was recorded, and by whom.
-    public static func consentRecorded(incident: IncidentID, basis: ConsentBasis, recordedBy crew: CrewID) -> AuditEvent {
-        AuditEvent(action: .consentRecorded, incident: incident, actor: crew.rawValue, attributes: ["basis": basis.rawValue])
+    public static func consentRecorded(incident: IncidentID, basis: ConsentBasis, recordedBy crew: CrewID) -> AuditEvent
+    {
+        AuditEvent(
+            action: .consentRecorded,
+            incident: incident,
+            actor: crew.rawValue,
+            attributes: ["basis": basis.rawValue]
+        )
     }
 
     /// A category was fetched and stored (written by ``IncidentVault/putRecord(incident:kind:payload:)``).
@@ -172,12 +178,22 @@ public struct AuditEvent: Hashable, Sendable, Codable {
 
     /// A category was read for display (written by the vault's read methods).
     public static func categoryViewed(incident: IncidentID, category: RecordKind, by crew: CrewID) -> AuditEvent {
-        AuditEvent(action: .categoryViewed, incident: incident, actor: crew.rawValue, attributes: ["category": category.rawValue])
+        AuditEvent(
+            action: .categoryViewed,
+            incident: incident,
+            actor: crew.rawValue,
+            attributes: ["category": category.rawValue]
+        )
     }
 
     /// The handoff was sent to a hospital (identified by its institution code).
     public static func handoffSent(incident: IncidentID, destination: FacilityCode, by crew: CrewID) -> AuditEvent {
-        AuditEvent(action: .handoffSent, incident: incident, actor: crew.rawValue, attributes: ["destination": destination.rawValue])
+        AuditEvent(
+            action: .handoffSent,
+            incident: incident,
+            actor: crew.rawValue,
+            attributes: ["destination": destination.rawValue]
+        )
     }
 
     /// The hospital acknowledged the handoff.
@@ -190,7 +206,12 @@ public struct AuditEvent: Hashable, Sendable, Codable {
     }
 
     static func incidentPurged(incident: IncidentID, reason: PurgeReason) -> AuditEvent {
-        AuditEvent(action: .incidentPurged, incident: incident, actor: "device", attributes: ["reason": reason.rawValue])
+        AuditEvent(
+            action: .incidentPurged,
+            incident: incident,
+            actor: "device",
+            attributes: ["reason": reason.rawValue]
+        )
     }
 
     static func vaultWiped(incidents: Int, actor: String) -> AuditEvent {
@@ -243,7 +264,8 @@ func isShortToken(_ text: String) -> Bool {
     let bytes = Array(text.utf8)
     return !bytes.isEmpty && bytes.count <= 64
         && bytes.allSatisfy { byte in
-            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+                || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
                 || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: ".")
                 || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
         }

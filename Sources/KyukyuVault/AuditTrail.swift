@@ -217,7 +217,9 @@ public final class AuditTrail: Sendable {
     public func verify(anchor: AuditHead? = nil) async throws -> AuditVerification {
         let (rows, head) = try await self.writer.read { db in
             let rows = try Row.fetchAll(db, sql: "SELECT seq, body, prev_hash, hash FROM audit_entry ORDER BY seq")
-                .map { StoredRow(sequence: $0["seq"], body: $0["body"], previousHash: $0["prev_hash"], hash: $0["hash"]) }
+                .map {
+                    StoredRow(sequence: $0["seq"], body: $0["body"], previousHash: $0["prev_hash"], hash: $0["hash"])
+                }
             return (rows, try Self.fetchHead(db))
         }
         return self.verify(rows: rows, head: head, anchor: anchor)
@@ -336,7 +338,9 @@ public final class AuditTrail: Sendable {
             var rowHasFinding = false
             let body = try? Self.decodeBody(row.body)
             if Self.entryHash(previous: row.previousHash, body: row.body) != row.hash || body == nil {
-                problems.append(.init(kind: .altered, sequence: row.sequence, detail: "content does not match its hash"))
+                problems.append(
+                    .init(kind: .altered, sequence: row.sequence, detail: "content does not match its hash")
+                )
                 rowHasFinding = true
             } else if let body, body.seq != row.sequence {
                 problems.append(
@@ -359,7 +363,11 @@ public final class AuditTrail: Sendable {
                 let previousFlagged = problems.contains { $0.sequence == previous?.row.sequence }
                 if !previousFlagged {
                     problems.append(
-                        .init(kind: .chainBroken, sequence: row.sequence, detail: "does not link to the entry before it")
+                        .init(
+                            kind: .chainBroken,
+                            sequence: row.sequence,
+                            detail: "does not link to the entry before it"
+                        )
                     )
                 }
             }
@@ -395,7 +403,11 @@ public final class AuditTrail: Sendable {
                 )
             } else if last == nil, head.sequence > 0 {
                 problems.append(
-                    .init(kind: .truncated, sequence: 1, detail: "signed head counts \(head.sequence) entries, none stored")
+                    .init(
+                        kind: .truncated,
+                        sequence: 1,
+                        detail: "signed head counts \(head.sequence) entries, none stored"
+                    )
                 )
             } else if let last, head.sequence < last.sequence {
                 problems.append(
@@ -416,7 +428,9 @@ public final class AuditTrail: Sendable {
 
         if let anchor {
             if !self.headSignatureIsValid(anchor) {
-                problems.append(.init(kind: .anchorMismatch, sequence: anchor.sequence, detail: "anchor signature invalid"))
+                problems.append(
+                    .init(kind: .anchorMismatch, sequence: anchor.sequence, detail: "anchor signature invalid")
+                )
             } else if hashesBySequence[anchor.sequence] != anchor.hash {
                 problems.append(
                     .init(

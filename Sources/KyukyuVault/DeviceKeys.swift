@@ -2,11 +2,11 @@ import Crypto
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The identifier of one device wrapping key, recorded next to every wrapped data key.
@@ -273,7 +273,8 @@ public struct SystemdCredentialProvider: DeviceKeyProvider {
         // systemd makes credentials 0400 (or 0440 for a shared group); others must have no access.
         guard info.st_mode & 0o007 == 0 else {
             throw VaultError.keyFilePermissionsTooOpen(
-                reason: "credential \(self.name) is accessible to others (mode \(String(info.st_mode & 0o777, radix: 8)))"
+                reason:
+                    "credential \(self.name) is accessible to others (mode \(String(info.st_mode & 0o777, radix: 8)))"
             )
         }
         return try DeviceKeyring(serialized: try FileSecurity.read(path: path))

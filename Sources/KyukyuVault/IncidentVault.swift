@@ -224,7 +224,10 @@ public final class IncidentVault: Sendable {
         try await self.writer.write { db in
             try db.execute(
                 sql: "INSERT INTO incident (id, created_at, expires_at, handoff_state) VALUES (?, ?, ?, ?)",
-                arguments: [id.description, now.timeIntervalSince1970, expiresAt.timeIntervalSince1970, HandoffState.open.rawValue]
+                arguments: [
+                    id.description, now.timeIntervalSince1970, expiresAt.timeIntervalSince1970,
+                    HandoffState.open.rawValue,
+                ]
             )
             try db.execute(
                 sql: "INSERT INTO incident_key (incident_id, device_key_id, wrapped_key) VALUES (?, ?, ?)",
@@ -241,7 +244,8 @@ public final class IncidentVault: Sendable {
     /// Also appends a `category.fetched` audit entry in the same transaction. When this returns, the
     /// record is durable (synchronous = FULL).
     @discardableResult
-    public func putRecord(incident: IncidentID, kind: RecordKind, payload: Data, now: Date = Date()) async throws -> Int {
+    public func putRecord(incident: IncidentID, kind: RecordKind, payload: Data, now: Date = Date()) async throws -> Int
+    {
         let keyring = self.keyring.value
         let version = try await self.writer.write { db -> Int in
             let dataKey = try Self.dataKey(for: incident, in: db, keyring: keyring)
@@ -374,8 +378,12 @@ public final class IncidentVault: Sendable {
     ) async throws {
         try await self.writer.write { db in
             try db.execute(
-                sql: "UPDATE incident SET handoff_state = ?, handoff_changed_at = ? WHERE id = ? AND handoff_state != ?",
-                arguments: [HandoffState.sent.rawValue, now.timeIntervalSince1970, incident.description, HandoffState.purging.rawValue]
+                sql:
+                    "UPDATE incident SET handoff_state = ?, handoff_changed_at = ? WHERE id = ? AND handoff_state != ?",
+                arguments: [
+                    HandoffState.sent.rawValue, now.timeIntervalSince1970, incident.description,
+                    HandoffState.purging.rawValue,
+                ]
             )
             guard db.changesCount == 1 else {
                 throw VaultError.incidentNotFound(reason: "incident \(incident) is not stored")
@@ -388,7 +396,9 @@ public final class IncidentVault: Sendable {
     /// Records the hospital's acknowledgement, then crypto-shreds the incident.
     public func acknowledgeHandoff(incident: IncidentID) async throws {
         try await self.writer.write { db in
-            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM incident WHERE id = ?", arguments: [incident.description]) != nil
+            guard
+                try Bool.fetchOne(db, sql: "SELECT 1 FROM incident WHERE id = ?", arguments: [incident.description])
+                    != nil
             else {
                 throw VaultError.incidentNotFound(reason: "incident \(incident) is not stored")
             }
@@ -415,7 +425,8 @@ public final class IncidentVault: Sendable {
     private func shredWithoutCheckpoint(incident: IncidentID, reason: PurgeReason) async throws -> Bool {
         let found = try await self.writer.write { db -> Bool in
             let exists =
-                try Bool.fetchOne(db, sql: "SELECT 1 FROM incident WHERE id = ?", arguments: [incident.description]) != nil
+                try Bool.fetchOne(db, sql: "SELECT 1 FROM incident WHERE id = ?", arguments: [incident.description])
+                != nil
             guard exists else { return false }
             try db.execute(sql: "DELETE FROM incident_key WHERE incident_id = ?", arguments: [incident.description])
             try db.execute(
@@ -523,7 +534,10 @@ public final class IncidentVault: Sendable {
         let maximumAge = self.configuration.maximumAge
         return try await self.writer.read { db in
             var byState: [String: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT handoff_state, count(*) AS n FROM incident GROUP BY handoff_state") {
+            for row in try Row.fetchAll(
+                db,
+                sql: "SELECT handoff_state, count(*) AS n FROM incident GROUP BY handoff_state"
+            ) {
                 byState[row["handoff_state"]] = row["n"]
             }
             let oldest = try Double.fetchOne(db, sql: "SELECT MIN(created_at) FROM incident")
@@ -662,7 +676,11 @@ public final class IncidentVault: Sendable {
         let key = try keyring.wrappingKey(keyID)
         do {
             let box = try AES.GCM.SealedBox(combined: wrapped)
-            let bytes = try AES.GCM.open(box, using: key, authenticating: dekAssociatedData(incident: incident, keyID: keyID))
+            let bytes = try AES.GCM.open(
+                box,
+                using: key,
+                authenticating: dekAssociatedData(incident: incident, keyID: keyID)
+            )
             return SymmetricKey(data: bytes)
         } catch {
             throw VaultError.authenticationFailed(reason: "the data key of incident \(incident) does not authenticate")
@@ -679,7 +697,12 @@ public final class IncidentVault: Sendable {
         else {
             throw VaultError.incidentNotFound(reason: "incident \(incident) is not stored or was shredded")
         }
-        return try unwrap(row["wrapped_key"], incident: incident, keyID: DeviceKeyID(rawValue: row["device_key_id"]), keyring: keyring)
+        return try unwrap(
+            row["wrapped_key"],
+            incident: incident,
+            keyID: DeviceKeyID(rawValue: row["device_key_id"]),
+            keyring: keyring
+        )
     }
 
     static func open(sealed: Data, dataKey: SymmetricKey, incident: IncidentID, kind: RecordKind, version: Int) throws

@@ -128,14 +128,19 @@ func runVaultBenchmark(
                 arguments: [id, now, now + 86400]
             )
             try db.execute(
-                sql: "INSERT INTO record (incident_id, kind, version, stored_at, sealed) VALUES (?, 'medications', 1, ?, ?)",
+                sql:
+                    "INSERT INTO record (incident_id, kind, version, stored_at, sealed) VALUES (?, 'medications', 1, ?, ?)",
                 arguments: [id, now, payload]
             )
         }
         if record { _ = plainPut.record(micros(clock.now - start)) }
         start = clock.now
         let plainRead = try await plain.read { db in
-            try Data.fetchOne(db, sql: "SELECT sealed FROM record WHERE incident_id = ? AND kind = 'medications'", arguments: [id])
+            try Data.fetchOne(
+                db,
+                sql: "SELECT sealed FROM record WHERE incident_id = ? AND kind = 'medications'",
+                arguments: [id]
+            )
         }
         if record { _ = plainGet.record(micros(clock.now - start)) }
         precondition(plainRead?.count == payloadBytes)

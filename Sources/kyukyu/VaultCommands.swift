@@ -4,9 +4,9 @@ import KyukyuVault
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A failure at run time (not a usage error): printed as `Error: …`, exit status 1.
@@ -81,7 +81,8 @@ struct VaultCommandOptions: ParsableArguments {
 
 func printJSON(_ value: some Encodable, pretty: Bool = true) throws {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+    encoder.outputFormatting =
+        pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
     encoder.dateEncodingStrategy = .iso8601
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
@@ -121,8 +122,12 @@ struct VaultCommand: AsyncParsableCommand {
             print("oldest incident age:  \(formatAge(status.oldestIncidentAgeSeconds))")
             print("next expiry in:       \(formatAge(status.nextExpiryInSeconds))")
             print("maximum age:          \(formatAge(status.maximumAgeSeconds))")
-            print("device key:           \(status.currentDeviceKeyID) (\(status.dataKeysPendingRewrap) data keys pending re-wrap)")
-            print("audit entries:        \(status.auditEntryCount) (signed head #\(status.auditHeadSequence.map(String.init) ?? "-"))")
+            print(
+                "device key:           \(status.currentDeviceKeyID) (\(status.dataKeysPendingRewrap) data keys pending re-wrap)"
+            )
+            print(
+                "audit entries:        \(status.auditEntryCount) (signed head #\(status.auditHeadSequence.map(String.init) ?? "-"))"
+            )
         }
     }
 
@@ -165,7 +170,8 @@ struct VaultCommand: AsyncParsableCommand {
             } else if self.expired {
                 summary = try await vault.purgeExpired()
             } else {
-                for incident in try await vault.incidents() where try await vault.shred(incident: incident.id, reason: .manual) {
+                for incident in try await vault.incidents()
+                where try await vault.shred(incident: incident.id, reason: .manual) {
                     summary.purged.append(.init(incident: incident.id, reason: .manual))
                 }
                 summary.walTruncated = await vault.truncateWAL()
@@ -198,7 +204,10 @@ struct VaultCommand: AsyncParsableCommand {
                 guard isatty(STDIN_FILENO) != 0 else {
                     throw VaultCommandError("refusing to wipe without --yes when not interactive")
                 }
-                print("This destroys every incident in \(self.options.stateDirectory). Type WIPE to continue: ", terminator: "")
+                print(
+                    "This destroys every incident in \(self.options.stateDirectory). Type WIPE to continue: ",
+                    terminator: ""
+                )
                 guard readLine() == "WIPE" else {
                     print("aborted")
                     throw ExitCode(1)
@@ -234,7 +243,9 @@ struct VaultCommand: AsyncParsableCommand {
             if self.options.json {
                 try printJSON(report)
             } else {
-                print("device key \(report.current) in force; retired \(report.retired.map(\.rawValue).joined(separator: ", ")); \(report.rewrapped) data key(s) re-wrapped")
+                print(
+                    "device key \(report.current) in force; retired \(report.retired.map(\.rawValue).joined(separator: ", ")); \(report.rewrapped) data key(s) re-wrapped"
+                )
             }
         }
     }
@@ -278,7 +289,9 @@ struct AuditCommand: AsyncParsableCommand {
             if self.options.json {
                 try printJSON(verification)
             } else {
-                print("entries: \(verification.entryCount), signed head: #\(verification.head.map { String($0.sequence) } ?? "-")")
+                print(
+                    "entries: \(verification.entryCount), signed head: #\(verification.head.map { String($0.sequence) } ?? "-")"
+                )
                 if verification.isIntact {
                     print("chain intact, head signature valid")
                 } else {
@@ -301,7 +314,10 @@ struct AuditCommand: AsyncParsableCommand {
 
         @OptionGroup var options: VaultCommandOptions
 
-        @Option(help: "Only entries recorded at or after this time: ISO 8601 (2026-11-23T05:00:00Z) or an age (30m, 24h, 7d).")
+        @Option(
+            help:
+                "Only entries recorded at or after this time: ISO 8601 (2026-11-23T05:00:00Z) or an age (30m, 24h, 7d)."
+        )
         var since: String?
 
         func validate() throws {

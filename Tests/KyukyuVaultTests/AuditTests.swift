@@ -25,7 +25,9 @@ struct AuditTests {
 
     func tamper(_ queue: DatabaseQueue, _ sql: String) async throws {
         try await queue.write { db in
-            try db.execute(sql: "DROP TRIGGER IF EXISTS audit_entry_no_update; DROP TRIGGER IF EXISTS audit_entry_no_delete")
+            try db.execute(
+                sql: "DROP TRIGGER IF EXISTS audit_entry_no_update; DROP TRIGGER IF EXISTS audit_entry_no_delete"
+            )
             try db.execute(sql: sql)
         }
     }
@@ -76,7 +78,12 @@ struct AuditTests {
             for seq in 4...10 {
                 var body = try Data.fetchOne(db, sql: "SELECT body FROM audit_entry WHERE seq = ?", arguments: [seq])!
                 if seq == 4 {
-                    body = Data(String(decoding: body, as: UTF8.self).replacingOccurrences(of: "life-or-body-exception", with: "verbal").utf8)
+                    body = Data(
+                        String(decoding: body, as: UTF8.self).replacingOccurrences(
+                            of: "life-or-body-exception",
+                            with: "verbal"
+                        ).utf8
+                    )
                 }
                 let hash = AuditTrail.entryHash(previous: previous, body: body)
                 try db.execute(

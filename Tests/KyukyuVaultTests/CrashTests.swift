@@ -5,9 +5,9 @@ import Testing
 @testable import KyukyuVault
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Kills a writer process with SIGKILL at random points, many times, and checks after each kill that
@@ -32,7 +32,9 @@ struct CrashTests {
             directory = directory.deletingLastPathComponent()
         }
         for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-            candidates.append(bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("kyukyu-vault-crashwriter"))
+            candidates.append(
+                bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("kyukyu-vault-crashwriter")
+            )
         }
         let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
@@ -61,7 +63,8 @@ struct CrashTests {
     }
 
     /// Runs the writer, kills it after `delay`, and returns what it printed (all acknowledged writes).
-    static func runAndKill(executable: String, stateDirectory: String, delay: Duration) async throws -> (String, Int32) {
+    static func runAndKill(executable: String, stateDirectory: String, delay: Duration) async throws -> (String, Int32)
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = [stateDirectory]
@@ -102,7 +105,11 @@ struct CrashTests {
 
         for iteration in 0..<Self.iterations {
             let delay = Duration.milliseconds(Int.random(in: 40...700))
-            let (output, status) = try await Self.runAndKill(executable: executable, stateDirectory: directory, delay: delay)
+            let (output, status) = try await Self.runAndKill(
+                executable: executable,
+                stateDirectory: directory,
+                delay: delay
+            )
             #expect(status == SIGKILL, "iteration \(iteration): writer ended on its own (status \(status))")
             var linesThisRun = 0
             for line in output.split(separator: "\n") {
@@ -114,7 +121,12 @@ struct CrashTests {
                 case "record":
                     let id = IncidentID(fields[1])!
                     acknowledged[id, default: []].append(
-                        AcknowledgedRecord(incident: id, kind: RecordKind(fields[2])!, version: Int(fields[3])!, digest: fields[4])
+                        AcknowledgedRecord(
+                            incident: id,
+                            kind: RecordKind(fields[2])!,
+                            version: Int(fields[3])!,
+                            digest: fields[4]
+                        )
                     )
                 case "audit":
                     maxAuditSequence = max(maxAuditSequence, Int64(fields[1])!)
@@ -145,7 +157,10 @@ struct CrashTests {
                     for record in records {
                         recordsChecked += 1
                         let found = byKey["\(record.kind)/\(record.version)"]
-                        #expect(found != nil, "iteration \(iteration): acknowledged \(record.kind) v\(record.version) lost")
+                        #expect(
+                            found != nil,
+                            "iteration \(iteration): acknowledged \(record.kind) v\(record.version) lost"
+                        )
                         if let found {
                             #expect(String(fnv1a64(found.payload), radix: 16) == record.digest)
                         }

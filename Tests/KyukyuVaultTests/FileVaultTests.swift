@@ -74,7 +74,11 @@ struct FileVaultTests {
             ids.append(id)
             let patient = #"{"name":"\#(markers[0])","address":"\#(markers[1])","birth":"\#(markers[2])"}"#
             try await vault.putRecord(incident: id, kind: .patient, payload: Data(patient.utf8))
-            try await vault.putRecord(incident: id, kind: .patient, payload: Data(patient.utf16.flatMap { [UInt8($0 & 0xff), UInt8($0 >> 8)] }))
+            try await vault.putRecord(
+                incident: id,
+                kind: .patient,
+                payload: Data(patient.utf16.flatMap { [UInt8($0 & 0xff), UInt8($0 >> 8)] })
+            )
             // A large record, so overflow pages are exercised too.
             let medications = String(repeating: "\(markers[3]);", count: 2000 + index)
             try await vault.putRecord(incident: id, kind: .medications, payload: Data(medications.utf8))
@@ -98,7 +102,8 @@ struct FileVaultTests {
             }
             return found
         }
-        let markerNeedles = markers.flatMap { marker in encodings(of: marker).map { ("\(marker) \($0.0)", $0.1) } }
+        let markerNeedles =
+            markers.flatMap { marker in encodings(of: marker).map { ("\(marker) \($0.0)", $0.1) } }
             + [("SYNTHETIC", Data("SYNTHETIC".utf8))]
         #expect(try scan(for: markerNeedles) == [])
         #expect(capture.count > 10, "the vault logged, so the log check means something")

@@ -4,9 +4,9 @@ import Testing
 @testable import KyukyuVault
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 @Suite("Device key providers")
@@ -78,7 +78,11 @@ struct KeyProviderTests {
         defer { removeDirectory(directory) }
         let keyring = DeviceKeyring.generate()
         let path = directory + "/kyukyu-device-keyring"
-        FileManager.default.createFile(atPath: path, contents: keyring.serialized(), attributes: [.posixPermissions: 0o400])
+        FileManager.default.createFile(
+            atPath: path,
+            contents: keyring.serialized(),
+            attributes: [.posixPermissions: 0o400]
+        )
         let loaded = try SystemdCredentialProvider(directory: directory).loadKeyring()
         #expect(loaded.currentKeyID == keyring.currentKeyID)
         chmod(path, 0o444)

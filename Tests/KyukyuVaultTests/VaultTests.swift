@@ -72,7 +72,8 @@ struct VaultTests {
             default:
                 for (from, to) in [(1, -1), (2, 1), (-1, 2)] {
                     try db.execute(
-                        sql: "UPDATE record SET version = ? WHERE incident_id = ? AND kind = 'medications' AND version = ?",
+                        sql:
+                            "UPDATE record SET version = ? WHERE incident_id = ? AND kind = 'medications' AND version = ?",
                         arguments: [to, a.description, from]
                     )
                 }
@@ -107,10 +108,20 @@ struct VaultTests {
     @Test func anotherDeviceKeyCannotOpen() async throws {
         let queue = try VaultDatabase.makeInMemory()
         let capture = LogCapture()
-        let vault = try IncidentVault(database: queue, keyring: .generate(), clock: TestClock(), logger: capture.logger())
+        let vault = try IncidentVault(
+            database: queue,
+            keyring: .generate(),
+            clock: TestClock(),
+            logger: capture.logger()
+        )
         let incident = try await vault.createIncident()
         try await vault.putRecord(incident: incident, kind: .patient, payload: Data("x".utf8))
-        let thief = try IncidentVault(database: queue, keyring: .generate(), clock: TestClock(), logger: capture.logger())
+        let thief = try IncidentVault(
+            database: queue,
+            keyring: .generate(),
+            clock: TestClock(),
+            logger: capture.logger()
+        )
         await #expect(throws: VaultError.unknownDeviceKey(reason: "")) {
             _ = try await thief.records(incident: incident, viewer: testCrew)
         }
@@ -126,9 +137,21 @@ struct VaultTests {
         #expect(try await vault.shred(incident: incident) == false)
         let counts = try await queue.read { db in
             (
-                try Int.fetchOne(db, sql: "SELECT count(*) FROM incident_key WHERE incident_id = ?", arguments: [incident.description])!,
-                try Int.fetchOne(db, sql: "SELECT count(*) FROM record WHERE incident_id = ?", arguments: [incident.description])!,
-                try Int.fetchOne(db, sql: "SELECT count(*) FROM incident WHERE id = ?", arguments: [incident.description])!
+                try Int.fetchOne(
+                    db,
+                    sql: "SELECT count(*) FROM incident_key WHERE incident_id = ?",
+                    arguments: [incident.description]
+                )!,
+                try Int.fetchOne(
+                    db,
+                    sql: "SELECT count(*) FROM record WHERE incident_id = ?",
+                    arguments: [incident.description]
+                )!,
+                try Int.fetchOne(
+                    db,
+                    sql: "SELECT count(*) FROM incident WHERE id = ?",
+                    arguments: [incident.description]
+                )!
             )
         }
         #expect(counts == (0, 0, 0))
@@ -184,9 +207,19 @@ struct VaultTests {
         // A later, shorter configuration applies to incidents created under the longer one.
         let queue = try VaultDatabase.makeInMemory()
         let keyring = DeviceKeyring.generate()
-        let long = try IncidentVault(database: queue, keyring: keyring, configuration: .init(maximumAge: 86400), logger: LogCapture().logger())
+        let long = try IncidentVault(
+            database: queue,
+            keyring: keyring,
+            configuration: .init(maximumAge: 86400),
+            logger: LogCapture().logger()
+        )
         let id = try await long.createIncident(now: now.addingTimeInterval(-7200))
-        let short = try IncidentVault(database: queue, keyring: keyring, configuration: .init(maximumAge: 3600), logger: LogCapture().logger())
+        let short = try IncidentVault(
+            database: queue,
+            keyring: keyring,
+            configuration: .init(maximumAge: 3600),
+            logger: LogCapture().logger()
+        )
         #expect(try await short.purgeExpired(now: now).purged.map(\.incident) == [id])
     }
 
@@ -247,16 +280,22 @@ struct VaultTests {
             try await vault.putRecord(incident: id, kind: .medications, payload: Data("m\(index)".utf8))
             ids.append(id)
         }
-        let sealedBefore = try await queue.read { db in try Data.fetchAll(db, sql: "SELECT sealed FROM record ORDER BY incident_id") }
+        let sealedBefore = try await queue.read { db in
+            try Data.fetchAll(db, sql: "SELECT sealed FROM record ORDER BY incident_id")
+        }
         let oldKey = vault.currentDeviceKeyID
         let report = try await vault.rotateDeviceKey(provider: provider)
         #expect(report.rewrapped == 4)
         #expect(report.retired == [oldKey])
         #expect(report.current != oldKey)
         #expect(try provider.loadKeyring().wrappingKeyIDs == [report.current])
-        let sealedAfter = try await queue.read { db in try Data.fetchAll(db, sql: "SELECT sealed FROM record ORDER BY incident_id") }
+        let sealedAfter = try await queue.read { db in
+            try Data.fetchAll(db, sql: "SELECT sealed FROM record ORDER BY incident_id")
+        }
         #expect(sealedBefore == sealedAfter)
-        let keyIDs = try await queue.read { db in try String.fetchAll(db, sql: "SELECT DISTINCT device_key_id FROM incident_key") }
+        let keyIDs = try await queue.read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT device_key_id FROM incident_key")
+        }
         #expect(keyIDs == [report.current.rawValue])
         for (index, id) in ids.enumerated() {
             let record = try await vault.latestRecord(incident: id, kind: .medications, viewer: testCrew)
@@ -272,7 +311,12 @@ struct VaultTests {
         try await vault.putRecord(incident: id, kind: .patient, payload: Data("p".utf8))
         // The rotated keyring was stored, then the process died before re-wrapping.
         let rotated = original.addingWrappingKey()
-        let restarted = try IncidentVault(database: queue, keyring: rotated, clock: TestClock(), logger: LogCapture().logger())
+        let restarted = try IncidentVault(
+            database: queue,
+            keyring: rotated,
+            clock: TestClock(),
+            logger: LogCapture().logger()
+        )
         #expect(try await restarted.status().dataKeysPendingRewrap == 1)
         try await restarted.startUp()
         #expect(try await restarted.status().dataKeysPendingRewrap == 0)
