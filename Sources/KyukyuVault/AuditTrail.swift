@@ -159,25 +159,26 @@ public final class AuditTrail: Sendable {
     /// Appends within a caller's transaction, so that an action and its audit entry commit together.
     @discardableResult
     func append(_ event: AuditEvent, in db: Database) throws -> Int64 {
-        // The signed head is the authority for where the chain continues: if rows were cut off the
-        // end, new entries still follow the head, so the gap stays visible.
+        // The signed head is the authority for what the chain commits to. Tampering must stay visible
+        // after later appends, never be "healed" by them:
+        // - rows cut off the end: the next entry still links to the signed head, so the gap remains;
+        // - rows appended without the key: the next entry skips past them but links to the signed
+        //   head, so the forged rows break the chain;
+        // - head deleted: the next entry links to an all-zero hash, a break verification reports.
         let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_head WHERE id = 1")
-        let tail = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_entry ORDER BY seq DESC LIMIT 1")
-        let previousSequence: Int64
+        let tailSequence =
+            try Int64.fetchOne(db, sql: "SELECT seq FROM audit_entry ORDER BY seq DESC LIMIT 1") ?? 0
+        let headSequence: Int64 = head?["seq"] ?? 0
+        let sequence = max(headSequence, tailSequence) + 1
         let previousHash: Data
-        let headSequence: Int64? = head?["seq"]
-        let tailSequence: Int64? = tail?["seq"]
-        if let head, let headSequence, headSequence >= (tailSequence ?? 0) {
-            previousSequence = headSequence
+        if let head {
             previousHash = head["hash"]
-        } else if let tail, let tailSequence {
-            previousSequence = tailSequence
-            previousHash = tail["hash"]
+        } else if tailSequence > 0 {
+            previousHash = Data(repeating: 0, count: 32)
+            self.logger.error("audit head missing while entries exist: the chain continues with a visible break")
         } else {
-            previousSequence = 0
             previousHash = self.genesisHash
         }
-        let sequence = previousSequence + 1
         let timestamp = self.clock.now()
         let body = try Self.encodeBody(sequence: sequence, timestamp: timestamp, event: event)
         let hash = Self.entryHash(previous: previousHash, body: body)

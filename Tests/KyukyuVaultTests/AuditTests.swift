@@ -164,6 +164,34 @@ struct AuditTests {
         #expect(try await vault.audit.verify().problems.map(\.kind) == [.unsignedEntries])
     }
 
+    @Test func tamperingStaysVisibleAfterLaterAppends() async throws {
+        // Head deleted (to hide a truncation), then the device appends again.
+        let (vault, queue) = try await makeTrail()
+        try await tamper(queue, "DELETE FROM audit_entry WHERE seq > 7; DELETE FROM audit_head")
+        try await vault.audit.append(.crewSignIn(crew: testCrew))
+        #expect(try await vault.audit.verify().problems.map(\.kind) == [.chainBroken])
+
+        // A forged row appended without the key, then a genuine append signs past it.
+        let (forgedVault, forgedQueue) = try await makeTrail()
+        try await forgedQueue.write { db in
+            let previous = try Data.fetchOne(db, sql: "SELECT hash FROM audit_entry WHERE seq = 10")!
+            let body = try AuditTrail.encodeBody(
+                sequence: 11,
+                timestamp: TestClock().now(),
+                event: .crewSignOut(crew: CrewID("intruder")!)
+            )
+            try db.execute(
+                sql: "INSERT INTO audit_entry (seq, wall_time, body, prev_hash, hash) VALUES (11, 0, ?, ?, ?)",
+                arguments: [body, previous, AuditTrail.entryHash(previous: previous, body: body)]
+            )
+        }
+        let next = try await forgedVault.audit.append(.crewSignIn(crew: testCrew))
+        #expect(next == 12)
+        let verification = try await forgedVault.audit.verify()
+        #expect(verification.problems.map(\.kind) == [.chainBroken])
+        #expect(verification.problems.first?.sequence == 12)
+    }
+
     @Test func forgedHeadSignatureIsReported() async throws {
         let (vault, queue) = try await makeTrail()
         try await tamper(queue, "UPDATE audit_head SET signed_at = signed_at + 1")
