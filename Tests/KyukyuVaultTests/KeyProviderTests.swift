@@ -69,7 +69,9 @@ struct KeyProviderTests {
         let directory = try makeTemporaryDirectory()
         defer { removeDirectory(directory) }
         let path = directory + "/" + KeyFileProvider.defaultFileName
-        FileManager.default.createFile(atPath: path, contents: Data("{}".utf8), attributes: [.posixPermissions: 0o600])
+        #expect(
+            FileManager.default.createFile(atPath: path, contents: Data("{}".utf8), attributes: [.posixPermissions: 0o600])
+        )
         #expect(throws: VaultError.deviceKeyUnavailable(reason: "")) { try KeyFileProvider(path: path).loadKeyring() }
     }
 
@@ -78,7 +80,7 @@ struct KeyProviderTests {
         defer { removeDirectory(directory) }
         let keyring = DeviceKeyring.generate()
         let path = directory + "/kyukyu-device-keyring"
-        FileManager.default.createFile(
+        _ = FileManager.default.createFile(
             atPath: path,
             contents: keyring.serialized(),
             attributes: [.posixPermissions: 0o400]
