@@ -217,10 +217,19 @@ public final class AuditTrail: Sendable {
     ///   state that a local check cannot see.
     public func verify(anchor: AuditHead? = nil) async throws -> AuditVerification {
         let (rows, head) = try await self.writer.read { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT seq, body, prev_hash, hash FROM audit_entry ORDER BY seq")
-                .map {
-                    StoredRow(sequence: $0["seq"], body: $0["body"], previousHash: $0["prev_hash"], hash: $0["hash"])
-                }
+            let rows = try Row.fetchAll(
+                db,
+                sql: "SELECT seq, wall_time, body, prev_hash, hash FROM audit_entry ORDER BY seq"
+            )
+            .map {
+                StoredRow(
+                    sequence: $0["seq"],
+                    wallTime: $0["wall_time"],
+                    body: $0["body"],
+                    previousHash: $0["prev_hash"],
+                    hash: $0["hash"]
+                )
+            }
             return (rows, try Self.fetchHead(db))
         }
         return self.verify(rows: rows, head: head, anchor: anchor)
@@ -231,9 +240,17 @@ public final class AuditTrail: Sendable {
         let rows = try await self.writer.read { db in
             try Row.fetchAll(
                 db,
-                sql: "SELECT seq, body, prev_hash, hash FROM audit_entry WHERE wall_time >= ? ORDER BY seq",
+                sql: "SELECT seq, wall_time, body, prev_hash, hash FROM audit_entry WHERE wall_time >= ? ORDER BY seq",
                 arguments: [since?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude]
-            ).map { StoredRow(sequence: $0["seq"], body: $0["body"], previousHash: $0["prev_hash"], hash: $0["hash"]) }
+            ).map {
+                StoredRow(
+                    sequence: $0["seq"],
+                    wallTime: $0["wall_time"],
+                    body: $0["body"],
+                    previousHash: $0["prev_hash"],
+                    hash: $0["hash"]
+                )
+            }
         }
         return try rows.map { row in
             let body = try Self.decodeBody(row.body)
@@ -256,6 +273,7 @@ public final class AuditTrail: Sendable {
 
     struct StoredRow: Sendable {
         var sequence: Int64
+        var wallTime: Double
         var body: Data
         var previousHash: Data
         var hash: Data
@@ -338,7 +356,10 @@ public final class AuditTrail: Sendable {
         for row in rows {
             var rowHasFinding = false
             let body = try? Self.decodeBody(row.body)
-            if Self.entryHash(previous: row.previousHash, body: row.body) != row.hash || body == nil {
+            // wall_time is an unhashed copy kept for `export(since:)`; it must agree with the body.
+            if Self.entryHash(previous: row.previousHash, body: row.body) != row.hash || body == nil
+                || body?.wall != row.wallTime
+            {
                 problems.append(
                     .init(kind: .altered, sequence: row.sequence, detail: "content does not match its hash")
                 )

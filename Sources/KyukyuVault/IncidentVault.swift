@@ -182,9 +182,14 @@ public final class IncidentVault: Sendable {
         runStartUpDuties: Bool = true
     ) async throws -> IncidentVault {
         try FileSecurity.ensureDirectory(stateDirectory)
-        let provider = keyProvider ?? KeyFileProvider(stateDirectory: stateDirectory)
+        let databasePath = stateDirectory + "/" + VaultDatabase.fileName
+        // A new key file is generated only for a new vault: if the database exists but the key file is
+        // gone, generating a fresh key would silently orphan every incident and break the audit chain.
+        let databaseExists = FileManager.default.fileExists(atPath: databasePath)
+        let provider =
+            keyProvider ?? KeyFileProvider(stateDirectory: stateDirectory, createIfMissing: !databaseExists)
         let keyring = try provider.loadKeyring()
-        let pool = try VaultDatabase.openPool(path: stateDirectory + "/" + VaultDatabase.fileName)
+        let pool = try VaultDatabase.openPool(path: databasePath)
         let vault = try IncidentVault(
             database: pool,
             keyring: keyring,
@@ -541,7 +546,11 @@ public final class IncidentVault: Sendable {
                 byState[row["handoff_state"]] = row["n"]
             }
             let oldest = try Double.fetchOne(db, sql: "SELECT MIN(created_at) FROM incident")
-            let nextExpiry = try Double.fetchOne(db, sql: "SELECT MIN(expires_at) FROM incident")
+            let nextExpiry = try Double.fetchOne(
+                db,
+                sql: "SELECT MIN(MIN(expires_at), MIN(created_at) + ?) FROM incident",
+                arguments: [maximumAge]
+            )
             let pending =
                 try Int.fetchOne(
                     db,
@@ -555,7 +564,7 @@ public final class IncidentVault: Sendable {
                 recordCount: try Int.fetchOne(db, sql: "SELECT count(*) FROM record") ?? 0,
                 ciphertextBytes: try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(length(sealed)), 0) FROM record") ?? 0,
                 oldestIncidentAgeSeconds: oldest.map { now.timeIntervalSince1970 - $0 },
-                nextExpiryInSeconds: nextExpiry.map { min($0 - now.timeIntervalSince1970, maximumAge) },
+                nextExpiryInSeconds: nextExpiry.map { $0 - now.timeIntervalSince1970 },
                 maximumAgeSeconds: maximumAge,
                 currentDeviceKeyID: keyring.currentKeyID,
                 dataKeysPendingRewrap: pending,

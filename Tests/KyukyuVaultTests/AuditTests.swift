@@ -69,6 +69,14 @@ struct AuditTests {
         #expect(verification.problems.first?.sequence == 4)
     }
 
+    @Test func editOfTheWallTimeColumnIsReportedAsAltered() async throws {
+        let (vault, queue) = try await makeTrail()
+        try await tamper(queue, "UPDATE audit_entry SET wall_time = wall_time - 86400 WHERE seq = 2")
+        let verification = try await vault.audit.verify()
+        #expect(verification.problems.map(\.kind) == [.altered])
+        #expect(verification.problems.first?.sequence == 2)
+    }
+
     @Test func editWithRecomputedHashesIsCaughtByTheSignedHead() async throws {
         let (vault, queue) = try await makeTrail()
         // The attacker edits entry 4 and rebuilds every hash after it (SHA-256 is not keyed)…
@@ -151,14 +159,18 @@ struct AuditTests {
         let (vault, queue) = try await makeTrail()
         try await queue.write { db in
             let previous = try Data.fetchOne(db, sql: "SELECT hash FROM audit_entry WHERE seq = 10")!
+            let timestamp = TestClock().now()
             let body = try AuditTrail.encodeBody(
                 sequence: 11,
-                timestamp: TestClock().now(),
+                timestamp: timestamp,
                 event: .crewSignIn(crew: CrewID("intruder")!)
             )
             try db.execute(
-                sql: "INSERT INTO audit_entry (seq, wall_time, body, prev_hash, hash) VALUES (11, 0, ?, ?, ?)",
-                arguments: [body, previous, AuditTrail.entryHash(previous: previous, body: body)]
+                sql: "INSERT INTO audit_entry (seq, wall_time, body, prev_hash, hash) VALUES (11, ?, ?, ?, ?)",
+                arguments: [
+                    timestamp.wall.timeIntervalSince1970, body, previous,
+                    AuditTrail.entryHash(previous: previous, body: body),
+                ]
             )
         }
         #expect(try await vault.audit.verify().problems.map(\.kind) == [.unsignedEntries])
@@ -175,14 +187,18 @@ struct AuditTests {
         let (forgedVault, forgedQueue) = try await makeTrail()
         try await forgedQueue.write { db in
             let previous = try Data.fetchOne(db, sql: "SELECT hash FROM audit_entry WHERE seq = 10")!
+            let timestamp = TestClock().now()
             let body = try AuditTrail.encodeBody(
                 sequence: 11,
-                timestamp: TestClock().now(),
+                timestamp: timestamp,
                 event: .crewSignOut(crew: CrewID("intruder")!)
             )
             try db.execute(
-                sql: "INSERT INTO audit_entry (seq, wall_time, body, prev_hash, hash) VALUES (11, 0, ?, ?, ?)",
-                arguments: [body, previous, AuditTrail.entryHash(previous: previous, body: body)]
+                sql: "INSERT INTO audit_entry (seq, wall_time, body, prev_hash, hash) VALUES (11, ?, ?, ?, ?)",
+                arguments: [
+                    timestamp.wall.timeIntervalSince1970, body, previous,
+                    AuditTrail.entryHash(previous: previous, body: body),
+                ]
             )
         }
         let next = try await forgedVault.audit.append(.crewSignIn(crew: testCrew))

@@ -70,7 +70,11 @@ struct KeyProviderTests {
         defer { removeDirectory(directory) }
         let path = directory + "/" + KeyFileProvider.defaultFileName
         #expect(
-            FileManager.default.createFile(atPath: path, contents: Data("{}".utf8), attributes: [.posixPermissions: 0o600])
+            FileManager.default.createFile(
+                atPath: path,
+                contents: Data("{}".utf8),
+                attributes: [.posixPermissions: 0o600]
+            )
         )
         #expect(throws: VaultError.deviceKeyUnavailable(reason: "")) { try KeyFileProvider(path: path).loadKeyring() }
     }
@@ -125,6 +129,17 @@ struct KeyProviderTests {
         let reopened = try await IncidentVault.open(stateDirectory: directory, logger: capture.logger())
         #expect(try await reopened.records(incident: id, viewer: testCrew).first?.payload == Data("p".utf8))
         #expect(try await reopened.audit.verify().isIntact)
+    }
+
+    @Test func lostKeyFileIsNotSilentlyReplaced() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        _ = try await IncidentVault.open(stateDirectory: directory, logger: LogCapture().logger())
+        try FileManager.default.removeItem(atPath: directory + "/" + KeyFileProvider.defaultFileName)
+        await #expect(throws: VaultError.deviceKeyUnavailable(reason: "")) {
+            _ = try await IncidentVault.open(stateDirectory: directory, logger: LogCapture().logger())
+        }
+        #expect(!FileManager.default.fileExists(atPath: directory + "/" + KeyFileProvider.defaultFileName))
     }
 
     @Test func openRefusesLooseKeyFile() async throws {
