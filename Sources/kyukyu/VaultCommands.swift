@@ -170,9 +170,11 @@ struct VaultCommand: AsyncParsableCommand {
             } else if self.expired {
                 summary = try await vault.purgeExpired()
             } else {
-                for incident in try await vault.incidents()
-                where try await vault.shred(incident: incident.id, reason: .manual) {
-                    summary.purged.append(.init(incident: incident.id, reason: .manual))
+                for incident in try await vault.incidents() {
+                    let shredded = try await vault.shred(incident: incident.id, reason: .manual)
+                    if shredded {
+                        summary.purged.append(.init(incident: incident.id, reason: .manual))
+                    }
                 }
                 summary.walTruncated = await vault.truncateWAL()
             }
