@@ -15,6 +15,8 @@ public struct AuditEntry: Hashable, Sendable, Codable {
     public var previousHash: String
     /// SHA-256 over the domain tag, the previous hash and the canonical body, hex.
     public var hash: String
+    /// The canonical body exactly as hashed (UTF-8 JSON), so that an export can be verified off the device.
+    public var body: String
 }
 
 /// The signed chain head: the last sequence number and hash, signed with the device signing key.
@@ -235,6 +237,55 @@ public final class AuditTrail: Sendable {
         return self.verify(rows: rows, head: head, anchor: anchor)
     }
 
+    /// Verifies an export (entries in chain order plus the signed head) off the device, against a
+    /// pinned signing public key (raw Ed25519, 32 bytes) obtained from the device out of band.
+    ///
+    /// An export made with `since` starts after entry 1: the link of its first entry to the entries
+    /// before it cannot be checked, everything after it can. The export must end at the signed head.
+    public static func verifyExport(
+        entries: [AuditEntry],
+        head: AuditHead,
+        signingPublicKey: Data,
+        clockJumpTolerance: Double = 2
+    ) -> AuditVerification {
+        let rows = entries.map { entry in
+            let bodyBytes = Data(entry.body.utf8)
+            return StoredRow(
+                sequence: entry.sequence,
+                wallTime: (try? decodeBody(bodyBytes))?.wall ?? .nan,
+                body: bodyBytes,
+                previousHash: Data(hexString: entry.previousHash) ?? Data(),
+                hash: Data(hexString: entry.hash) ?? Data()
+            )
+        }
+        var verification = verifyChain(
+            rows: rows,
+            head: head,
+            anchor: nil,
+            signingPublicKey: signingPublicKey,
+            clockJumpTolerance: clockJumpTolerance,
+            partial: true
+        )
+        // The structured fields travel beside the body; they must say the same as the hashed body.
+        for entry in entries {
+            guard let body = try? decodeBody(Data(entry.body.utf8)) else { continue }
+            // Exports may carry the wall time with whole-second precision (ISO 8601).
+            let timestamp = body.timestamp
+            let sameTime =
+                abs(timestamp.wall.timeIntervalSince(entry.timestamp.wall)) < 1
+                && timestamp.monotonicNanoseconds == entry.timestamp.monotonicNanoseconds
+                && timestamp.bootID == entry.timestamp.bootID
+            if body.event != entry.event || !sameTime,
+                !verification.problems.contains(where: { $0.sequence == entry.sequence })
+            {
+                verification.problems.append(
+                    .init(kind: .altered, sequence: entry.sequence, detail: "fields differ from the hashed body")
+                )
+            }
+        }
+        return verification
+    }
+
     /// Entries recorded at or after `since` (wall clock), in chain order, with their hashes.
     public func export(since: Date? = nil) async throws -> [AuditEntry] {
         let rows = try await self.writer.read { db in
@@ -259,7 +310,8 @@ public final class AuditTrail: Sendable {
                 timestamp: body.timestamp,
                 event: body.event,
                 previousHash: hex(row.previousHash),
-                hash: hex(row.hash)
+                hash: hex(row.hash),
+                body: String(decoding: row.body, as: UTF8.self)
             )
         }
     }
@@ -295,8 +347,10 @@ public final class AuditTrail: Sendable {
         }
     }
 
-    var genesisHash: Data {
-        Data(SHA256.hash(data: Array("kyukyu.audit.genesis.v1\0".utf8) + Array(self.signingPublicKey)))
+    var genesisHash: Data { Self.genesisHash(signingPublicKey: self.signingPublicKey) }
+
+    static func genesisHash(signingPublicKey: Data) -> Data {
+        Data(SHA256.hash(data: Array("kyukyu.audit.genesis.v1\0".utf8) + Array(signingPublicKey)))
     }
 
     static func encodeBody(sequence: Int64, timestamp: AuditTimestamp, event: AuditEvent) throws -> Data {
@@ -349,6 +403,27 @@ public final class AuditTrail: Sendable {
     }
 
     func verify(rows: [StoredRow], head: AuditHead?, anchor: AuditHead?) -> AuditVerification {
+        Self.verifyChain(
+            rows: rows,
+            head: head,
+            anchor: anchor,
+            signingPublicKey: self.signingPublicKey,
+            clockJumpTolerance: self.clockJumpTolerance,
+            partial: false
+        )
+    }
+
+    /// The chain check shared by the local verification and the verification of exports.
+    /// With `partial`, the rows may start after entry 1 (an export `since` a time).
+    static func verifyChain(
+        rows: [StoredRow],
+        head: AuditHead?,
+        anchor: AuditHead?,
+        signingPublicKey: Data,
+        clockJumpTolerance: Double,
+        partial: Bool
+    ) -> AuditVerification {
+        let genesisHash = Self.genesisHash(signingPublicKey: signingPublicKey)
         var problems: [AuditProblem] = []
         var jumps: [ClockJump] = []
         var previous: (row: StoredRow, body: Body?)?
@@ -374,13 +449,14 @@ public final class AuditTrail: Sendable {
                 )
                 rowHasFinding = true
             }
-            let expected = (previous?.row.sequence ?? 0) + 1
+            let expected = previous.map { $0.row.sequence + 1 } ?? (partial ? row.sequence : 1)
             if row.sequence > expected {
                 let range = expected == row.sequence - 1 ? "#\(expected)" : "#\(expected)–#\(row.sequence - 1)"
                 problems.append(.init(kind: .missing, sequence: expected, detail: "entries \(range) are missing"))
                 rowHasFinding = true
             }
-            let expectedPrevious = previous?.row.hash ?? self.genesisHash
+            let expectedPrevious =
+                previous?.row.hash ?? (row.sequence == 1 || !partial ? genesisHash : row.previousHash)
             if !rowHasFinding, row.previousHash != expectedPrevious {
                 let previousFlagged = problems.contains { $0.sequence == previous?.row.sequence }
                 if !previousFlagged {
@@ -399,7 +475,7 @@ public final class AuditTrail: Sendable {
                     let monoDelta =
                         (Double(body.monotonicNanoseconds) - Double(previousBody.monotonicNanoseconds)) / 1e9
                     let skew = wallDelta - monoDelta
-                    if abs(skew) > self.clockJumpTolerance || monoDelta < 0 {
+                    if abs(skew) > clockJumpTolerance || monoDelta < 0 {
                         jumps.append(.init(sequence: row.sequence, skewSeconds: skew, acrossReboot: false))
                     }
                 } else if wallDelta < 0 {
@@ -412,7 +488,7 @@ public final class AuditTrail: Sendable {
 
         if let head {
             let last = rows.last
-            if !self.headSignatureIsValid(head) {
+            if !Self.headSignatureIsValid(head, signingPublicKey: signingPublicKey) {
                 problems.append(.init(kind: .headInvalid, sequence: head.sequence, detail: "signature does not verify"))
             }
             if let last, head.sequence > last.sequence {
@@ -449,7 +525,7 @@ public final class AuditTrail: Sendable {
         }
 
         if let anchor {
-            if !self.headSignatureIsValid(anchor) {
+            if !Self.headSignatureIsValid(anchor, signingPublicKey: signingPublicKey) {
                 problems.append(
                     .init(kind: .anchorMismatch, sequence: anchor.sequence, detail: "anchor signature invalid")
                 )
@@ -466,10 +542,10 @@ public final class AuditTrail: Sendable {
         return AuditVerification(entryCount: rows.count, head: head, problems: problems, clockJumps: jumps)
     }
 
-    private func headSignatureIsValid(_ head: AuditHead) -> Bool {
+    static func headSignatureIsValid(_ head: AuditHead, signingPublicKey: Data) -> Bool {
         guard let signature = Data(base64Encoded: head.signature),
             let hash = Data(hexString: head.hash),
-            let key = try? Curve25519.Signing.PublicKey(rawRepresentation: self.signingPublicKey)
+            let key = try? Curve25519.Signing.PublicKey(rawRepresentation: signingPublicKey)
         else { return false }
         return key.isValidSignature(
             signature,

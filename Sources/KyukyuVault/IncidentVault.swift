@@ -105,6 +105,8 @@ public struct VaultStatus: Hashable, Sendable, Codable {
     public var auditEntryCount: Int
     /// The signed audit head sequence.
     public var auditHeadSequence: Int64?
+    /// The device's audit signing public key (raw Ed25519, base64): pin it to verify exports elsewhere.
+    public var auditSigningPublicKey: String
 }
 
 /// The outcome of a device key rotation.
@@ -569,7 +571,8 @@ public final class IncidentVault: Sendable {
                 currentDeviceKeyID: keyring.currentKeyID,
                 dataKeysPendingRewrap: pending,
                 auditEntryCount: try Int.fetchOne(db, sql: "SELECT count(*) FROM audit_entry") ?? 0,
-                auditHeadSequence: head?.sequence
+                auditHeadSequence: head?.sequence,
+                auditSigningPublicKey: keyring.signingPublicKey.base64EncodedString()
             )
         }
     }

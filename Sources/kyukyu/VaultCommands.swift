@@ -258,7 +258,7 @@ struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Verify and export the tamper-evident audit trail.",
-        subcommands: [Verify.self, Export.self]
+        subcommands: [Verify.self, Export.self, VerifyExport.self]
     )
 
     /// `kyukyu audit verify`: exit status 0 if intact, 1 if tampered.
@@ -337,6 +337,62 @@ struct AuditCommand: AsyncParsableCommand {
             if let head = try await vault.audit.head() {
                 try printJSON(ExportHeadLine(head: head), pretty: false)
             }
+        }
+    }
+}
+
+/// `kyukyu audit verify-export`: check an export off the device against a pinned public key.
+extension AuditCommand {
+    struct VerifyExport: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "verify-export",
+            abstract: "Verify an export file (JSON lines ending with the head) against the device's signing key."
+        )
+
+        @Argument(help: "The export file written by `kyukyu audit export`.")
+        var file: String
+
+        @Option(help: "The device's audit signing public key, base64 (see `kyukyu vault status`).")
+        var publicKey: String
+
+        @Flag(name: .long, help: "Print JSON instead of text.")
+        var json = false
+
+        func run() async throws {
+            guard let data = FileManager.default.contents(atPath: self.file) else {
+                throw VaultCommandError("cannot read \(self.file)")
+            }
+            guard let key = Data(base64Encoded: self.publicKey), key.count == 32 else {
+                throw ValidationError("--public-key must be a base64 Ed25519 public key (32 bytes)")
+            }
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            var entries: [AuditEntry] = []
+            var head: AuditHead?
+            for (index, line) in String(decoding: data, as: UTF8.self).split(separator: "\n").enumerated() {
+                let bytes = Data(line.utf8)
+                if let entry = try? decoder.decode(AuditEntry.self, from: bytes) {
+                    entries.append(entry)
+                } else if let headLine = try? decoder.decode(ExportHeadLine.self, from: bytes) {
+                    head = headLine.head
+                } else {
+                    throw VaultCommandError("line \(index + 1) is neither an audit entry nor a head")
+                }
+            }
+            guard let head else { throw VaultCommandError("the export has no head line") }
+            let verification = AuditTrail.verifyExport(entries: entries, head: head, signingPublicKey: key)
+            if self.json {
+                try printJSON(verification)
+            } else {
+                let first = entries.first.map { "#\($0.sequence)" } ?? "-"
+                print("entries: \(entries.count) (from \(first)), signed head: #\(head.sequence)")
+                if verification.isIntact {
+                    print("export intact, head signature valid")
+                } else {
+                    for problem in verification.problems { print("PROBLEM \(problem)") }
+                }
+            }
+            if !verification.isIntact { throw ExitCode(1) }
         }
     }
 }

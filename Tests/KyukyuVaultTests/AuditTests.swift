@@ -271,6 +271,64 @@ struct AuditTests {
         #expect(exported.last?.event.attributes["serial-hmac"] == digest.hexValue)
     }
 
+    /// Writes entries as the CLI does (JSON lines, ISO 8601 dates) and reads them back.
+    func roundTrip(_ entries: [AuditEntry]) throws -> [AuditEntry] {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys]
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try entries.map { try decoder.decode(AuditEntry.self, from: encoder.encode($0)) }
+    }
+
+    @Test func exportsVerifyOffTheDeviceWithThePinnedKey() async throws {
+        let clock = TestClock()
+        let (vault, _) = try await makeTrail(clock: clock)
+        let key = vault.audit.signingPublicKey
+        let head = try #require(try await vault.audit.head())
+        let all = try roundTrip(try await vault.audit.export())
+        #expect(AuditTrail.verifyExport(entries: all, head: head, signingPublicKey: key).isIntact)
+        let tail = Array(all.suffix(4))
+        #expect(AuditTrail.verifyExport(entries: tail, head: head, signingPublicKey: key).isIntact)
+
+        var edited = all
+        edited[3].body = edited[3].body.replacingOccurrences(of: "life-or-body-exception", with: "verbal")
+        #expect(
+            AuditTrail.verifyExport(entries: edited, head: head, signingPublicKey: key).problems.map(\.kind) == [
+                .altered
+            ]
+        )
+
+        var relabelled = all
+        relabelled[3].event = .consentRecorded(incident: IncidentID(), basis: .verbal, recordedBy: testCrew)
+        #expect(
+            AuditTrail.verifyExport(entries: relabelled, head: head, signingPublicKey: key).problems.map(\.kind)
+                == [.altered]
+        )
+
+        var dropped = all
+        dropped.remove(at: 5)
+        #expect(
+            AuditTrail.verifyExport(entries: dropped, head: head, signingPublicKey: key).problems.map(\.kind) == [
+                .missing
+            ]
+        )
+
+        let cut = Array(all.prefix(8))
+        #expect(
+            AuditTrail.verifyExport(entries: cut, head: head, signingPublicKey: key).problems.map(\.kind) == [
+                .truncated
+            ]
+        )
+
+        let (stranger, _) = try makeMemoryVault()
+        let wrongKey = stranger.audit.signingPublicKey
+        #expect(
+            AuditTrail.verifyExport(entries: all, head: head, signingPublicKey: wrongKey).problems.map(\.kind)
+                == [.chainBroken, .headInvalid]
+        )
+    }
+
     @Test func exportSinceFiltersByWallClock() async throws {
         let clock = TestClock()
         let (vault, _) = try makeMemoryVault(clock: clock)
