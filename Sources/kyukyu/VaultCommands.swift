@@ -125,6 +125,7 @@ struct VaultCommand: AsyncParsableCommand {
             print(
                 "device key:           \(status.currentDeviceKeyID) (\(status.dataKeysPendingRewrap) data keys pending re-wrap)"
             )
+            print("audit signing key:    \(status.auditSigningPublicKey)")
             print(
                 "audit entries:        \(status.auditEntryCount) (signed head #\(status.auditHeadSequence.map(String.init) ?? "-"))"
             )
