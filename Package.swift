@@ -108,6 +108,8 @@ let package = Package(
                 "KyukyuCard",
                 "KyukyuCardSim",
                 "KyukyuTestbed",
+                "KyukyuVault",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -212,7 +214,11 @@ let package = Package(
         ),
         .testTarget(
             name: "KyukyuVaultTests",
-            dependencies: ["KyukyuVault"],
+            dependencies: [
+                "KyukyuVault",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

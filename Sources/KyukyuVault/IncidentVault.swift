@@ -1,0 +1,768 @@
+import Crypto
+import Foundation
+public import GRDB
+public import Logging
+
+/// The handoff state of an incident.
+public struct HandoffState: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
+    /// The state name as stored.
+    public let rawValue: String
+    /// Wraps a state name.
+    public init(rawValue: String) { self.rawValue = rawValue }
+    /// The state name.
+    public var description: String { self.rawValue }
+
+    /// Data is being collected; nothing sent yet.
+    public static let open = HandoffState(rawValue: "open")
+    /// The handoff was sent to a hospital and awaits acknowledgement.
+    public static let sent = HandoffState(rawValue: "sent")
+    /// A purge has started: the data key is gone, rows are being removed.
+    public static let purging = HandoffState(rawValue: "purging")
+}
+
+/// One decrypted record of an incident.
+public struct VaultRecord: Hashable, Sendable {
+    /// The incident it belongs to.
+    public var incident: IncidentID
+    /// Its category.
+    public var kind: RecordKind
+    /// Its version within (incident, kind), from 1.
+    public var version: Int
+    /// When it was stored.
+    public var storedAt: Date
+    /// The decrypted payload.
+    public var payload: Data
+}
+
+/// What the vault knows about an incident without decrypting anything.
+public struct IncidentSummary: Hashable, Sendable, Codable {
+    /// The incident id.
+    public var id: IncidentID
+    /// When it was created.
+    public var createdAt: Date
+    /// When it will be purged at the latest.
+    public var expiresAt: Date
+    /// Its handoff state.
+    public var handoffState: HandoffState
+    /// The number of stored record versions.
+    public var recordCount: Int
+    /// The device wrapping key its data key is wrapped with (`nil` once shredded).
+    public var deviceKeyID: DeviceKeyID?
+}
+
+/// The result of a purge or wipe.
+public struct PurgeSummary: Hashable, Sendable, Codable {
+    /// The incidents purged, with the reason for each.
+    public var purged: [Purged]
+    /// Whether the WAL was checkpointed and truncated afterwards.
+    public var walTruncated: Bool
+
+    /// Creates a summary.
+    public init(purged: [Purged], walTruncated: Bool) {
+        self.purged = purged
+        self.walTruncated = walTruncated
+    }
+
+    /// One purged incident.
+    public struct Purged: Hashable, Sendable, Codable {
+        /// The incident id.
+        public var incident: IncidentID
+        /// Why it was purged.
+        public var reason: PurgeReason
+
+        /// Creates an entry.
+        public init(incident: IncidentID, reason: PurgeReason) {
+            self.incident = incident
+            self.reason = reason
+        }
+    }
+
+    /// The number of incidents purged.
+    public var count: Int { self.purged.count }
+}
+
+/// Counts and ages only: safe to print or send anywhere.
+public struct VaultStatus: Hashable, Sendable, Codable {
+    /// Incidents stored (including any mid-purge).
+    public var incidentCount: Int
+    /// Incidents per handoff state.
+    public var incidentsByState: [String: Int]
+    /// Stored record versions.
+    public var recordCount: Int
+    /// Total ciphertext bytes stored.
+    public var ciphertextBytes: Int
+    /// Age of the oldest incident, in seconds.
+    public var oldestIncidentAgeSeconds: Double?
+    /// Seconds until the next incident reaches its maximum age.
+    public var nextExpiryInSeconds: Double?
+    /// The configured maximum age, in seconds.
+    public var maximumAgeSeconds: Double
+    /// The current device wrapping key id.
+    public var currentDeviceKeyID: DeviceKeyID
+    /// Data keys still wrapped with a retired device key.
+    public var dataKeysPendingRewrap: Int
+    /// Audit entries stored.
+    public var auditEntryCount: Int
+    /// The signed audit head sequence.
+    public var auditHeadSequence: Int64?
+    /// The device's audit signing public key (raw Ed25519, base64): pin it to verify exports elsewhere.
+    public var auditSigningPublicKey: String
+}
+
+/// The outcome of a device key rotation.
+public struct KeyRotationReport: Hashable, Sendable, Codable {
+    /// The wrapping keys retired.
+    public var retired: [DeviceKeyID]
+    /// The new current wrapping key.
+    public var current: DeviceKeyID
+    /// The number of data keys re-wrapped.
+    public var rewrapped: Int
+}
+
+/// The encrypted incident store.
+///
+/// Each incident has its own random AES-256 data key. The data key is stored only sealed with the
+/// device wrapping key (AES-256-GCM, associated data = incident id and device key id). Each record is
+/// sealed with the data key (AES-256-GCM, associated data = incident id, kind and version), so a row
+/// moved to another incident, kind or version fails to open. Plaintext columns hold only random ids,
+/// category names, versions, times and states.
+///
+/// Every write is one short transaction; every access-relevant action appends its audit entry in the
+/// same transaction, so an action and its audit entry commit or vanish together.
+public final class IncidentVault: Sendable {
+    /// Vault settings.
+    public struct Configuration: Sendable {
+        /// The hard maximum age of an incident, in seconds (default 24 h).
+        public var maximumAge: TimeInterval
+
+        /// Creates a configuration.
+        public init(maximumAge: TimeInterval = 24 * 60 * 60) {
+            self.maximumAge = maximumAge
+        }
+    }
+
+    private let writer: any DatabaseWriter
+    private let keyring: LockedBox<DeviceKeyring>
+    private let logger: Logger
+    /// The audit trail stored in the same database.
+    public let audit: AuditTrail
+    /// The settings in force.
+    public let configuration: Configuration
+
+    /// Creates a vault over `database`, applying the schema migrations.
+    ///
+    /// Use ``VaultDatabase/openPool(path:)`` for a file (WAL) and ``VaultDatabase/makeInMemory()`` in
+    /// unit tests, or ``open(stateDirectory:keyProvider:configuration:clock:logger:now:runStartUpDuties:)`` for the
+    /// whole start-up sequence.
+    public init(
+        database: any DatabaseWriter,
+        keyring: DeviceKeyring,
+        configuration: Configuration = Configuration(),
+        clock: any AuditClock = SystemAuditClock(),
+        logger: Logger
+    ) throws {
+        try VaultDatabase.migrate(database)
+        self.writer = database
+        self.keyring = LockedBox(keyring)
+        self.logger = logger
+        self.configuration = configuration
+        self.audit = AuditTrail(database: database, keyring: keyring, clock: clock, logger: logger)
+    }
+
+    /// Opens the vault in `stateDirectory` (created with mode 0700): loads the device keyring (by
+    /// default from the key file there, created on first run), opens the WAL database, then runs the
+    /// start-up duties (``startUp(now:)``) unless `runStartUpDuties` is false (read-only tools such as
+    /// audit verification): finishes interrupted purges, purges expired incidents and re-wraps data keys
+    /// still under a retired device key.
+    public static func open(
+        stateDirectory: String,
+        keyProvider: (any DeviceKeyProvider)? = nil,
+        configuration: Configuration = Configuration(),
+        clock: any AuditClock = SystemAuditClock(),
+        logger: Logger,
+        now: Date = Date(),
+        runStartUpDuties: Bool = true
+    ) async throws -> IncidentVault {
+        try FileSecurity.ensureDirectory(stateDirectory)
+        let databasePath = stateDirectory + "/" + VaultDatabase.fileName
+        // A new key file is generated only for a new vault: if the database exists but the key file is
+        // gone, generating a fresh key would silently orphan every incident and break the audit chain.
+        let databaseExists = FileManager.default.fileExists(atPath: databasePath)
+        let provider =
+            keyProvider ?? KeyFileProvider(stateDirectory: stateDirectory, createIfMissing: !databaseExists)
+        let keyring = try provider.loadKeyring()
+        let pool = try VaultDatabase.openPool(path: databasePath)
+        let vault = try IncidentVault(
+            database: pool,
+            keyring: keyring,
+            configuration: configuration,
+            clock: clock,
+            logger: logger
+        )
+        if runStartUpDuties {
+            try await vault.startUp(now: now)
+        }
+        return vault
+    }
+
+    /// Start-up duties: finish interrupted purges, purge expired incidents, re-wrap data keys under
+    /// retired device keys.
+    @discardableResult
+    public func startUp(now: Date = Date()) async throws -> PurgeSummary {
+        let summary = try await self.purgeExpired(now: now)
+        if !self.keyring.value.retiredKeyIDs.isEmpty {
+            _ = try await self.rewrapDataKeys()
+        }
+        return summary
+    }
+
+    /// The current device wrapping key id.
+    public var currentDeviceKeyID: DeviceKeyID { self.keyring.value.currentKeyID }
+
+    // MARK: - Incidents and records
+
+    /// Creates an incident with a fresh data key and returns its random id.
+    public func createIncident(now: Date = Date()) async throws -> IncidentID {
+        let id = IncidentID()
+        let keyring = self.keyring.value
+        let dataKey = randomBytes(32)
+        let wrapped = try Self.wrap(dataKey: dataKey, incident: id, keyID: keyring.currentKeyID, keyring: keyring)
+        let expiresAt = now.addingTimeInterval(self.configuration.maximumAge)
+        try await self.writer.write { db in
+            try db.execute(
+                sql: "INSERT INTO incident (id, created_at, expires_at, handoff_state) VALUES (?, ?, ?, ?)",
+                arguments: [
+                    id.description, now.timeIntervalSince1970, expiresAt.timeIntervalSince1970,
+                    HandoffState.open.rawValue,
+                ]
+            )
+            try db.execute(
+                sql: "INSERT INTO incident_key (incident_id, device_key_id, wrapped_key) VALUES (?, ?, ?)",
+                arguments: [id.description, keyring.currentKeyID.rawValue, wrapped]
+            )
+            try self.audit.append(.incidentCreated(incident: id), in: db)
+        }
+        self.logger(for: id).info("incident created")
+        return id
+    }
+
+    /// Stores a new version of the `kind` record of an incident and returns its version number.
+    ///
+    /// Also appends a `category.fetched` audit entry in the same transaction. When this returns, the
+    /// record is durable (synchronous = FULL).
+    @discardableResult
+    public func putRecord(incident: IncidentID, kind: RecordKind, payload: Data, now: Date = Date()) async throws -> Int
+    {
+        let keyring = self.keyring.value
+        let version = try await self.writer.write { db -> Int in
+            let dataKey = try Self.dataKey(for: incident, in: db, keyring: keyring)
+            let version =
+                try Int.fetchOne(
+                    db,
+                    sql: "SELECT COALESCE(MAX(version), 0) + 1 FROM record WHERE incident_id = ? AND kind = ?",
+                    arguments: [incident.description, kind.rawValue]
+                ) ?? 1
+            let sealed = try AES.GCM.seal(
+                payload,
+                using: dataKey,
+                authenticating: Self.recordAssociatedData(incident: incident, kind: kind, version: version)
+            )
+            try db.execute(
+                sql: "INSERT INTO record (incident_id, kind, version, stored_at, sealed) VALUES (?, ?, ?, ?, ?)",
+                arguments: [incident.description, kind.rawValue, version, now.timeIntervalSince1970, sealed.combined!]
+            )
+            try self.audit.append(.categoryFetched(incident: incident, category: kind, version: version), in: db)
+            return version
+        }
+        var logger = self.logger(for: incident)
+        logger[metadataKey: "kyukyu.kind"] = "\(kind)"
+        logger[metadataKey: "kyukyu.version"] = "\(version)"
+        logger[metadataKey: "kyukyu.bytes"] = "\(payload.count)"
+        logger.debug("record stored")
+        return version
+    }
+
+    /// Decrypts every record version of an incident, ordered by kind and version, and appends a
+    /// `category.viewed` audit entry for each kind, naming `viewer`.
+    public func records(incident: IncidentID, viewer: CrewID) async throws -> [VaultRecord] {
+        try await self.read(incident: incident, kind: nil, viewer: viewer, latestOnly: false)
+    }
+
+    /// Decrypts the latest version of each kind of an incident (audited like ``records(incident:viewer:)``).
+    public func latestRecords(incident: IncidentID, viewer: CrewID) async throws -> [VaultRecord] {
+        try await self.read(incident: incident, kind: nil, viewer: viewer, latestOnly: true)
+    }
+
+    /// Decrypts the latest version of one kind, or returns `nil` if none is stored (audited).
+    public func latestRecord(incident: IncidentID, kind: RecordKind, viewer: CrewID) async throws -> VaultRecord? {
+        try await self.read(incident: incident, kind: kind, viewer: viewer, latestOnly: true).first
+    }
+
+    private func read(incident: IncidentID, kind: RecordKind?, viewer: CrewID, latestOnly: Bool) async throws
+        -> [VaultRecord]
+    {
+        let keyring = self.keyring.value
+        // A write transaction: the read and its audit entries are one atomic step.
+        return try await self.writer.write { db in
+            let dataKey = try Self.dataKey(for: incident, in: db, keyring: keyring)
+            var sql = "SELECT kind, version, stored_at, sealed FROM record WHERE incident_id = ?"
+            var arguments: StatementArguments = [incident.description]
+            if let kind {
+                sql += " AND kind = ?"
+                arguments += [kind.rawValue]
+            }
+            if latestOnly {
+                sql += " AND version = (SELECT MAX(version) FROM record r2 WHERE r2.incident_id = record.incident_id"
+                sql += " AND r2.kind = record.kind)"
+            }
+            sql += " ORDER BY kind, version"
+            var records: [VaultRecord] = []
+            for row in try Row.fetchAll(db, sql: sql, arguments: arguments) {
+                let kindText: String = row["kind"]
+                guard let rowKind = RecordKind(kindText) else {
+                    throw VaultError.authenticationFailed(reason: "a stored record has a malformed kind")
+                }
+                let version: Int = row["version"]
+                let payload = try Self.open(
+                    sealed: row["sealed"],
+                    dataKey: dataKey,
+                    incident: incident,
+                    kind: rowKind,
+                    version: version
+                )
+                records.append(
+                    VaultRecord(
+                        incident: incident,
+                        kind: rowKind,
+                        version: version,
+                        storedAt: Date(timeIntervalSince1970: row["stored_at"]),
+                        payload: payload
+                    )
+                )
+            }
+            var seen = Set<RecordKind>()
+            for record in records where seen.insert(record.kind).inserted {
+                try self.audit.append(.categoryViewed(incident: incident, category: record.kind, by: viewer), in: db)
+            }
+            return records
+        }
+    }
+
+    /// Metadata of every stored incident, oldest first. Decrypts nothing.
+    public func incidents() async throws -> [IncidentSummary] {
+        try await self.writer.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT i.id, i.created_at, i.expires_at, i.handoff_state, k.device_key_id,
+                        (SELECT count(*) FROM record r WHERE r.incident_id = i.id) AS records
+                    FROM incident i LEFT JOIN incident_key k ON k.incident_id = i.id
+                    ORDER BY i.created_at
+                    """
+            ).compactMap { row in
+                guard let id = IncidentID(row["id"] as String) else { return nil }
+                let keyID: String? = row["device_key_id"]
+                return IncidentSummary(
+                    id: id,
+                    createdAt: Date(timeIntervalSince1970: row["created_at"]),
+                    expiresAt: Date(timeIntervalSince1970: row["expires_at"]),
+                    handoffState: HandoffState(rawValue: row["handoff_state"]),
+                    recordCount: row["records"],
+                    deviceKeyID: keyID.map(DeviceKeyID.init(rawValue:))
+                )
+            }
+        }
+    }
+
+    // MARK: - Handoff
+
+    /// Records that the handoff was sent to `destination` by `crew`.
+    public func markHandoffSent(
+        incident: IncidentID,
+        destination: FacilityCode,
+        by crew: CrewID,
+        now: Date = Date()
+    ) async throws {
+        try await self.writer.write { db in
+            try db.execute(
+                sql:
+                    "UPDATE incident SET handoff_state = ?, handoff_changed_at = ? WHERE id = ? AND handoff_state != ?",
+                arguments: [
+                    HandoffState.sent.rawValue, now.timeIntervalSince1970, incident.description,
+                    HandoffState.purging.rawValue,
+                ]
+            )
+            guard db.changesCount == 1 else {
+                throw VaultError.incidentNotFound(reason: "incident \(incident) is not stored")
+            }
+            try self.audit.append(.handoffSent(incident: incident, destination: destination, by: crew), in: db)
+        }
+        self.logger(for: incident).info("handoff sent")
+    }
+
+    /// Records the hospital's acknowledgement, then crypto-shreds the incident.
+    public func acknowledgeHandoff(incident: IncidentID) async throws {
+        try await self.writer.write { db in
+            guard
+                try Bool.fetchOne(db, sql: "SELECT 1 FROM incident WHERE id = ?", arguments: [incident.description])
+                    != nil
+            else {
+                throw VaultError.incidentNotFound(reason: "incident \(incident) is not stored")
+            }
+            try self.audit.append(.handoffAcknowledged(incident: incident), in: db)
+        }
+        self.logger(for: incident).info("handoff acknowledged")
+        try await self.shred(incident: incident, reason: .acknowledged)
+    }
+
+    // MARK: - Lifecycle
+
+    /// Crypto-shreds an incident: first destroys its wrapped data key (with the audit entry, in one
+    /// transaction: from then on nothing of it can be decrypted), then deletes its records, then the
+    /// incident row, each in a short transaction; finally checkpoints and truncates the WAL.
+    ///
+    /// - Returns: `false` if no such incident is stored.
+    @discardableResult
+    public func shred(incident: IncidentID, reason: PurgeReason = .manual) async throws -> Bool {
+        let done = try await self.shredWithoutCheckpoint(incident: incident, reason: reason)
+        if done { _ = await self.truncateWAL() }
+        return done
+    }
+
+    private func shredWithoutCheckpoint(incident: IncidentID, reason: PurgeReason) async throws -> Bool {
+        let found = try await self.writer.write { db -> Bool in
+            let exists =
+                try Bool.fetchOne(db, sql: "SELECT 1 FROM incident WHERE id = ?", arguments: [incident.description])
+                != nil
+            guard exists else { return false }
+            try db.execute(sql: "DELETE FROM incident_key WHERE incident_id = ?", arguments: [incident.description])
+            try db.execute(
+                sql: "UPDATE incident SET handoff_state = ? WHERE id = ?",
+                arguments: [HandoffState.purging.rawValue, incident.description]
+            )
+            try self.audit.append(.incidentPurged(incident: incident, reason: reason), in: db)
+            return true
+        }
+        guard found else { return false }
+        try await self.deleteRemnants(of: incident)
+        var logger = self.logger(for: incident)
+        logger[metadataKey: "kyukyu.purge.reason"] = "\(reason)"
+        logger.notice("incident crypto-shredded")
+        return true
+    }
+
+    private func deleteRemnants(of incident: IncidentID) async throws {
+        try await self.writer.write { db in
+            try db.execute(sql: "DELETE FROM record WHERE incident_id = ?", arguments: [incident.description])
+        }
+        try await self.writer.write { db in
+            try db.execute(sql: "DELETE FROM incident WHERE id = ?", arguments: [incident.description])
+        }
+    }
+
+    /// Purges every incident past its maximum age (by its stored expiry or by the configured maximum
+    /// age, whichever is sooner) and finishes purges that were interrupted (data key already gone).
+    public func purgeExpired(now: Date = Date()) async throws -> PurgeSummary {
+        let cutoff = now.addingTimeInterval(-self.configuration.maximumAge).timeIntervalSince1970
+        let (expired, interrupted) = try await self.writer.read { db in
+            let expired = try String.fetchAll(
+                db,
+                sql: """
+                    SELECT i.id FROM incident i JOIN incident_key k ON k.incident_id = i.id
+                    WHERE i.expires_at <= ? OR i.created_at <= ? ORDER BY i.created_at
+                    """,
+                arguments: [now.timeIntervalSince1970, cutoff]
+            )
+            let interrupted = try String.fetchAll(
+                db,
+                sql: "SELECT id FROM incident WHERE id NOT IN (SELECT incident_id FROM incident_key)"
+            )
+            return (expired, interrupted)
+        }
+        var purged: [PurgeSummary.Purged] = []
+        for text in interrupted {
+            guard let id = IncidentID(text) else { continue }
+            try await self.deleteRemnants(of: id)
+            purged.append(.init(incident: id, reason: .interruptedPurge))
+        }
+        for text in expired {
+            guard let id = IncidentID(text) else { continue }
+            if try await self.shredWithoutCheckpoint(incident: id, reason: .expired) {
+                purged.append(.init(incident: id, reason: .expired))
+            }
+        }
+        var walTruncated = false
+        if !purged.isEmpty {
+            walTruncated = await self.truncateWAL()
+            self.logger.notice("purge finished", metadata: ["kyukyu.purge.count": "\(purged.count)"])
+        }
+        return PurgeSummary(purged: purged, walTruncated: walTruncated)
+    }
+
+    /// Purges every incident now: all data keys first (one transaction, with the audit entry), then
+    /// all records, then all incident rows; then truncates the WAL. The audit trail is kept.
+    public func wipeAll(actor: String = "operator") async throws -> PurgeSummary {
+        let ids = try await self.writer.write { db -> [String] in
+            let ids = try String.fetchAll(db, sql: "SELECT id FROM incident ORDER BY created_at")
+            try db.execute(sql: "DELETE FROM incident_key")
+            try db.execute(sql: "UPDATE incident SET handoff_state = ?", arguments: [HandoffState.purging.rawValue])
+            let safeActor = isShortToken(actor) ? actor : "operator"
+            try self.audit.append(.vaultWiped(incidents: ids.count, actor: safeActor), in: db)
+            return ids
+        }
+        try await self.writer.write { db in try db.execute(sql: "DELETE FROM record") }
+        try await self.writer.write { db in try db.execute(sql: "DELETE FROM incident") }
+        let walTruncated = await self.truncateWAL()
+        self.logger.notice("vault wiped", metadata: ["kyukyu.purge.count": "\(ids.count)"])
+        return PurgeSummary(
+            purged: ids.compactMap { IncidentID($0) }.map { .init(incident: $0, reason: .manual) },
+            walTruncated: walTruncated
+        )
+    }
+
+    /// Checkpoints the WAL into the database and truncates it to zero bytes, so deleted pages do not
+    /// linger in the WAL file. Returns `false` (and logs) if readers prevented it.
+    @discardableResult
+    public func truncateWAL() async -> Bool {
+        do {
+            try await self.writer.writeWithoutTransaction { db in
+                _ = try db.checkpoint(.truncate)
+            }
+            return true
+        } catch {
+            self.logger.warning("WAL checkpoint failed", metadata: ["kyukyu.error": "\(error)"])
+            return false
+        }
+    }
+
+    /// Counts and ages only.
+    public func status(now: Date = Date()) async throws -> VaultStatus {
+        let keyring = self.keyring.value
+        let maximumAge = self.configuration.maximumAge
+        return try await self.writer.read { db in
+            var byState: [String: Int] = [:]
+            for row in try Row.fetchAll(
+                db,
+                sql: "SELECT handoff_state, count(*) AS n FROM incident GROUP BY handoff_state"
+            ) {
+                byState[row["handoff_state"]] = row["n"]
+            }
+            let oldest = try Double.fetchOne(db, sql: "SELECT MIN(created_at) FROM incident")
+            let nextExpiry = try Double.fetchOne(
+                db,
+                sql: "SELECT MIN(MIN(expires_at), MIN(created_at) + ?) FROM incident",
+                arguments: [maximumAge]
+            )
+            let pending =
+                try Int.fetchOne(
+                    db,
+                    sql: "SELECT count(*) FROM incident_key WHERE device_key_id != ?",
+                    arguments: [keyring.currentKeyID.rawValue]
+                ) ?? 0
+            let head = try AuditTrail.fetchHead(db)
+            return VaultStatus(
+                incidentCount: byState.values.reduce(0, +),
+                incidentsByState: byState,
+                recordCount: try Int.fetchOne(db, sql: "SELECT count(*) FROM record") ?? 0,
+                ciphertextBytes: try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(length(sealed)), 0) FROM record") ?? 0,
+                oldestIncidentAgeSeconds: oldest.map { now.timeIntervalSince1970 - $0 },
+                nextExpiryInSeconds: nextExpiry.map { $0 - now.timeIntervalSince1970 },
+                maximumAgeSeconds: maximumAge,
+                currentDeviceKeyID: keyring.currentKeyID,
+                dataKeysPendingRewrap: pending,
+                auditEntryCount: try Int.fetchOne(db, sql: "SELECT count(*) FROM audit_entry") ?? 0,
+                auditHeadSequence: head?.sequence,
+                auditSigningPublicKey: keyring.signingPublicKey.base64EncodedString()
+            )
+        }
+    }
+
+    // MARK: - Key rotation
+
+    /// Switches to `keyring` (which must still hold every wrapping key in use) without re-wrapping.
+    public func adoptKeyring(_ keyring: DeviceKeyring) {
+        self.keyring.value = keyring
+    }
+
+    /// Re-wraps every data key not under the current device key, one short transaction each.
+    /// The records are not touched. Returns the number re-wrapped.
+    public func rewrapDataKeys() async throws -> Int {
+        let keyring = self.keyring.value
+        let pending = try await self.writer.read { db in
+            try String.fetchAll(
+                db,
+                sql: "SELECT incident_id FROM incident_key WHERE device_key_id != ?",
+                arguments: [keyring.currentKeyID.rawValue]
+            )
+        }
+        var count = 0
+        for text in pending {
+            guard let incident = IncidentID(text) else { continue }
+            let done = try await self.writer.write { db -> Bool in
+                guard
+                    let row = try Row.fetchOne(
+                        db,
+                        sql: "SELECT device_key_id, wrapped_key FROM incident_key WHERE incident_id = ?",
+                        arguments: [text]
+                    )
+                else { return false }
+                let oldKeyID = DeviceKeyID(rawValue: row["device_key_id"])
+                guard oldKeyID != keyring.currentKeyID else { return false }
+                let dataKey = try Self.unwrap(row["wrapped_key"], incident: incident, keyID: oldKeyID, keyring: keyring)
+                let rewrapped = try Self.wrap(
+                    dataKey: dataKey.withUnsafeBytes { Data($0) },
+                    incident: incident,
+                    keyID: keyring.currentKeyID,
+                    keyring: keyring
+                )
+                try db.execute(
+                    sql: "UPDATE incident_key SET device_key_id = ?, wrapped_key = ? WHERE incident_id = ?",
+                    arguments: [keyring.currentKeyID.rawValue, rewrapped, text]
+                )
+                return true
+            }
+            if done { count += 1 }
+        }
+        if count > 0 {
+            _ = await self.truncateWAL()
+        }
+        return count
+    }
+
+    /// Rotates the device wrapping key held by `provider`: stores a keyring with a new current key
+    /// (old keys retired but kept), re-wraps every data key, then stores the keyring without the retired
+    /// keys and records the rotation in the audit. Each step is crash-safe: after a crash, the next
+    /// ``startUp(now:)`` finishes re-wrapping with the keyring that was stored.
+    public func rotateDeviceKey(provider: any WritableDeviceKeyProvider) async throws -> KeyRotationReport {
+        let stored = try provider.loadKeyring()
+        let rotated = stored.addingWrappingKey()
+        try provider.storeKeyring(rotated)
+        self.adoptKeyring(rotated)
+        let count = try await self.rewrapDataKeys()
+        let remaining = try await self.status().dataKeysPendingRewrap
+        guard remaining == 0 else {
+            throw VaultError.invalidState(reason: "\(remaining) data keys still use a retired device key")
+        }
+        let retired = rotated.retiredKeyIDs
+        let final = rotated.removingRetiredKeys()
+        try provider.storeKeyring(final)
+        self.adoptKeyring(final)
+        try await self.audit.append(.keyRotated(from: retired, to: final.currentKeyID, rewrapped: count))
+        self.logger.notice(
+            "device key rotated",
+            metadata: ["kyukyu.key.current": "\(final.currentKeyID)", "kyukyu.key.rewrapped": "\(count)"]
+        )
+        return KeyRotationReport(retired: retired, current: final.currentKeyID, rewrapped: count)
+    }
+
+    // MARK: - Crypto
+
+    private func logger(for incident: IncidentID) -> Logger {
+        var logger = self.logger
+        logger[metadataKey: "kyukyu.incident"] = "\(incident)"
+        return logger
+    }
+
+    static func dekAssociatedData(incident: IncidentID, keyID: DeviceKeyID) -> Data {
+        Data("kyukyu.vault.dek.v1\0\(incident)\0\(keyID.rawValue)".utf8)
+    }
+
+    static func recordAssociatedData(incident: IncidentID, kind: RecordKind, version: Int) -> Data {
+        var data = Data("kyukyu.vault.record.v1\0\(incident)\0\(kind.rawValue)\0".utf8)
+        withUnsafeBytes(of: UInt64(version).bigEndian) { data.append(contentsOf: $0) }
+        return data
+    }
+
+    static func wrap(dataKey: Data, incident: IncidentID, keyID: DeviceKeyID, keyring: DeviceKeyring) throws -> Data {
+        let box = try AES.GCM.seal(
+            dataKey,
+            using: try keyring.wrappingKey(keyID),
+            authenticating: dekAssociatedData(incident: incident, keyID: keyID)
+        )
+        return box.combined!
+    }
+
+    static func unwrap(_ wrapped: Data, incident: IncidentID, keyID: DeviceKeyID, keyring: DeviceKeyring) throws
+        -> SymmetricKey
+    {
+        let key = try keyring.wrappingKey(keyID)
+        do {
+            let box = try AES.GCM.SealedBox(combined: wrapped)
+            let bytes = try AES.GCM.open(
+                box,
+                using: key,
+                authenticating: dekAssociatedData(incident: incident, keyID: keyID)
+            )
+            return SymmetricKey(data: bytes)
+        } catch {
+            throw VaultError.authenticationFailed(reason: "the data key of incident \(incident) does not authenticate")
+        }
+    }
+
+    static func dataKey(for incident: IncidentID, in db: Database, keyring: DeviceKeyring) throws -> SymmetricKey {
+        guard
+            let row = try Row.fetchOne(
+                db,
+                sql: "SELECT device_key_id, wrapped_key FROM incident_key WHERE incident_id = ?",
+                arguments: [incident.description]
+            )
+        else {
+            throw VaultError.incidentNotFound(reason: "incident \(incident) is not stored or was shredded")
+        }
+        return try unwrap(
+            row["wrapped_key"],
+            incident: incident,
+            keyID: DeviceKeyID(rawValue: row["device_key_id"]),
+            keyring: keyring
+        )
+    }
+
+    static func open(sealed: Data, dataKey: SymmetricKey, incident: IncidentID, kind: RecordKind, version: Int) throws
+        -> Data
+    {
+        do {
+            let box = try AES.GCM.SealedBox(combined: sealed)
+            return try AES.GCM.open(
+                box,
+                using: dataKey,
+                authenticating: recordAssociatedData(incident: incident, kind: kind, version: version)
+            )
+        } catch {
+            throw VaultError.authenticationFailed(
+                reason: "record \(kind) v\(version) of incident \(incident) does not authenticate"
+            )
+        }
+    }
+}
+
+/// Enforces the maximum age: purges expired incidents now and then every `interval` until cancelled.
+public struct VaultPurgeService: Sendable {
+    private let vault: IncidentVault
+    private let interval: Duration
+    private let logger: Logger
+
+    /// A purge loop over `vault`, running every `interval` (default one minute).
+    public init(vault: IncidentVault, interval: Duration = .seconds(60), logger: Logger) {
+        self.vault = vault
+        self.interval = interval
+        self.logger = logger
+    }
+
+    /// Runs until the task is cancelled. A failed pass is logged and retried at the next interval.
+    public func run() async {
+        while !Task.isCancelled {
+            do {
+                _ = try await self.vault.purgeExpired(now: Date())
+            } catch is CancellationError {
+                return
+            } catch {
+                self.logger.error("purge pass failed", metadata: ["kyukyu.error": "\(error)"])
+            }
+            do {
+                try await Task.sleep(for: self.interval)
+            } catch {
+                return
+            }
+        }
+    }
+}

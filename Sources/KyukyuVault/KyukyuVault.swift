@@ -1,2 +1,0 @@
-/// Placeholder until the vault lands.
-public enum KyukyuVaultModule {}
