@@ -10,7 +10,7 @@ struct KyukyuBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kyukyu-bench",
         abstract: "Benchmarks of the Myna Kyukyu gateway on real parts.",
-        subcommands: [All.self, Card.self],
+        subcommands: [All.self, Card.self, Vault.self],
         defaultSubcommand: All.self
     )
 
@@ -20,7 +20,25 @@ struct KyukyuBench: AsyncParsableCommand {
 
         func run() async throws {
             try await CardBenchmark(options: options).run()
+            try await runVault(options)
         }
+    }
+
+    struct Vault: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Put/get of a 1 MB incident encrypted vs plain; purge of 1,000 incidents."
+        )
+        @OptionGroup var options: BenchOptions
+
+        func run() async throws { try await runVault(options) }
+    }
+
+    static func runVault(_ options: BenchOptions) async throws {
+        let directory = URL(fileURLWithPath: options.stateDir).standardizedFileURL.path + "/bench-vault"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let report = try await runVaultBenchmark(iterations: max(options.iterations, 100), stateDirectory: directory)
+        try save(report, name: "vault", stateDir: options.stateDir)
+        print(report)
     }
 
     struct Card: AsyncParsableCommand {
