@@ -1,2 +1,0 @@
-/// Placeholder until the onshi message models land.
-public enum KyukyuOnshiModule {}

@@ -1,2 +1,0 @@
-import Testing
-@Test func placeholderKyukyuOnshiTests() { #expect(Bool(true)) }

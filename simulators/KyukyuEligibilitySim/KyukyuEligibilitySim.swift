@@ -1,3 +1,0 @@
-import KyukyuOnshi
-/// Placeholder until the eligibility stub lands.
-public enum KyukyuEligibilitySimModule {}

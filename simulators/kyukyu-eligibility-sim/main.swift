@@ -1,2 +1,0 @@
-import KyukyuEligibilitySim
-print("eligibility stub")
