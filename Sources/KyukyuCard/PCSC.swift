@@ -134,7 +134,10 @@ public final class PCSCService: Sendable {
         do {
             return try await pool.runIfActive {
                 var context: SCARDCONTEXT = 0
-                try pcscCheck(SCardEstablishContext(DWORD(SCARD_SCOPE_SYSTEM), nil, nil, &context), "SCardEstablishContext")
+                try pcscCheck(
+                    SCardEstablishContext(DWORD(SCARD_SCOPE_SYSTEM), nil, nil, &context),
+                    "SCardEstablishContext"
+                )
                 defer { SCardReleaseContext(context) }
                 return try body(context)
             }
@@ -166,7 +169,9 @@ public final class PCSCService: Sendable {
         let statuses = try await readerStatuses()
         guard !statuses.isEmpty else { throw CardError.noReaders() }
         if let name {
-            guard let match = statuses.first(where: { $0.name == name }) ?? statuses.first(where: { $0.name.hasPrefix(name) })
+            guard
+                let match = statuses.first(where: { $0.name == name })
+                    ?? statuses.first(where: { $0.name.hasPrefix(name) })
             else {
                 throw CardError.readerNotFound("no reader named \"\(name)\" is connected")
             }
@@ -197,14 +202,20 @@ public final class PCSCService: Sendable {
                 try await Task.sleep(for: min(remaining, .milliseconds(100)))
                 continue
             }
-            try await waitForChange(readers: candidates.map(\.name), current: statuses, timeout: min(remaining, .seconds(1)))
+            try await waitForChange(
+                readers: candidates.map(\.name),
+                current: statuses,
+                timeout: min(remaining, .seconds(1))
+            )
         }
     }
 
     /// Blocks until one of the readers changes state or the timeout passes; cancellable.
     func waitForChange(readers names: [String], current: [ReaderStatus], timeout: Duration) async throws {
         let contextBox = Mutex<SCARDCONTEXT?>(nil)
-        let milliseconds = UInt32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = UInt32(
+            clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
+        )
         try await withTaskCancellationHandler {
             try await withContext { context in
                 contextBox.withLock { $0 = context }
@@ -250,7 +261,8 @@ public final class PCSCService: Sendable {
                     "SCardConnect"
                 )
                 let atr = Self.cardATR(handle)
-                let proto: CardProtocol = active == DWORD(SCARD_PROTOCOL_T0) ? .t0 : active == DWORD(SCARD_PROTOCOL_T1) ? .t1 : .raw
+                let proto: CardProtocol =
+                    active == DWORD(SCARD_PROTOCOL_T0) ? .t0 : active == DWORD(SCARD_PROTOCOL_T1) ? .t1 : .raw
                 return (context, handle, proto, atr)
             } catch {
                 SCardReleaseContext(context)

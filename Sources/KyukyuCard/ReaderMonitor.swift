@@ -1,7 +1,7 @@
 import CPCSCLite
 import Logging
-import NIOPosix
 import NIOConcurrencyHelpers
+import NIOPosix
 import Synchronization
 
 extension PCSCService {
@@ -21,7 +21,8 @@ extension PCSCService {
         continuation.onTermination = { _ in control.stop() }
         let logger = self.logger
         let pollMilliseconds = UInt32(
-            clamping: pollInterval.components.seconds * 1000 + pollInterval.components.attoseconds / 1_000_000_000_000_000
+            clamping: pollInterval.components.seconds * 1000 + pollInterval.components.attoseconds
+                / 1_000_000_000_000_000
         )
         pool.submit { state in
             guard state == .active else {

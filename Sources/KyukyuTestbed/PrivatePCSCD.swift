@@ -116,7 +116,10 @@ public final class PrivatePCSCD: Sendable {
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-        logger.info("private pcscd started", metadata: ["kyukyu.pcscd.pid": "\(pid)", "kyukyu.pcscd.ports": "\(ports)"])
+        logger.info(
+            "private pcscd started",
+            metadata: ["kyukyu.pcscd.pid": "\(pid)", "kyukyu.pcscd.ports": "\(ports)"]
+        )
     }
 
     /// Kills a daemon left behind by an earlier run in the same folder (a test process that crashed).

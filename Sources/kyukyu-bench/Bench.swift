@@ -80,7 +80,13 @@ struct LatencyStats: Codable, CustomStringConvertible {
     }
 
     var description: String {
-        String(format: "p50 %.1f ms, p99 %.1f ms, max %.1f ms (n=%llu)", p50Milliseconds, p99Milliseconds, maxMilliseconds, count)
+        String(
+            format: "p50 %.1f ms, p99 %.1f ms, max %.1f ms (n=%llu)",
+            p50Milliseconds,
+            p99Milliseconds,
+            maxMilliseconds,
+            count
+        )
     }
 }
 

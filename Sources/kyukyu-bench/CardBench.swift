@@ -110,8 +110,9 @@ struct CardBenchmark {
     func openscCertificateID() async throws -> String {
         let result = try await Commands.run("/usr/bin/pkcs15-tool", ["--list-certificates"])
         let lines = result.stdout.split(separator: "\n")
-        guard let start = lines.firstIndex(where: { $0.contains("Authentication") && $0.contains("X.509") })
-            ?? lines.firstIndex(where: { $0.contains("X.509 Certificate") }),
+        guard
+            let start = lines.firstIndex(where: { $0.contains("Authentication") && $0.contains("X.509") })
+                ?? lines.firstIndex(where: { $0.contains("X.509 Certificate") }),
             let idLine = lines[start...].first(where: { $0.contains("ID") && $0.contains(":") })
         else {
             throw TestbedError("pkcs15-tool lists no certificate: \(result.stdout) \(result.stderr)")

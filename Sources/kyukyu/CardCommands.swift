@@ -48,7 +48,9 @@ struct CardCommand: AsyncParsableCommand {
                         print("  Card:   present (\(report.interface ?? "?"), ATR \(report.atr ?? "?"))")
                         if let token = report.tokenType { print("  Token:  \(token.displayName)") }
                         if let tries = report.authPINTriesLeft {
-                            print("  Auth PIN tries left: \(tries)\(tries == 0 ? " (LOCKED)" : tries == 1 ? " (last try)" : "")")
+                            print(
+                                "  Auth PIN tries left: \(tries)\(tries == 0 ? " (LOCKED)" : tries == 1 ? " (last try)" : "")"
+                            )
                         }
                         if let problem = report.problem { print("  Problem: \(problem)") }
                     }

@@ -48,7 +48,9 @@ struct JPKISessionTests {
         card.state.withLock { $0.protectedFiles[JPKI.authCertificateEF] = JPKI.authPINEF }
         let session = CardSession(connection: card, logger: logger)
         _ = try await session.tokenType()
-        await #expect(throws: CardError.certificateNeedsPIN()) { try await session.readCertificateDER(.userAuthentication) }
+        await #expect(throws: CardError.certificateNeedsPIN()) {
+            try await session.readCertificateDER(.userAuthentication)
+        }
         try await session.verify(try CardPIN("1234", kind: .userAuthentication))
         #expect(try await session.readCertificateDER(.userAuthentication).count == 14)
     }
@@ -180,7 +182,9 @@ struct AttributesTests {
         func tlv(_ tag: [UInt8], _ value: [UInt8]) -> [UInt8] {
             let count = value.count
             let length: [UInt8] =
-                count < 0x80 ? [UInt8(count)] : count < 0x100 ? [0x81, UInt8(count)] : [0x82, UInt8(count >> 8), UInt8(count & 0xFF)]
+                count < 0x80
+                ? [UInt8(count)]
+                : count < 0x100 ? [0x81, UInt8(count)] : [0x82, UInt8(count >> 8), UInt8(count & 0xFF)]
             return tag + length + value
         }
         let inner =
@@ -227,6 +231,8 @@ struct AttributesTests {
         let session = CardSession(connection: card, logger: Logger(label: "test"))
         let attributes = try await session.readAttributes(pin: try CardPIN("1234", kind: .attributes))
         #expect(attributes.givenName == "太郎")
-        #expect(!card.commands.contains { $0.count >= 7 && $0[1] == 0xA4 && $0[2] == 0x02 && $0[5...6] == [0x00, 0x01] })
+        #expect(
+            !card.commands.contains { $0.count >= 7 && $0[1] == 0xA4 && $0[2] == 0x02 && $0[5...6] == [0x00, 0x01] }
+        )
     }
 }

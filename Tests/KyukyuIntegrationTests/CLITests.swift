@@ -77,7 +77,10 @@ extension ThroughPCSCD {
                 let status = try await kyukyu(["card", "status", "--json"])
                 #expect(status.stdout.contains("\"authPINTriesLeft\" : 1"), "the guard spent nothing")
 
-                let confirmed = try await kyukyu(["card", "read", "--pin-stdin", "--confirm-last-try"], stdin: "1234\n")
+                let confirmed = try await kyukyu(
+                    ["card", "read", "--pin-stdin", "--confirm-last-try"],
+                    stdin: "1234\n"
+                )
                 #expect(confirmed.status == 0, "\(confirmed.stderr)")
                 #expect(confirmed.stdout.contains("Token:     My Number card"))
             }

@@ -40,7 +40,10 @@ extension ThroughPCSCD {
                 #expect(attributes.fullName == holder.fullName)
                 #expect(attributes.address == holder.address)
                 #expect(attributes.birthDate == holder.birthDate.compact)
-                #expect(attributes.sex.rawValue == (holder.sex == .male ? "male" : holder.sex == .female ? "female" : "not-applicable"))
+                #expect(
+                    attributes.sex.rawValue
+                        == (holder.sex == .male ? "male" : holder.sex == .female ? "female" : "not-applicable")
+                )
                 #expect(await simulator.authPINTriesLeft == 3, "reading spent no auth PIN try")
             }
         }
@@ -174,7 +177,9 @@ extension ThroughPCSCD {
                     )
                 }
                 // Reading the certificate on a card needs no PIN, locked or not.
-                #expect(try await reader.readAuthenticationCertificate(reader: Bed.readerName).tokenType == .myNumberCard)
+                #expect(
+                    try await reader.readAuthenticationCertificate(reader: Bed.readerName).tokenType == .myNumberCard
+                )
             }
         }
 
@@ -233,7 +238,9 @@ extension ThroughPCSCD {
             let reader = CardReader(service: service, logger: Logger(label: "test"))
             try await waitForCardAbsent(service)
             await expectCardError(.noCard) { try await reader.readAuthenticationCertificate(reader: Bed.readerName) }
-            await expectCardError(.readerNotFound) { try await reader.readAuthenticationCertificate(reader: "No Such Reader") }
+            await expectCardError(.readerNotFound) {
+                try await reader.readAuthenticationCertificate(reader: "No Such Reader")
+            }
             await expectCardError(.noCard) {
                 try await service.waitForCard(reader: Bed.readerName, timeout: .milliseconds(300))
             }

@@ -71,7 +71,8 @@ extension ThroughPCSCD {
                 if line.hasPrefix("PIN ["), let end = line.lastIndex(of: "]") {
                     current = String(line[line.index(line.startIndex, offsetBy: 5)..<end])
                 } else if let current, line.contains("Tries left"),
-                    let value = line.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) })
+                    let value = line.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }
+                    )
                 {
                     result[current] = value
                 }

@@ -1,0 +1,170 @@
+import KyukyuOnshi
+
+/// An error from the eligibility client: one code per thing a paramedic or an operator can act on.
+///
+/// The ``reason`` never carries patient data: only categories, status codes, result codes and timings.
+public struct EligibilityError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What went wrong.
+    public let code: Code
+    /// A sentence for the crew's screen.
+    public let reason: String
+    /// The HTTP status, when one came back.
+    public let httpStatus: Int?
+    /// The onshi processing-result code, when one came back.
+    public let resultCode: String?
+    /// How long onshi asked to wait (429 `Retry-After`).
+    public let retryAfter: Duration?
+    /// Source file.
+    public let file: String
+    /// Source line.
+    public let line: UInt
+
+    /// Code, reason and location.
+    public var description: String { "EligibilityError.\(code): \(reason) (\(file):\(line))" }
+
+    /// Equality considers only the code.
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
+    /// Hashing considers only the code.
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+
+    init(
+        _ code: Code,
+        _ reason: String,
+        http: Int? = nil,
+        result: String? = nil,
+        retryAfter: Duration? = nil,
+        file: String,
+        line: UInt
+    ) {
+        self.retryAfter = retryAfter
+        self.code = code
+        self.reason = reason
+        self.httpStatus = http
+        self.resultCode = result
+        self.file = file
+        self.line = line
+    }
+
+    /// The kind of an ``EligibilityError``.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Backing: String, Hashable, Sendable {
+            case unreachable, connectionLost, timedOut, serverError, rateLimited, maintenance, circuitOpen
+            case responseTooLarge, malformedResponse, rejected, consentRefused, certificateProblem, notFound
+            case configuration, cancelled
+        }
+        private let backing: Backing
+        private init(_ backing: Backing) { self.backing = backing }
+        /// The code's name.
+        public var description: String { backing.rawValue }
+
+        /// No connection to onshi (refused, TLS failure, network down).
+        public static let unreachable = Code(.unreachable)
+        /// The connection broke during the exchange.
+        public static let connectionLost = Code(.connectionLost)
+        /// No complete answer before the deadline.
+        public static let timedOut = Code(.timedOut)
+        /// onshi answered 5xx.
+        public static let serverError = Code(.serverError)
+        /// onshi answered 429.
+        public static let rateLimited = Code(.rateLimited)
+        /// onshi is in a maintenance window.
+        public static let maintenance = Code(.maintenance)
+        /// Recent calls failed; calls fail fast until the breaker lets a probe through.
+        public static let circuitOpen = Code(.circuitOpen)
+        /// The answer exceeded the size cap.
+        public static let responseTooLarge = Code(.responseTooLarge)
+        /// The answer could not be parsed.
+        public static let malformedResponse = Code(.malformedResponse)
+        /// onshi refused the request (a processing-result code says why).
+        public static let rejected = Code(.rejected)
+        /// The patient refused consent: nothing is fetched.
+        public static let consentRefused = Code(.consentRefused)
+        /// The card's certificate is expired, not yet valid, revoked, suspended or unknown.
+        public static let certificateProblem = Code(.certificateProblem)
+        /// No patient matched the card-less lookup.
+        public static let notFound = Code(.notFound)
+        /// The client is misconfigured (TLS files, URL).
+        public static let configuration = Code(.configuration)
+        /// The fetch was cancelled.
+        public static let cancelled = Code(.cancelled)
+    }
+
+    /// Whether another attempt may succeed (used by the retry policy; only for idempotent requests).
+    public var isTransient: Bool {
+        switch code {
+        case .unreachable, .connectionLost, .serverError, .rateLimited: return true
+        default: return false
+        }
+    }
+}
+
+extension EligibilityError {
+    static func unreachable(_ reason: String, file: String = #fileID, line: UInt = #line) -> Self {
+        Self(.unreachable, reason, file: file, line: line)
+    }
+    static func connectionLost(_ reason: String, file: String = #fileID, line: UInt = #line) -> Self {
+        Self(.connectionLost, reason, file: file, line: line)
+    }
+    static func timedOut(_ reason: String, file: String = #fileID, line: UInt = #line) -> Self {
+        Self(.timedOut, reason, file: file, line: line)
+    }
+    static func serverError(status: Int, file: String = #fileID, line: UInt = #line) -> Self {
+        Self(.serverError, "onshi failed (HTTP \(status)); retry shortly", http: status, file: file, line: line)
+    }
+    static func rateLimited(retryAfter: Duration?, file: String = #fileID, line: UInt = #line) -> Self {
+        let wait = retryAfter.map { " (asks to wait \($0.components.seconds) s)" } ?? ""
+        return Self(.rateLimited, "onshi is busy\(wait)", http: 429, retryAfter: retryAfter, file: file, line: line)
+    }
+    static func maintenance(result: String?, file: String = #fileID, line: UInt = #line) -> Self {
+        Self(
+            .maintenance,
+            "onshi is in a maintenance window; use the card-less flow later or call the hospital",
+            http: 503,
+            result: result,
+            file: file,
+            line: line
+        )
+    }
+    static func circuitOpen(retryIn: Duration, file: String = #fileID, line: UInt = #line) -> Self {
+        Self(
+            .circuitOpen,
+            "onshi failed repeatedly; not calling it for \(retryIn.components.seconds + 1) s",
+            file: file,
+            line: line
+        )
+    }
+    static func responseTooLarge(limit: Int, file: String = #fileID, line: UInt = #line) -> Self {
+        Self(.responseTooLarge, "onshi's answer is larger than \(limit / 1_048_576) MiB; refused", file: file, line: line)
+    }
+    static func malformedResponse(_ reason: String, http: Int? = nil, file: String = #fileID, line: UInt = #line)
+        -> Self
+    {
+        Self(.malformedResponse, reason, http: http, file: file, line: line)
+    }
+    static func rejected(_ reason: String, result: String?, file: String = #fileID, line: UInt = #line) -> Self {
+        Self(.rejected, reason, result: result, file: file, line: line)
+    }
+    static func consentRefused(file: String = #fileID, line: UInt = #line) -> Self {
+        Self(
+            .consentRefused,
+            "the patient refused consent; nothing was fetched",
+            result: OnshiResultCode.consentRefused,
+            file: file,
+            line: line
+        )
+    }
+    static func certificateProblem(_ reason: String, result: String, file: String = #fileID, line: UInt = #line)
+        -> Self
+    {
+        Self(.certificateProblem, reason, result: result, file: file, line: line)
+    }
+    static func notFound(_ reason: String, result: String?, file: String = #fileID, line: UInt = #line) -> Self {
+        Self(.notFound, reason, result: result, file: file, line: line)
+    }
+    static func configuration(_ reason: String, file: String = #fileID, line: UInt = #line) -> Self {
+        Self(.configuration, reason, file: file, line: line)
+    }
+    static func cancelled(file: String = #fileID, line: UInt = #line) -> Self {
+        Self(.cancelled, "the fetch was cancelled", file: file, line: line)
+    }
+}

@@ -1,3 +1,0 @@
-import KyukyuOnshi
-/// Placeholder until the eligibility client lands.
-public enum KyukyuEligibilityModule {}
