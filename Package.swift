@@ -98,6 +98,9 @@ let package = Package(
             dependencies: [
                 "KyukyuCard",
                 "KyukyuVault",
+                "KyukyuEligibility",
+                "KyukyuOnshi",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -176,16 +176,17 @@ func waitForCard(_ reader: CardReader, _ options: CardCommand.ReaderOptions) asy
 }
 
 /// Runs a card command with a PC/SC service, and turns a ``CardError`` into a clear message and an exit code.
-func withCardReader(
+func withCardReader<T>(
     global: GlobalOptions,
     json: Bool,
-    _ body: (CardReader) async throws -> Void
-) async throws {
+    _ body: (CardReader) async throws -> T
+) async throws -> T {
     let logger = global.makeLogger()
     let service = PCSCService(threads: 2, logger: logger)
     do {
-        try await body(CardReader(service: service, logger: logger))
+        let result = try await body(CardReader(service: service, logger: logger))
         await service.shutdown()
+        return result
     } catch let error as CardError {
         await service.shutdown()
         if json {

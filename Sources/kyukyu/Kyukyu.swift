@@ -8,7 +8,7 @@ struct Kyukyu: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kyukyu",
         abstract: "Myna Kyukyu field gateway: My Number card → eligibility → encrypted vault → hospital handoff.",
-        subcommands: [CardCommand.self, VaultCommand.self, AuditCommand.self]
+        subcommands: [CardCommand.self, FetchCommand.self, VaultCommand.self, AuditCommand.self]
     )
 }
 
