@@ -37,6 +37,7 @@ let package = Package(
 
         .systemLibrary(
             name: "CPCSCLite",
+            pkgConfig: "libpcsclite",
             providers: [.apt(["libpcsclite-dev"])]
         ),
 
