@@ -129,7 +129,10 @@ public final class PatientFetch: Sendable {
                 let failure = error as? EligibilityError ?? .cancelled()
                 logger.notice(
                     "onshi authentication failed",
-                    metadata: ["kyukyu.onshi.error": "\(failure.code)", "kyukyu.onshi.assurance": "\(identity.assurance)"]
+                    metadata: [
+                        "kyukyu.onshi.error": "\(failure.code)", "kyukyu.onshi.reason": "\(failure.reason)",
+                        "kyukyu.onshi.assurance": "\(identity.assurance)",
+                    ]
                 )
                 await state.authenticationFailed(failure)
                 return

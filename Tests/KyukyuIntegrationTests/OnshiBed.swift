@@ -1,0 +1,129 @@
+import Foundation
+import KyukyuCardSim
+import KyukyuEligibility
+import KyukyuEligibilitySim
+import KyukyuOnshi
+import Logging
+import Synchronization
+import Testing
+
+/// The eligibility stub over real TLS on loopback (any free port), and a gateway client with a terminal
+/// certificate the stub's CA issued.
+struct OnshiBed: Sendable {
+    let simulator: EligibilitySimulator
+    let client: EligibilityClient
+    let transport: HTTPOnshiTransport
+    let port: Int
+    let adminPort: Int
+    let tlsDirectory: String
+
+    /// Silent unless `KYUKYU_TEST_LOG` is set (then debug to stderr).
+    static let quiet = Logger(
+        label: "kyukyu.test.onshi",
+        factory: { label in
+            guard ProcessInfo.processInfo.environment["KYUKYU_TEST_LOG"] != nil else { return SwiftLogNoOpLogHandler() }
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .debug
+            return handler
+        }
+    )
+    static let tlsDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("kyukyu-it-onshi-tls-\(getpid())").path
+    static let device = "ambulance-test-01"
+
+    /// The certificate of synthetic holder `n`, straight from the card simulator's PKI.
+    static func certificate(holder n: Int, validity: CertificateValidity = .valid) throws -> [UInt8] {
+        try TestPKI.loadOrCreate(directory: Bed.shared.pkiDirectory, logger: quiet).holder(n, validity: validity)
+            .userAuthCertificateDER
+    }
+
+    /// The terminal PKI and this terminal's certificate, made once per test process (parallel tests would
+    /// otherwise write the same files at the same time).
+    static let materials: Result<TerminalTLSFiles, any Error> = Result {
+        let pki = try TerminalPKI.loadOrCreate(directory: tlsDirectory, logger: quiet)
+        let dir = tlsDirectory + "/terminals"
+        try pki.writeClientCertificate(deviceID: device, to: dir)
+        return TerminalTLSFiles(
+            certificatePath: "\(dir)/\(device).cert.pem",
+            keyPath: "\(dir)/\(device).key.pem",
+            trustRootsPath: "\(dir)/ca.cert.pem"
+        )
+    }
+
+    static func terminalFiles() throws -> TerminalTLSFiles { try materials.get() }
+}
+
+/// Starts a stub with the given faults and revocations, runs `body`, and stops it.
+func withOnshi<T: Sendable>(
+    faults: FaultConfiguration = FaultConfiguration(),
+    revocations: RevocationList = RevocationList(),
+    configuration: EligibilityClientConfiguration = EligibilityClientConfiguration(
+        retry: RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(20), maxDelay: .milliseconds(100)),
+        hedgeAfter: nil
+    ),
+    _ body: (OnshiBed) async throws -> T
+) async throws -> T {
+    let files = try OnshiBed.terminalFiles()
+    let simulator = try EligibilitySimulator(
+        options: .init(
+            port: 0,
+            adminPort: 0,
+            pkiDirectory: Bed.shared.pkiDirectory,
+            tlsDirectory: OnshiBed.tlsDirectory,
+            faults: faults,
+            revocations: revocations
+        ),
+        logger: OnshiBed.quiet
+    )
+    let ports = AsyncStream<(Int, Int)>.makeStream()
+    let server = Task {
+        try await simulator.run { onshi, admin in
+            ports.continuation.yield((onshi, admin))
+            ports.continuation.finish()
+        }
+    }
+    var iterator = ports.stream.makeAsyncIterator()
+    guard let (port, adminPort) = await iterator.next() else {
+        server.cancel()
+        throw TestbedFailure("the eligibility stub did not start: \(String(describing: await server.result))")
+    }
+    let transport = try HTTPOnshiTransport(
+        baseURL: "https://127.0.0.1:\(port)",
+        tls: files,
+        logger: OnshiBed.quiet
+    )
+    let client = EligibilityClient(transport: transport, configuration: configuration, logger: OnshiBed.quiet)
+    let bed = OnshiBed(
+        simulator: simulator,
+        client: client,
+        transport: transport,
+        port: port,
+        adminPort: adminPort,
+        tlsDirectory: OnshiBed.tlsDirectory
+    )
+    do {
+        let result = try await body(bed)
+        await transport.shutdown()
+        server.cancel()
+        _ = await server.result
+        return result
+    } catch {
+        await transport.shutdown()
+        server.cancel()
+        _ = await server.result
+        throw error
+    }
+}
+
+struct TestbedFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension FetchSnapshot {
+    func status(_ category: OnshiCategory) -> String { categories[category]?.label ?? "missing" }
+
+    func failureCode(_ category: OnshiCategory) -> EligibilityError.Code? {
+        if case .failed(let code, _, _) = categories[category] { return code }
+        return nil
+    }
+}
