@@ -112,6 +112,10 @@ let package = Package(
             dependencies: [
                 "KyukyuCard",
                 "KyukyuCardSim",
+                "KyukyuEligibility",
+                "KyukyuEligibilitySim",
+                "KyukyuOnshi",
+                .product(name: "Crypto", package: "swift-crypto"),
                 "KyukyuTestbed",
                 "KyukyuVault",
                 .product(name: "GRDB", package: "GRDB.swift"),

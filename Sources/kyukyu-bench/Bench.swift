@@ -10,7 +10,7 @@ struct KyukyuBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kyukyu-bench",
         abstract: "Benchmarks of the Myna Kyukyu gateway on real parts.",
-        subcommands: [All.self, Card.self, Vault.self],
+        subcommands: [All.self, Card.self, Eligibility.self, Vault.self],
         defaultSubcommand: All.self
     )
 
@@ -20,8 +20,18 @@ struct KyukyuBench: AsyncParsableCommand {
 
         func run() async throws {
             try await CardBenchmark(options: options).run()
+            try await EligibilityBenchmark(options: options).run()
             try await runVault(options)
         }
+    }
+
+    struct Eligibility: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Card-to-summary and fetch latency vs their floors; 200 concurrent sessions; deadline overshoot."
+        )
+        @OptionGroup var options: BenchOptions
+
+        func run() async throws { try await EligibilityBenchmark(options: options).run() }
     }
 
     struct Vault: AsyncParsableCommand {
