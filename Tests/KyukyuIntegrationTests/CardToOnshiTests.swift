@@ -5,6 +5,7 @@ import KyukyuCardSim
 import KyukyuEligibility
 import KyukyuEligibilitySim
 import KyukyuOnshi
+import KyukyuTestbed
 import Testing
 
 /// Card → onshi through every real part: pcscd + vpcd + the card simulator, and the stub over mutual TLS.
@@ -106,6 +107,75 @@ extension ThroughPCSCD {
                     let final = try await fetch(reader, bed, pin: nil)
                     #expect(final.authenticationFailure?.code == .certificateProblem)
                 }
+            }
+        }
+    }
+}
+
+extension ThroughPCSCD {
+    @Suite("kyukyu fetch CLI")
+    struct FetchCLI {
+        func fetchArguments(_ bed: OnshiBed, _ extra: [String]) throws -> [String] {
+            let files = try OnshiBed.terminalFiles()
+            return [
+                "fetch", "--onshi-url", "https://127.0.0.1:\(bed.port)", "--tls-dir",
+                URL(fileURLWithPath: files.certificatePath).deletingLastPathComponent().path, "--device", OnshiBed.device,
+                "--crew", "crew-CLI",
+            ] + extra
+        }
+
+        @Test func cardToSummaryAsJSON() async throws {
+            try await withSimulatedCard({ $0.holder = 4 }) { _, _ in
+                try await withOnshi { bed in
+                    let result = try await kyukyu(
+                        try fetchArguments(bed, ["--consent", "verbal", "--json", "--deadline-ms", "4000"])
+                    )
+                    #expect(result.status == 0, "\(result.stderr)")
+                    let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+                    #expect(object?["authenticated"] as? Bool == true)
+                    let categories = object?["categories"] as? [String: [String: Any]]
+                    #expect(categories?.count == OnshiCategory.allCases.count)
+                    #expect(categories?["medications"]?["status"] as? String == "ok")
+                    #expect(object?["cardMilliseconds"] is Double)
+                }
+            }
+        }
+
+        @Test func pinModeAndRefusedConsentThroughTheCLI() async throws {
+            try await withSimulatedCard({ $0.holder = 1 }) { simulator, _ in
+                try await withOnshi { bed in
+                    let pin = try await kyukyu(try fetchArguments(bed, ["--consent", "exception", "--pin-stdin"]), stdin: "1234\n")
+                    #expect(pin.status == 0, "\(pin.stderr)")
+                    #expect(pin.stdout.contains("session open"))
+                    #expect(try #require(await bed.simulator.service.viewings.all().last).assurance == .pin)
+
+                    let refused = try await kyukyu(try fetchArguments(bed, ["--consent", "refused"]))
+                    #expect(refused.status == 21)
+                    #expect(refused.stderr.contains("refused consent"))
+
+                    let wrong = try await kyukyu(try fetchArguments(bed, ["--consent", "verbal", "--pin-stdin"]), stdin: "0000\n")
+                    #expect(wrong.status == 15)
+                    #expect(await simulator.authPINTriesLeft == 2)
+                }
+            }
+        }
+
+        @Test func cardlessLookupThroughTheCLI() async throws {
+            let holder = SyntheticHolder(number: 2)
+            try await withOnshi { bed in
+                let birth = String(format: "%04d-%02d-%02d", holder.birthDate.year, holder.birthDate.month, holder.birthDate.day)
+                let result = try await kyukyu(
+                    try fetchArguments(
+                        bed,
+                        [
+                            "--consent", "exception", "--name", holder.familyName + " " + holder.givenName, "--birth", birth,
+                            "--sex", holder.sex == .male ? "male" : "female", "--address", holder.address,
+                            "--categories", "qualification,medications",
+                        ]
+                    )
+                )
+                #expect(result.status == 0, "\(result.stderr)")
+                #expect(result.stdout.contains("[medications]"))
             }
         }
     }
