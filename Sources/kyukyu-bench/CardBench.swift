@@ -30,7 +30,7 @@ struct CardBenchmark {
     }
 
     func run() async throws {
-        let logger = Logger(label: "kyukyu.bench")
+        let logger = Logger(label: "kyukyu.bench", factory: { _ in SwiftLogNoOpLogHandler() })
         let stateDir = URL(fileURLWithPath: options.stateDir).standardizedFileURL.path
         let daemon = try await PrivatePCSCD(basePort: 40300, directory: stateDir + "/bench-pcscd", logger: logger)
         let simulator = try CardSimulator(

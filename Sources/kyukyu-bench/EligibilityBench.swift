@@ -111,9 +111,16 @@ struct EligibilityBenchmark {
         }
         try await stub.faults.replace(stalled)
         var overshoot = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+        // Its own client: the stalls open this one's circuit breaker, which is what a breaker is for.
+        let stalledClient = EligibilityClient(
+            transport: transport,
+            configuration: EligibilityClientConfiguration(hedgeAfter: nil),
+            breaker: CircuitBreaker(failureThreshold: .max),
+            logger: logger
+        )
         for _ in 0..<options.iterations {
             let start = ContinuousClock.now
-            let fetch = client.fetch(
+            let fetch = stalledClient.fetch(
                 .visualCheck(certificateDER: certificate),
                 crewID: "bench",
                 consent: .verbal,
@@ -128,20 +135,25 @@ struct EligibilityBenchmark {
         try await stub.faults.replace(latencyFaults(upstreamMs))
 
         // Card to summary: pcscd + card simulator + the stub.
-        let daemon = try await PrivatePCSCD(basePort: 40320, directory: stateDir + "/bench-eligibility-pcscd", logger: logger)
+        // One pcscd socket path per process (libpcsclite reads PCSCLITE_CSOCK_NAME once): reuse the card bench's.
+        let daemon = try await PrivatePCSCD(basePort: 40300, directory: stateDir + "/bench-pcscd", logger: logger)
         let simulator = try CardSimulator(
-            configuration: CardSimulatorConfiguration(port: 40320, holder: 3, dataDirectory: pkiDir, apduLatency: .milliseconds(options.apduLatencyMs)),
+            configuration: CardSimulatorConfiguration(port: 40300, holder: 3, dataDirectory: pkiDir, apduLatency: .milliseconds(options.apduLatencyMs)),
             logger: logger
         )
         let runner = Task { try await simulator.run() }
         let service = PCSCService(threads: 2, logger: logger)
         let reader = CardReader(service: service, logger: logger)
         let card = try await service.waitForCard(reader: nil, timeout: .seconds(20))
+        // As the gateway does while the card is read: connections up before the tap (the stalls closed some).
+        await transport.prewarm(connections: 9)
         let before = await simulator.commandCount
         let cardToSummary = try await measure(iterations: options.iterations) {
             let summary = try await reader.readAuthenticationCertificate(reader: card.name)
             let final = await client.fetch(.visualCheck(certificateDER: summary.der), crewID: "bench", consent: .verbal, deadlines: generous).completion()
-            guard final.session != nil else { throw TestbedError("card-to-summary failed to authenticate") }
+            guard final.session != nil else {
+                throw TestbedError("card-to-summary failed to authenticate: \(String(describing: final.authenticationFailure))")
+            }
         }
         let apdus = Double(await simulator.commandCount - before) / Double(options.iterations)
         await service.shutdown()
