@@ -181,7 +181,10 @@ public final class EligibilityClient: Sendable {
         case OnshiResultCode.certificateUntrusted, OnshiResultCode.certificateUnknownHolder:
             throw EligibilityError.certificateProblem("onshi does not recognise this certificate", result: code)
         case OnshiResultCode.nonceInvalid, OnshiResultCode.signatureInvalid:
-            throw EligibilityError.rejected("the card's PIN signature was not accepted; read the card again", result: code)
+            throw EligibilityError.rejected(
+                "the card's PIN signature was not accepted; read the card again",
+                result: code
+            )
         case OnshiResultCode.patientNotFound:
             throw EligibilityError.notFound("no patient matches these details", result: code)
         case OnshiResultCode.patientAmbiguous:
@@ -262,7 +265,10 @@ public final class EligibilityClient: Sendable {
                     guard !hedgeSent else { continue }
                     hedgeSent = true
                     inFlight += 1
-                    logger.debug("hedging a slow request", metadata: ["kyukyu.onshi.path": "\(request.path.split(separator: "/").last ?? "")"])
+                    logger.debug(
+                        "hedging a slow request",
+                        metadata: ["kyukyu.onshi.path": "\(request.path.split(separator: "/").last ?? "")"]
+                    )
                     group.addTask { try await self.send(request, deadline: deadline, maxBodyBytes: maxBodyBytes) }
                 case .failure(let error):
                     if error is CancellationError { continue }

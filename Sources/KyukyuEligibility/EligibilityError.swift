@@ -134,7 +134,12 @@ extension EligibilityError {
         )
     }
     static func responseTooLarge(limit: Int, file: String = #fileID, line: UInt = #line) -> Self {
-        Self(.responseTooLarge, "onshi's answer is larger than \(limit / 1_048_576) MiB; refused", file: file, line: line)
+        Self(
+            .responseTooLarge,
+            "onshi's answer is larger than \(limit / 1_048_576) MiB; refused",
+            file: file,
+            line: line
+        )
     }
     static func malformedResponse(_ reason: String, http: Int? = nil, file: String = #fileID, line: UInt = #line)
         -> Self

@@ -151,18 +151,28 @@ public final class PatientFetch: Sendable {
                                 Task { await state.set(category, .retrying(attempt: attempt, reason: error.reason)) }
                             }
                             let elapsed = ContinuousClock.now - started
-                            status = response.records.count == 0 ? .empty(elapsed: elapsed) : .ok(response.records, elapsed: elapsed)
+                            status =
+                                response.records.count == 0
+                                ? .empty(elapsed: elapsed) : .ok(response.records, elapsed: elapsed)
                         } catch let error as EligibilityError {
                             let elapsed = ContinuousClock.now - started
                             status =
                                 error.code == .timedOut
-                                ? .timedOut(after: elapsed) : .failed(code: error.code, reason: error.reason, elapsed: elapsed)
+                                ? .timedOut(after: elapsed)
+                                : .failed(code: error.code, reason: error.reason, elapsed: elapsed)
                         } catch {
-                            status = .failed(code: .cancelled, reason: "cancelled", elapsed: ContinuousClock.now - started)
+                            status = .failed(
+                                code: .cancelled,
+                                reason: "cancelled",
+                                elapsed: ContinuousClock.now - started
+                            )
                         }
                         logger.debug(
                             "category settled",
-                            metadata: ["kyukyu.onshi.category": "\(category.rawValue)", "kyukyu.onshi.status": "\(status.label)"]
+                            metadata: [
+                                "kyukyu.onshi.category": "\(category.rawValue)",
+                                "kyukyu.onshi.status": "\(status.label)",
+                            ]
                         )
                         await state.set(category, status)
                     }
@@ -226,7 +236,11 @@ actor FetchState {
     private let continuation: AsyncStream<FetchUpdate>.Continuation
     private var waiters: [CheckedContinuation<Void, Never>] = []
 
-    init(categories: [OnshiCategory], start: ContinuousClock.Instant, continuation: AsyncStream<FetchUpdate>.Continuation) {
+    init(
+        categories: [OnshiCategory],
+        start: ContinuousClock.Instant,
+        continuation: AsyncStream<FetchUpdate>.Continuation
+    ) {
         self.snapshotValue = FetchSnapshot(
             session: nil,
             authFailure: nil,
@@ -253,7 +267,9 @@ actor FetchState {
         for category in snapshotValue.categories.keys {
             snapshotValue.categories[category] = .failed(code: error.code, reason: error.reason, elapsed: .zero)
         }
-        continuation.yield(.authenticationFailed(code: error.code, reason: error.reason, elapsed: ContinuousClock.now - start))
+        continuation.yield(
+            .authenticationFailed(code: error.code, reason: error.reason, elapsed: ContinuousClock.now - start)
+        )
         finishIfComplete()
     }
 

@@ -55,7 +55,9 @@ public final class CircuitBreaker: Sendable {
             }
             switch state {
             case .closed(let failures):
-                state = failures + 1 >= failureThreshold ? .open(until: now + openDuration) : .closed(failures: failures + 1)
+                state =
+                    failures + 1 >= failureThreshold
+                    ? .open(until: now + openDuration) : .closed(failures: failures + 1)
             case .halfOpen, .open:
                 state = .open(until: now + openDuration)
             }
@@ -74,7 +76,8 @@ public struct RetryPolicy: Sendable, Hashable {
     public var maxDelay: Duration
 
     /// Creates a policy.
-    public init(maxAttempts: Int = 3, baseDelay: Duration = .milliseconds(50), maxDelay: Duration = .milliseconds(800)) {
+    public init(maxAttempts: Int = 3, baseDelay: Duration = .milliseconds(50), maxDelay: Duration = .milliseconds(800))
+    {
         self.maxAttempts = maxAttempts
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay

@@ -99,7 +99,10 @@ public final class HTTPOnshiTransport: OnshiTransport {
             tlsConfiguration: tlsConfiguration,
             redirectConfiguration: .disallow,
             timeout: .init(connect: .seconds(2), read: .seconds(30)),
-            connectionPool: .init(idleTimeout: .seconds(120), concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnections),
+            connectionPool: .init(
+                idleTimeout: .seconds(120),
+                concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnections
+            ),
             decompression: .disabled
         )
         configuration.httpVersion = .automatic
@@ -163,7 +166,11 @@ public final class HTTPOnshiTransport: OnshiTransport {
                 throw Self.map(error, beforeResponse: false)
             }
             let retryAfter = response.headers.first(name: "Retry-After").flatMap(Int.init).map { Duration.seconds($0) }
-            return OnshiHTTPResponse(status: Int(response.status.code), retryAfter: retryAfter, body: Array(body.readableBytesView))
+            return OnshiHTTPResponse(
+                status: Int(response.status.code),
+                retryAfter: retryAfter,
+                body: Array(body.readableBytesView)
+            )
         }
     }
 

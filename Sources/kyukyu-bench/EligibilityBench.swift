@@ -34,7 +34,9 @@ struct EligibilityBenchmark {
         let spec = FaultSpec(latency: LatencySpec(kind: .fixed, ms: ms))
         return FaultConfiguration(
             seed: 1,
-            endpoints: Dictionary(uniqueKeysWithValues: (OnshiCategory.allCases.map(\.rawValue) + ["sessions"]).map { ($0, spec) })
+            endpoints: Dictionary(
+                uniqueKeysWithValues: (OnshiCategory.allCases.map(\.rawValue) + ["sessions"]).map { ($0, spec) }
+            )
         )
     }
 
@@ -45,7 +47,13 @@ struct EligibilityBenchmark {
         let tlsDir = stateDir + "/bench-eligibility-tls"
 
         let stub = try EligibilitySimulator(
-            options: .init(port: 0, adminPort: 0, pkiDirectory: pkiDir, tlsDirectory: tlsDir, faults: latencyFaults(upstreamMs)),
+            options: .init(
+                port: 0,
+                adminPort: 0,
+                pkiDirectory: pkiDir,
+                tlsDirectory: tlsDir,
+                faults: latencyFaults(upstreamMs)
+            ),
             logger: logger
         )
         let ports = AsyncStream<Int>.makeStream()
@@ -81,8 +89,14 @@ struct EligibilityBenchmark {
 
         // Fetch alone: authenticate + 9 categories in parallel. Floor: two round trips at the stub's latency.
         let one = try await measure(iterations: options.iterations) {
-            let final = await client.fetch(.visualCheck(certificateDER: certificate), crewID: "bench", consent: .verbal, deadlines: generous).completion()
-            guard final.session != nil, final.categories.values.allSatisfy({ ["ok", "empty"].contains($0.label) }) else {
+            let final = await client.fetch(
+                .visualCheck(certificateDER: certificate),
+                crewID: "bench",
+                consent: .verbal,
+                deadlines: generous
+            ).completion()
+            guard final.session != nil, final.categories.values.allSatisfy({ ["ok", "empty"].contains($0.label) })
+            else {
                 throw TestbedError("a fetch failed: \(final.categories.mapValues(\.label))")
             }
         }
@@ -92,10 +106,19 @@ struct EligibilityBenchmark {
                 for _ in 0..<concurrentSessions {
                     group.addTask {
                         let start = ContinuousClock.now
-                        let final = await client.fetch(.visualCheck(certificateDER: certificate), crewID: "bench", consent: .verbal, deadlines: generous).completion()
-                        guard final.session != nil else { throw TestbedError("a concurrent fetch failed to authenticate") }
+                        let final = await client.fetch(
+                            .visualCheck(certificateDER: certificate),
+                            crewID: "bench",
+                            consent: .verbal,
+                            deadlines: generous
+                        ).completion()
+                        guard final.session != nil else {
+                            throw TestbedError("a concurrent fetch failed to authenticate")
+                        }
                         let elapsed = ContinuousClock.now - start
-                        return UInt64(elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000)
+                        return UInt64(
+                            elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+                        )
                     }
                 }
                 return try await group.reduce(into: [UInt64]()) { $0.append($1) }
@@ -124,11 +147,16 @@ struct EligibilityBenchmark {
                 .visualCheck(certificateDER: certificate),
                 crewID: "bench",
                 consent: .verbal,
-                deadlines: FetchDeadlines(overall: .milliseconds(deadlineMs), perCategory: .milliseconds(deadlineMs + 200))
+                deadlines: FetchDeadlines(
+                    overall: .milliseconds(deadlineMs),
+                    perCategory: .milliseconds(deadlineMs + 200)
+                )
             )
             _ = await fetch.snapshotAtDeadline()
             let past = (ContinuousClock.now - start) - .milliseconds(deadlineMs)
-            _ = overshoot.record(UInt64(max(1, past.components.seconds * 1_000_000 + past.components.attoseconds / 1_000_000_000_000)))
+            _ = overshoot.record(
+                UInt64(max(1, past.components.seconds * 1_000_000 + past.components.attoseconds / 1_000_000_000_000))
+            )
             fetch.cancel()
             _ = await fetch.completion()
         }
@@ -138,7 +166,12 @@ struct EligibilityBenchmark {
         // One pcscd socket path per process (libpcsclite reads PCSCLITE_CSOCK_NAME once): reuse the card bench's.
         let daemon = try await PrivatePCSCD(basePort: 40300, directory: stateDir + "/bench-pcscd", logger: logger)
         let simulator = try CardSimulator(
-            configuration: CardSimulatorConfiguration(port: 40300, holder: 3, dataDirectory: pkiDir, apduLatency: .milliseconds(options.apduLatencyMs)),
+            configuration: CardSimulatorConfiguration(
+                port: 40300,
+                holder: 3,
+                dataDirectory: pkiDir,
+                apduLatency: .milliseconds(options.apduLatencyMs)
+            ),
             logger: logger
         )
         let runner = Task { try await simulator.run() }
@@ -150,9 +183,16 @@ struct EligibilityBenchmark {
         let before = await simulator.commandCount
         let cardToSummary = try await measure(iterations: options.iterations) {
             let summary = try await reader.readAuthenticationCertificate(reader: card.name)
-            let final = await client.fetch(.visualCheck(certificateDER: summary.der), crewID: "bench", consent: .verbal, deadlines: generous).completion()
+            let final = await client.fetch(
+                .visualCheck(certificateDER: summary.der),
+                crewID: "bench",
+                consent: .verbal,
+                deadlines: generous
+            ).completion()
             guard final.session != nil else {
-                throw TestbedError("card-to-summary failed to authenticate: \(String(describing: final.authenticationFailure))")
+                throw TestbedError(
+                    "card-to-summary failed to authenticate: \(String(describing: final.authenticationFailure))"
+                )
             }
         }
         let apdus = Double(await simulator.commandCount - before) / Double(options.iterations)

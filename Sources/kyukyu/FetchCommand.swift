@@ -11,7 +11,8 @@ import Logging
 struct FetchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fetch",
-        abstract: "Read the card (or use the four fields), authenticate to onshi and fetch every category under deadlines."
+        abstract:
+            "Read the card (or use the four fields), authenticate to onshi and fetch every category under deadlines."
     )
 
     @Option(help: "Card reader name (or prefix). Default: the reader with a card. Ignored with --name.")
@@ -56,7 +57,9 @@ struct FetchCommand: AsyncParsableCommand {
     @Option(help: "onshi's base URL.")
     var onshiURL = "https://127.0.0.1:8443"
 
-    @Option(help: "Folder with <device>.cert.pem, <device>.key.pem and ca.cert.pem (from the stub's issue-terminal-cert).")
+    @Option(
+        help: "Folder with <device>.cert.pem, <device>.key.pem and ca.cert.pem (from the stub's issue-terminal-cert)."
+    )
     var tlsDir = "state/terminal-tls"
 
     @Option(help: "This terminal's device ID (its client certificate's name).")
@@ -158,7 +161,13 @@ struct FetchCommand: AsyncParsableCommand {
         if let query = try lookupQuery() {
             await warm.value
             exitCode = try await present(
-                client.fetch(.lookup(query), crewID: crew, consent: consent, categories: categories, deadlines: deadlines),
+                client.fetch(
+                    .lookup(query),
+                    crewID: crew,
+                    consent: consent,
+                    categories: categories,
+                    deadlines: deadlines
+                ),
                 cardTime: nil,
                 started: started
             )
@@ -167,7 +176,10 @@ struct FetchCommand: AsyncParsableCommand {
                 try await reader.withSession(reader: self.reader) { session in
                     let type = try await session.tokenType()
                     if let secret {
-                        try await session.verify(try CardPIN(secret, kind: .userAuthentication), confirmLastTry: confirmLastTry)
+                        try await session.verify(
+                            try CardPIN(secret, kind: .userAuthentication),
+                            confirmLastTry: confirmLastTry
+                        )
                     }
                     let der = try await session.readCertificateDER(.userAuthentication)
                     let cardTime = ContinuousClock.now - started
@@ -181,7 +193,13 @@ struct FetchCommand: AsyncParsableCommand {
                                 try await session.signWithAuthenticationKey(sha256: Array(SHA256.hash(data: nonce)))
                             }
                         )
-                    let fetch = client.fetch(identity, crewID: crew, consent: consent, categories: categories, deadlines: deadlines)
+                    let fetch = client.fetch(
+                        identity,
+                        crewID: crew,
+                        consent: consent,
+                        categories: categories,
+                        deadlines: deadlines
+                    )
                     return try await present(fetch, cardTime: cardTime, started: started)
                 }
             }
@@ -206,7 +224,14 @@ struct FetchCommand: AsyncParsableCommand {
         }
         let final = await fetch.completion()
         if json {
-            try printJSON(FetchOutput(atDeadline: atDeadline, final: final, cardTime: cardTime, total: ContinuousClock.now - started))
+            try printJSON(
+                FetchOutput(
+                    atDeadline: atDeadline,
+                    final: final,
+                    cardTime: cardTime,
+                    total: ContinuousClock.now - started
+                )
+            )
         } else {
             printRecords(final)
         }
@@ -228,8 +253,13 @@ struct FetchCommand: AsyncParsableCommand {
         print("== \(title)")
         if let cardTime { print("card read in \(ms(cardTime))") }
         if let session = snapshot.session {
-            let consent = session.consent.map { "consent \($0.basis.rawValue) until \(ISO8601DateFormatter().string(from: $0.availableUntil))" } ?? ""
-            print("session open: qualification validity \(session.qualificationValidity.map(String.init) ?? "?") \(consent)")
+            let consent =
+                session.consent.map {
+                    "consent \($0.basis.rawValue) until \(ISO8601DateFormatter().string(from: $0.availableUntil))"
+                } ?? ""
+            print(
+                "session open: qualification validity \(session.qualificationValidity.map(String.init) ?? "?") \(consent)"
+            )
         } else if let failure = snapshot.authenticationFailure {
             print("NOT AUTHENTICATED: \(failure.reason)")
         }
@@ -261,7 +291,10 @@ struct FetchCommand: AsyncParsableCommand {
     }
 
     func ms(_ duration: Duration) -> String {
-        String(format: "%.0f ms", Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15)
+        String(
+            format: "%.0f ms",
+            Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+        )
     }
 }
 
@@ -273,15 +306,21 @@ enum RecordText {
         switch records {
         case .qualification(let q):
             guard let q else { return [] }
-            return ["\(q.name) (\(q.nameKana)) \(q.birthDate) insurer \(q.insurerNumber) \(q.insurerName), copay \(q.copaymentPercent)%"]
+            return [
+                "\(q.name) (\(q.nameKana)) \(q.birthDate) insurer \(q.insurerNumber) \(q.insurerName), copay \(q.copaymentPercent)%"
+            ]
         case .visits(let visits):
             return visits.map { "\($0.date) \($0.institutionName) \($0.department ?? "")" }
         case .diagnoses(let diagnoses):
             return diagnoses.map { "\($0.name) [\($0.icd10)] since \($0.startDate)" }
         case .medications(let medications):
-            return medications.map { "\($0.dispensedDate) \($0.genericName) \($0.dose)\($0.unit) \($0.usage) ×\($0.days)d [YJ \($0.yjCode)]" }
+            return medications.map {
+                "\($0.dispensedDate) \($0.genericName) \($0.dose)\($0.unit) \($0.usage) ×\($0.days)d [YJ \($0.yjCode)]"
+            }
         case .prescriptions(let prescriptions):
-            return prescriptions.map { "\($0.issuedDate) \($0.genericName) \($0.dose)\($0.unit) ×\($0.days)d\($0.dispensed ? "" : " (not dispensed)")" }
+            return prescriptions.map {
+                "\($0.issuedDate) \($0.genericName) \($0.dose)\($0.unit) ×\($0.days)d\($0.dispensed ? "" : " (not dispensed)")"
+            }
         case .surgery(let surgeries):
             return surgeries.map { "\($0.date) \($0.name) at \($0.institutionName)" }
         case .treatment(let treatments):
@@ -312,22 +351,32 @@ struct FetchOutput: Encodable {
     var categories: [String: Category]
 
     init(atDeadline: FetchSnapshot, final: FetchSnapshot, cardTime: Duration?, total: Duration) {
-        func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15 }
+        func ms(_ d: Duration) -> Double {
+            Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+        }
         cardMilliseconds = cardTime.map(ms)
         totalMilliseconds = ms(total)
         authenticated = final.session != nil
         authenticationError = final.authenticationFailure?.code.description
         qualificationValidity = final.session?.qualificationValidity
-        self.atDeadline = Dictionary(uniqueKeysWithValues: atDeadline.categories.map { ($0.key.rawValue, $0.value.label) })
+        self.atDeadline = Dictionary(
+            uniqueKeysWithValues: atDeadline.categories.map { ($0.key.rawValue, $0.value.label) }
+        )
         categories = Dictionary(
             uniqueKeysWithValues: final.categories.map { category, status in
                 let entry: Category
                 switch status {
-                case .ok(let records, let elapsed): entry = Category(status: "ok", milliseconds: ms(elapsed), records: records)
+                case .ok(let records, let elapsed):
+                    entry = Category(status: "ok", milliseconds: ms(elapsed), records: records)
                 case .empty(let elapsed): entry = Category(status: "empty", milliseconds: ms(elapsed))
                 case .timedOut(let after): entry = Category(status: "timed-out", milliseconds: ms(after))
                 case .failed(let code, let reason, let elapsed):
-                    entry = Category(status: "failed", milliseconds: ms(elapsed), code: code.description, reason: reason)
+                    entry = Category(
+                        status: "failed",
+                        milliseconds: ms(elapsed),
+                        code: code.description,
+                        reason: reason
+                    )
                 case .pending, .retrying: entry = Category(status: status.label)
                 }
                 return (category.rawValue, entry)

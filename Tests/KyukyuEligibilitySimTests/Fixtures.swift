@@ -29,7 +29,10 @@ enum Fixture {
         try! pki.holder(n, validity: validity)
     }
 
-    static let header = MessageHeader(processedAt: Date(timeIntervalSince1970: 1_795_000_000), medicalInstitutionCode: "9912345678")
+    static let header = MessageHeader(
+        processedAt: Date(timeIntervalSince1970: 1_795_000_000),
+        medicalInstitutionCode: "9912345678"
+    )
 
     static func service(
         revocations: RevocationList = RevocationList(),

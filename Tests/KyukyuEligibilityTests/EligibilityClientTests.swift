@@ -42,7 +42,10 @@ struct EligibilityClientTests {
             return
         }
         #expect(visits.count == 3)
-        #expect(snapshot.categories[.medications] == .empty(elapsed: .zero) || snapshot.categories[.medications]?.label == "empty")
+        #expect(
+            snapshot.categories[.medications] == .empty(elapsed: .zero)
+                || snapshot.categories[.medications]?.label == "empty"
+        )
         // 9 categories of 100 ms each in parallel: far below 9 × 100 ms.
         #expect(snapshot.elapsed < .milliseconds(700))
     }
@@ -199,7 +202,8 @@ struct EligibilityClientTests {
     @Test func malformedAndOversizedAnswersAreClearFailures() async throws {
         let transport = Fixture.onshi { category, _ in
             switch category {
-            case .visits: return OnshiHTTPResponse(status: 200, body: Array("<CategoryResponse version=\"1\"><Mess".utf8))
+            case .visits:
+                return OnshiHTTPResponse(status: 200, body: Array("<CategoryResponse version=\"1\"><Mess".utf8))
             case .medications: return OnshiHTTPResponse(status: 200, body: [UInt8](repeating: 0x20, count: 200_000))
             default: return OnshiHTTPResponse(status: 200, body: Array("<Other/>".utf8))
             }
@@ -230,7 +234,13 @@ struct EligibilityClientTests {
                 return OnshiHTTPResponse(
                     status: 200,
                     body: OnshiXML.encode(
-                        NonceResponse(header: Fixture.header, result: .completed, nonceID: "n-1", nonce: nonce, expiresAt: nil)
+                        NonceResponse(
+                            header: Fixture.header,
+                            result: .completed,
+                            nonceID: "n-1",
+                            nonce: nonce,
+                            expiresAt: nil
+                        )
                     )
                 )
             }

@@ -69,7 +69,9 @@ enum Fixture {
     static func category(_ category: OnshiCategory, _ records: CategoryRecords) -> OnshiHTTPResponse {
         OnshiHTTPResponse(
             status: 200,
-            body: OnshiXML.encode(CategoryResponse(header: header, result: .completed, category: category, records: records))
+            body: OnshiXML.encode(
+                CategoryResponse(header: header, result: .completed, category: category, records: records)
+            )
         )
     }
 

@@ -119,7 +119,8 @@ extension ThroughPCSCD {
             let files = try OnshiBed.terminalFiles()
             return [
                 "fetch", "--onshi-url", "https://127.0.0.1:\(bed.port)", "--tls-dir",
-                URL(fileURLWithPath: files.certificatePath).deletingLastPathComponent().path, "--device", OnshiBed.device,
+                URL(fileURLWithPath: files.certificatePath).deletingLastPathComponent().path, "--device",
+                OnshiBed.device,
                 "--crew", "crew-CLI",
             ] + extra
         }
@@ -144,7 +145,10 @@ extension ThroughPCSCD {
         @Test func pinModeAndRefusedConsentThroughTheCLI() async throws {
             try await withSimulatedCard({ $0.holder = 1 }) { simulator, _ in
                 try await withOnshi { bed in
-                    let pin = try await kyukyu(try fetchArguments(bed, ["--consent", "exception", "--pin-stdin"]), stdin: "1234\n")
+                    let pin = try await kyukyu(
+                        try fetchArguments(bed, ["--consent", "exception", "--pin-stdin"]),
+                        stdin: "1234\n"
+                    )
                     #expect(pin.status == 0, "\(pin.stderr)")
                     #expect(pin.stdout.contains("session open"))
                     #expect(try #require(await bed.simulator.service.viewings.all().last).assurance == .pin)
@@ -153,7 +157,10 @@ extension ThroughPCSCD {
                     #expect(refused.status == 21)
                     #expect(refused.stderr.contains("refused consent"))
 
-                    let wrong = try await kyukyu(try fetchArguments(bed, ["--consent", "verbal", "--pin-stdin"]), stdin: "0000\n")
+                    let wrong = try await kyukyu(
+                        try fetchArguments(bed, ["--consent", "verbal", "--pin-stdin"]),
+                        stdin: "0000\n"
+                    )
                     #expect(wrong.status == 15)
                     #expect(await simulator.authPINTriesLeft == 2)
                 }
@@ -163,12 +170,18 @@ extension ThroughPCSCD {
         @Test func cardlessLookupThroughTheCLI() async throws {
             let holder = SyntheticHolder(number: 2)
             try await withOnshi { bed in
-                let birth = String(format: "%04d-%02d-%02d", holder.birthDate.year, holder.birthDate.month, holder.birthDate.day)
+                let birth = String(
+                    format: "%04d-%02d-%02d",
+                    holder.birthDate.year,
+                    holder.birthDate.month,
+                    holder.birthDate.day
+                )
                 let result = try await kyukyu(
                     try fetchArguments(
                         bed,
                         [
-                            "--consent", "exception", "--name", holder.familyName + " " + holder.givenName, "--birth", birth,
+                            "--consent", "exception", "--name", holder.familyName + " " + holder.givenName, "--birth",
+                            birth,
                             "--sex", holder.sex == .male ? "male" : "female", "--address", holder.address,
                             "--categories", "qualification,medications",
                         ]

@@ -85,7 +85,9 @@ struct EligibilityOverTLS {
                 deadlines: FetchDeadlines(overall: .seconds(5))
             ).completion()
             #expect(final.authenticationFailure?.code == .certificateProblem)
-            #expect(final.authenticationFailure?.reason.contains(reason == .suspended ? "suspended" : "revoked") == true)
+            #expect(
+                final.authenticationFailure?.reason.contains(reason == .suspended ? "suspended" : "revoked") == true
+            )
         }
     }
 

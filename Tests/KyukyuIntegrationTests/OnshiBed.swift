@@ -27,7 +27,9 @@ struct OnshiBed: Sendable {
             return handler
         }
     )
-    static let tlsDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("kyukyu-it-onshi-tls-\(getpid())").path
+    static let tlsDirectory = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "kyukyu-it-onshi-tls-\(getpid())"
+    ).path
     static let device = "ambulance-test-01"
 
     /// The certificate of synthetic holder `n`, straight from the card simulator's PKI.
