@@ -435,16 +435,19 @@ public final class PCSCCardConnection: CardConnection {
                     case .raw: kyukyu_pci_raw()
                     }
                 let rv = SCardTransmit(handle, pci, command, DWORD(command.count), nil, &response, &responseLength)
-                if rv == SCARD_E_NOT_TRANSACTED || rv == SCARD_F_COMM_ERROR {
-                    // pcscd reports a card pulled away mid-APDU as a generic failure, and notices the
-                    // removal only at its next presence poll: give the reader a second to say.
+                let broken = rv == SCARD_E_NOT_TRANSACTED || rv == SCARD_F_COMM_ERROR
+                    || (rv == SCARD_S_SUCCESS && responseLength < 2)
+                if broken {
+                    // pcscd reports a card pulled away mid-APDU as a generic failure (or an empty answer),
+                    // and notices the removal only at its next presence poll: give the reader time to say.
                     var watches = [ReaderWatch(name: reader)]
                     watches[0].currentState = DWORD(SCARD_STATE_PRESENT)
-                    if (try? PCSCService.getStatusChange(context, &watches, timeoutMilliseconds: 1000)) != nil,
+                    if (try? PCSCService.getStatusChange(context, &watches, timeoutMilliseconds: 2000)) != nil,
                         !watches[0].present
                     {
                         throw CardError.cardRemoved(pcsc: Int(rv))
                     }
+                    if rv == SCARD_S_SUCCESS { throw CardError.cardUnresponsive(pcsc: nil) }
                 }
                 try pcscCheck(rv, "SCardTransmit")
                 return Array(response.prefix(Int(responseLength)))

@@ -158,6 +158,37 @@ struct FetchCommand: AsyncParsableCommand {
         defer { warm.cancel() }
 
         let exitCode: Int32
+        do {
+            exitCode = try await fetchAndPresent(
+                client: client,
+                transport: transport,
+                warm: warm,
+                secret: secret,
+                categories: categories,
+                deadlines: deadlines,
+                started: started,
+                logger: logger
+            )
+        } catch {
+            // async-http-client must be shut down before it is released, whatever failed.
+            await transport.shutdown()
+            throw error
+        }
+        await transport.shutdown()
+        if exitCode != 0 { throw ExitCode(exitCode) }
+    }
+
+    func fetchAndPresent(
+        client: EligibilityClient,
+        transport: HTTPOnshiTransport,
+        warm: Task<Void, Never>,
+        secret: String?,
+        categories: [OnshiCategory],
+        deadlines: FetchDeadlines,
+        started: ContinuousClock.Instant,
+        logger: Logger
+    ) async throws -> Int32 {
+        let exitCode: Int32
         if let query = try lookupQuery() {
             await warm.value
             exitCode = try await present(
@@ -204,8 +235,7 @@ struct FetchCommand: AsyncParsableCommand {
                 }
             }
         }
-        await transport.shutdown()
-        if exitCode != 0 { throw ExitCode(exitCode) }
+        return exitCode
     }
 
     /// Shows the snapshot at the deadline, then late categories as they arrive; returns the exit code.

@@ -46,24 +46,23 @@ struct EligibilityClientTests {
             snapshot.categories[.medications] == .empty(elapsed: .zero)
                 || snapshot.categories[.medications]?.label == "empty"
         )
-        // 9 categories of 100 ms each in parallel: far below 9 × 100 ms.
-        #expect(snapshot.elapsed < .milliseconds(700))
+        #expect(transport.maxInFlight == OnshiCategory.allCases.count, "all nine categories were in flight at once")
     }
 
     @Test func theOverallDeadlineHoldsAndLateCategoriesArriveAsUpdates() async throws {
         let transport = Fixture.onshi { category, _ in
-            if category == .medications { try await Task.sleep(for: .milliseconds(600)) }
+            if category == .medications { try await Task.sleep(for: .seconds(8)) }
             return Fixture.empty(category)
         }
+        // Generous margins: the other suites load both cores while this one runs.
         let fetch = client(transport).fetch(
             .visualCheck(certificateDER: certificate),
             crewID: "crew-A1",
             consent: .verbal,
-            deadlines: FetchDeadlines(overall: .milliseconds(250), perCategory: .seconds(3))
+            deadlines: FetchDeadlines(overall: .seconds(4), perCategory: .seconds(15))
         )
         let snapshot = await fetch.snapshotAtDeadline()
-        #expect(snapshot.elapsed < .milliseconds(450), "the snapshot comes at the deadline")
-        #expect(!snapshot.isComplete)
+        #expect(!snapshot.isComplete, "the snapshot did not wait for the slow category")
         #expect(snapshot.categories[.medications] == .pending)
         #expect(snapshot.categories[.visits]?.label == "empty")
         var late: [OnshiCategory] = []
@@ -88,7 +87,7 @@ struct EligibilityClientTests {
             consent: .verbal,
             deadlines: FetchDeadlines(overall: .milliseconds(200), perCategory: .milliseconds(400))
         ).completion()
-        #expect(ContinuousClock.now - start < .seconds(2))
+        #expect(ContinuousClock.now - start < .seconds(20), "far less than the 30 s stall")
         #expect(final.categories[.checkups]?.label == "timed-out")
         #expect(final.categories.values.filter { $0.label == "empty" }.count == 8)
     }
@@ -161,8 +160,8 @@ struct EligibilityClientTests {
             categories: [.allergies],
             deadlines: FetchDeadlines(overall: .seconds(2))
         ).completion()
+        // Without the hedge the first attempt (10 s) would have timed out at the 4 s category deadline.
         #expect(final.categories[.allergies]?.label == "empty")
-        #expect(final.elapsed < .seconds(1))
         #expect(transport.count("/allergies") == 2)
     }
 

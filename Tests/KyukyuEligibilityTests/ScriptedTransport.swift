@@ -9,6 +9,10 @@ final class ScriptedTransport: OnshiTransport {
     typealias Handler = @Sendable (OnshiHTTPRequest, Int) async throws -> OnshiHTTPResponse
     let handler: Handler
     let log = Mutex<[OnshiHTTPRequest]>([])
+    let inFlight = Mutex<(now: Int, max: Int)>((0, 0))
+
+    /// The most requests that were in flight at the same time.
+    var maxInFlight: Int { inFlight.withLock { $0.max } }
 
     init(_ handler: @escaping Handler) { self.handler = handler }
 
@@ -23,6 +27,11 @@ final class ScriptedTransport: OnshiTransport {
             return log.filter { $0.path == request.path }.count
         }
         let handler = self.handler
+        inFlight.withLock {
+            $0.now += 1
+            $0.max = max($0.max, $0.now)
+        }
+        defer { inFlight.withLock { $0.now -= 1 } }
         let response = try await withDeadline(deadline) { try await handler(request, index) }
         if response.body.count > maxBodyBytes { throw EligibilityError.responseTooLarge(limit: maxBodyBytes) }
         return response

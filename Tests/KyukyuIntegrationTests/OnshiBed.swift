@@ -42,6 +42,8 @@ struct OnshiBed: Sendable {
     /// otherwise write the same files at the same time).
     static let materials: Result<TerminalTLSFiles, any Error> = Result {
         let pki = try TerminalPKI.loadOrCreate(directory: tlsDirectory, logger: quiet)
+        // The server certificate too, before any stub starts: stubs started in parallel then only read it.
+        _ = try pki.serverCredentials(logger: quiet)
         let dir = tlsDirectory + "/terminals"
         try pki.writeClientCertificate(deviceID: device, to: dir)
         return TerminalTLSFiles(
