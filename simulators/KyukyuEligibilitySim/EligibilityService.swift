@@ -187,7 +187,10 @@ public final class EligibilityService: Sendable {
                     {
                         result = self.consentResult(request.consent)
                     } else {
-                        result = .failed(OnshiResultCode.signatureInvalid, "the signature over the nonce does not verify")
+                        result = .failed(
+                            OnshiResultCode.signatureInvalid,
+                            "the signature over the nonce does not verify"
+                        )
                     }
                 } else {
                     result = .failed(OnshiResultCode.nonceInvalid, "the nonce is missing, unknown, used or expired")
@@ -237,7 +240,8 @@ public final class EligibilityService: Sendable {
     }
 
     private func consentResult(_ consent: ConsentBasis) -> ProcessingResult {
-        consent == .refused ? .failed(OnshiResultCode.consentRefused, "consent refused: nothing is returned") : .completed
+        consent == .refused
+            ? .failed(OnshiResultCode.consentRefused, "consent refused: nothing is returned") : .completed
     }
 
     private func openSession(
@@ -339,7 +343,10 @@ public final class EligibilityService: Sendable {
             return session
         }
         guard let session else {
-            let result = ProcessingResult.failed(OnshiResultCode.sessionInvalid, "the session is unknown or has expired")
+            let result = ProcessingResult.failed(
+                OnshiResultCode.sessionInvalid,
+                "the session is unknown or has expired"
+            )
             return CategoryResponse(
                 header: self.header(echoing: nil, result: result),
                 result: result,

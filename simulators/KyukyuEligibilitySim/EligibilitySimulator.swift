@@ -90,7 +90,9 @@ public struct EligibilitySimulator: Sendable {
             server: try .tls(.http1(), tlsConfiguration: self.tls),
             configuration: .init(address: .hostname(self.options.host, port: self.options.port)),
             onServerRunning: { channel in
-                if let both = await ports.set(onshi: channel.localAddress?.port ?? 0) { await onRunning(both.0, both.1) }
+                if let both = await ports.set(onshi: channel.localAddress?.port ?? 0) {
+                    await onRunning(both.0, both.1)
+                }
             },
             logger: self.logger
         )
@@ -102,7 +104,9 @@ public struct EligibilitySimulator: Sendable {
             ),
             configuration: .init(address: .hostname(self.options.host, port: self.options.adminPort)),
             onServerRunning: { channel in
-                if let both = await ports.set(admin: channel.localAddress?.port ?? 0) { await onRunning(both.0, both.1) }
+                if let both = await ports.set(admin: channel.localAddress?.port ?? 0) {
+                    await onRunning(both.0, both.1)
+                }
             },
             logger: self.logger
         )

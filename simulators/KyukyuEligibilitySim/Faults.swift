@@ -199,8 +199,11 @@ public struct FaultConfiguration: Sendable, Hashable, Codable {
     public var maintenanceWindows: [MaintenanceWindow]?
 
     /// No faults.
-    public init(seed: UInt64? = nil, endpoints: [String: FaultSpec] = [:], maintenanceWindows: [MaintenanceWindow]? = nil)
-    {
+    public init(
+        seed: UInt64? = nil,
+        endpoints: [String: FaultSpec] = [:],
+        maintenanceWindows: [MaintenanceWindow]? = nil
+    ) {
         self.seed = seed
         self.endpoints = endpoints
         self.maintenanceWindows = maintenanceWindows
@@ -226,7 +229,9 @@ public struct FaultConfiguration: Sendable, Hashable, Codable {
         do {
             config = try decoder.decode(FaultConfiguration.self, from: Data(json))
         } catch {
-            throw EligibilitySimError.faults("the fault configuration is not valid JSON of the expected shape: \(error)")
+            throw EligibilitySimError.faults(
+                "the fault configuration is not valid JSON of the expected shape: \(error)"
+            )
         }
         try config.validate()
         return config

@@ -21,8 +21,8 @@ public enum Archetype: String, Sendable, Hashable, Codable, CaseIterable {
 
     /// The archetype of patient `number`.
     ///
-    /// Holders 1–7 are fixed (chosen to fit the card simulator's ages): 1 polypharmacy (95), 2 insulin diabetic
-    /// (51), 3 AF on apixaban (80), 4 AF on warfarin (92), 5 epilepsy (42), 6 dialysis (83), 7 healthy (37).
+    /// Holders 1–7 are fixed (chosen to fit the card simulator's ages in 2026): 1 polypharmacy (95), 2 insulin diabetic
+    /// (51), 3 AF on apixaban (79), 4 AF on warfarin (92), 5 epilepsy (42), 6 dialysis (82), 7 healthy (37).
     /// From 8 on, the archetype follows the holder's age: under 40 healthy or epilepsy, 40–64 diabetic,
     /// epilepsy, healthy or dialysis, 65 and over AF (either), dialysis, diabetic or polypharmacy.
     public static func of(patient number: Int, today: OnshiDate) -> Archetype {
@@ -36,7 +36,9 @@ public enum Archetype: String, Sendable, Hashable, Codable, CaseIterable {
             switch age {
             case ..<40: [.healthyYoungAdult, .healthyYoungAdult, .epilepsy]
             case 40..<65: [.insulinDiabetic, .epilepsy, .healthyYoungAdult, .dialysis]
-            default: [.atrialFibrillationApixaban, .atrialFibrillationWarfarin, .dialysis, .insulinDiabetic,
+            default:
+                [
+                    .atrialFibrillationApixaban, .atrialFibrillationWarfarin, .dialysis, .insulinDiabetic,
                     .elderlyPolypharmacy,
                 ]
             }
@@ -254,20 +256,55 @@ enum Drugs {
     /// The fifteen drugs of the polypharmacy archetype.
     static let polypharmacy: [Drug] = [
         amlodipine,
-        Drug(yj: "2149044F2020", generic: "オルメサルタン メドキソミル錠", brand: "オルメテックOD錠20mg", dose: 20, unit: "mg", usage: "1日1回朝食後"),
-        Drug(yj: "2189015F2037", generic: "アトルバスタチンカルシウム錠", brand: "リピトール錠10mg", dose: 10, unit: "mg", usage: "1日1回夕食後"),
-        Drug(yj: "2329023F2020", generic: "ランソプラゾール口腔内崩壊錠", brand: "タケプロンOD錠15", dose: 15, unit: "mg", usage: "1日1回朝食後"),
+        Drug(
+            yj: "2149044F2020",
+            generic: "オルメサルタン メドキソミル錠",
+            brand: "オルメテックOD錠20mg",
+            dose: 20,
+            unit: "mg",
+            usage: "1日1回朝食後"
+        ),
+        Drug(
+            yj: "2189015F2037",
+            generic: "アトルバスタチンカルシウム錠",
+            brand: "リピトール錠10mg",
+            dose: 10,
+            unit: "mg",
+            usage: "1日1回夕食後"
+        ),
+        Drug(
+            yj: "2329023F2020",
+            generic: "ランソプラゾール口腔内崩壊錠",
+            brand: "タケプロンOD錠15",
+            dose: 15,
+            unit: "mg",
+            usage: "1日1回朝食後"
+        ),
         Drug(yj: "3399007H1021", generic: "アスピリン腸溶錠", brand: "バイアスピリン錠100mg", dose: 100, unit: "mg", usage: "1日1回朝食後"),
         Drug(yj: "1190012F2025", generic: "ドネペジル塩酸塩錠", brand: "アリセプト錠5mg", dose: 5, unit: "mg", usage: "1日1回朝食後"),
         Drug(yj: "2344009F1034", generic: "酸化マグネシウム錠", brand: "マグミット錠330mg", dose: 990, unit: "mg", usage: "1日3回毎食後"),
         Drug(yj: "2354003F2035", generic: "センノシド錠", brand: "プルゼニド錠12mg", dose: 24, unit: "mg", usage: "1日1回就寝前"),
-        Drug(yj: "3112006M1024", generic: "エルデカルシトールカプセル", brand: "エディロールカプセル0.75μg", dose: 0.75, unit: "μg", usage: "1日1回朝食後"),
+        Drug(
+            yj: "3112006M1024",
+            generic: "エルデカルシトールカプセル",
+            brand: "エディロールカプセル0.75μg",
+            dose: 0.75,
+            unit: "μg",
+            usage: "1日1回朝食後"
+        ),
         furosemide,
         Drug(yj: "2133001F1070", generic: "スピロノラクトン錠", brand: "アルダクトンA錠25mg", dose: 25, unit: "mg", usage: "1日1回朝食後"),
         Drug(yj: "2329021F1022", generic: "レバミピド錠", brand: "ムコスタ錠100mg", dose: 300, unit: "mg", usage: "1日3回毎食後"),
         Drug(yj: "1129009F1025", generic: "ゾルピデム酒石酸塩錠", brand: "マイスリー錠5mg", dose: 5, unit: "mg", usage: "1日1回就寝前"),
         Drug(yj: "2590014F1029", generic: "ミラベグロン錠", brand: "ベタニス錠25mg", dose: 25, unit: "mg", usage: "1日1回朝食後"),
-        Drug(yj: "1149019F1560", generic: "ロキソプロフェンナトリウム水和物錠", brand: "ロキソニン錠60mg", dose: 180, unit: "mg", usage: "1日3回毎食後"),
+        Drug(
+            yj: "1149019F1560",
+            generic: "ロキソプロフェンナトリウム水和物錠",
+            brand: "ロキソニン錠60mg",
+            dose: 180,
+            unit: "mg",
+            usage: "1日3回毎食後"
+        ),
     ]
 }
 

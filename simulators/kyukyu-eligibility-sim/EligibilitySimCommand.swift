@@ -154,7 +154,9 @@ struct Population: ParsableCommand {
             let patient = SyntheticPatient(number: self.number, today: today)
             if let name = self.category {
                 guard let category = OnshiCategory(rawValue: name) else {
-                    throw ValidationError("categories: \(OnshiCategory.allCases.map(\.rawValue).joined(separator: ", "))")
+                    throw ValidationError(
+                        "categories: \(OnshiCategory.allCases.map(\.rawValue).joined(separator: ", "))"
+                    )
                 }
                 let records = patient.records(category)
                 let response = CategoryResponse(
@@ -169,7 +171,9 @@ struct Population: ParsableCommand {
             let h = patient.holder
             print("patient \(patient.number) (SYNTHETIC) as of \(today)")
             print("  archetype: \(patient.archetype.rawValue)")
-            print("  name: \(h.fullName) (\(h.fullNameKana)), sex \(h.sex.rawValue), born \(h.birthDate.compact), age \(patient.age)")
+            print(
+                "  name: \(h.fullName) (\(h.fullNameKana)), sex \(h.sex.rawValue), born \(h.birthDate.compact), age \(patient.age)"
+            )
             print("  address: \(h.postalCode) \(h.address)")
             let insurer = patient.insurer
             print(
@@ -186,7 +190,9 @@ struct Population: ParsableCommand {
                         records: records
                     )
                 ).count
-                print("  \(category.rawValue): \(records.count) records, \(size) bytes (look-back \(category.lookBack))")
+                print(
+                    "  \(category.rawValue): \(records.count) records, \(size) bytes (look-back \(category.lookBack))"
+                )
             }
         }
     }
