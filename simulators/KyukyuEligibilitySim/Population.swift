@@ -21,8 +21,8 @@ public enum Archetype: String, Sendable, Hashable, Codable, CaseIterable {
 
     /// The archetype of patient `number`.
     ///
-    /// Holders 1–7 are fixed (chosen to fit the card simulator's ages): 1 polypharmacy (95), 2 insulin diabetic
-    /// (51), 3 AF on apixaban (80), 4 AF on warfarin (92), 5 epilepsy (42), 6 dialysis (83), 7 healthy (37).
+    /// Holders 1–7 are fixed (chosen to fit the card simulator's ages in 2026): 1 polypharmacy (95), 2 insulin diabetic
+    /// (51), 3 AF on apixaban (79), 4 AF on warfarin (92), 5 epilepsy (42), 6 dialysis (82), 7 healthy (37).
     /// From 8 on, the archetype follows the holder's age: under 40 healthy or epilepsy, 40–64 diabetic,
     /// epilepsy, healthy or dialysis, 65 and over AF (either), dialysis, diabetic or polypharmacy.
     public static func of(patient number: Int, today: OnshiDate) -> Archetype {

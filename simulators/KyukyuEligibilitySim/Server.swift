@@ -223,13 +223,13 @@ public enum EligibilitySimServer {
         case .malformed:
             return xmlResponse(status, malform(bytes))
         case .oversized:
-            let size = max(failureSpec.sizeBytes ?? (64 << 20), bytes.count + 9)
+            let size = max(failureSpec.sizeBytes ?? (64 << 20), bytes.count + 8)
             return Response(
                 status: status,
                 headers: [.contentType: xmlType],
                 body: ResponseBody(contentLength: size) { writer in
                     try await writer.write(ByteBuffer(bytes: bytes))
-                    var remaining = size - bytes.count - 9
+                    var remaining = size - bytes.count - 8
                     try await writer.write(ByteBuffer(string: "\n<!--"))
                     let block = ByteBuffer(repeating: UInt8(ascii: "x"), count: 64 * 1024)
                     while remaining > 0 {
