@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# `make run`: starts a private pcscd with a vpcd virtual reader, the card simulator behind it (holder 1, a
-# contactless-like 20 ms per APDU), and reads the card as the paramedic's terminal would.
-# Everything runs on loopback and stops when the script ends.
+# `make run`: starts a private pcscd with a vpcd virtual reader, the card simulator behind it (synthetic holder 3,
+# a contactless-like 20 ms per APDU) and the onshi stub over mutual TLS; reads the card as the paramedic's terminal
+# would and fetches the patient's facts under a 3 s deadline. Everything runs on loopback and stops at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${KYUKYU_BIN_DIR:-.build/debug}"
 STATE="${KYUKYU_STATE_DIR:-state}"
 PORT="${KYUKYU_DEMO_PORT:-40600}"
+ONSHI_PORT="${KYUKYU_DEMO_ONSHI_PORT:-18443}"
+ADMIN_PORT="${KYUKYU_DEMO_ADMIN_PORT:-18080}"
+HOLDER="${KYUKYU_DEMO_HOLDER:-3}"
 DIR="$STATE/demo-pcscd"
 mkdir -p "$DIR/reader.conf.d" /run/pcscd
 DIR="$(cd "$DIR" && pwd)"
@@ -29,11 +32,17 @@ for _ in $(seq 100); do [ -S "/proc/$pcscd_pid/root/run/pcscd/pcscd.comm" ] && b
 ln -sfn "/proc/$pcscd_pid/root/run/pcscd/pcscd.comm" "$DIR/pcscd.comm"
 export PCSCLITE_CSOCK_NAME="$DIR/pcscd.comm"
 
-"$BIN/kyukyu-card-sim" --port "$PORT" --profile card --holder 1 --apdu-latency-ms 20 \
+"$BIN/kyukyu-card-sim" --port "$PORT" --profile card --holder "$HOLDER" --apdu-latency-ms 20 \
   --data-dir "$STATE/sim-pki" >"$DIR/card-sim.log" 2>&1 &
 pids+=("$!")
 
-echo "== A synthetic patient's My Number card is on the virtual reader (holder 1, 20 ms per APDU)."
+"$BIN/kyukyu-eligibility-sim" issue-terminal-cert --device ambulance-01 --out "$STATE/terminal-tls" \
+  --tls-dir "$STATE/eligibility-tls" >/dev/null
+"$BIN/kyukyu-eligibility-sim" serve --port "$ONSHI_PORT" --admin-port "$ADMIN_PORT" --pki-dir "$STATE/sim-pki" \
+  --tls-dir "$STATE/eligibility-tls" >"$DIR/eligibility-sim.log" 2>&1 &
+pids+=("$!")
+
+echo "== A synthetic patient's My Number card is on the virtual reader (holder $HOLDER, 20 ms per APDU)."
 echo
 echo "\$ kyukyu card status --wait 30"
 "$BIN/kyukyu" card status --wait 30 || true
@@ -47,4 +56,12 @@ echo
 echo "\$ echo 1234 | kyukyu card attributes --pin-stdin   # 券面入力補助, PIN asked of the patient"
 echo 1234 | "$BIN/kyukyu" card attributes --pin-stdin
 echo
-echo "Logs: $DIR/pcscd.log, $DIR/card-sim.log"
+for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$ONSHI_PORT") 2>/dev/null && break; sleep 0.05; done
+echo "\$ kyukyu fetch --consent verbal --crew DEMO-A1 --deadline-ms 3000   # card → onshi (mutual TLS) → summary"
+"$BIN/kyukyu" fetch --consent verbal --crew DEMO-A1 --deadline-ms 3000 --onshi-url "https://127.0.0.1:$ONSHI_PORT" \
+  --tls-dir "$STATE/terminal-tls" --device ambulance-01
+echo
+echo "onshi's own record of the viewing (GET /admin/viewings):"
+curl -s "http://127.0.0.1:$ADMIN_PORT/admin/viewings" | head -c 600; echo
+echo
+echo "Logs: $DIR/pcscd.log, $DIR/card-sim.log, $DIR/eligibility-sim.log"

@@ -2,7 +2,7 @@
 # Installs the system packages the gateway, its simulators and its tests need, when they are missing.
 # Idempotent and quick when everything is there. Run as root (CI and the dev machines are root).
 set -euo pipefail
-packages=(libpcsclite-dev libssl-dev libsqlite3-dev libcurl4-openssl-dev pcscd vsmartcard-vpcd opensc pcsc-tools sqlite3 util-linux)
+packages=(libpcsclite-dev libssl-dev libsqlite3-dev libcurl4-openssl-dev pcscd vsmartcard-vpcd opensc pcsc-tools sqlite3 util-linux curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

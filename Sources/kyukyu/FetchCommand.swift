@@ -241,7 +241,13 @@ struct FetchCommand: AsyncParsableCommand {
     /// Shows the snapshot at the deadline, then late categories as they arrive; returns the exit code.
     func present(_ fetch: PatientFetch, cardTime: Duration?, started: ContinuousClock.Instant) async throws -> Int32 {
         let atDeadline = await fetch.snapshotAtDeadline()
-        if !json { printSnapshot(atDeadline, cardTime: cardTime, title: "At the deadline (\(deadlineMs) ms)") }
+        if !json {
+            let title =
+                atDeadline.isComplete
+                ? "Everything arrived in \(ms(atDeadline.elapsed)) (deadline \(deadlineMs) ms)"
+                : "At the deadline (\(deadlineMs) ms): what has arrived"
+            printSnapshot(atDeadline, cardTime: cardTime, title: title)
+        }
         var late: [(OnshiCategory, CategoryStatus)] = []
         if !atDeadline.isComplete {
             for await update in fetch.updates {
