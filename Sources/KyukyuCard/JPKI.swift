@@ -29,7 +29,7 @@ public enum JPKI {
 /// The kind of JPKI token on the reader, from the label in EF 0006.
 public enum TokenType: String, Sendable, Codable, CaseIterable {
     /// A My Number card (`JPKIAPICCTOKEN2`).
-    case myNumberCard = "my-number-card"
+    case individualNumberCard = "individual-number-card"
     /// An old 住基 card (`JPKIAPICCTOKEN`).
     case jukiCard = "juki-card"
     /// An Android phone's secure element (`JPKIAPGPSETOKEN`): the certificate needs the phone's auth PIN.
@@ -40,7 +40,7 @@ public enum TokenType: String, Sendable, Codable, CaseIterable {
     /// Classifies a token-info label; nil for an unknown label.
     public init?(label: String) {
         switch label {
-        case "JPKIAPICCTOKEN2": self = .myNumberCard
+        case "JPKIAPICCTOKEN2": self = .individualNumberCard
         case "JPKIAPICCTOKEN": self = .jukiCard
         case "JPKIAPGPSETOKEN": self = .android
         case "JPKIAPIOSTOKEN": self = .iphone
@@ -54,7 +54,7 @@ public enum TokenType: String, Sendable, Codable, CaseIterable {
     /// A label for the crew's screen.
     public var displayName: String {
         switch self {
-        case .myNumberCard: return "My Number card"
+        case .individualNumberCard: return "My Number card"
         case .jukiCard: return "Juki card (old)"
         case .android: return "Android smartphone credential"
         case .iphone: return "iPhone smartphone credential"

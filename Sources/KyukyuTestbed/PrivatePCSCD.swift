@@ -174,8 +174,7 @@ public final class PrivatePCSCD: Sendable {
 }
 
 /// A `Process` behind a lock: Foundation's `Process` is not `Sendable`.
-final class LockedProcess: @unchecked Sendable {
-    // Safe: every access to `process` holds `lock`.
+final class LockedProcess: @unchecked Sendable {  // Safe: every access to `process` holds `lock`.
     private let lock = NSLock()
     private var process: Process?
 

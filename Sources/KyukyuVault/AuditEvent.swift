@@ -68,7 +68,7 @@ public struct CardTokenType: RawRepresentable, Hashable, Sendable, Codable, Cust
     public var description: String { self.rawValue }
 
     /// My Number card, read with the reader (face checked by eye).
-    public static let myNumberCard = CardTokenType(rawValue: "my-number-card")
+    public static let individualNumberCard = CardTokenType(rawValue: "individual-number-card")
     /// A smartphone carrying the card's certificate.
     public static let smartphone = CardTokenType(rawValue: "smartphone")
     /// A health-insurance qualification certificate (資格確認書) entered by hand.

@@ -297,7 +297,7 @@ public struct InMemoryKeyProvider: WritableDeviceKeyProvider {
 
 // MARK: - Helpers
 
-final class LockedBox<Value: Sendable>: @unchecked Sendable {
+final class LockedBox<Value: Sendable>: @unchecked Sendable {  // Safe: `_value` is only touched under `lock`.
     private let lock = NSLock()
     private var _value: Value
 

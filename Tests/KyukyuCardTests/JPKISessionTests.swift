@@ -10,7 +10,7 @@ struct JPKISessionTests {
     let logger = Logger(label: "test")
 
     @Test(arguments: [
-        ("JPKIAPICCTOKEN2", TokenType.myNumberCard),
+        ("JPKIAPICCTOKEN2", TokenType.individualNumberCard),
         ("JPKIAPICCTOKEN", .jukiCard),
         ("JPKIAPGPSETOKEN", .android),
         ("JPKIAPIOSTOKEN", .iphone),

@@ -44,13 +44,13 @@ extension ThroughPCSCD {
                 let status = try await kyukyu(["card", "status", "--json", "--reader", Bed.readerName])
                 #expect(status.status == 0, "\(status.stderr)")
                 let reports = try JSONDecoder().decode([CardStatusReport].self, from: Data(status.stdout.utf8))
-                #expect(reports.first?.tokenType == .myNumberCard)
+                #expect(reports.first?.tokenType == .individualNumberCard)
                 #expect(reports.first?.authPINTriesLeft == 3)
 
                 let read = try await kyukyu(["card", "read", "--json", "--pem"])
                 #expect(read.status == 0, "\(read.stderr)")
                 let object = try JSONSerialization.jsonObject(with: Data(read.stdout.utf8)) as? [String: Any]
-                #expect(object?["tokenType"] as? String == "my-number-card")
+                #expect(object?["tokenType"] as? String == "individual-number-card")
                 #expect((object?["pem"] as? String)?.hasPrefix("-----BEGIN CERTIFICATE-----") == true)
                 #expect(object?["validity"] as? String == "valid")
                 #expect((object?["serialNumber"] as? String)?.isEmpty == false)

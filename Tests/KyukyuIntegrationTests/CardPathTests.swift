@@ -17,18 +17,18 @@ struct ThroughPCSCD {}
 extension ThroughPCSCD {
     @Suite("Card profiles")
     struct Profiles {
-        @Test func myNumberCardStatusCertificateAndAttributes() async throws {
+        @Test func individualNumberCardStatusCertificateAndAttributes() async throws {
             try await withSimulatedCard({ $0.holder = 3 }) { simulator, reader in
                 let status = try await reader.status(reader: Bed.readerName)
                 #expect(status.count == 1)
                 #expect(status[0].cardPresent)
-                #expect(status[0].tokenType == .myNumberCard)
+                #expect(status[0].tokenType == .individualNumberCard)
                 #expect(status[0].authPINTriesLeft == 3)
                 #expect(status[0].interface == "contact")
 
                 let summary = try await reader.readAuthenticationCertificate(reader: Bed.readerName)
                 #expect(summary.der == (await simulator.userAuthCertificateDER))
-                #expect(summary.tokenType == .myNumberCard)
+                #expect(summary.tokenType == .individualNumberCard)
                 #expect(summary.validity == .valid)
                 let holder = SyntheticHolder(number: 3)
                 #expect(!summary.subject.contains(holder.familyName), "no personal data in the auth certificate")
@@ -178,7 +178,7 @@ extension ThroughPCSCD {
                 }
                 // Reading the certificate on a card needs no PIN, locked or not.
                 #expect(
-                    try await reader.readAuthenticationCertificate(reader: Bed.readerName).tokenType == .myNumberCard
+                    try await reader.readAuthenticationCertificate(reader: Bed.readerName).tokenType == .individualNumberCard
                 )
             }
         }
