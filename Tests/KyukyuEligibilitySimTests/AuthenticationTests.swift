@@ -69,7 +69,9 @@ import Testing
         #expect(response.result.code == OnshiResultCode.certificateUntrusted)
         var garbage = visual(Fixture.holder(1))
         garbage.certificateDER = [0x30, 0x03, 0x02, 0x01, 0x00]
-        #expect(await service.authenticate(garbage, deviceID: "amb-01").result.code == OnshiResultCode.certificateUntrusted)
+        #expect(
+            await service.authenticate(garbage, deviceID: "amb-01").result.code == OnshiResultCode.certificateUntrusted
+        )
     }
 
     @Test func pinModeVerifiesTheNonceSignature() async throws {
@@ -94,7 +96,10 @@ import Testing
         let ok = await service.authenticate(pin(n1, signature: Fixture.sign(nonce1, with: holder)), deviceID: "amb-01")
         #expect(ok.result == .completed)
         // The same nonce again: single use.
-        let again = await service.authenticate(pin(n1, signature: Fixture.sign(nonce1, with: holder)), deviceID: "amb-01")
+        let again = await service.authenticate(
+            pin(n1, signature: Fixture.sign(nonce1, with: holder)),
+            deviceID: "amb-01"
+        )
         #expect(again.result.code == OnshiResultCode.nonceInvalid)
         // A signature by another holder's key.
         let n2 = service.nonce(NonceRequest(header: Fixture.header, crewID: "crew-7"), deviceID: "amb-01")
@@ -105,12 +110,18 @@ import Testing
         #expect(forged.result.code == OnshiResultCode.signatureInvalid)
         // A signature over other bytes.
         let n3 = service.nonce(NonceRequest(header: Fixture.header, crewID: "crew-7"), deviceID: "amb-01")
-        let wrongBytes = await service.authenticate(pin(n3, signature: Fixture.sign([1, 2, 3], with: holder)), deviceID: "x")
+        let wrongBytes = await service.authenticate(
+            pin(n3, signature: Fixture.sign([1, 2, 3], with: holder)),
+            deviceID: "x"
+        )
         #expect(wrongBytes.result.code == OnshiResultCode.signatureInvalid)
         // An expired nonce.
         let n4 = service.nonce(NonceRequest(header: Fixture.header, crewID: "crew-7"), deviceID: "amb-01")
         clock.advance(121)
-        let late = await service.authenticate(pin(n4, signature: Fixture.sign(try #require(n4.nonce), with: holder)), deviceID: "x")
+        let late = await service.authenticate(
+            pin(n4, signature: Fixture.sign(try #require(n4.nonce), with: holder)),
+            deviceID: "x"
+        )
         #expect(late.result.code == OnshiResultCode.nonceInvalid)
         // No nonce at all.
         let none = await service.authenticate(
@@ -172,7 +183,11 @@ import Testing
                 header: Fixture.header,
                 query: .demographics(
                     name: holder.familyNameKana + " " + holder.givenNameKana,
-                    birthDate: OnshiDate(year: holder.birthDate.year, month: holder.birthDate.month, day: holder.birthDate.day),
+                    birthDate: OnshiDate(
+                        year: holder.birthDate.year,
+                        month: holder.birthDate.month,
+                        day: holder.birthDate.day
+                    ),
                     sex: OnshiSex(rawValue: holder.sex.rawValue)!,
                     address: holder.address
                 ),

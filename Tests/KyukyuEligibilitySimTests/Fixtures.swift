@@ -9,7 +9,8 @@ import _CryptoExtras
 /// One card PKI and one terminal PKI for the whole test run (RSA key generation is slow).
 enum Fixture {
     static let root: String = {
-        let path = NSTemporaryDirectory() + "kyukyu-elig-tests-\(ProcessInfo.processInfo.processIdentifier)"
+        // A fixed folder: the PKIs (slow RSA keys) are reused across runs; TestPKI locks it against parallel runs.
+        let path = NSTemporaryDirectory() + "kyukyu-elig-tests"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }()
@@ -29,7 +30,10 @@ enum Fixture {
         try! pki.holder(n, validity: validity)
     }
 
-    static let header = MessageHeader(processedAt: Date(timeIntervalSince1970: 1_795_000_000), medicalInstitutionCode: "9912345678")
+    static let header = MessageHeader(
+        processedAt: Date(timeIntervalSince1970: 1_795_000_000),
+        medicalInstitutionCode: "9912345678"
+    )
 
     static func service(
         revocations: RevocationList = RevocationList(),

@@ -108,7 +108,12 @@ import Testing
         let oldest = meds.map(\.dispensedDate).min()!
         #expect(oldest.daysSinceEpoch - today.daysSinceEpoch < -(5 * 365 - 14))
         let bytes = OnshiXML.encode(
-            CategoryResponse(header: Fixture.header, result: .completed, category: .medications, records: .medications(meds))
+            CategoryResponse(
+                header: Fixture.header,
+                result: .completed,
+                category: .medications,
+                records: .medications(meds)
+            )
         )
         #expect(bytes.count > 1_000_000)
     }
