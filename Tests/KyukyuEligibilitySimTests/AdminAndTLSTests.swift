@@ -77,10 +77,16 @@ import Testing
 @Suite struct LiveTLSTests {
     func tlsApp(_ service: EligibilityService) throws -> some ApplicationProtocol {
         Application(
-            router: EligibilitySimServer.onshiRouter(service: service, faults: FaultEngine(configuration: .init(), seed: 1)),
+            router: EligibilitySimServer.onshiRouter(
+                service: service,
+                faults: FaultEngine(configuration: .init(), seed: 1)
+            ),
             server: try .tls(
                 .http1(),
-                tlsConfiguration: try EligibilitySimServer.tlsConfiguration(pki: Fixture.terminal, logger: Fixture.logger)
+                tlsConfiguration: try EligibilitySimServer.tlsConfiguration(
+                    pki: Fixture.terminal,
+                    logger: Fixture.logger
+                )
             ),
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             logger: Fixture.logger
@@ -89,7 +95,9 @@ import Testing
 
     func clientTLS(certificate: TerminalPKI.Credentials?) throws -> TLSConfiguration {
         var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(try Fixture.terminal.caCertificatePEM.utf8)))
+        tls.trustRoots = .certificates(
+            try NIOSSLCertificate.fromPEMBytes(Array(try Fixture.terminal.caCertificatePEM.utf8))
+        )
         if let certificate {
             tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(certificate.certificatePEM.utf8)).map {
                 .certificate($0)
@@ -122,7 +130,10 @@ import Testing
                     body: ByteBuffer(bytes: OnshiXML.encode(request))
                 )
                 #expect(response.status == .ok)
-                let session = try OnshiXML.decode(SessionResponse.self, from: Array(buffer: try #require(response.body)))
+                let session = try OnshiXML.decode(
+                    SessionResponse.self,
+                    from: Array(buffer: try #require(response.body))
+                )
                 let token = try #require(session.sessionToken)
                 let meds = try await client.get("/onshi/v1/sessions/\(token)/medications")
                 let category = try OnshiXML.decode(CategoryResponse.self, from: Array(buffer: try #require(meds.body)))

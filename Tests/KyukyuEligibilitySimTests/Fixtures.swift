@@ -9,7 +9,8 @@ import _CryptoExtras
 /// One card PKI and one terminal PKI for the whole test run (RSA key generation is slow).
 enum Fixture {
     static let root: String = {
-        let path = NSTemporaryDirectory() + "kyukyu-elig-tests-\(ProcessInfo.processInfo.processIdentifier)"
+        // A fixed folder: the PKIs (slow RSA keys) are reused across runs; TestPKI locks it against parallel runs.
+        let path = NSTemporaryDirectory() + "kyukyu-elig-tests"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }()

@@ -104,7 +104,9 @@ import Testing
             }
         }
         let window = FaultConfiguration(
-            maintenanceWindows: [MaintenanceWindow(from: Date().addingTimeInterval(-60), until: Date().addingTimeInterval(600))]
+            maintenanceWindows: [
+                MaintenanceWindow(from: Date().addingTimeInterval(-60), until: Date().addingTimeInterval(600))
+            ]
         )
         try await withApp(window) { client, _, token in
             try await client.execute(uri: "/onshi/v1/sessions/\(token)/surgery", method: .get) { response in
@@ -219,7 +221,9 @@ import Testing
             endpoints: [
                 "medications": FaultSpec(
                     latency: LatencySpec(kind: .lognormal, medianMs: 100, sigma: 0.8),
-                    failures: [FailureSpec(kind: .serverError, probability: 0.3), FailureSpec(kind: .reset, probability: 0.2)]
+                    failures: [
+                        FailureSpec(kind: .serverError, probability: 0.3), FailureSpec(kind: .reset, probability: 0.2),
+                    ]
                 )
             ]
         )
@@ -248,7 +252,10 @@ import Testing
 
     @Test func latencyDistributions() async {
         func samples(_ spec: LatencySpec) async -> [Double] {
-            let engine = FaultEngine(configuration: FaultConfiguration(seed: 5, endpoints: ["visits": FaultSpec(latency: spec)]), seed: 5)
+            let engine = FaultEngine(
+                configuration: FaultConfiguration(seed: 5, endpoints: ["visits": FaultSpec(latency: spec)]),
+                seed: 5
+            )
             var out: [Double] = []
             for _ in 0..<4000 { out.append(await engine.decide(key: "visits", now: Date()).delayMs) }
             return out.sorted()

@@ -62,7 +62,8 @@ enum RawHTTP {
             if n > 0 {
                 received.append(contentsOf: buffer[0..<n])
                 if headAt == .seconds(3600), received.count >= 4,
-                    received.suffix(4) == [13, 10, 13, 10] || String(decoding: received, as: UTF8.self).contains("\r\n\r\n")
+                    received.suffix(4) == [13, 10, 13, 10]
+                        || String(decoding: received, as: UTF8.self).contains("\r\n\r\n")
                 {
                     headAt = clock.now - start
                 }

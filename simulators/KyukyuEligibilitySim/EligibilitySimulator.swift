@@ -113,8 +113,8 @@ public struct EligibilitySimulator: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await onshi.runService() }
             group.addTask { try await admin.runService() }
-            try await group.next()
-            group.cancelAll()
+            // Both stop on SIGINT/SIGTERM (graceful shutdown); the first error cancels the other.
+            try await group.waitForAll()
         }
     }
 }
