@@ -174,6 +174,8 @@ let package = Package(
             name: "kyukyu-eligibility-sim",
             dependencies: [
                 "KyukyuEligibilitySim",
+                "KyukyuCardSim",
+                "KyukyuOnshi",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -200,7 +202,16 @@ let package = Package(
         ),
         .testTarget(
             name: "KyukyuCardSimTests",
-            dependencies: ["KyukyuCardSim"],
+            dependencies: [
+                "KyukyuCardSim",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -212,7 +223,16 @@ let package = Package(
             name: "KyukyuEligibilitySimTests",
             dependencies: [
                 "KyukyuEligibilitySim",
+                "KyukyuCardSim",
+                "KyukyuOnshi",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

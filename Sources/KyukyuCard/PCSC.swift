@@ -435,7 +435,8 @@ public final class PCSCCardConnection: CardConnection {
                     case .raw: kyukyu_pci_raw()
                     }
                 let rv = SCardTransmit(handle, pci, command, DWORD(command.count), nil, &response, &responseLength)
-                let broken = rv == SCARD_E_NOT_TRANSACTED || rv == SCARD_F_COMM_ERROR
+                let broken =
+                    rv == SCARD_E_NOT_TRANSACTED || rv == SCARD_F_COMM_ERROR
                     || (rv == SCARD_S_SUCCESS && responseLength < 2)
                 if broken {
                     // pcscd reports a card pulled away mid-APDU as a generic failure (or an empty answer),

@@ -178,7 +178,8 @@ extension ThroughPCSCD {
                 }
                 // Reading the certificate on a card needs no PIN, locked or not.
                 #expect(
-                    try await reader.readAuthenticationCertificate(reader: Bed.readerName).tokenType == .individualNumberCard
+                    try await reader.readAuthenticationCertificate(reader: Bed.readerName).tokenType
+                        == .individualNumberCard
                 )
             }
         }

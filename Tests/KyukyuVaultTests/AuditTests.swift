@@ -12,7 +12,9 @@ struct AuditTests {
         try await vault.audit.append(.crewSignIn(crew: testCrew))
         let id = try await vault.createIncident()
         let serial = vault.audit.serialDigest(ofCertificateSerial: Data([0x01, 0x23, 0x45, 0x67]))
-        try await vault.audit.append(.cardRead(incident: id, tokenType: .individualNumberCard, serial: serial, by: testCrew))
+        try await vault.audit.append(
+            .cardRead(incident: id, tokenType: .individualNumberCard, serial: serial, by: testCrew)
+        )
         try await vault.audit.append(.consentRecorded(incident: id, basis: .lifeOrBodyException, recordedBy: testCrew))
         try await vault.putRecord(incident: id, kind: .medications, payload: Data("m".utf8))
         try await vault.putRecord(incident: id, kind: .visits, payload: Data("v".utf8))
@@ -261,7 +263,9 @@ struct AuditTests {
         let (other, _) = try makeMemoryVault()
         #expect(digest != other.audit.serialDigest(ofCertificateSerial: serial))
         let id = try await vault.createIncident()
-        try await vault.audit.append(.cardRead(incident: id, tokenType: .individualNumberCard, serial: digest, by: testCrew))
+        try await vault.audit.append(
+            .cardRead(incident: id, tokenType: .individualNumberCard, serial: digest, by: testCrew)
+        )
         let bodies = try await queue.read { db in try Data.fetchAll(db, sql: "SELECT body FROM audit_entry") }
         for body in bodies {
             #expect(!body.contains(bytes: serial))
