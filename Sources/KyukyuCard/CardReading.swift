@@ -131,8 +131,7 @@ public struct CardReader: Sendable {
 
     /// Every reader with its card, token type and auth-PIN tries (no try is spent).
     public func status(reader: String? = nil) async throws -> [CardStatusReport] {
-        var statuses = try await service.readerStatuses()
-        if let reader { statuses = [try await service.resolveReader(reader)] }
+        let statuses = reader == nil ? try await service.readerStatuses() : [try await service.resolveReader(reader)]
         var reports: [CardStatusReport] = []
         for status in statuses {
             var report = CardStatusReport(reader: status.name, cardPresent: status.cardPresent)

@@ -38,12 +38,9 @@ struct OnshiBed: Sendable {
             .userAuthCertificateDER
     }
 
-    /// The terminal PKI and this terminal's certificate, made once per test process (parallel tests would
-    /// otherwise write the same files at the same time).
+    /// The terminal PKI and this terminal's certificate, made once per test process.
     static let materials: Result<TerminalTLSFiles, any Error> = Result {
         let pki = try TerminalPKI.loadOrCreate(directory: tlsDirectory, logger: quiet)
-        // The server certificate too, before any stub starts: stubs started in parallel then only read it.
-        _ = try pki.serverCredentials(logger: quiet)
         let dir = tlsDirectory + "/terminals"
         try pki.writeClientCertificate(deviceID: device, to: dir)
         return TerminalTLSFiles(

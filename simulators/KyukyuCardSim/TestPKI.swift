@@ -552,8 +552,8 @@ extension Certificate {
     }
 }
 
-/// Small file helpers: atomic writes, optional reads, an advisory lock.
-enum FileStore {
+/// Small file helpers shared by the simulators' data folders: atomic writes, optional reads, an advisory lock.
+public enum FileStore {
     static func createDirectory(_ path: String) throws {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
@@ -575,11 +575,13 @@ enum FileStore {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    static func write(_ string: String, to path: String, mode: Int = 0o644) throws {
+    /// Writes `string` to `path` atomically (a temporary file renamed over it) with the given mode.
+    public static func write(_ string: String, to path: String, mode: Int = 0o644) throws {
         try write(Array(string.utf8), to: path, mode: mode)
     }
 
-    static func write(_ bytes: [UInt8], to path: String, mode: Int = 0o644) throws {
+    /// Writes `bytes` to `path` atomically (a temporary file renamed over it) with the given mode.
+    public static func write(_ bytes: [UInt8], to path: String, mode: Int = 0o644) throws {
         let temporary = path + ".tmp-\(getpid())"
         guard
             FileManager.default.createFile(
@@ -598,7 +600,7 @@ enum FileStore {
     }
 
     /// Runs `body` holding an exclusive `flock` on `<directory>/.lock` (other processes wait).
-    static func withLock<R>(in directory: String, _ body: () throws -> R) throws -> R {
+    public static func withLock<R>(in directory: String, _ body: () throws -> R) throws -> R {
         let fd = open(directory + "/.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw CardSimulatorError.pkiStorage("cannot open the lock file in \(directory): errno \(errno)")

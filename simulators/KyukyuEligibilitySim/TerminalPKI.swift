@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KyukyuCardSim
 import Logging
 import SwiftASN1
 import X509
@@ -33,9 +34,14 @@ public struct TerminalPKI: Sendable {
         public var keyPEM: String
     }
 
-    /// Loads the CA from `directory`, making it when missing.
+    /// Loads the CA from `directory`, making it when missing. Holds the folder's lock, so stubs started at the
+    /// same moment on a fresh folder agree on one CA.
     public static func loadOrCreate(directory: String, logger: Logger) throws -> TerminalPKI {
         try createDirectory(directory)
+        return try locked(directory) { try loadOrCreateLocked(directory: directory, logger: logger) }
+    }
+
+    private static func loadOrCreateLocked(directory: String, logger: Logger) throws -> TerminalPKI {
         let certPath = directory + "/" + caCertificateFileName
         let keyPath = directory + "/" + caKeyFileName
         if let certPEM = readString(certPath), let keyPEM = readString(keyPath) {
@@ -84,8 +90,13 @@ public struct TerminalPKI: Sendable {
         get throws { try self.caCertificate.serializeAsPEM().pemString + "\n" }
     }
 
-    /// The server certificate for `localhost`, `127.0.0.1` and `::1`, made on first use and when it expires.
+    /// The server certificate for `localhost`, `127.0.0.1` and `::1`, made on first use and when it expires
+    /// (under the folder's lock).
     public func serverCredentials(logger: Logger) throws -> Credentials {
+        try Self.locked(self.directory) { try self.serverCredentialsLocked(logger: logger) }
+    }
+
+    private func serverCredentialsLocked(logger: Logger) throws -> Credentials {
         let certPath = self.directory + "/" + Self.serverCertificateFileName
         let keyPath = self.directory + "/" + Self.serverKeyFileName
         if let certPEM = readString(certPath), let keyPEM = readString(keyPath),
@@ -218,18 +229,22 @@ func readString(_ path: String) -> String? {
 }
 
 func write(_ string: String, to path: String, mode: Int = 0o644) throws {
-    let temporary = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-    guard
-        FileManager.default.createFile(
-            atPath: temporary,
-            contents: Data(string.utf8),
-            attributes: [.posixPermissions: mode]
-        )
-    else { throw EligibilitySimError.storage("cannot write \(temporary)") }
     do {
-        if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-        try FileManager.default.moveItem(atPath: temporary, toPath: path)
+        try FileStore.write(string, to: path, mode: mode)
     } catch {
-        throw EligibilitySimError.storage("cannot move onto \(path): \(error)")
+        throw EligibilitySimError.storage("\(error)")
+    }
+}
+
+extension TerminalPKI {
+    /// Runs `body` holding the folder's advisory lock (the card simulator's `FileStore` lock).
+    static func locked<R>(_ directory: String, _ body: () throws -> R) throws -> R {
+        do {
+            return try FileStore.withLock(in: directory, body)
+        } catch let error as EligibilitySimError {
+            throw error
+        } catch let error as CardSimulatorError {
+            throw EligibilitySimError.storage("\(error)")
+        }
     }
 }
