@@ -12,7 +12,8 @@ import Testing
 actor Bed {
     static let shared = Bed()
 
-    static let basePort = 40100
+    /// `KYUKYU_TEST_BASE_PORT` moves it, so that two checkouts can run their suites side by side.
+    static let basePort = ProcessInfo.processInfo.environment["KYUKYU_TEST_BASE_PORT"].flatMap { Int($0) } ?? 40100
     /// The first reader: vpcd on `basePort`.
     static let readerName = "Kyukyu Sim 00 00"
 
