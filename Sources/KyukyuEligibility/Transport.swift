@@ -95,6 +95,9 @@ public final class HTTPOnshiTransport: OnshiTransport {
             throw EligibilityError.configuration("cannot load the terminal's TLS files: \(error)")
         }
         tlsConfiguration.minimumTLSVersion = .tlsv12
+        // A connection closed around a stalled or cancelled request waits this long for onshi's close_notify
+        // (NIOSSL's default is 5 s, which held every exit and shutdown of the client for 5 s).
+        tlsConfiguration.shutdownTimeout = .milliseconds(100)
         var configuration = HTTPClient.Configuration(
             tlsConfiguration: tlsConfiguration,
             redirectConfiguration: .disallow,

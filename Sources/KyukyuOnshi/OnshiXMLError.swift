@@ -9,6 +9,7 @@ public struct OnshiXMLError: Error, Hashable, Sendable, CustomStringConvertible 
         case truncated
         case malformed
         case forbiddenDeclaration
+        case notUTF8(reason: String)
         case wrongRoot(expected: String, found: String)
         case missingElement(path: String)
         case duplicateElement(path: String)
@@ -45,6 +46,13 @@ public struct OnshiXMLError: Error, Hashable, Sendable, CustomStringConvertible 
     /// The document has a DOCTYPE or an entity declaration; both are refused before parsing.
     public static func forbiddenDeclaration(file: String = #fileID, line: UInt = #line) -> Self {
         Self(.forbiddenDeclaration, file: file, line: line)
+    }
+
+    /// The document is not plain UTF-8: a byte-order mark, a NUL byte, an invalid UTF-8 sequence, or an encoding
+    /// declaration other than UTF-8. Refused before parsing, so that no other encoding can carry a declaration past
+    /// the filter to the parser.
+    public static func notUTF8(reason: String, file: String = #fileID, line: UInt = #line) -> Self {
+        Self(.notUTF8(reason: reason), file: file, line: line)
     }
 
     /// The root element is not the message that was expected.
@@ -117,7 +125,8 @@ public struct OnshiXMLError: Error, Hashable, Sendable, CustomStringConvertible 
         }
     }
 
-    /// A short machine-readable kind: `truncated`, `malformed`, `forbidden-declaration`, `wrong-root`, `missing`,
+    /// A short machine-readable kind: `truncated`, `malformed`, `forbidden-declaration`, `not-utf8`, `wrong-root`,
+    /// `missing`,
     /// `duplicate`, `unexpected`, `missing-attribute`, `invalid-value`, `too-large`, `too-deep`,
     /// `too-many-elements`.
     public var kind: String {
@@ -125,6 +134,7 @@ public struct OnshiXMLError: Error, Hashable, Sendable, CustomStringConvertible 
         case .truncated: "truncated"
         case .malformed: "malformed"
         case .forbiddenDeclaration: "forbidden-declaration"
+        case .notUTF8: "not-utf8"
         case .wrongRoot: "wrong-root"
         case .missingElement: "missing"
         case .duplicateElement: "duplicate"
@@ -150,6 +160,7 @@ public struct OnshiXMLError: Error, Hashable, Sendable, CustomStringConvertible 
         case .truncated: what = "truncated XML: the document ends before its root element closes"
         case .malformed: what = "malformed XML"
         case .forbiddenDeclaration: what = "DOCTYPE and entity declarations are not accepted"
+        case .notUTF8(let reason): what = "only UTF-8 documents are accepted: \(reason)"
         case .wrongRoot(let expected, let found): what = "wrong root element \(found), expected \(expected)"
         case .missingElement(let path): what = "\(path) missing"
         case .duplicateElement(let path): what = "\(path) occurs more than once"

@@ -41,14 +41,20 @@ final class XMLNode {
 enum XMLTreeParser {
     static func parse(_ bytes: [UInt8], limits: OnshiXMLLimits) throws(OnshiXMLError) -> XMLNode {
         guard bytes.count <= limits.maxBytes else { throw .tooLarge(limit: limits.maxBytes) }
+        try requireUTF8(bytes)
         if containsDeclaration(bytes) { throw .forbiddenDeclaration() }
-        let parser = XMLParser(data: Data(bytes))
-        parser.shouldProcessNamespaces = false
-        parser.shouldReportNamespacePrefixes = false
-        parser.shouldResolveExternalEntities = false
         let delegate = TreeBuilder(limits: limits)
-        parser.delegate = delegate
-        let ok = parser.parse()
+        // The parser reads the caller's bytes in place: no second copy of a body of several megabytes.
+        let ok = bytes.withUnsafeBytes { raw -> Bool in
+            guard let base = raw.baseAddress else { return false }
+            let data = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: raw.count, deallocator: .none)
+            let parser = XMLParser(data: data)
+            parser.shouldProcessNamespaces = false
+            parser.shouldReportNamespacePrefixes = false
+            parser.shouldResolveExternalEntities = false
+            parser.delegate = delegate
+            return parser.parse()
+        }
         if let error = delegate.limitError { throw error }
         guard ok, let root = delegate.root, delegate.stack.isEmpty else {
             // libxml2's error codes and positions for a cut-off document vary with where the cut falls (inside
@@ -148,6 +154,55 @@ enum XMLTreeParser {
             return !stack.isEmpty
         }
     }
+
+    /// Refuses anything but plain UTF-8, before the declaration filter and the parser see the bytes.
+    ///
+    /// libxml2 detects UTF-16, UTF-32 and EBCDIC from a byte-order mark or the first bytes, and honours an
+    /// `encoding` declaration; in any of those a `<!DOCTYPE` is not the ASCII bytes the filter looks for. So the
+    /// document must be valid UTF-8 (which EBCDIC's `<?xm` is not) with no BOM and no NUL, and declare no encoding
+    /// but UTF-8.
+    static func requireUTF8(_ bytes: [UInt8]) throws(OnshiXMLError) {
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) || bytes.starts(with: [0xFE, 0xFF])
+            || bytes.starts(with: [0xFF, 0xFE])
+        {
+            throw .notUTF8(reason: "byte-order mark")
+        }
+        if bytes.contains(0) { throw .notUTF8(reason: "NUL byte") }
+        // A multi-byte character cut off by the end of the input is a truncation, which the parse reports as such.
+        var checkedCount = bytes.count
+        if let lead = bytes.suffix(3).lastIndex(where: { $0 >= 0xC0 }) {
+            let length = bytes[lead] >= 0xF0 ? 4 : bytes[lead] >= 0xE0 ? 3 : 2
+            if bytes.count - lead < length { checkedCount = lead }
+        }
+        let valid = bytes.withUnsafeBufferPointer { whole in
+            let buffer = UnsafeBufferPointer(rebasing: whole.prefix(checkedCount))
+            var iterator = buffer.makeIterator()
+            var decoder = UTF8()
+            while true {
+                switch decoder.decode(&iterator) {
+                case .scalarValue: continue
+                case .emptyInput: return true
+                case .error: return false
+                }
+            }
+        }
+        guard valid else { throw .notUTF8(reason: "invalid UTF-8 sequence") }
+        guard let first = bytes.firstIndex(where: { !isXMLSpace($0) }) else { return }
+        guard bytes[first...].starts(with: Array("<?xml".utf8)) else { return }
+        let declarationEnd = bytes[first...].firstRange(of: Array("?>".utf8))?.lowerBound ?? bytes.endIndex
+        let declaration = String(decoding: bytes[first..<declarationEnd], as: UTF8.self)
+        guard let encodingRange = declaration.range(of: "encoding") else { return }
+        let rest = declaration[encodingRange.upperBound...].drop { $0 == " " || $0 == "=" || $0 == "\t" }
+        guard let quote = rest.first, quote == "\"" || quote == "'" else {
+            throw .notUTF8(reason: "unreadable encoding declaration")
+        }
+        let name = rest.dropFirst().prefix { $0 != quote }
+        guard ["utf-8", "utf8"].contains(name.lowercased()) else {
+            throw .notUTF8(reason: "declared encoding is not UTF-8")
+        }
+    }
+
+    static func isXMLSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 }
 
     /// `<!` followed by a letter (DOCTYPE, ENTITY, ELEMENT, ATTLIST, NOTATION) anywhere in the bytes.
     static func containsDeclaration(_ bytes: [UInt8]) -> Bool {

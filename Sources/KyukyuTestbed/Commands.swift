@@ -32,6 +32,10 @@ public enum Commands {
         public var stdout: String
         /// Standard error as UTF-8.
         public var stderr: String
+        /// From the start to the first byte on standard output (a pipe, as a script sees it); `nil` if none came.
+        public var firstStdoutByte: Duration?
+        /// From the start to the process's exit.
+        public var elapsed: Duration
     }
 
     /// Runs a command to completion with optional standard input, and captures its output.
@@ -57,13 +61,14 @@ public enum Commands {
             exited.continuation.yield(process.terminationStatus)
             exited.continuation.finish()
         }
+        let started = ContinuousClock.now
         try process.run()
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
         try input.fileHandleForWriting.close()
         // Blocking reads run on their own threads: on the cooperative pool they could starve an in-process
         // simulator that the child is talking to.
-        async let stdoutData = readToEnd(out.fileHandleForReading)
-        async let stderrData = readToEnd(err.fileHandleForReading)
+        async let stdoutData = readToEnd(out.fileHandleForReading, started: started)
+        async let stderrData = readToEnd(err.fileHandleForReading, started: started)
         let pid = process.processIdentifier
         let watchdog = Task.detached {
             try await Task.sleep(for: timeout)
@@ -72,18 +77,34 @@ public enum Commands {
         let (o, e) = await (stdoutData, stderrData)
         var status: Int32 = -1
         for await code in exited.stream { status = code }
+        let elapsed = ContinuousClock.now - started
         watchdog.cancel()
         return Result(
             status: status,
-            stdout: String(decoding: o, as: UTF8.self),
-            stderr: String(decoding: e, as: UTF8.self)
+            stdout: String(decoding: o.data, as: UTF8.self),
+            stderr: String(decoding: e.data, as: UTF8.self),
+            firstStdoutByte: o.firstByte,
+            elapsed: elapsed
         )
     }
 
-    /// Reads a pipe to its end on a dedicated thread.
-    static func readToEnd(_ handle: FileHandle) async -> Data {
+    /// Reads a pipe to its end on a dedicated thread, noting when its first byte came.
+    static func readToEnd(
+        _ handle: FileHandle,
+        started: ContinuousClock.Instant
+    ) async -> (data: Data, firstByte: Duration?) {
         await withCheckedContinuation { continuation in
-            let thread = Thread { continuation.resume(returning: handle.readDataToEndOfFile()) }
+            let thread = Thread {
+                var data = Data()
+                var firstByte: Duration?
+                while true {
+                    let chunk = handle.availableData
+                    if chunk.isEmpty { break }
+                    if firstByte == nil { firstByte = ContinuousClock.now - started }
+                    data.append(chunk)
+                }
+                continuation.resume(returning: (data, firstByte))
+            }
             thread.start()
         }
     }

@@ -18,7 +18,16 @@ struct FetchCommand: AsyncParsableCommand {
     @Option(help: "Card reader name (or prefix). Default: the reader with a card. Ignored with --name.")
     var reader: String?
 
-    @Option(help: "Card-less lookup: full name (family and given separated by a space).")
+    @Flag(
+        help: """
+            Card-less lookup: read the patient's fields from stdin as one JSON object, \
+            {"name", "birth", "sex", "address"} or {"insurerNumber", "insuredSymbol", "insuredNumber"}. \
+            Use this rather than the flags below, which other users can see in /proc and shell history.
+            """
+    )
+    var lookupStdin = false
+
+    @Option(help: "Card-less lookup: full name (family and given separated by a space). Prefer --lookup-stdin.")
     var name: String?
     @Option(help: "Card-less lookup: birth date, YYYY-MM-DD or YYYYMMDD.")
     var birth: String?
@@ -45,10 +54,15 @@ struct FetchCommand: AsyncParsableCommand {
     @Flag(help: "Allow spending the PIN's last try.")
     var confirmLastTry = false
 
-    @Option(help: "Overall deadline in milliseconds: what has arrived by then is shown.")
+    @Option(help: "Overall deadline in milliseconds (1 to 120000): what has arrived by then is shown.")
     var deadlineMs = 3000
 
-    @Option(help: "Per-category deadline in milliseconds (default: twice the overall); late categories follow.")
+    @Option(
+        help: """
+            Per-category deadline in milliseconds (1 to 120000; default: twice the overall, or the overall with \
+            --json); late categories follow until then.
+            """
+    )
     var categoryDeadlineMs: Int?
 
     @Option(help: "Categories to fetch, comma-separated (default: all).")
@@ -73,7 +87,17 @@ struct FetchCommand: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
+    /// The longest deadline a flag may ask for: past it, a fetch is no longer an emergency read.
+    static let maxDeadlineMs = 120_000
+
     func validate() throws {
+        let lookupFlags = [name, birth, sex, address, insurerNumber, insuredSymbol, insuredNumber]
+        if lookupStdin, lookupFlags.contains(where: { $0 != nil }) {
+            throw ValidationError("--lookup-stdin takes the lookup fields from stdin; give none of them as flags")
+        }
+        if lookupStdin && pinStdin {
+            throw ValidationError("--pin-stdin needs the card; it cannot be combined with --lookup-stdin")
+        }
         let lookupFields = [name, birth, sex, address]
         if lookupFields.contains(where: { $0 != nil }), lookupFields.contains(where: { $0 == nil }) {
             throw ValidationError("a card-less lookup needs all four: --name, --birth, --sex, --address")
@@ -84,49 +108,71 @@ struct FetchCommand: AsyncParsableCommand {
         if insurerNumber != nil, insuredSymbol == nil || insuredNumber == nil {
             throw ValidationError("--insurer-number needs --insured-symbol and --insured-number")
         }
-        guard deadlineMs > 0 else { throw ValidationError("--deadline-ms must be positive") }
+        guard (1...Self.maxDeadlineMs).contains(deadlineMs) else {
+            throw ValidationError("--deadline-ms must be between 1 and \(Self.maxDeadlineMs)")
+        }
+        if let categoryDeadlineMs, !(1...Self.maxDeadlineMs).contains(categoryDeadlineMs) {
+            throw ValidationError("--category-deadline-ms must be between 1 and \(Self.maxDeadlineMs)")
+        }
+        try FlagCheck.identifier(crew, flag: "--crew")
+        try FlagCheck.identifier(device, flag: "--device")
+        guard institutionCode.count == 10, institutionCode.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+            throw ValidationError("--institution-code must be 10 digits")
+        }
+        try FlagCheck.httpsURL(onshiURL, flag: "--onshi-url")
         _ = try selectedCategories()
+        if let name, let birth, let sex, let address {
+            _ = try LookupInput(name: name, birth: birth, sex: sex, address: address).query()
+        }
     }
 
     func selectedCategories() throws -> [OnshiCategory] {
         guard let categories else { return OnshiCategory.allCases }
-        return try categories.split(separator: ",").map { name in
-            guard let category = OnshiCategory(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+        var selected: [OnshiCategory] = []
+        for name in categories.split(separator: ",", omittingEmptySubsequences: false) {
+            let trimmed = name.trimmingCharacters(in: .whitespaces)
+            guard let category = OnshiCategory(rawValue: trimmed) else {
                 throw ValidationError(
-                    "unknown category \(name); known: \(OnshiCategory.allCases.map(\.rawValue).joined(separator: ", "))"
+                    "unknown category '\(trimmed)'; known: \(OnshiCategory.allCases.map(\.rawValue).joined(separator: ", "))"
                 )
             }
-            return category
+            guard !selected.contains(category) else {
+                throw ValidationError("--categories names \(category.rawValue) twice")
+            }
+            selected.append(category)
         }
+        return selected
     }
 
+    /// The lookup from the flags or, with `--lookup-stdin`, from standard input; `nil` for a card read.
     func lookupQuery() throws -> PatientQuery? {
+        if lookupStdin { return try LookupInput.readStandardInput().query() }
         if let insurerNumber, let insuredSymbol, let insuredNumber {
-            return .insurance(insurerNumber: insurerNumber, symbol: insuredSymbol, number: insuredNumber)
+            warnPatientDataOnCommandLine()
+            return try LookupInput(
+                insurerNumber: insurerNumber,
+                insuredSymbol: insuredSymbol,
+                insuredNumber: insuredNumber
+            ).query()
         }
         guard let name, let birth, let sex, let address else { return nil }
-        let digits = birth.filter(\.isNumber)
-        guard digits.count == 8, let year = Int(digits.prefix(4)), let month = Int(digits.dropFirst(4).prefix(2)),
-            let day = Int(digits.suffix(2))
-        else { throw ValidationError("--birth must be YYYY-MM-DD") }
-        let code: OnshiSex
-        switch sex.lowercased() {
-        case "male", "m", "1": code = .male
-        case "female", "f", "2": code = .female
-        case "other", "9", "not-applicable": code = .notApplicable
-        default: throw ValidationError("--sex must be male, female or other")
-        }
-        return .demographics(
-            name: name.replacingOccurrences(of: " ", with: "\u{3000}"),
-            birthDate: OnshiDate(year: year, month: month, day: day),
-            sex: code,
-            address: address
+        warnPatientDataOnCommandLine()
+        return try LookupInput(name: name, birth: birth, sex: sex, address: address).query()
+    }
+
+    func warnPatientDataOnCommandLine() {
+        FileHandle.standardError.write(
+            Data(
+                "warning: lookup fields given as flags are visible to other users (/proc) and kept in shell history; use --lookup-stdin\n"
+                    .utf8
+            )
         )
     }
 
     func run() async throws {
         let logger = global.makeLogger()
         let secret = pinStdin ? try readSecretLine() : nil
+        let query = try lookupQuery()
         let transport: HTTPOnshiTransport
         do {
             transport = try HTTPOnshiTransport(
@@ -147,9 +193,10 @@ struct FetchCommand: AsyncParsableCommand {
             configuration: EligibilityClientConfiguration(institutionCode: institutionCode),
             logger: logger
         )
+        // A script reading --json gets its one answer at the overall deadline unless it asks for late categories.
         let deadlines = FetchDeadlines(
             overall: .milliseconds(deadlineMs),
-            perCategory: categoryDeadlineMs.map { .milliseconds($0) }
+            perCategory: (categoryDeadlineMs ?? (json ? deadlineMs : nil)).map { .milliseconds($0) }
         )
         let categories = try selectedCategories()
         let started = ContinuousClock.now
@@ -163,6 +210,7 @@ struct FetchCommand: AsyncParsableCommand {
                 client: client,
                 transport: transport,
                 warm: warm,
+                query: query,
                 secret: secret,
                 categories: categories,
                 deadlines: deadlines,
@@ -182,6 +230,7 @@ struct FetchCommand: AsyncParsableCommand {
         client: EligibilityClient,
         transport: HTTPOnshiTransport,
         warm: Task<Void, Never>,
+        query: PatientQuery?,
         secret: String?,
         categories: [OnshiCategory],
         deadlines: FetchDeadlines,
@@ -189,7 +238,7 @@ struct FetchCommand: AsyncParsableCommand {
         logger: Logger
     ) async throws -> Int32 {
         let exitCode: Int32
-        if let query = try lookupQuery() {
+        if let query {
             await warm.value
             exitCode = try await present(
                 client.fetch(
@@ -247,6 +296,7 @@ struct FetchCommand: AsyncParsableCommand {
                 ? "Everything arrived in \(ms(atDeadline.elapsed)) (deadline \(deadlineMs) ms)"
                 : "At the deadline (\(deadlineMs) ms): what has arrived"
             printSnapshot(atDeadline, cardTime: cardTime, title: title)
+            flushOutput()
         }
         var late: [(OnshiCategory, CategoryStatus)] = []
         if !atDeadline.isComplete {
@@ -255,7 +305,10 @@ struct FetchCommand: AsyncParsableCommand {
                     atDeadline.categories[category]?.isFinal != true
                 else { continue }
                 late.append((category, status))
-                if !json { print("late: \(category.rawValue) \(statusLine(status))") }
+                if !json {
+                    print("late: \(category.rawValue) \(statusLine(status))")
+                    flushOutput()
+                }
             }
         }
         let final = await fetch.completion()
@@ -270,6 +323,7 @@ struct FetchCommand: AsyncParsableCommand {
             )
         } else {
             printRecords(final)
+            flushOutput()
         }
         if let failure = final.authenticationFailure {
             FileHandle.standardError.write(Data("error: \(failure.reason)\n".utf8))

@@ -52,6 +52,14 @@ func printJSON(_ value: some Encodable) throws {
     encoder.dateEncodingStrategy = .iso8601
     let data = try encoder.encode(value)
     print(String(decoding: data, as: UTF8.self))
+    flushOutput()
+}
+
+/// Hands what was printed to the reader now: stdout is block-buffered when it is a pipe, and a script reading it
+/// must get each section as it is printed, not at exit. (`fflush(nil)` flushes every output stream, so it needs
+/// no reference to C's global `stdout`.)
+func flushOutput() {
+    fflush(nil)
 }
 
 /// Reads one line (a PIN) from standard input; it is never echoed or logged.

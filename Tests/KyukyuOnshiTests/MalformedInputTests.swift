@@ -143,6 +143,61 @@ import Testing
         #expect(decodeError(NonceRequest.self, Fixtures.xml(external)) == .forbiddenDeclaration())
     }
 
+    /// The declaration filter reads ASCII bytes; other encodings that libxml2 would decode are refused first.
+    /// Before this check, the UTF-16 bomb below reached libxml2 and its entities were expanded.
+    @Test func onlyUTF8ReachesTheParser() {
+        let bomb = """
+            <?xml version="1.0" encoding="UTF-16"?>
+            <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>
+            <NonceRequest version="1"><MessageHeader/><MessageBody><CrewID>&lol2;</CrewID></MessageBody></NonceRequest>
+            """
+        func utf16(_ text: String, bigEndian: Bool, bom: Bool) -> [UInt8] {
+            var out: [UInt8] = bom ? (bigEndian ? [0xFE, 0xFF] : [0xFF, 0xFE]) : []
+            for unit in text.utf16 {
+                let pair = [UInt8(unit >> 8), UInt8(unit & 0xFF)]
+                out += bigEndian ? pair : pair.reversed()
+            }
+            return out
+        }
+        func utf32(_ text: String) -> [UInt8] {
+            text.unicodeScalars.flatMap { scalar in
+                let v = scalar.value
+                return [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)]
+            }
+        }
+        let cases: [(String, [UInt8], String)] = [
+            ("UTF-16BE with BOM", utf16(bomb, bigEndian: true, bom: true), "byte-order mark"),
+            ("UTF-16LE with BOM", utf16(bomb, bigEndian: false, bom: true), "byte-order mark"),
+            ("UTF-16LE without BOM", utf16(bomb, bigEndian: false, bom: false), "NUL byte"),
+            ("UTF-32BE", utf32(bomb), "NUL byte"),
+            ("UTF-8 BOM", [0xEF, 0xBB, 0xBF] + Array(String(decoding: sample, as: UTF8.self).utf8), "byte-order mark"),
+            (
+                "Latin-1 declared",
+                Array(#"<?xml version="1.0" encoding="ISO-8859-1"?><NonceRequest version="1"/>"#.utf8),
+                "not UTF-8"
+            ),
+            ("UTF-7 declared", Array(#"<?xml version='1.0' encoding='UTF-7'?><a/>"#.utf8), "not UTF-8"),
+            ("EBCDIC", [0x4C, 0x6F, 0xA7, 0x94, 0x93, 0x40], "invalid UTF-8"),
+            (
+                "invalid UTF-8 in text",
+                Array("<NonceRequest version=\"1\">".utf8) + [0xC3, 0x28] + Array("</NonceRequest>".utf8),
+                "invalid UTF-8"
+            ),
+            (
+                "NUL in the middle", Array("<NonceRequest version=\"1\">".utf8) + [0] + Array("</NonceRequest>".utf8),
+                "NUL byte"
+            ),
+        ]
+        for (name, bytes, reason) in cases {
+            let error = decodeError(NonceRequest.self, bytes)
+            #expect(error?.kind == "not-utf8", "\(name): \(String(describing: error))")
+            #expect(error?.description.contains(reason) == true, "\(name): \(String(describing: error))")
+        }
+        // UTF-8, declared in any spelling, still decodes.
+        let declared = String(decoding: sample, as: UTF8.self).replacingOccurrences(of: "UTF-8", with: "utf-8")
+        #expect(decodeError(CategoryResponse.self, Array(declared.utf8)) == nil)
+    }
+
     @Test func recordCountMustMatch() {
         let text = String(decoding: sample, as: UTF8.self)
             .replacingOccurrences(of: "<ResultList count=\"3\">", with: "<ResultList count=\"4\">")

@@ -1,0 +1,127 @@
+import Foundation
+import KyukyuCardSim
+import KyukyuEligibilitySim
+import KyukyuOnshi
+import KyukyuTestbed
+import Testing
+
+/// `kyukyu fetch` used as scripts and drills use it: bad flags, piped output under a deadline, lookups on stdin.
+@Suite("kyukyu fetch flags and pipes")
+struct FetchCLIHardeningTests {
+    static let base = ["fetch", "--consent", "verbal", "--crew", "crew-flags"]
+
+    /// Every bad flag gets ArgumentParser's usage exit code (64) and a message naming the flag, never a trap.
+    @Test(
+        arguments: [
+            (["--categories", "medications,medications"], "twice"),
+            (["--categories", "medications,,visits"], "unknown category"),
+            (["--deadline-ms", "9223372036854775807"], "--deadline-ms"),
+            (["--deadline-ms", "0"], "--deadline-ms"),
+            (["--category-deadline-ms=-5"], "--category-deadline-ms"),
+            (["--category-deadline-ms", "9223372036854775807"], "--category-deadline-ms"),
+            (["--onshi-url", "http://127.0.0.1:9"], "https"),
+            (["--onshi-url", "https://user:pw@127.0.0.1:9"], "https"),
+            (["--device", "../../etc/x"], "--device"),
+            (["--institution-code", "12ab"], "--institution-code"),
+            (["--lookup-stdin", "--pin-stdin"], "--lookup-stdin"),
+            (["--lookup-stdin", "--insurer-number", "12345678"], "--lookup-stdin"),
+            (["--name", "試験 太郎", "--birth", "1980-02-30", "--sex", "male", "--address", "x"], "calendar"),
+        ]
+    )
+    func badFlagsAreRefusedWithAUsageError(extra: [String], message: String) async throws {
+        let result = try await kyukyu(Self.base + extra, stdin: "")
+        #expect(result.status == 64, "\(extra): \(result.stderr)")
+        #expect(result.stderr.contains(message), "\(extra): \(result.stderr)")
+    }
+
+    @Test func theCardStatusWaitFlagIsBounded() async throws {
+        let result = try await kyukyu(["card", "status", "--wait", "1e300"])
+        #expect(result.status == 64, "\(result.stderr)")
+        #expect(result.stderr.contains("--wait"), "\(result.stderr)")
+    }
+
+    /// Bad lookups on stdin are named by field, and the value never appears in the error.
+    @Test(
+        arguments: [
+            ("", "empty"),
+            ("not json", "JSON object"),
+            (#"{"name": 5, "birth": "1980-01-01", "sex": "male", "address": "x"}"#, "name"),
+            (#"{"name": "試験 花子", "birth": "1980-01-01", "sex": "male"}"#, "all four"),
+            (#"{"name": "試験 花子", "birth": "2999-01-01", "sex": "male", "address": "架空市"}"#, "future"),
+            (#"{"name": "試験 花子", "birth": "1980-01-01", "sex": "robot", "address": "架空市"}"#, "sex"),
+            (#"{"insurerNumber": "1234", "insuredSymbol": "a", "insuredNumber": "b"}"#, "6 to 8 digits"),
+        ]
+    )
+    func badLookupsOnStdinAreRefused(input: String, message: String) async throws {
+        let result = try await kyukyu(Self.base + ["--lookup-stdin"], stdin: input)
+        #expect(result.status == 64, "\(result.stderr)")
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+        #expect(!result.stderr.contains("試験"), "no patient data in the error")
+    }
+}
+
+extension ThroughPCSCD.FetchCLI {
+    /// With every category stalled, a script reading `--json` through a pipe gets its answer, and the process
+    /// ends, at the deadline plus start-up, not when the HTTP client gives up on the stalled connections.
+    @Test(.timeLimit(.minutes(1)))
+    func pipedJSONArrivesAtTheDeadline() async throws {
+        let stall = FaultSpec(failures: [FailureSpec(kind: .stall)])
+        let faults = FaultConfiguration(
+            endpoints: Dictionary(uniqueKeysWithValues: OnshiCategory.allCases.map { ($0.rawValue, stall) })
+        )
+        let holder = SyntheticHolder(number: 3)
+        try await withOnshi(faults: faults) { bed in
+            let lookup = try Self.lookupJSON(holder)
+            let deadlineMs = 1000
+            let result = try await kyukyu(
+                try fetchArguments(
+                    bed,
+                    ["--consent", "exception", "--lookup-stdin", "--json", "--deadline-ms", "\(deadlineMs)"]
+                ),
+                stdin: lookup
+            )
+            #expect(result.status == 0, "\(result.stderr)")
+            let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+            #expect(object?["authenticated"] as? Bool == true)
+            let categories = object?["categories"] as? [String: [String: Any]]
+            #expect(categories?["medications"]?["status"] as? String == "timed-out")
+            // Start-up (process launch, TLS, authentication) is bounded generously; before the fix the answer
+            // came after 6 s, the end of the HTTP client's 5 s TLS shutdown wait.
+            let bound = Duration.milliseconds(deadlineMs) + .milliseconds(1500)
+            let first = try #require(result.firstStdoutByte)
+            #expect(first < bound, "first byte after \(first)")
+            #expect(result.elapsed < bound, "process ended after \(result.elapsed)")
+        }
+    }
+
+    @Test func aLookupOnStdinKeepsPatientDataOffTheCommandLine() async throws {
+        let holder = SyntheticHolder(number: 2)
+        try await withOnshi { bed in
+            let result = try await kyukyu(
+                try fetchArguments(
+                    bed,
+                    ["--consent", "verbal", "--lookup-stdin", "--categories", "qualification,medications"]
+                ),
+                stdin: try Self.lookupJSON(holder)
+            )
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout.contains("[medications]"))
+            #expect(!result.stderr.contains("warning"), "no warning when the fields come on stdin")
+            #expect(await bed.simulator.service.viewings.all().count == 1, "onshi recorded the one viewing")
+        }
+    }
+
+    static func lookupJSON(_ holder: SyntheticHolder) throws -> String {
+        let birth = String(
+            format: "%04d-%02d-%02d",
+            holder.birthDate.year,
+            holder.birthDate.month,
+            holder.birthDate.day
+        )
+        let object = [
+            "name": holder.familyName + " " + holder.givenName, "birth": birth,
+            "sex": holder.sex == .male ? "male" : "female", "address": holder.address,
+        ]
+        return String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+    }
+}
