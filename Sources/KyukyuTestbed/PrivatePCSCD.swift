@@ -135,7 +135,7 @@ public final class PrivatePCSCD: Sendable {
     }
 
     /// The TCP ports in LISTEN state on this machine, from /proc/net/tcp and /proc/net/tcp6.
-    static func listeningTCPPorts() -> Set<Int> {
+    public static func listeningTCPPorts() -> Set<Int> {
         var ports = Set<Int>()
         for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
             guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }

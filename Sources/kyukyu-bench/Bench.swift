@@ -10,7 +10,7 @@ struct KyukyuBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kyukyu-bench",
         abstract: "Benchmarks of the Myna Kyukyu gateway on real parts.",
-        subcommands: [All.self, Card.self, Eligibility.self, Vault.self],
+        subcommands: [All.self, Card.self, Eligibility.self, FetchMemory.self, FetchMemoryProbe.self, Vault.self],
         defaultSubcommand: All.self
     )
 
@@ -21,6 +21,7 @@ struct KyukyuBench: AsyncParsableCommand {
         func run() async throws {
             try await CardBenchmark(options: options).run()
             try await EligibilityBenchmark(options: options).run()
+            try await FetchMemoryBenchmark(options: options).run()
             try await runVault(options)
         }
     }
@@ -32,6 +33,16 @@ struct KyukyuBench: AsyncParsableCommand {
         @OptionGroup var options: BenchOptions
 
         func run() async throws { try await EligibilityBenchmark(options: options).run() }
+    }
+
+    struct FetchMemory: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "fetch-memory",
+            abstract: "Peak memory of one fetch: the heaviest synthetic patient, 9 oversized and 9 bloated answers."
+        )
+        @OptionGroup var options: BenchOptions
+
+        func run() async throws { try await FetchMemoryBenchmark(options: options).run() }
     }
 
     struct Vault: AsyncParsableCommand {

@@ -101,6 +101,9 @@ public struct FailureSpec: Sendable, Hashable, Codable {
         case malformed
         /// A valid document followed by an XML comment padding the body to `sizeBytes` (default 64 MiB).
         case oversized
+        /// A document padded inside its root with empty `<Pad/>` elements up to `sizeBytes` (default 15 MiB): within
+        /// the size limit, but millions of elements to build a tree of; a memory attack on the client.
+        case bloated
         /// HTTP 503 with result code 9001 (maintenance).
         case maintenance
     }

@@ -241,6 +241,32 @@ public enum EligibilitySimServer {
                     try await writer.finish(nil)
                 }
             )
+        case .bloated:
+            let size = max(failureSpec.sizeBytes ?? (15 << 20), bytes.count)
+            // The padding goes before the root's end tag, so the document stays well-formed to the end.
+            let rootEnd = bytes.lastIndex(of: UInt8(ascii: "<")) ?? bytes.endIndex
+            return Response(
+                status: status,
+                headers: [.contentType: xmlType],
+                body: ResponseBody(contentLength: size) { writer in
+                    try await writer.write(ByteBuffer(bytes: bytes[..<rootEnd]))
+                    var remaining = size - bytes.count
+                    let element = Array("<Pad/>".utf8)
+                    let block = ByteBuffer(
+                        bytes: Array((0..<(64 * 1024 / element.count)).map { _ in element }.joined())
+                    )
+                    while remaining >= element.count {
+                        let n = min(remaining - remaining % element.count, block.readableBytes)
+                        try await writer.write(block.getSlice(at: 0, length: n)!)
+                        remaining -= n
+                    }
+                    if remaining > 0 {
+                        try await writer.write(ByteBuffer(repeating: UInt8(ascii: " "), count: remaining))
+                    }
+                    try await writer.write(ByteBuffer(bytes: bytes[rootEnd...]))
+                    try await writer.finish(nil)
+                }
+            )
         case .serverError, .throttle, .reset, .maintenance:
             return xmlResponse(status, bytes)
         }
