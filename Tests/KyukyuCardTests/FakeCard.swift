@@ -19,7 +19,8 @@ final class FakeCard: CardConnection {
         var events: [String] = []
         var inTransaction = false
         var commandsOutsideTransaction = 0
-        /// Awaited before each command is processed: lets a test hold a command "on the wire".
+        /// Awaited after the card processed a command and before its answer returns: lets a test hold an
+        /// exchange "on the wire".
         var gate: (@Sendable ([UInt8]) async -> Void)?
     }
 
@@ -55,13 +56,15 @@ final class FakeCard: CardConnection {
     var events: [String] { state.withLock { $0.events } }
 
     func transmit(_ command: [UInt8]) async throws -> [UInt8] {
-        if let gate = state.withLock({ $0.gate }) { await gate(command) }
-        return state.withLock { state in
+        let (answer, gate) = state.withLock { state in
             state.log.append(command)
             if !state.inTransaction { state.commandsOutsideTransaction += 1 }
-            if let override = state.override, let answer = override(command) { return answer }
-            return Self.process(command, &state)
+            if let override = state.override, let answer = override(command) { return (answer, state.gate) }
+            return (Self.process(command, &state), state.gate)
         }
+        // The card has answered; the answer is still on its way back.
+        if let gate { await gate(command) }
+        return answer
     }
 
     func beginTransaction() async throws {

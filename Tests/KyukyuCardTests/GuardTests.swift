@@ -319,20 +319,17 @@ struct GuardedSessionTests {
     }
 
     @Test func anAlreadyVerifiedPINIsCheckedAnyway() async throws {
+        // ISO 7816-4: the counter query of a verified PIN answers 9000, without a count.
         let card = FakeCard.jpki()
-        card.state.withLock { state in
-            state.answersVerifiedToCounterQuery = true
-            // Another program verified the PIN and left the card so.
-            state.selectedAID = JPKI.jpkiAID
-            state.verified = [JPKI.authPINEF]
-        }
+        card.state.withLock { $0.answersVerifiedToCounterQuery = true }
         let session = CardSession(connection: card, logger: logger)
-        _ = try await session.tokenType()
+        try await session.verify(try CardPIN("1234", kind: .userAuthentication))
         let error = await #expect(throws: CardError.self) {
             try await session.verify(try CardPIN("9999", kind: .userAuthentication))
         }
         #expect(error?.code == .wrongPIN, "a wrong PIN is never reported as verified")
-        try await session.verify(try CardPIN("1234", kind: .userAuthentication))
+        #expect(error?.triesLeft == 2)
+        #expect(card.commands.filter { $0[1] == 0x20 && $0.count > 4 }.count == 2, "the second PIN was checked")
     }
 
     @Test func aCardThatStaysVerifiedAfterReselectionIsRefused() async throws {
