@@ -145,43 +145,65 @@ public enum CardProtocol: String, Sendable, Codable {
     case raw = "RAW"
 }
 
+/// What happens to the card when a transaction or a connection ends.
+enum CardDisposition: Sendable {
+    /// Leave the card as it is.
+    case leave
+    /// Reset the card: it forgets its selections and every PIN verification (and other programs learn that it
+    /// was reset).
+    case reset
+}
+
 /// A connection to one card: the boundary below the APDU layer.
 ///
-/// ``PCSCCardConnection`` is the real one; tests use an in-memory double.
-public protocol CardConnection: Sendable {
+/// Internal on purpose: outside this module the only way to a card is a ``CardSession`` (through
+/// ``CardReader/withSession(reader:_:)``), which enforces the PIN and file rules. ``PCSCCardConnection`` is the
+/// real one; tests use an in-memory double.
+protocol CardConnection: Sendable {
     /// The protocol in use.
     var cardProtocol: CardProtocol { get }
     /// The card's answer to reset.
     var atr: [UInt8] { get }
     /// Sends raw command bytes and returns the raw response bytes (data + SW1 SW2).
     func transmit(_ command: [UInt8]) async throws -> [UInt8]
-    /// Releases the card.
-    func disconnect() async
+    /// Begins a PC/SC transaction: until it ends, no other program's command reaches the card.
+    func beginTransaction() async throws
+    /// Ends the transaction (when `endingTransaction`) with `disposition`, then releases the card. Safe to call
+    /// more than once; the first call wins.
+    func close(endingTransaction: Bool, disposition: CardDisposition) async
 }
 
 /// Sends APDUs over a ``CardConnection``, taking care of the transport details that ISO 7816-3/4 leaves to the
 /// terminal: `61xx` (more data, fetch with GET RESPONSE), `6Cxx` (wrong Le, resend with the right one) and T=0's
 /// case-4 rule.
-public struct APDUExchange: Sendable {
+///
+/// Only a read (a case-2 command: no data, an Le) is ever resent on `6Cxx`. A VERIFY is never resent, on `6Cxx`
+/// or anything else: a second VERIFY with the PIN would spend a second try.
+struct APDUExchange: Sendable {
     /// The connection the APDUs go over.
-    public let connection: any CardConnection
+    let connection: any CardConnection
     /// The most GET RESPONSE rounds accepted for one command before the answer is called malformed.
-    public var maximumGetResponseRounds = 64
+    var maximumGetResponseRounds = 64
 
     /// Creates an exchange over a connection.
-    public init(connection: any CardConnection) {
+    init(connection: any CardConnection) {
         self.connection = connection
     }
 
+    /// Whether a `6Cxx` answer to `command` may be followed by the same command with the Le the card asks for.
+    static func mayResendOnWrongLength(_ command: CommandAPDU) -> Bool {
+        command.ins != 0x20 && command.data.isEmpty && command.le != nil
+    }
+
     /// Sends one command and returns the complete response.
-    public func send(_ command: CommandAPDU) async throws -> ResponseAPDU {
+    func send(_ command: CommandAPDU) async throws -> ResponseAPDU {
         var wire = command
         if connection.cardProtocol == .t0, !command.data.isEmpty, command.le != nil {
             // T=0 carries no Le on a case-4 command; the card answers 61xx and we fetch the data.
             wire.le = nil
         }
         var response = try ResponseAPDU(bytes: try await connection.transmit(try wire.encoded()))
-        if response.statusWord.sw1 == 0x6C {
+        if response.statusWord.sw1 == 0x6C, Self.mayResendOnWrongLength(command) {
             wire.le = response.statusWord.sw2 == 0 ? 256 : Int(response.statusWord.sw2)
             response = try ResponseAPDU(bytes: try await connection.transmit(try wire.encoded()))
         }

@@ -111,6 +111,10 @@ public struct CardReader: Sendable {
     }
 
     /// Opens a session on the named reader (or the reader with a card), runs `body`, and releases the card.
+    ///
+    /// The only way to reach a card from outside this module. The session holds a PC/SC transaction from its
+    /// first command until `body` returns (other programs' commands wait), and when it sent a PIN it ends by
+    /// resetting the card, so that the verification does not outlive it.
     public func withSession<T: Sendable>(
         reader: String?,
         _ body: (CardSession) async throws -> T

@@ -3,58 +3,101 @@ import Logging
 
 /// One session with a JPKI token: the My Number card, an old 住基 card, or a phone credential.
 ///
-/// The session knows which application is selected and enforces the rules no caller may get wrong:
-/// - before every VERIFY it asks the card for the tries left (an empty VERIFY, which spends none);
-/// - it never retries a VERIFY by itself;
+/// The only way to reach a card from outside this module (``CardReader/withSession(reader:_:)`` makes one). The
+/// session knows which application is selected and enforces the rules no caller may get wrong:
+/// - every command is checked against the allow-list of the exact commands the gateway sends (SELECT by AID of the
+///   JPKI and 券面入力補助 APs, SELECT of their allowed EFs, READ BINARY with plain offsets, VERIFY of the PIN EFs,
+///   COMPUTE DIGITAL SIGNATURE with the user-authentication key); the EF holding the 12-digit number is never
+///   selected, by any encoding;
+/// - before every VERIFY it asks the card for the tries left (an empty VERIFY, which spends none), and a PIN the
+///   card reports as already verified is checked anyway;
+/// - it never retries or resends a VERIFY;
 /// - it refuses to spend the last try unless the call explicitly confirms;
-/// - a locked PIN (`63C0`, `6984`, `6983`) is its own error;
-/// - the EF holding the 12-digit number is never selected, and raw VERIFY commands are refused.
+/// - a locked PIN (`63C0`, `6984`, `6983`) is its own error.
 ///
-/// A session serves one task at a time: the steps of one operation must not interleave with another's.
+/// Operations run one at a time: a second call waits until the first is over, so two concurrent ``verify(_:confirmLastTry:)``
+/// calls cannot both read the same tries left. From its first operation to its end the session holds a PC/SC
+/// transaction, so no other program on the machine (OpenSC, a browser's PKCS#11 module) can send a command in
+/// between; when the session sent a PIN, it ends by resetting the card, so that no other program finds the PIN
+/// verified.
 public actor CardSession {
     let exchange: APDUExchange
     let logger: Logger
-    private var selectedApplication: [UInt8]?
+    private(set) var selection = CardSelection.unknown
     private var cachedTokenType: TokenType?
+    private var transactionHeld = false
+    private var pinSent = false
+    private var closed = false
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
 
-    /// The connection underneath.
-    public nonisolated var connection: any CardConnection { exchange.connection }
-
-    /// Creates a session over a card connection.
-    public init(connection: any CardConnection, logger: Logger) {
+    /// Creates a session over a card connection. Internal: sessions come from ``CardReader``.
+    init(connection: any CardConnection, logger: Logger) {
         self.exchange = APDUExchange(connection: connection)
         self.logger = logger
     }
 
-    /// Releases the card.
-    public func close() async {
-        await exchange.connection.disconnect()
+    // MARK: One operation at a time, inside the transaction
+
+    /// Runs `body` alone: no other operation of this session starts before it ends, even across its suspensions
+    /// (actor re-entrancy). The PC/SC transaction begins before the first operation's first command.
+    private func exclusive<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        await acquire()
+        defer { relinquish() }
+        guard !closed else { throw CardError.cardRemoved("the card session has ended; read the card again") }
+        if !transactionHeld {
+            try await exchange.connection.beginTransaction()
+            transactionHeld = true
+        }
+        return try await body()
     }
 
-    // MARK: Raw APDUs, guarded
-
-    /// Sends a command APDU, refusing the ones that bypass this library's safety rules: a VERIFY carrying a
-    /// PIN (use ``verify(_:confirmLastTry:)``) and any selection of the EF that holds the 12-digit number.
-    public func transmit(_ command: CommandAPDU) async throws -> ResponseAPDU {
-        if command.ins == 0x20, !command.data.isEmpty {
-            throw CardError.forbiddenCommand("a VERIFY with a PIN goes only through verify(_:confirmLastTry:)")
+    private func acquire() async {
+        guard busy else {
+            busy = true
+            return
         }
-        return try await send(command)
+        await withCheckedContinuation { waiting.append($0) }
     }
 
-    private func send(_ command: CommandAPDU) async throws -> ResponseAPDU {
-        if command.ins == 0xA4, command.p1 == 0x02, command.data == fileID(JPKI.forbiddenAttributesEF),
-            selectedApplication == JPKI.attributesAID
-        {
-            throw CardError.forbiddenCommand("the 12-digit number is never read by this gateway")
+    private func relinquish() {
+        if waiting.isEmpty {
+            busy = false
+        } else {
+            waiting.removeFirst().resume()
         }
-        if command.ins == 0xA4, command.p1 == 0x04 {
-            selectedApplication = nil
+    }
+
+    /// Ends the transaction and releases the card; after a PIN was sent, the card is reset, which forgets every
+    /// verification (ending the transaction with `SCARD_RESET_CARD`). Waits for a running operation first.
+    func close() async {
+        await acquire()
+        defer { relinquish() }
+        guard !closed else { return }
+        closed = true
+        await exchange.connection.close(endingTransaction: transactionHeld, disposition: pinSent ? .reset : .leave)
+        if pinSent { logger.debug("card reset at the end of the session") }
+    }
+
+    // MARK: Commands, checked against the allow-list
+
+    /// Sends an allowed command from outside the guarded verify path (for tests of the allow-list).
+    func transmit(_ command: CommandAPDU) async throws -> ResponseAPDU {
+        try await exclusive { try await send(command) }
+    }
+
+    /// Checks `command` against the allow-list, sends it, and updates what is known to be selected.
+    private func send(_ command: CommandAPDU, pinVerification: Bool = false) async throws -> ResponseAPDU {
+        let allowed = try CommandAllowList.classify(command, selection: selection, pinVerification: pinVerification)
+        if allowed == .verifyPIN { pinSent = true }
+        let response: ResponseAPDU
+        do {
+            response = try await exchange.send(command)
+        } catch {
+            selection = CommandAllowList.selection(after: allowed, statusWord: nil, from: selection)
+            throw error
         }
-        let response = try await exchange.send(command)
-        if command.ins == 0xA4, command.p1 == 0x04, response.statusWord.isSuccess {
-            selectedApplication = command.data
-        }
+        selection = CommandAllowList.selection(after: allowed, statusWord: response.statusWord, from: selection)
         logger.trace(
             "apdu",
             metadata: [
@@ -69,8 +112,13 @@ public actor CardSession {
 
     // MARK: Selection and reading
 
-    /// Selects an application by AID. Selecting an application forgets every PIN verification on the card.
-    public func selectApplication(_ aid: [UInt8]) async throws {
+    /// Selects an application by AID (one of the two the allow-list knows).
+    func selectApplication(_ aid: [UInt8]) async throws {
+        try await exclusive { try await select(application: aid) }
+    }
+
+    /// Selecting an application forgets every PIN verification on the card.
+    private func select(application aid: [UInt8]) async throws {
         let response = try await send(CommandAPDU(ins: 0xA4, p1: 0x04, p2: 0x0C, data: aid))
         switch response.statusWord {
         case .success: return
@@ -88,7 +136,7 @@ public actor CardSession {
     }
 
     /// Selects an EF inside the current application.
-    public func selectFile(_ fid: UInt16) async throws {
+    private func select(file fid: UInt16) async throws {
         let response = try await send(CommandAPDU(ins: 0xA4, p1: 0x02, p2: 0x0C, data: fileID(fid)))
         try checkAccess(response.statusWord, during: "the file selection")
     }
@@ -109,7 +157,7 @@ public actor CardSession {
     }
 
     /// Reads `length` bytes of the selected EF from `offset`, in chunks of up to 256 bytes.
-    public func readBinary(offset: Int, length: Int) async throws -> [UInt8] {
+    private func readBinary(offset: Int, length: Int) async throws -> [UInt8] {
         var result: [UInt8] = []
         result.reserveCapacity(length)
         while result.count < length {
@@ -132,7 +180,7 @@ public actor CardSession {
 
     /// Reads a DER object (a certificate) from the selected EF: the length comes from the DER header, and
     /// any filler after the object is left unread.
-    public func readDERObject() async throws -> [UInt8] {
+    private func readDERObject() async throws -> [UInt8] {
         let header = try await readBinary(offset: 0, length: 4)
         let total = try DERHeader.totalLength(header)
         return header + (total > header.count ? try await readBinary(offset: 4, length: total - 4) : [])
@@ -142,9 +190,13 @@ public actor CardSession {
 
     /// Selects the JPKI application, reads EF 0006 and classifies the token.
     public func tokenType() async throws -> TokenType {
-        try await selectApplication(JPKI.jpkiAID)
+        try await exclusive { try await classifyToken() }
+    }
+
+    private func classifyToken() async throws -> TokenType {
+        try await select(application: JPKI.jpkiAID)
         do {
-            try await selectFile(JPKI.tokenInfoEF)
+            try await select(file: JPKI.tokenInfoEF)
         } catch let error as CardError where error.code == .malformedResponse {
             throw CardError.notJPKICard("the JPKI application has no token information (EF 0006)")
         }
@@ -169,21 +221,29 @@ public actor CardSession {
         var fid: UInt16 { self == .userAuthentication ? JPKI.authCertificateEF : JPKI.authCACertificateEF }
     }
 
-    /// Reads a certificate's DER from the JPKI application (which must be selected, e.g. by ``tokenType()``).
+    /// Reads a certificate's DER from the JPKI application (selected first when it is not known to be).
     public func readCertificateDER(_ file: CertificateFile) async throws -> [UInt8] {
-        if selectedApplication != JPKI.jpkiAID { try await selectApplication(JPKI.jpkiAID) }
-        try await selectFile(file.fid)
-        return try await readDERObject()
+        try await exclusive {
+            if selection.application != .jpki { try await select(application: JPKI.jpkiAID) }
+            try await select(file: file.fid)
+            return try await readDERObject()
+        }
     }
 
     // MARK: PINs
 
     /// Asks the card how many tries the PIN has left, without spending one.
     ///
-    /// Returns nil when the card says the PIN is already verified in this session.
+    /// Returns nil when the card says the PIN is already verified.
     public func triesLeft(_ kind: PINKind) async throws -> Int? {
-        if selectedApplication != kind.application { try await selectApplication(kind.application) }
-        try await selectFile(kind.file)
+        try await exclusive { try await queryTries(kind) }
+    }
+
+    private func queryTries(_ kind: PINKind) async throws -> Int? {
+        if selection.application != JPKIApplication(aid: kind.application) {
+            try await select(application: kind.application)
+        }
+        try await select(file: kind.file)
         let response = try await send(CommandAPDU(ins: 0x20, p1: 0x00, p2: 0x80))
         if let tries = response.statusWord.verifyTriesLeft { return tries }
         switch response.statusWord {
@@ -195,12 +255,40 @@ public actor CardSession {
 
     /// Verifies a PIN, safely: asks the tries left first, never retries, refuses the last try without
     /// `confirmLastTry`, and reports a locked PIN as ``CardError/Code/pinLocked``.
+    ///
+    /// The whole sequence (tries query, then VERIFY) runs as one operation of the session, inside its PC/SC
+    /// transaction: neither a concurrent call nor another program can spend a try in between. When the card says
+    /// the PIN is already verified (by another program, before this session), the application is selected again,
+    /// which makes the card forget it, and the given PIN is checked like any other: success always means the card
+    /// accepted this PIN.
     public func verify(_ pin: CardPIN, confirmLastTry: Bool = false) async throws {
-        guard let tries = try await triesLeft(pin.kind) else { return }
+        try await exclusive { try await verifyAlone(pin, confirmLastTry: confirmLastTry) }
+    }
+
+    private func verifyAlone(_ pin: CardPIN, confirmLastTry: Bool) async throws {
+        var tries = try await queryTries(pin.kind)
+        if tries == nil {
+            logger.debug(
+                "pin already verified; selecting the application again",
+                metadata: ["kyukyu.card.pin": "\(pin.kind.rawValue)"]
+            )
+            try await select(application: pin.kind.application)
+            tries = try await queryTries(pin.kind)
+        }
+        guard let tries else {
+            throw CardError.unexpectedStatus(
+                .success,
+                during:
+                    "the PIN check (the card reports the PIN verified even after its application was selected again)"
+            )
+        }
         guard tries > 0 else { throw CardError.pinLocked() }
         if tries == 1, !confirmLastTry { throw CardError.lastTryNeedsConfirmation() }
-        // The PIN EF is selected by triesLeft; send exactly one VERIFY.
-        let response = try await send(CommandAPDU(ins: 0x20, p1: 0x00, p2: 0x80, data: pin.bytes))
+        // The PIN EF is selected by queryTries; send exactly one VERIFY.
+        let response = try await send(
+            CommandAPDU(ins: 0x20, p1: 0x00, p2: 0x80, data: pin.bytes),
+            pinVerification: true
+        )
         switch response.statusWord {
         case .success:
             logger.debug("pin verified", metadata: ["kyukyu.card.pin": "\(pin.kind.rawValue)"])
@@ -229,20 +317,24 @@ public actor CardSession {
             throw CardError.forbiddenCommand("a SHA-256 digest is 32 bytes, not \(digest.count)")
         }
         let digestInfo = DigestInfo.sha256Prefix + digest
-        if selectedApplication != JPKI.jpkiAID { try await selectApplication(JPKI.jpkiAID) }
-        try await selectFile(JPKI.authKeyEF)
-        let response = try await send(CommandAPDU(cla: 0x80, ins: 0x2A, p1: 0x00, p2: 0x80, data: digestInfo, le: 256))
-        switch response.statusWord {
-        case .success:
-            guard response.data.count == 256 else {
-                throw CardError.malformedResponse("the signature is \(response.data.count) bytes, not 256")
+        return try await exclusive {
+            if selection.application != .jpki { try await select(application: JPKI.jpkiAID) }
+            try await select(file: JPKI.authKeyEF)
+            let response = try await send(
+                CommandAPDU(cla: 0x80, ins: 0x2A, p1: 0x00, p2: 0x80, data: digestInfo, le: 256)
+            )
+            switch response.statusWord {
+            case .success:
+                guard response.data.count == 256 else {
+                    throw CardError.malformedResponse("the signature is \(response.data.count) bytes, not 256")
+                }
+                return response.data
+            case .securityStatusNotSatisfied:
+                throw CardError.unexpectedStatus(response.statusWord, during: "the signature (PIN not verified)")
+            default:
+                try checkAccess(response.statusWord, during: "the signature")
+                return response.data
             }
-            return response.data
-        case .securityStatusNotSatisfied:
-            throw CardError.unexpectedStatus(response.statusWord, during: "the signature (PIN not verified)")
-        default:
-            try checkAccess(response.statusWord, during: "the signature")
-            return response.data
         }
     }
 
@@ -254,12 +346,14 @@ public actor CardSession {
         guard pin.kind == .attributes else {
             throw CardError.invalidPINFormat("the attributes need the 券面入力補助 PIN")
         }
-        try await verify(pin, confirmLastTry: confirmLastTry)
-        try await selectFile(JPKI.attributesEF)
-        let header = try await readBinary(offset: 0, length: 5)
-        let total = try CardAttributes.totalLength(header: header)
-        let body = header + (total > 5 ? try await readBinary(offset: 5, length: total - 5) : [])
-        return try CardAttributes(tlv: body)
+        return try await exclusive {
+            try await verifyAlone(pin, confirmLastTry: confirmLastTry)
+            try await select(file: JPKI.attributesEF)
+            let header = try await readBinary(offset: 0, length: 5)
+            let total = try CardAttributes.totalLength(header: header)
+            let body = header + (total > 5 ? try await readBinary(offset: 5, length: total - 5) : [])
+            return try CardAttributes(tlv: body)
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import CPCSCLite
+import Foundation
 import Logging
 import NIOPosix
 import Synchronization
@@ -242,7 +243,10 @@ public final class PCSCService: Sendable {
     }
 
     /// Connects to the card on a reader.
-    public func connect(reader: String) async throws -> PCSCCardConnection {
+    ///
+    /// Internal: a raw connection bypasses every rule of ``CardSession``; outside this module cards are reached
+    /// only through ``CardReader/withSession(reader:_:)``.
+    func connect(reader: String) async throws -> PCSCCardConnection {
         let (context, handle, proto, atr) = try await pool.runIfActive {
             var context: SCARDCONTEXT = 0
             try pcscCheck(SCardEstablishContext(DWORD(SCARD_SCOPE_SYSTEM), nil, nil, &context), "SCardEstablishContext")
@@ -379,18 +383,27 @@ struct ReaderWatch: Sendable {
 /// `transmit` runs `SCardTransmit` on the service's threads. A card that leaves the reader mid-exchange
 /// surfaces as ``CardError/Code/cardRemoved``, checked against the reader's state when pcscd reports only a
 /// generic transmission failure.
-public final class PCSCCardConnection: CardConnection {
+///
+/// Release is explicit (``close(endingTransaction:disposition:)``, which ``CardSession`` calls at its end). A
+/// connection dropped without it is released by `deinit`, which makes no PC/SC call itself: it hands the release
+/// to the service's threads, so the thread that happened to drop the last reference (often one of Swift's
+/// cooperative threads) never blocks on pcscd.
+final class PCSCCardConnection: CardConnection {
+    /// Disconnects a handle and releases its context: blocking, so it runs only on the PC/SC threads.
+    typealias Release = @Sendable (_ handle: SCARDHANDLE, _ context: SCARDCONTEXT, _ disposition: DWORD) -> Void
+
     let pool: NIOThreadPool
     let context: SCARDCONTEXT
     let handle: SCARDHANDLE
     let closed = Atomic<Bool>(false)
+    let release: Release
 
     /// The negotiated protocol.
-    public let cardProtocol: CardProtocol
+    let cardProtocol: CardProtocol
     /// The ATR read at connection.
-    public let atr: [UInt8]
+    let atr: [UInt8]
     /// The reader's name.
-    public let reader: String
+    let reader: String
 
     init(
         pool: NIOThreadPool,
@@ -398,7 +411,8 @@ public final class PCSCCardConnection: CardConnection {
         handle: SCARDHANDLE,
         cardProtocol: CardProtocol,
         atr: [UInt8],
-        reader: String
+        reader: String,
+        release: @escaping Release = PCSCCardConnection.disconnectAndRelease
     ) {
         self.pool = pool
         self.context = context
@@ -406,17 +420,32 @@ public final class PCSCCardConnection: CardConnection {
         self.cardProtocol = cardProtocol
         self.atr = atr
         self.reader = reader
+        self.release = release
+    }
+
+    /// The real release: `SCardDisconnect` with the disposition, then `SCardReleaseContext`.
+    static let disconnectAndRelease: Release = { handle, context, disposition in
+        SCardDisconnect(handle, disposition)
+        SCardReleaseContext(context)
     }
 
     deinit {
-        if !closed.load(ordering: .acquiring) {
-            SCardDisconnect(handle, DWORD(SCARD_LEAVE_CARD))
-            SCardReleaseContext(context)
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        // No blocking call on this thread. A connection dropped without close may have verified a PIN: reset.
+        let (handle, context, release) = (self.handle, self.context, self.release)
+        let disposition = DWORD(SCARD_RESET_CARD)
+        pool.submit { state in
+            if state == .active {
+                release(handle, context, disposition)
+            } else {
+                // The pool is stopping and runs this inline on the dropping thread: release elsewhere.
+                Thread.detachNewThread { release(handle, context, disposition) }
+            }
         }
     }
 
     /// Sends raw command bytes and returns the raw answer.
-    public func transmit(_ command: [UInt8]) async throws -> [UInt8] {
+    func transmit(_ command: [UInt8]) async throws -> [UInt8] {
         guard !closed.load(ordering: .acquiring) else {
             throw CardError.cardRemoved("the card connection was already closed")
         }
@@ -460,14 +489,42 @@ public final class PCSCCardConnection: CardConnection {
         }
     }
 
-    /// Releases the card and the PC/SC context. Safe to call more than once.
-    public func disconnect() async {
-        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+    /// `SCardBeginTransaction`: waits while another program holds a transaction on the card.
+    func beginTransaction() async throws {
+        guard !closed.load(ordering: .acquiring) else {
+            throw CardError.cardRemoved("the card connection was already closed")
+        }
         let handle = self.handle
-        let context = self.context
-        _ = try? await pool.runIfActive {
-            SCardDisconnect(handle, DWORD(SCARD_LEAVE_CARD))
-            SCardReleaseContext(context)
+        do {
+            try await pool.runIfActive {
+                try pcscCheck(SCardBeginTransaction(handle), "SCardBeginTransaction")
+            }
+        } catch let error as CardError {
+            throw error
+        } catch {
+            throw CardError.cancelled("the card service is shutting down")
+        }
+    }
+
+    /// Ends the transaction with the disposition (`SCardEndTransaction`), then disconnects and releases the
+    /// PC/SC context. When the transaction could not be ended (the card is gone), the disconnect carries the
+    /// disposition instead. Safe to call more than once.
+    func close(endingTransaction: Bool, disposition: CardDisposition) async {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let (handle, context, release) = (self.handle, self.context, self.release)
+        let requested = DWORD(disposition == .reset ? SCARD_RESET_CARD : SCARD_LEAVE_CARD)
+        let work: @Sendable () -> Void = {
+            var remaining = requested
+            if endingTransaction, SCardEndTransaction(handle, requested) == SCARD_S_SUCCESS {
+                remaining = DWORD(SCARD_LEAVE_CARD)
+            }
+            release(handle, context, remaining)
+        }
+        do {
+            try await pool.runIfActive(work)
+        } catch {
+            // The pool is shutting down: still release, off the caller's thread.
+            Thread.detachNewThread(work)
         }
     }
 }

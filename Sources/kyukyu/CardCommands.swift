@@ -19,8 +19,24 @@ struct CardCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON on stdout instead of text.")
         var json = false
 
-        @Option(help: "Wait up to this many seconds for a card to be placed on the reader.")
+        @Option(
+            help: """
+                Wait up to this many seconds (0 to \(Int(Self.maximumWait)), fractions allowed) for a card to be \
+                placed on the reader. Anything else is refused before the reader is touched (exit 64).
+                """
+        )
         var wait: Double = 0
+
+        /// The longest `--wait` accepted: one hour.
+        static let maximumWait: Double = 3600
+
+        func validate() throws {
+            guard wait.isFinite, (0...Self.maximumWait).contains(wait) else {
+                throw ValidationError(
+                    "--wait takes a number of seconds from 0 to \(Int(Self.maximumWait)); \(wait) is not one"
+                )
+            }
+        }
     }
 
     struct Status: AsyncParsableCommand {
@@ -172,6 +188,7 @@ struct CertificateOutput: Encodable {
 /// Waits for a card when `--wait` asks for it.
 func waitForCard(_ reader: CardReader, _ options: CardCommand.ReaderOptions) async throws {
     guard options.wait > 0 else { return }
+    // validate() bounds the value, so the conversion cannot trap.
     _ = try await reader.service.waitForCard(reader: options.reader, timeout: .milliseconds(Int(options.wait * 1000)))
 }
 

@@ -13,6 +13,15 @@ final class FakeCard: CardConnection {
         var verified: Set<UInt16> = []
         var log: [[UInt8]] = []
         var override: (@Sendable ([UInt8]) -> [UInt8]?)?
+        /// ISO 7816-4: an empty VERIFY of a verified PIN answers 9000 (instead of 63Cx).
+        var answersVerifiedToCounterQuery = false
+        /// PC/SC events in order: "begin", "end(leave)", "end(reset)", "disconnect(...)".
+        var events: [String] = []
+        var inTransaction = false
+        var commandsOutsideTransaction = 0
+        /// Awaited after the card processed a command and before its answer returns: lets a test hold an
+        /// exchange "on the wire".
+        var gate: (@Sendable ([UInt8]) async -> Void)?
     }
 
     let state: Mutex<State>
@@ -26,8 +35,14 @@ final class FakeCard: CardConnection {
         self.cardProtocol = cardProtocol
     }
 
-    static func jpki(label: String = "JPKIAPICCTOKEN2", certificate: [UInt8] = [], authTries: Int = 3) -> FakeCard {
+    static func jpki(
+        label: String = "JPKIAPICCTOKEN2",
+        certificate: [UInt8] = [],
+        authTries: Int = 3,
+        gate: (@Sendable ([UInt8]) async -> Void)? = nil
+    ) -> FakeCard {
         FakeCard { state in
+            state.gate = gate
             var info = Array(label.utf8) + [UInt8](repeating: 0x20, count: 32 - label.utf8.count)
             info += [UInt8](repeating: 0, count: 128)
             state.files[JPKI.jpkiAID] = [JPKI.tokenInfoEF: info, JPKI.authCertificateEF: certificate]
@@ -38,16 +53,42 @@ final class FakeCard: CardConnection {
     }
 
     var commands: [[UInt8]] { state.withLock { $0.log } }
+    var events: [String] { state.withLock { $0.events } }
 
     func transmit(_ command: [UInt8]) async throws -> [UInt8] {
-        state.withLock { state in
+        let (answer, gate) = state.withLock { state in
             state.log.append(command)
-            if let override = state.override, let answer = override(command) { return answer }
-            return Self.process(command, &state)
+            if !state.inTransaction { state.commandsOutsideTransaction += 1 }
+            if let override = state.override, let answer = override(command) { return (answer, state.gate) }
+            return (Self.process(command, &state), state.gate)
+        }
+        // The card has answered; the answer is still on its way back.
+        if let gate { await gate(command) }
+        return answer
+    }
+
+    func beginTransaction() async throws {
+        state.withLock { state in
+            state.events.append("begin")
+            state.inTransaction = true
         }
     }
 
-    func disconnect() async {}
+    func close(endingTransaction: Bool, disposition: CardDisposition) async {
+        state.withLock { state in
+            if endingTransaction {
+                state.events.append("end(\(disposition))")
+                state.inTransaction = false
+            } else {
+                state.events.append("disconnect(\(disposition))")
+            }
+            if disposition == .reset {
+                state.selectedAID = nil
+                state.selectedFile = nil
+                state.verified = []
+            }
+        }
+    }
 
     static func process(_ apdu: [UInt8], _ state: inout State) -> [UInt8] {
         let ins = apdu[1]
@@ -81,7 +122,10 @@ final class FakeCard: CardConnection {
         case 0x20:
             guard let fid = state.selectedFile, var pin = state.pins[fid] else { return [0x69, 0x86] }
             if pin.tries == 0 { return [0x69, 0x84] }
-            if data.isEmpty { return [0x63, 0xC0 | UInt8(pin.tries)] }
+            if data.isEmpty {
+                if state.answersVerifiedToCounterQuery, state.verified.contains(fid) { return [0x90, 0x00] }
+                return [0x63, 0xC0 | UInt8(pin.tries)]
+            }
             if data == pin.value {
                 pin.tries = fid == JPKI.authPINEF || fid == JPKI.attributesPINEF ? 3 : 5
                 state.pins[fid] = pin

@@ -1,13 +1,15 @@
 import Crypto
 import Foundation
-import KyukyuCard
 import KyukyuCardSim
 import KyukyuTestbed
 import Logging
 import SwiftASN1
+import Synchronization
 import Testing
 import X509
 import _CryptoExtras
+
+@testable import KyukyuCard
 
 /// Every integration test drives real parts: a private pcscd with the vpcd reader, the card simulator
 /// speaking vpcd over TCP, and the card client over libpcsclite. Serialized, since they share one reader.
@@ -307,5 +309,100 @@ extension ThroughPCSCD {
                 #expect(summary.der == (await simulator.userAuthCertificateDER))
             }
         }
+    }
+}
+
+extension ThroughPCSCD {
+    /// What other PC/SC programs on the tablet can and cannot do around a session.
+    @Suite("Sharing the card with other programs")
+    struct Sharing {
+        /// A flag set from another task.
+        final class Flag: Sendable {
+            private let state = Mutex(false)
+            func set() { state.withLock { $0 = true } }
+            var isSet: Bool { state.withLock { $0 } }
+        }
+
+        @Test(.timeLimit(.minutes(1)))
+        func aSessionThatSentAPINLeavesNothingVerifiedForTheNextProgram() async throws {
+            try await withSimulatedCard { _, reader in
+                let attributes = try await reader.readAttributes(
+                    reader: Bed.readerName,
+                    pin: try CardPIN("1234", kind: .attributes)
+                )
+                #expect(!attributes.fullName.isEmpty)
+                // A second program connects and, without selecting the application again (which would make the
+                // card forget the PIN), goes for the attributes EF.
+                let other = try await reader.service.connect(reader: Bed.readerName)
+                let select = try await other.transmit([0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x02])
+                let read = try await other.transmit([0x00, 0xB0, 0x00, 0x00, 0x05])
+                await other.close(endingTransaction: false, disposition: .leave)
+                #expect(
+                    Array(select.suffix(2)) != [0x90, 0x00] || Array(read.suffix(2)) != [0x90, 0x00],
+                    "the card was reset: the attributes are not readable without the PIN"
+                )
+                #expect(read.count == 2, "no attribute bytes")
+            }
+        }
+
+        @Test(.timeLimit(.minutes(1)))
+        func noOtherProgramGetsACommandInWhileASessionIsOpen() async throws {
+            try await withSimulatedCard { simulator, reader in
+                let otherService = Bed.shared.service()
+                let other = try await otherService.connect(reader: Bed.readerName)
+                let interloperDone = Flag()
+                let nonce = Array("eligibility-nonce-SYNTHETIC".utf8)
+                var interloper: Task<[UInt8], any Error>?
+                let der = try await reader.withSession(reader: Bed.readerName) { session in
+                    _ = try await session.tokenType()
+                    // Another program selects the 券面入力補助 AP, which would make the card forget the JPKI PIN
+                    // between our VERIFY and our signature.
+                    interloper = Task {
+                        defer { interloperDone.set() }
+                        return try await other.transmit([0x00, 0xA4, 0x04, 0x0C, 0x0A] + JPKI.attributesAID)
+                    }
+                    try await session.verify(try CardPIN("1234", kind: .userAuthentication))
+                    let der = try await session.readCertificateDER(.userAuthentication)
+                    _ = try await session.signWithAuthenticationKey(sha256: Array(SHA256.hash(data: nonce)))
+                    #expect(!interloperDone.isSet, "the other program's command waited for the session's end")
+                    return der
+                }
+                #expect(der == (await simulator.userAuthCertificateDER))
+                // Once the session ends (with a reset, since it sent a PIN), the other program learns of the reset.
+                let result = await interloper?.result
+                if case .failure(let error as CardError) = result {
+                    #expect(error.pcscReturnCode == 0x8010_0068, "SCARD_W_RESET_CARD: \(error)")
+                } else {
+                    Issue.record(
+                        "expected the other program to be told of the reset, got \(String(describing: result))"
+                    )
+                }
+                await other.close(endingTransaction: false, disposition: .leave)
+                await otherService.shutdown()
+            }
+        }
+    }
+}
+
+/// Bad numeric flags of `kyukyu card …` are ArgumentParser validation errors (exit 64) before anything runs.
+@Suite("kyukyu card flags")
+struct CardFlagTests {
+    @Test(arguments: [
+        ["card", "status", "--wait", "1e300"],
+        ["card", "status", "--wait=-1"],
+        ["card", "status", "--wait", "nan"],
+        ["card", "status", "--wait", "inf"],
+        ["card", "status", "--wait", "3601"],
+        ["card", "read", "--wait", "1e300"],
+        ["card", "attributes", "--pin-stdin", "--wait", "1e300"],
+    ])
+    func aBadWaitIsAValidationError(arguments: [String]) async throws {
+        let result = try await Commands.run(
+            try Commands.executable("kyukyu"),
+            arguments,
+            environment: ["PCSCLITE_CSOCK_NAME": "/nonexistent/pcscd.comm"]
+        )
+        #expect(result.status == 64, "\(result.stderr)")
+        #expect(result.stderr.contains("--wait"), "\(result.stderr)")
     }
 }
