@@ -34,12 +34,6 @@ struct FetchCLIHardeningTests {
         #expect(result.stderr.contains(message), "\(extra): \(result.stderr)")
     }
 
-    @Test func theCardStatusWaitFlagIsBounded() async throws {
-        let result = try await kyukyu(["card", "status", "--wait", "1e300"])
-        #expect(result.status == 64, "\(result.stderr)")
-        #expect(result.stderr.contains("--wait"), "\(result.stderr)")
-    }
-
     /// Bad lookups on stdin are named by field, and the value never appears in the error.
     @Test(
         arguments: [
