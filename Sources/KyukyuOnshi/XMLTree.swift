@@ -20,8 +20,10 @@ public struct OnshiXMLLimits: Sendable, Hashable {
         self.maxElements = maxElements
     }
 
-    /// 32 MiB, depth 16, 2 million elements: room for the largest synthetic history (a few MB) with margin.
-    public static let `default` = OnshiXMLLimits(maxBytes: 32 << 20, maxDepth: 16, maxElements: 2_000_000)
+    /// 16 MiB, depth 16, 250,000 elements: about 6 times the largest synthetic answer (holder 1's five years of
+    /// dispensings: 2.1 MB, 43,242 elements). Each element costs a tree node of a hundred-odd bytes while the
+    /// answer is decoded, so the element limit, not the byte limit, bounds the tree.
+    public static let `default` = OnshiXMLLimits(maxBytes: 16 << 20, maxDepth: 16, maxElements: 250_000)
 }
 
 /// One parsed element; a class so that building the tree does not copy arrays of children.
