@@ -106,6 +106,9 @@ public final class HTTPOnshiTransport: OnshiTransport {
         }
         tlsConfiguration.minimumTLSVersion = .tlsv12
         tlsConfiguration.certificateVerification = .fullVerification
+        // A connection is closed when its exchange was cancelled (a deadline, a losing hedge); NIOSSL would wait
+        // up to 5 s for the peer's close_notify, which a stalled onshi never sends, holding shutdown() that long.
+        tlsConfiguration.shutdownTimeout = .milliseconds(100)
         var pool = HTTPClient.Configuration.ConnectionPool(
             idleTimeout: .seconds(120),
             concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnections
@@ -222,7 +225,8 @@ public final class HTTPOnshiTransport: OnshiTransport {
         if error is CancellationError { return .cancelled() }
         if let error = error as? HTTPClientError, error == .cancelled { return .cancelled() }
         if let refusal = tlsRefusal(error) {
-            let reason = reason(for: refusal)
+            // BoringSSL's reason names the check that failed, never data of the request.
+            let reason = refusal == .other ? "TLS with onshi failed (\(error))" : reason(for: refusal)
             return sent == false ? .unreachable(reason, tls: refusal) : .connectionLost(reason, tls: refusal)
         }
         if let cause = connectFailure(error), sent == false || (sent == nil && isConnectPhase(error)) {
@@ -278,6 +282,8 @@ public final class HTTPOnshiTransport: OnshiTransport {
         if text.contains("CERTIFICATE_REQUIRED") || text.contains("ALERT_HANDSHAKE_FAILURE")
             || text.contains("ALERT_BAD_CERTIFICATE") || text.contains("ALERT_UNKNOWN_CA")
             || text.contains("ALERT_CERTIFICATE_UNKNOWN") || text.contains("ALERT_ACCESS_DENIED")
+            // onshi could not verify what this terminal signed with its certificate's key.
+            || text.contains("ALERT_DECRYPT_ERROR")
         {
             return .clientCertificateRefused
         }
