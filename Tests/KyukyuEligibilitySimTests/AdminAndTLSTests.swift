@@ -147,16 +147,22 @@ import Testing
         #expect(log[0].categories == [.medications])
     }
 
-    @Test func clientWithoutTerminalCertificateIsRefused() async throws {
+    @Test(.timeLimit(.minutes(1))) func clientWithoutTerminalCertificateIsRefused() async throws {
         let service = Fixture.service()
         let noCertificate = try clientTLS(certificate: nil)
         // A certificate from another CA is refused too.
         let rogueCA = try TerminalPKI.loadOrCreate(directory: Fixture.root + "/rogue-tls", logger: Fixture.logger)
         let rogue = try clientTLS(certificate: try rogueCA.issueClientCertificate(deviceID: "rogue"))
+        // The alert the stub sends says which refusal it was: TLS 1.3's certificate_required for no certificate,
+        // and for a certificate it cannot verify, the alert BoringSSL sends for that failure.
+        let cases: [(TLSConfiguration, [String])] = [
+            (noCertificate, ["CERTIFICATE_REQUIRED"]),
+            (rogue, ["DECRYPT_ERROR", "UNKNOWN_CA", "BAD_CERTIFICATE"]),
+        ]
         try await tlsApp(service).test(.live) { harness in
             let port = try #require(harness.port)
-            for tls in [noCertificate, rogue] {
-                await #expect(throws: (any Error).self) {
+            for (tls, alerts) in cases {
+                let error = await #expect(throws: (any Error).self) {
                     try await TestClient.withClient(
                         host: "127.0.0.1",
                         port: port,
@@ -165,6 +171,8 @@ import Testing
                         _ = try await client.get("/onshi/v1/sessions/x/medications")
                     }
                 }
+                let text = String(describing: error).uppercased()
+                #expect(alerts.contains { text.contains("ALERT_\($0)") }, "\(String(describing: error))")
             }
         }
         #expect(await service.viewings.all().isEmpty)
