@@ -1,6 +1,7 @@
 import Foundation
 import KyukyuOnshi
 import Logging
+import Synchronization
 
 /// How the patient is identified to onshi.
 public enum PatientIdentity: Sendable {
@@ -63,6 +64,11 @@ public struct EligibilityClientConfiguration: Sendable {
 /// The gateway's client for onshi: authentication (visual, PIN, card-less) and per-category requests with
 /// deadlines, bounded retries with jitter for idempotent requests, hedging for the tail, a circuit breaker and
 /// size caps. One per process; it is `Sendable` and shared by every fetch.
+///
+/// The client owns every deadline, as swift-certificates' OCSP policy does: each exchange with the transport,
+/// and the card's signature in PIN mode, runs under a private `withTimeout` on the injected clock, and the
+/// transport sets none of its own. A deadline that passes is ``EligibilityError/Code/timedOut``; a caller that
+/// cancels is ``EligibilityError/Code/cancelled``, which the breaker does not hold against onshi.
 public final class EligibilityClient: Sendable {
     /// The transport.
     public let transport: any OnshiTransport
@@ -70,18 +76,24 @@ public final class EligibilityClient: Sendable {
     public let configuration: EligibilityClientConfiguration
     /// The breaker for onshi.
     public let breaker: CircuitBreaker
+    let clock: OnshiClock
     let logger: Logger
 
     /// Creates a client.
+    /// - Parameters:
+    ///   - clock: The clock of every deadline, backoff and hedge delay (a test clock in tests; give the
+    ///     `breaker` the same one).
     public init(
         transport: any OnshiTransport,
         configuration: EligibilityClientConfiguration = .init(),
         breaker: CircuitBreaker = CircuitBreaker(),
+        clock: any Clock<Duration> = ContinuousClock(),
         logger: Logger
     ) {
         self.transport = transport
         self.configuration = configuration
         self.breaker = breaker
+        self.clock = OnshiClock(clock)
         self.logger = logger
     }
 
@@ -96,13 +108,26 @@ public final class EligibilityClient: Sendable {
 
     // MARK: Authentication
 
-    /// Authenticates the patient and opens a viewing session. Never retried: a nonce is single-use and every
-    /// session is a recorded viewing; only a request that never reached onshi is tried again.
+    /// Authenticates the patient and opens a viewing session, all within `timeout` (the card's signature in PIN
+    /// mode included). Never retried once the request may have reached onshi: a nonce is single-use and every
+    /// session is a recorded viewing; only a request that provably never left is tried again.
+    ///
+    /// Throws ``EligibilityError`` only; a card error from `signNonce` comes back as
+    /// ``EligibilityError/Code/signingFailed`` with the card's error in ``EligibilityError/underlying``.
     public func authenticate(
         _ identity: PatientIdentity,
         crewID: String,
         consent: ConsentBasis,
-        deadline: ContinuousClock.Instant
+        timeout: Duration
+    ) async throws -> EligibilitySession {
+        try await authenticate(identity, crewID: crewID, consent: consent, deadline: clock.now + timeout)
+    }
+
+    func authenticate(
+        _ identity: PatientIdentity,
+        crewID: String,
+        consent: ConsentBasis,
+        deadline: OnshiInstant
     ) async throws -> EligibilitySession {
         let response: SessionResponse
         switch identity {
@@ -128,7 +153,7 @@ public final class EligibilityClient: Sendable {
             guard let nonceID = nonce.nonceID, let bytes = nonce.nonce else {
                 throw EligibilityError.malformedResponse("onshi issued no nonce")
             }
-            let signature = try await sign(bytes)
+            let signature = try await signature(of: bytes, by: sign, deadline: deadline)
             let request = AuthenticationRequest(
                 header: header(),
                 assurance: .pin,
@@ -152,6 +177,26 @@ public final class EligibilityClient: Sendable {
             qualificationValidity: response.qualificationValidity,
             consent: response.consent
         )
+    }
+
+    /// The card's signature over onshi's nonce, within the deadline (an iPhone waits for the holder's approval
+    /// here). The signer's own error comes back as ``EligibilityError/Code/signingFailed`` carrying it.
+    func signature(
+        of nonce: [UInt8],
+        by sign: @escaping @Sendable ([UInt8]) async throws -> [UInt8],
+        deadline: OnshiInstant
+    ) async throws -> [UInt8] {
+        do {
+            return try await withTimeout(
+                until: deadline,
+                on: clock,
+                timedOut: .timedOut("the card did not sign onshi's challenge before the deadline")
+            ) { try await sign(nonce) }
+        } catch let error as EligibilityError where error.code == .timedOut || error.code == .cancelled {
+            throw error
+        } catch {
+            throw EligibilityError.signingFailed(underlying: error)
+        }
     }
 
     /// Turns a failed processing result into the error a paramedic can act on.
@@ -200,12 +245,22 @@ public final class EligibilityClient: Sendable {
 
     // MARK: Categories
 
-    /// Fetches one category: retried with jitter while the deadline allows, hedged after
+    /// Fetches one category within `timeout`: retried with jitter while the deadline allows, hedged after
     /// ``EligibilityClientConfiguration/hedgeAfter``. `onRetry` hears of each retry (for the crew's screen).
+    /// Throws ``EligibilityError`` only.
     public func category(
         _ category: OnshiCategory,
         session: EligibilitySession,
-        deadline: ContinuousClock.Instant,
+        timeout: Duration,
+        onRetry: @Sendable (Int, EligibilityError) -> Void = { _, _ in }
+    ) async throws -> CategoryResponse {
+        try await self.category(category, session: session, deadline: clock.now + timeout, onRetry: onRetry)
+    }
+
+    func category(
+        _ category: OnshiCategory,
+        session: EligibilitySession,
+        deadline: OnshiInstant,
         onRetry: @Sendable (Int, EligibilityError) -> Void = { _, _ in }
     ) async throws -> CategoryResponse {
         let request = OnshiHTTPRequest(method: .get, path: "/onshi/v1/sessions/\(session.token)/\(category.rawValue)")
@@ -213,8 +268,13 @@ public final class EligibilityClient: Sendable {
         var attempt = 1
         while true {
             do {
-                let http = try await hedged(request, deadline: deadline, maxBodyBytes: configuration.maxCategoryBytes)
-                let response = try decode(http, as: CategoryResponse.self)
+                let response = try await call(
+                    request,
+                    as: CategoryResponse.self,
+                    deadline: deadline,
+                    maxBodyBytes: configuration.maxCategoryBytes,
+                    hedged: true
+                )
                 try check(response.result)
                 guard response.category == category else {
                     throw EligibilityError.malformedResponse("onshi answered with another category")
@@ -224,7 +284,7 @@ public final class EligibilityClient: Sendable {
                 guard error.isTransient, attempt < configuration.retry.maxAttempts else { throw error }
                 var delay = configuration.retry.backoff(afterAttempt: attempt, random: &random)
                 if error.code == .rateLimited, let after = error.retryAfter { delay = max(delay, after) }
-                guard ContinuousClock.now + delay < deadline else { throw error }
+                guard clock.now + delay < deadline else { throw error }
                 attempt += 1
                 logger.debug(
                     "retrying category",
@@ -234,23 +294,84 @@ public final class EligibilityClient: Sendable {
                     ]
                 )
                 onRetry(attempt, error)
-                try await Task.sleep(for: delay)
+                try await pause(for: delay)
             }
         }
     }
 
+    /// Sends a request authenticating the patient (`/nonces`, `/sessions`, `/lookup`). Each records a viewing
+    /// or consumes a nonce, so it is tried again only when it provably never left: no connection could be made
+    /// (``EligibilityError/Code/unreachable``). A closed connection, or a TLS or I/O error after the request was
+    /// written, is reported, not retried.
+    func post<Request: OnshiMessage, Response: OnshiResultMessage>(
+        _ path: String,
+        _ message: Request,
+        as type: Response.Type,
+        deadline: OnshiInstant
+    ) async throws -> Response {
+        let request = OnshiHTTPRequest(method: .post, path: path, body: OnshiXML.encode(message))
+        var attempt = 1
+        var random = SystemRandomNumberGenerator()
+        while true {
+            do {
+                return try await call(
+                    request,
+                    as: type,
+                    deadline: deadline,
+                    maxBodyBytes: configuration.maxSessionBytes,
+                    hedged: false
+                )
+            } catch let error as EligibilityError where error.code == .unreachable && error.isTransient {
+                guard attempt < configuration.retry.maxAttempts else { throw error }
+                let delay = configuration.retry.backoff(afterAttempt: attempt, random: &random)
+                guard clock.now + delay < deadline else { throw error }
+                attempt += 1
+                logger.debug(
+                    "retrying a request that never left",
+                    metadata: ["kyukyu.onshi.attempt": "\(attempt)", "kyukyu.onshi.error": "\(error.code)"]
+                )
+                try await pause(for: delay)
+            }
+        }
+    }
+
+    /// One request, hedged or not, and its answer decoded: the one place answers are decoded.
+    func call<Response: OnshiResultMessage>(
+        _ request: OnshiHTTPRequest,
+        as type: Response.Type,
+        deadline: OnshiInstant,
+        maxBodyBytes: Int,
+        hedged: Bool
+    ) async throws -> Response {
+        let http =
+            hedged
+            ? try await self.hedged(request, deadline: deadline, maxBodyBytes: maxBodyBytes)
+            : try await send(request, deadline: deadline, maxBodyBytes: maxBodyBytes)
+        return try decode(http, as: type)
+    }
+
+    /// Waits `delay` on the client's clock; a cancelled wait is ``EligibilityError/Code/cancelled``.
+    func pause(for delay: Duration) async throws {
+        do {
+            try await clock.sleep(for: delay)
+        } catch {
+            throw EligibilityError.cancelled()
+        }
+    }
+
     /// Sends a GET, and a second identical one if the first has not answered after the hedge delay; the first
-    /// complete answer wins and the other is cancelled.
-    func hedged(_ request: OnshiHTTPRequest, deadline: ContinuousClock.Instant, maxBodyBytes: Int) async throws
+    /// complete answer wins and the other is cancelled (which the breaker does not count).
+    func hedged(_ request: OnshiHTTPRequest, deadline: OnshiInstant, maxBodyBytes: Int) async throws
         -> OnshiHTTPResponse
     {
-        guard let hedgeAfter = configuration.hedgeAfter, ContinuousClock.now + hedgeAfter < deadline else {
+        guard let hedgeAfter = configuration.hedgeAfter, clock.now + hedgeAfter < deadline else {
             return try await send(request, deadline: deadline, maxBodyBytes: maxBodyBytes)
         }
+        let clock = self.clock
         return try await withThrowingTaskGroup(of: OnshiHTTPResponse?.self) { group in
             group.addTask { try await self.send(request, deadline: deadline, maxBodyBytes: maxBodyBytes) }
             group.addTask {
-                try await Task.sleep(for: hedgeAfter)
+                try await clock.sleep(for: hedgeAfter)
                 return nil
             }
             defer { group.cancelAll() }
@@ -281,44 +402,31 @@ public final class EligibilityClient: Sendable {
         }
     }
 
-    /// One exchange through the breaker.
-    func send(_ request: OnshiHTTPRequest, deadline: ContinuousClock.Instant, maxBodyBytes: Int) async throws
+    /// One exchange through the breaker, bounded by `deadline`. Success, failure and cancellation are told
+    /// apart: a cancelled exchange (a losing hedge, a cancelled fetch) counts for nothing, and a cancelled
+    /// half-open probe hands its slot back.
+    func send(_ request: OnshiHTTPRequest, deadline: OnshiInstant, maxBodyBytes: Int) async throws
         -> OnshiHTTPResponse
     {
-        if let wait = breaker.permit() { throw EligibilityError.circuitOpen(retryIn: wait) }
-        do {
-            let response = try await transport.exchange(request, deadline: deadline, maxBodyBytes: maxBodyBytes)
-            breaker.record(success: response.status < 500)
-            return response
-        } catch let error as EligibilityError {
-            if error.code != .cancelled { breaker.record(success: false) }
-            throw error
-        } catch is CancellationError {
-            throw EligibilityError.cancelled()
+        let permit: CircuitBreaker.Permit
+        switch breaker.permit() {
+        case .success(let granted): permit = granted
+        case .failure(let open): throw EligibilityError.circuitOpen(retryIn: open.retryIn)
         }
-    }
-
-    func post<Request: OnshiMessage, Response: OnshiResultMessage>(
-        _ path: String,
-        _ message: Request,
-        as type: Response.Type,
-        deadline: ContinuousClock.Instant
-    ) async throws -> Response {
-        let request = OnshiHTTPRequest(method: .post, path: path, body: OnshiXML.encode(message))
-        var attempt = 1
-        var random = SystemRandomNumberGenerator()
-        while true {
-            do {
-                let http = try await send(request, deadline: deadline, maxBodyBytes: configuration.maxSessionBytes)
-                return try decode(http, as: type)
-            } catch let error as EligibilityError where error.code == .unreachable {
-                // The request never reached onshi: safe to try again, within the deadline.
-                guard attempt < configuration.retry.maxAttempts else { throw error }
-                let delay = configuration.retry.backoff(afterAttempt: attempt, random: &random)
-                guard ContinuousClock.now + delay < deadline else { throw error }
-                attempt += 1
-                try await Task.sleep(for: delay)
-            }
+        let transport = self.transport
+        do {
+            let response = try await withTimeout(
+                until: deadline,
+                on: clock,
+                timedOut: .timedOut("no complete answer from onshi before the deadline")
+            ) { try await transport.exchange(request, maxBodyBytes: maxBodyBytes) }
+            breaker.record(response.status < 500 ? .success : .failure, for: permit)
+            return response
+        } catch {
+            let failure =
+                error as? EligibilityError ?? .connectionLost("the exchange with onshi failed (\(type(of: error)))")
+            breaker.record(failure.code == .cancelled ? .cancelled : .failure, for: permit)
+            throw failure
         }
     }
 
@@ -349,6 +457,88 @@ public final class EligibilityClient: Sendable {
             )
         } catch {
             throw EligibilityError.malformedResponse("onshi's answer could not be read", http: http.status)
+        }
+    }
+}
+
+/// Runs `operation` until `deadline` on `clock`, the way swift-certificates' OCSP policy bounds its requester.
+///
+/// Returns the operation's value or throws its error; throws `timedOut` when the deadline passes first, and
+/// ``EligibilityError/Code/cancelled`` when the calling task is cancelled first. In both cases the operation is
+/// cancelled and not waited for: a signer waiting for a phone, or a card that does not honour cancellation,
+/// cannot hold the caller past its deadline.
+private func withTimeout<T: Sendable>(
+    until deadline: OnshiInstant,
+    on clock: OnshiClock,
+    timedOut: @autoclosure () -> EligibilityError,
+    _ operation: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    if Task.isCancelled { throw EligibilityError.cancelled() }
+    guard clock.now < deadline else { throw timedOut() }
+    let race = Race<T>()
+    let work = Task {
+        do {
+            race.finish(.value(try await operation()))
+        } catch {
+            race.finish(.failure(error))
+        }
+    }
+    let watchdog = Task {
+        guard (try? await clock.sleep(until: deadline)) != nil else { return }
+        race.finish(.deadline)
+    }
+    let outcome = await withTaskCancellationHandler {
+        await race.outcome()
+    } onCancel: {
+        race.finish(.cancelled)
+    }
+    work.cancel()
+    watchdog.cancel()
+    switch outcome {
+    case .value(let value): return value
+    case .failure(let error) where error is CancellationError: throw EligibilityError.cancelled()
+    case .failure(let error): throw error
+    case .deadline: throw timedOut()
+    case .cancelled: throw EligibilityError.cancelled()
+    }
+}
+
+/// The first of an operation's end, a deadline and a cancellation, delivered once.
+private final class Race<T: Sendable>: Sendable {
+    enum Outcome: Sendable {
+        case value(T)
+        case failure(any Error)
+        case deadline
+        case cancelled
+    }
+
+    private struct State {
+        var outcome: Outcome?
+        var waiter: CheckedContinuation<Outcome, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    /// Settles the race with `outcome` unless it is settled already.
+    func finish(_ outcome: Outcome) {
+        let waiter = state.withLock { state -> CheckedContinuation<Outcome, Never>? in
+            guard state.outcome == nil else { return nil }
+            state.outcome = outcome
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: outcome)
+    }
+
+    /// Waits for the first outcome.
+    func outcome() async -> Outcome {
+        await withCheckedContinuation { continuation in
+            let settled = state.withLock { state -> Outcome? in
+                if let outcome = state.outcome { return outcome }
+                state.waiter = continuation
+                return nil
+            }
+            if let settled { continuation.resume(returning: settled) }
         }
     }
 }

@@ -14,13 +14,23 @@ public struct EligibilityError: Error, Hashable, Sendable, CustomStringConvertib
     public let resultCode: String?
     /// How long onshi asked to wait (429 `Retry-After`).
     public let retryAfter: Duration?
+    /// Which TLS check refused the connection, when TLS did.
+    public let tlsRefusal: TLSRefusal?
+    /// The error behind this one: for ``Code/signingFailed``, the card's own error as the `signNonce` closure
+    /// threw it (a `KyukyuCard.CardError` when the card client signs: wrong PIN, card removed, approval declined).
+    public let underlying: (any Error)?
     /// Source file.
     public let file: String
     /// Source line.
     public let line: UInt
 
     /// Code, reason and location.
-    public var description: String { "EligibilityError.\(code): \(reason) (\(file):\(line))" }
+    public var description: String {
+        var text = "EligibilityError.\(code): \(reason)"
+        if let tlsRefusal { text += " [TLS: \(tlsRefusal)]" }
+        if let underlying { text += " [underlying: \(underlying)]" }
+        return text + " (\(file):\(line))"
+    }
 
     /// Equality considers only the code.
     public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
@@ -33,6 +43,8 @@ public struct EligibilityError: Error, Hashable, Sendable, CustomStringConvertib
         http: Int? = nil,
         result: String? = nil,
         retryAfter: Duration? = nil,
+        tlsRefusal: TLSRefusal? = nil,
+        underlying: (any Error)? = nil,
         file: String,
         line: UInt
     ) {
@@ -41,6 +53,8 @@ public struct EligibilityError: Error, Hashable, Sendable, CustomStringConvertib
         self.reason = reason
         self.httpStatus = http
         self.resultCode = result
+        self.tlsRefusal = tlsRefusal
+        self.underlying = underlying
         self.file = file
         self.line = line
     }
@@ -50,18 +64,20 @@ public struct EligibilityError: Error, Hashable, Sendable, CustomStringConvertib
         private enum Backing: String, Hashable, Sendable {
             case unreachable, connectionLost, timedOut, serverError, rateLimited, maintenance, circuitOpen
             case responseTooLarge, malformedResponse, rejected, consentRefused, certificateProblem, notFound
-            case configuration, cancelled
+            case configuration, cancelled, signingFailed
         }
         private let backing: Backing
         private init(_ backing: Backing) { self.backing = backing }
         /// The code's name.
         public var description: String { backing.rawValue }
 
-        /// No connection to onshi (refused, TLS failure, network down).
+        /// No connection to onshi, and the request provably never left: the connection was refused, timed out,
+        /// or its TLS handshake failed before a byte of the request was written.
         public static let unreachable = Code(.unreachable)
-        /// The connection broke during the exchange.
+        /// The connection broke after the request may have reached onshi (closed, reset, or a TLS or I/O error
+        /// after the request was written): onshi may have processed it.
         public static let connectionLost = Code(.connectionLost)
-        /// No complete answer before the deadline.
+        /// No complete answer before the deadline (the client's own deadline, not a cancellation).
         public static let timedOut = Code(.timedOut)
         /// onshi answered 5xx.
         public static let serverError = Code(.serverError)
@@ -85,16 +101,45 @@ public struct EligibilityError: Error, Hashable, Sendable, CustomStringConvertib
         public static let notFound = Code(.notFound)
         /// The client is misconfigured (TLS files, URL).
         public static let configuration = Code(.configuration)
-        /// The fetch was cancelled.
+        /// The fetch was cancelled by its caller; nothing is held against onshi.
         public static let cancelled = Code(.cancelled)
+        /// The card (or the phone) did not sign onshi's nonce in PIN mode; ``EligibilityError/underlying`` holds
+        /// the card's own error.
+        public static let signingFailed = Code(.signingFailed)
     }
 
-    /// Whether another attempt may succeed (used by the retry policy; only for idempotent requests).
+    /// Whether another attempt may succeed (used by the retry policy; only for idempotent requests, and for
+    /// ``Code/unreachable`` alone for the others). A TLS refusal is not transient: trying again meets it again.
     public var isTransient: Bool {
+        guard tlsRefusal == nil else { return false }
         switch code {
         case .unreachable, .connectionLost, .serverError, .rateLimited: return true
         default: return false
         }
+    }
+
+    /// Which TLS check refused the connection to onshi.
+    public struct TLSRefusal: Hashable, Sendable, CustomStringConvertible {
+        private enum Backing: String, Hashable, Sendable {
+            case untrustedServer, hostNameMismatch, clientCertificateRefused, protocolVersion, notTLS, other
+        }
+        private let backing: Backing
+        private init(_ backing: Backing) { self.backing = backing }
+        /// The refusal's name.
+        public var description: String { backing.rawValue }
+
+        /// onshi's server certificate was not issued by the configured CA (unknown CA, or not a valid chain).
+        public static let untrustedServer = TLSRefusal(.untrustedServer)
+        /// onshi's server certificate does not name the host of the configured URL.
+        public static let hostNameMismatch = TLSRefusal(.hostNameMismatch)
+        /// onshi refused this terminal: no client certificate, or one it does not accept.
+        public static let clientCertificateRefused = TLSRefusal(.clientCertificateRefused)
+        /// No TLS version both sides accept (this client requires TLS 1.2 or later).
+        public static let protocolVersion = TLSRefusal(.protocolVersion)
+        /// The server does not speak TLS on this port.
+        public static let notTLS = TLSRefusal(.notTLS)
+        /// Another TLS failure.
+        public static let other = TLSRefusal(.other)
     }
 }
 
@@ -171,5 +216,22 @@ extension EligibilityError {
     }
     static func cancelled(file: String = #fileID, line: UInt = #line) -> Self {
         Self(.cancelled, "the fetch was cancelled", file: file, line: line)
+    }
+    static func unreachable(_ reason: String, tls: TLSRefusal, file: String = #fileID, line: UInt = #line) -> Self {
+        Self(.unreachable, reason, tlsRefusal: tls, file: file, line: line)
+    }
+    static func connectionLost(_ reason: String, tls: TLSRefusal, file: String = #fileID, line: UInt = #line)
+        -> Self
+    {
+        Self(.connectionLost, reason, tlsRefusal: tls, file: file, line: line)
+    }
+    static func signingFailed(underlying: any Error, file: String = #fileID, line: UInt = #line) -> Self {
+        Self(
+            .signingFailed,
+            "the card did not sign onshi's challenge; see the card's error",
+            underlying: underlying,
+            file: file,
+            line: line
+        )
     }
 }

@@ -15,6 +15,8 @@ public enum CategoryStatus: Sendable, Hashable {
     case empty(elapsed: Duration)
     /// No complete answer within the category's deadline.
     case timedOut(after: Duration)
+    /// The fetch was cancelled before the category settled (not onshi's fault, and not a timeout).
+    case cancelled(after: Duration)
     /// Failed; the reason is something the crew can act on.
     case failed(code: EligibilityError.Code, reason: String, elapsed: Duration)
 
@@ -26,7 +28,7 @@ public enum CategoryStatus: Sendable, Hashable {
         }
     }
 
-    /// A word for tables and JSON: ok, empty, timed-out, failed, retrying, pending.
+    /// A word for tables and JSON: ok, empty, timed-out, cancelled, failed, retrying, pending.
     public var label: String {
         switch self {
         case .pending: return "pending"
@@ -34,6 +36,7 @@ public enum CategoryStatus: Sendable, Hashable {
         case .ok: return "ok"
         case .empty: return "empty"
         case .timedOut: return "timed-out"
+        case .cancelled: return "cancelled"
         case .failed: return "failed"
         }
     }
@@ -55,20 +58,17 @@ public struct FetchSnapshot: Sendable, Hashable {
     public var session: EligibilitySession?
     /// Why authentication failed, if it did.
     public var authenticationFailure: (code: EligibilityError.Code, reason: String)? {
-        authFailure.map { ($0.code, $0.reason) }
+        authenticationError.map { ($0.code, $0.reason) }
     }
-    var authFailure: AuthFailure?
+    /// The error that ended authentication, if it failed: for ``EligibilityError/Code/signingFailed`` its
+    /// ``EligibilityError/underlying`` is the card's own error.
+    public var authenticationError: EligibilityError?
     /// Every requested category's state.
     public var categories: [OnshiCategory: CategoryStatus]
     /// Time since the fetch started.
     public var elapsed: Duration
     /// Whether every category is settled.
-    public var isComplete: Bool { authFailure != nil || categories.values.allSatisfy(\.isFinal) }
-
-    struct AuthFailure: Sendable, Hashable {
-        var code: EligibilityError.Code
-        var reason: String
-    }
+    public var isComplete: Bool { authenticationError != nil || categories.values.allSatisfy(\.isFinal) }
 }
 
 /// Deadlines of one fetch.
@@ -89,12 +89,14 @@ public struct FetchDeadlines: Sendable, Hashable {
 ///
 /// ``snapshotAtDeadline()`` returns at the overall deadline (or earlier when everything has settled) with what
 /// has arrived; ``updates`` keeps delivering late categories until each settles or hits its own deadline.
+/// Times are read from the client's clock.
 public final class PatientFetch: Sendable {
     /// Every change, in order, including those after the overall deadline. Finishes when all are settled.
     public let updates: AsyncStream<FetchUpdate>
     let state: FetchState
     let task: Task<Void, Never>
-    let start: ContinuousClock.Instant
+    let start: OnshiInstant
+    let clock: OnshiClock
     /// The deadlines.
     public let deadlines: FetchDeadlines
 
@@ -106,12 +108,14 @@ public final class PatientFetch: Sendable {
         categories: [OnshiCategory],
         deadlines: FetchDeadlines
     ) {
-        let start = ContinuousClock.now
+        let clock = client.clock
+        let start = clock.now
         let (stream, continuation) = AsyncStream.makeStream(of: FetchUpdate.self, bufferingPolicy: .unbounded)
-        let state = FetchState(categories: categories, start: start, continuation: continuation)
+        let state = FetchState(categories: categories, start: start, clock: clock, continuation: continuation)
         self.updates = stream
         self.state = state
         self.start = start
+        self.clock = clock
         self.deadlines = deadlines
         let logger = client.logger
         self.task = Task {
@@ -126,7 +130,8 @@ public final class PatientFetch: Sendable {
                 )
                 await state.authenticated(session)
             } catch {
-                let failure = error as? EligibilityError ?? .cancelled()
+                let failure =
+                    error as? EligibilityError ?? .connectionLost("authentication failed (\(type(of: error)))")
                 logger.notice(
                     "onshi authentication failed",
                     metadata: [
@@ -140,7 +145,7 @@ public final class PatientFetch: Sendable {
             await withTaskGroup(of: Void.self) { group in
                 for category in categories {
                     group.addTask {
-                        let started = ContinuousClock.now
+                        let started = clock.now
                         let status: CategoryStatus
                         do {
                             let response = try await client.category(
@@ -150,22 +155,18 @@ public final class PatientFetch: Sendable {
                             ) { attempt, error in
                                 Task { await state.set(category, .retrying(attempt: attempt, reason: error.reason)) }
                             }
-                            let elapsed = ContinuousClock.now - started
+                            let elapsed = clock.now - started
                             status =
                                 response.records.count == 0
                                 ? .empty(elapsed: elapsed) : .ok(response.records, elapsed: elapsed)
-                        } catch let error as EligibilityError {
-                            let elapsed = ContinuousClock.now - started
-                            status =
-                                error.code == .timedOut
-                                ? .timedOut(after: elapsed)
-                                : .failed(code: error.code, reason: error.reason, elapsed: elapsed)
                         } catch {
-                            status = .failed(
-                                code: .cancelled,
-                                reason: "cancelled",
-                                elapsed: ContinuousClock.now - started
-                            )
+                            let elapsed = clock.now - started
+                            let failure = error as? EligibilityError ?? .cancelled()
+                            switch failure.code {
+                            case .timedOut: status = .timedOut(after: elapsed)
+                            case .cancelled: status = .cancelled(after: elapsed)
+                            default: status = .failed(code: failure.code, reason: failure.reason, elapsed: elapsed)
+                            }
                         }
                         logger.debug(
                             "category settled",
@@ -186,10 +187,11 @@ public final class PatientFetch: Sendable {
     public func snapshotAtDeadline() async -> FetchSnapshot {
         let deadline = start + deadlines.overall
         let state = self.state
+        let clock = self.clock
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let once = ResumeOnce(continuation)
             let timer = Task {
-                try? await Task.sleep(until: deadline, clock: .continuous)
+                try? await clock.sleep(until: deadline)
                 once.resume()
             }
             // Ends by itself when the fetch settles, which each category's own deadline bounds.
@@ -211,7 +213,15 @@ public final class PatientFetch: Sendable {
     /// The state now.
     public func snapshot() async -> FetchSnapshot { await state.snapshot() }
 
-    /// Stops every request of this fetch.
+    /// Waits until the patient is authenticated or authentication has failed (within the deadlines), and returns
+    /// the state then. Nothing after authentication needs the card: a caller holding it (PIN mode, where the card
+    /// signs onshi's nonce) releases it here, while the categories are still arriving.
+    public func authentication() async -> FetchSnapshot {
+        await state.waitUntilAuthenticationSettled()
+        return await state.snapshot()
+    }
+
+    /// Stops every request of this fetch; unsettled categories become ``CategoryStatus/cancelled(after:)``.
     public func cancel() { task.cancel() }
 }
 
@@ -232,44 +242,61 @@ final class ResumeOnce: Sendable {
 /// The shared state of one fetch.
 actor FetchState {
     private var snapshotValue: FetchSnapshot
-    private let start: ContinuousClock.Instant
+    private let start: OnshiInstant
+    private let clock: OnshiClock
     private let continuation: AsyncStream<FetchUpdate>.Continuation
     private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var authenticationWaiters: [CheckedContinuation<Void, Never>] = []
 
     init(
         categories: [OnshiCategory],
-        start: ContinuousClock.Instant,
+        start: OnshiInstant,
+        clock: OnshiClock,
         continuation: AsyncStream<FetchUpdate>.Continuation
     ) {
         self.snapshotValue = FetchSnapshot(
             session: nil,
-            authFailure: nil,
+            authenticationError: nil,
             categories: Dictionary(uniqueKeysWithValues: categories.map { ($0, CategoryStatus.pending) }),
             elapsed: .zero
         )
         self.start = start
+        self.clock = clock
         self.continuation = continuation
     }
 
     func snapshot() -> FetchSnapshot {
         var value = snapshotValue
-        value.elapsed = ContinuousClock.now - start
+        value.elapsed = clock.now - start
         return value
     }
 
     func authenticated(_ session: EligibilitySession) {
         snapshotValue.session = session
-        continuation.yield(.authenticated(session, elapsed: ContinuousClock.now - start))
+        continuation.yield(.authenticated(session, elapsed: clock.now - start))
+        resumeAuthenticationWaiters()
+    }
+
+    func waitUntilAuthenticationSettled() async {
+        if snapshotValue.session != nil || snapshotValue.authenticationError != nil { return }
+        await withCheckedContinuation { authenticationWaiters.append($0) }
+    }
+
+    private func resumeAuthenticationWaiters() {
+        for waiter in authenticationWaiters { waiter.resume() }
+        authenticationWaiters.removeAll()
     }
 
     func authenticationFailed(_ error: EligibilityError) {
-        snapshotValue.authFailure = .init(code: error.code, reason: error.reason)
-        for category in snapshotValue.categories.keys {
-            snapshotValue.categories[category] = .failed(code: error.code, reason: error.reason, elapsed: .zero)
-        }
+        snapshotValue.authenticationError = error
+        let status: CategoryStatus =
+            error.code == .cancelled
+            ? .cancelled(after: .zero) : .failed(code: error.code, reason: error.reason, elapsed: .zero)
+        for category in snapshotValue.categories.keys { snapshotValue.categories[category] = status }
         continuation.yield(
-            .authenticationFailed(code: error.code, reason: error.reason, elapsed: ContinuousClock.now - start)
+            .authenticationFailed(code: error.code, reason: error.reason, elapsed: clock.now - start)
         )
+        resumeAuthenticationWaiters()
         finishIfComplete()
     }
 

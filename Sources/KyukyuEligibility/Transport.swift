@@ -3,7 +3,9 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import NIOSSL
+import Synchronization
 
 /// One request to onshi.
 public struct OnshiHTTPRequest: Sendable, Hashable {
@@ -41,16 +43,20 @@ public struct OnshiHTTPResponse: Sendable, Hashable {
     }
 }
 
-/// The boundary to onshi: one exchange, bounded by an absolute deadline that covers the body too.
+/// The boundary to onshi: one exchange, with no deadline of its own.
 ///
-/// ``HTTPOnshiTransport`` is the real one (HTTPS with the terminal's client certificate); tests use doubles.
+/// The client owns every deadline (as swift-certificates' OCSP policy does for its requester): it cancels the
+/// calling task when the deadline passes, and tells a timeout from a cancellation itself. ``HTTPOnshiTransport``
+/// is the real transport (HTTPS with the terminal's client certificate); tests use doubles.
 public protocol OnshiTransport: Sendable {
     /// Sends the request and returns the complete response, or throws an ``EligibilityError``.
     ///
-    /// Must return or throw by `deadline`, must refuse a body larger than `maxBodyBytes`, and must stop
-    /// its network work when the calling task is cancelled.
-    func exchange(_ request: OnshiHTTPRequest, deadline: ContinuousClock.Instant, maxBodyBytes: Int) async throws
-        -> OnshiHTTPResponse
+    /// Sets no deadline of its own; stops its network work promptly when the calling task is cancelled;
+    /// refuses a body larger than `maxBodyBytes`. Throws ``EligibilityError/Code/unreachable`` only when the
+    /// request provably never left (no connection could be made), and ``EligibilityError/Code/connectionLost``
+    /// when the connection failed after the request may have been written: only the first is safe to repeat
+    /// for a request that records a viewing or consumes a nonce.
+    func exchange(_ request: OnshiHTTPRequest, maxBodyBytes: Int) async throws -> OnshiHTTPResponse
     /// Opens connections ahead of need, so that a tap on the card does not pay for TLS handshakes.
     func prewarm(connections: Int) async
 }
@@ -73,6 +79,8 @@ public struct TerminalTLSFiles: Sendable, Hashable {
 }
 
 /// HTTPS to onshi with mutual TLS over async-http-client: one client per process, kept-alive connections.
+///
+/// Only `https` base URLs are accepted: the lookup fields carry a name, a birth date and an address.
 public final class HTTPOnshiTransport: OnshiTransport {
     let client: HTTPClient
     let baseURL: String
@@ -80,10 +88,12 @@ public final class HTTPOnshiTransport: OnshiTransport {
 
     /// Creates the transport.
     /// - Parameters:
-    ///   - baseURL: e.g. `https://127.0.0.1:8443`.
+    ///   - baseURL: e.g. `https://127.0.0.1:8443`; anything but an `https` URL with a host (and no user-info,
+    ///     query or fragment) is refused with ``EligibilityError/Code/configuration`` before anything is sent.
     ///   - tls: The terminal's certificate, key and onshi's CA.
     ///   - maxConnections: Kept-alive HTTP/1.1 connections; one per category fetched in parallel, per session.
     public init(baseURL: String, tls: TerminalTLSFiles, maxConnections: Int = 16, logger: Logger) throws {
+        let base = try Self.validated(baseURL: baseURL)
         var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
         do {
             tlsConfiguration.certificateChain = try NIOSSLCertificate.fromPEMFile(tls.certificatePath).map {
@@ -95,23 +105,51 @@ public final class HTTPOnshiTransport: OnshiTransport {
             throw EligibilityError.configuration("cannot load the terminal's TLS files: \(error)")
         }
         tlsConfiguration.minimumTLSVersion = .tlsv12
-        // A connection closed around a stalled or cancelled request waits this long for onshi's close_notify
-        // (NIOSSL's default is 5 s, which held every exit and shutdown of the client for 5 s).
+        tlsConfiguration.certificateVerification = .fullVerification
+        // A connection is closed when its exchange was cancelled (a deadline, a losing hedge); NIOSSL would wait
+        // up to 5 s for the peer's close_notify, which a stalled onshi never sends, holding shutdown() that long.
         tlsConfiguration.shutdownTimeout = .milliseconds(100)
+        var pool = HTTPClient.Configuration.ConnectionPool(
+            idleTimeout: .seconds(120),
+            concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnections
+        )
+        // A failed connection fails the request at once (the client decides whether to try again, within its
+        // deadline), with the real cause (refused, TLS refusal) rather than a connect timeout later.
+        pool.retryConnectionEstablishment = false
         var configuration = HTTPClient.Configuration(
             tlsConfiguration: tlsConfiguration,
             redirectConfiguration: .disallow,
-            timeout: .init(connect: .seconds(2), read: .seconds(30)),
-            connectionPool: .init(
-                idleTimeout: .seconds(120),
-                concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnections
-            ),
+            // No read timeout: the client's deadline bounds every exchange, body included.
+            timeout: .init(connect: .seconds(2)),
+            connectionPool: pool,
             decompression: .disabled
         )
         configuration.httpVersion = .automatic
         self.client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.baseURL = base
         self.logger = logger
+    }
+
+    /// Checks that `baseURL` is an absolute `https` URL with a host, and returns it without a trailing slash.
+    static func validated(baseURL: String) throws -> String {
+        guard let components = URLComponents(string: baseURL), let scheme = components.scheme else {
+            throw EligibilityError.configuration("the onshi URL must be an https:// URL")
+        }
+        guard scheme.lowercased() == "https" else {
+            throw EligibilityError.configuration(
+                "the onshi URL must use https (it was \(scheme)); onshi is reached only over mutual TLS"
+            )
+        }
+        guard let host = components.host, !host.isEmpty else {
+            throw EligibilityError.configuration("the onshi URL has no host")
+        }
+        guard components.user == nil, components.password == nil else {
+            throw EligibilityError.configuration("the onshi URL must not carry a user name or password")
+        }
+        guard components.query == nil, components.fragment == nil else {
+            throw EligibilityError.configuration("the onshi URL must not carry a query or fragment")
+        }
+        return baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
     }
 
     /// Closes the connections.
@@ -119,118 +157,192 @@ public final class HTTPOnshiTransport: OnshiTransport {
         try? await client.shutdown()
     }
 
-    /// Opens `connections` connections at once with cheap requests.
+    /// Opens `connections` connections at once with cheap requests (each bounded at 3 s: this is not an
+    /// exchange of the client's, and nothing waits for its answer).
     public func prewarm(connections: Int) async {
-        let deadline = ContinuousClock.now + .seconds(3)
+        var http = HTTPClientRequest(url: baseURL + "/onshi/v1/health")
+        http.headers.add(name: "Accept", value: "application/xml")
+        let request = http
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<connections {
                 group.addTask {
-                    _ = try? await self.exchange(
-                        OnshiHTTPRequest(method: .get, path: "/onshi/v1/health"),
-                        deadline: deadline,
-                        maxBodyBytes: 4096
-                    )
+                    guard let response = try? await self.client.execute(request, timeout: .seconds(3)) else { return }
+                    _ = try? await response.body.collect(upTo: 4096)
                 }
             }
         }
     }
 
-    /// One exchange; the deadline covers the response head and the whole body.
-    public func exchange(_ request: OnshiHTTPRequest, deadline: ContinuousClock.Instant, maxBodyBytes: Int)
-        async throws -> OnshiHTTPResponse
-    {
+    /// One exchange, with no deadline of its own: the client cancels the calling task at its deadline, which
+    /// cancels the request and the body collection.
+    public func exchange(_ request: OnshiHTTPRequest, maxBodyBytes: Int) async throws -> OnshiHTTPResponse {
         var http = HTTPClientRequest(url: baseURL + request.path)
         http.method = request.method == .get ? .GET : .POST
         http.headers.add(name: "Accept", value: "application/xml")
+        // Whether the request may have left: async-http-client pulls a streamed body only once the request head
+        // has been written to a connection. Until then, nothing of the request was sent.
+        let probe = SendProbe()
         if request.method == .post {
             http.headers.add(name: "Content-Type", value: "application/xml; charset=utf-8")
-            http.body = .bytes(request.body)
-        }
-        let client = self.client
-        let prepared = http
-        let remaining = ContinuousClock.now.duration(to: deadline)
-        guard remaining > .zero else { throw EligibilityError.timedOut("no time left for the request") }
-        return try await withDeadline(deadline) {
-            let response: HTTPClientResponse
-            do {
-                response = try await client.execute(prepared, timeout: .nanoseconds(Int64(remaining.nanoseconds)))
-            } catch {
-                throw Self.map(error, beforeResponse: true)
-            }
-            if let length = response.headers.first(name: "Content-Length").flatMap(Int.init), length > maxBodyBytes {
-                throw EligibilityError.responseTooLarge(limit: maxBodyBytes)
-            }
-            let body: ByteBuffer
-            do {
-                body = try await response.body.collect(upTo: maxBodyBytes)
-            } catch is NIOTooManyBytesError {
-                throw EligibilityError.responseTooLarge(limit: maxBodyBytes)
-            } catch {
-                throw Self.map(error, beforeResponse: false)
-            }
-            let retryAfter = response.headers.first(name: "Retry-After").flatMap(Int.init).map { Duration.seconds($0) }
-            return OnshiHTTPResponse(
-                status: Int(response.status.code),
-                retryAfter: retryAfter,
-                body: Array(body.readableBytesView)
+            http.body = .stream(
+                ProbedBody(bytes: request.body, probe: probe),
+                length: .known(Int64(request.body.count))
             )
         }
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(http, deadline: .distantFuture, logger: logger)
+        } catch {
+            throw Self.map(error, sent: request.method == .post ? probe.pulled : nil)
+        }
+        if let length = response.headers.first(name: "Content-Length").flatMap(Int.init), length > maxBodyBytes {
+            throw EligibilityError.responseTooLarge(limit: maxBodyBytes)
+        }
+        let body: ByteBuffer
+        do {
+            body = try await response.body.collect(upTo: maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw EligibilityError.responseTooLarge(limit: maxBodyBytes)
+        } catch {
+            throw Self.map(error, sent: true)
+        }
+        let retryAfter = response.headers.first(name: "Retry-After").flatMap(Int.init).map { Duration.seconds($0) }
+        return OnshiHTTPResponse(
+            status: Int(response.status.code),
+            retryAfter: retryAfter,
+            body: Array(body.readableBytesView)
+        )
     }
 
     /// Maps a transport failure to the code a paramedic can act on.
-    static func map(_ error: any Error, beforeResponse: Bool) -> EligibilityError {
+    ///
+    /// `sent` says whether the request may have left: `false` when it provably did not (its body was never
+    /// pulled), `true` when it may have, nil when unknown (a GET). ``EligibilityError/Code/unreachable`` only for
+    /// a failure to connect of a request that provably never left, or, when unknown, for an error that only
+    /// connection set-up produces; everything else is ``EligibilityError/Code/connectionLost``.
+    static func map(_ error: any Error, sent: Bool?) -> EligibilityError {
         if let error = error as? EligibilityError { return error }
         if error is CancellationError { return .cancelled() }
-        if let error = error as? HTTPClientError {
-            switch error {
-            case .connectTimeout, .socksHandshakeTimeout, .tlsHandshakeTimeout:
-                return .unreachable("no connection to onshi (connect timed out)")
-            case .deadlineExceeded, .readTimeout:
-                return .timedOut("onshi did not answer in time")
-            case .cancelled:
-                return .cancelled()
-            case .remoteConnectionClosed:
-                return beforeResponse
-                    ? .unreachable("onshi closed the connection before answering")
-                    : .connectionLost("the connection to onshi broke during the answer")
-            default:
-                break
-            }
+        if let error = error as? HTTPClientError, error == .cancelled { return .cancelled() }
+        if let refusal = tlsRefusal(error) {
+            // BoringSSL's reason names the check that failed, never data of the request.
+            let reason = refusal == .other ? "TLS with onshi failed (\(error))" : reason(for: refusal)
+            return sent == false ? .unreachable(reason, tls: refusal) : .connectionLost(reason, tls: refusal)
         }
-        if error is NIOSSLError {
-            return .unreachable("TLS with onshi failed (check the terminal certificate)")
+        if let cause = connectFailure(error), sent == false || (sent == nil && isConnectPhase(error)) {
+            return .unreachable("no connection to onshi (\(cause))")
+        }
+        if let error = error as? HTTPClientError, error == .remoteConnectionClosed {
+            return .connectionLost("onshi closed the connection before it had answered in full")
         }
         if let io = error as? IOError {
-            return beforeResponse
-                ? .unreachable("no connection to onshi (\(String(cString: strerror(io.errnoCode))))")
-                : .connectionLost("the connection to onshi broke (\(String(cString: strerror(io.errnoCode))))")
+            return .connectionLost("the connection to onshi broke (\(String(cString: strerror(io.errnoCode))))")
         }
-        return beforeResponse
-            ? .unreachable("no connection to onshi (\(type(of: error)))")
-            : .connectionLost("the answer from onshi was cut off (\(type(of: error)))")
+        return .connectionLost("the exchange with onshi failed (\(type(of: error)))")
+    }
+
+    /// A short cause when `error` is a failure to connect, nil otherwise.
+    static func connectFailure(_ error: any Error) -> String? {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .connectTimeout, .socksHandshakeTimeout, .tlsHandshakeTimeout, .httpProxyHandshakeTimeout:
+                return "connect timed out"
+            default:
+                return nil
+            }
+        }
+        if error is NIOConnectionError { return "connection refused or unreachable" }
+        if let error = error as? ChannelError, case .connectTimeout = error { return "connect timed out" }
+        if let io = error as? IOError, [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, ETIMEDOUT].contains(io.errnoCode) {
+            return String(cString: strerror(io.errnoCode))
+        }
+        return nil
+    }
+
+    /// Whether `error` can only come from connection set-up, before any request is written on it.
+    static func isConnectPhase(_ error: any Error) -> Bool {
+        if let error = error as? HTTPClientError {
+            return [.connectTimeout, .socksHandshakeTimeout, .tlsHandshakeTimeout, .httpProxyHandshakeTimeout]
+                .contains(error)
+        }
+        if let error = error as? ChannelError, case .connectTimeout = error { return true }
+        if let io = error as? IOError { return [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH].contains(io.errnoCode) }
+        return error is NIOConnectionError
+    }
+
+    /// Which TLS check refused the connection, when `error` is a TLS failure.
+    static func tlsRefusal(_ error: any Error) -> EligibilityError.TLSRefusal? {
+        if let error = error as? NIOSSLExtraError {
+            return error == .failedToValidateHostname || error == .serverHostnameImpossibleToMatch
+                ? .hostNameMismatch : .other
+        }
+        guard error is NIOSSLError || error is BoringSSLError else { return nil }
+        let text = String(describing: error).uppercased()
+        if text.contains("CERTIFICATE_VERIFY_FAILED") { return .untrustedServer }
+        if text.contains("CERTIFICATE_REQUIRED") || text.contains("ALERT_HANDSHAKE_FAILURE")
+            || text.contains("ALERT_BAD_CERTIFICATE") || text.contains("ALERT_UNKNOWN_CA")
+            || text.contains("ALERT_CERTIFICATE_UNKNOWN") || text.contains("ALERT_ACCESS_DENIED")
+            // onshi could not verify what this terminal signed with its certificate's key.
+            || text.contains("ALERT_DECRYPT_ERROR")
+        {
+            return .clientCertificateRefused
+        }
+        if text.contains("UNSUPPORTED_PROTOCOL") || text.contains("PROTOCOL_VERSION") { return .protocolVersion }
+        if text.contains("WRONG_VERSION_NUMBER") || text.contains("PACKET_LENGTH_TOO_LONG")
+            || text.contains("HTTP_REQUEST")
+        {
+            return .notTLS
+        }
+        return .other
+    }
+
+    static func reason(for refusal: EligibilityError.TLSRefusal) -> String {
+        switch refusal {
+        case .untrustedServer:
+            return "onshi's server certificate is not from the configured CA; refused (check ca.cert.pem)"
+        case .hostNameMismatch:
+            return "onshi's server certificate does not name the host of the onshi URL; refused"
+        case .clientCertificateRefused:
+            return "onshi refused this terminal's certificate (missing, expired or not issued for onshi)"
+        case .protocolVersion:
+            return "onshi offers no TLS version this terminal accepts (TLS 1.2 or later)"
+        case .notTLS:
+            return "the onshi URL's port does not speak TLS"
+        default:
+            return "TLS with onshi failed (check the terminal certificate)"
+        }
     }
 }
 
-/// Runs `body`, and throws ``EligibilityError/Code/timedOut`` (cancelling it) if it has not finished by `deadline`.
-///
-/// This is where deadlines are enforced: in the policy, not in the transport's own timeouts, which stop at the
-/// response head.
-public func withDeadline<T: Sendable>(
-    _ deadline: ContinuousClock.Instant,
-    _ body: @escaping @Sendable () async throws -> T
-) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try? await Task.sleep(until: deadline, clock: .continuous)
-            return nil
+/// Remembers whether async-http-client has started to send a request's body.
+final class SendProbe: Sendable {
+    private let state = Mutex(false)
+    /// Whether the body was pulled: the request head is on a connection and may have reached onshi.
+    var pulled: Bool { state.withLock { $0 } }
+    func markPulled() { state.withLock { $0 = true } }
+}
+
+/// A request body that tells its ``SendProbe`` when async-http-client first asks for it.
+struct ProbedBody: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let bytes: [UInt8]
+    let probe: SendProbe
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var remaining: [UInt8]?
+        let probe: SendProbe
+
+        mutating func next() async -> ByteBuffer? {
+            probe.markPulled()
+            guard let bytes = remaining else { return nil }
+            remaining = nil
+            return ByteBuffer(bytes: bytes)
         }
-        defer { group.cancelAll() }
-        for try await result in group {
-            if let result { return result }
-            throw EligibilityError.timedOut("no complete answer from onshi before the deadline")
-        }
-        throw EligibilityError.cancelled()
+    }
+
+    func makeAsyncIterator() -> AsyncIterator {
+        probe.markPulled()
+        return AsyncIterator(remaining: bytes, probe: probe)
     }
 }
 

@@ -253,7 +253,7 @@ struct FetchCommand: AsyncParsableCommand {
             )
         } else {
             exitCode = try await withCardReader(global: global, json: json) { reader in
-                try await reader.withSession(reader: self.reader) { session in
+                let (fetch, cardTime) = try await reader.withSession(reader: self.reader) { session in
                     let type = try await session.tokenType()
                     if let secret {
                         try await session.verify(
@@ -280,8 +280,12 @@ struct FetchCommand: AsyncParsableCommand {
                         categories: categories,
                         deadlines: deadlines
                     )
-                    return try await present(fetch, cardTime: cardTime, started: started)
+                    // In PIN mode the card signs onshi's nonce during authentication; after that nothing needs it.
+                    if secret != nil { _ = await fetch.authentication() }
+                    return (fetch, cardTime)
                 }
+                // The card is released (and reset, if a PIN was verified) while the categories arrive.
+                return try await present(fetch, cardTime: cardTime, started: started)
             }
         }
         return exitCode
@@ -325,13 +329,19 @@ struct FetchCommand: AsyncParsableCommand {
             printRecords(final)
             flushOutput()
         }
-        if let failure = final.authenticationFailure {
+        if let failure = final.authenticationError {
+            if failure.code == .signingFailed, let card = failure.underlying as? CardError {
+                // The card's own error (wrong state, removed, locked) and its exit code, not "cancelled".
+                FileHandle.standardError.write(Data("error: \(card.reason)\n".utf8))
+                return CardExitCode.for(card)
+            }
             FileHandle.standardError.write(Data("error: \(failure.reason)\n".utf8))
             switch failure.code {
             case .consentRefused: return 21
             case .certificateProblem: return 22
             case .notFound: return 23
             case .maintenance: return 25
+            case .signingFailed: return 19
             case .unreachable, .timedOut, .circuitOpen, .connectionLost, .serverError, .rateLimited: return 24
             default: return 29
             }
@@ -366,6 +376,7 @@ struct FetchCommand: AsyncParsableCommand {
         case .ok(let records, let elapsed): return "ok         \(ms(elapsed))  \(records.count) records"
         case .empty(let elapsed): return "empty      \(ms(elapsed))"
         case .timedOut(let after): return "TIMED OUT  \(ms(after))"
+        case .cancelled(let after): return "CANCELLED  \(ms(after))"
         case .failed(_, let reason, let elapsed): return "FAILED     \(ms(elapsed))  \(reason)"
         }
     }
@@ -460,6 +471,7 @@ struct FetchOutput: Encodable {
                     entry = Category(status: "ok", milliseconds: ms(elapsed), records: records)
                 case .empty(let elapsed): entry = Category(status: "empty", milliseconds: ms(elapsed))
                 case .timedOut(let after): entry = Category(status: "timed-out", milliseconds: ms(after))
+                case .cancelled(let after): entry = Category(status: "cancelled", milliseconds: ms(after))
                 case .failed(let code, let reason, let elapsed):
                     entry = Category(
                         status: "failed",

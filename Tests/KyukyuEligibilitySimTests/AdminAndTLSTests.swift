@@ -6,6 +6,7 @@ import KyukyuCardSim
 import KyukyuEligibilitySim
 import KyukyuOnshi
 import NIOCore
+import NIOPosix
 import NIOSSL
 import Testing
 
@@ -147,26 +148,67 @@ import Testing
         #expect(log[0].categories == [.medications])
     }
 
-    @Test func clientWithoutTerminalCertificateIsRefused() async throws {
+    @Test(.timeLimit(.minutes(1))) func clientWithoutTerminalCertificateIsRefused() async throws {
         let service = Fixture.service()
         let noCertificate = try clientTLS(certificate: nil)
         // A certificate from another CA is refused too.
         let rogueCA = try TerminalPKI.loadOrCreate(directory: Fixture.root + "/rogue-tls", logger: Fixture.logger)
         let rogue = try clientTLS(certificate: try rogueCA.issueClientCertificate(deviceID: "rogue"))
+        // The alert the stub sends says which refusal it was: TLS 1.3's certificate_required for no certificate,
+        // and for a certificate it cannot verify, the alert BoringSSL sends for that failure.
+        let cases: [(TLSConfiguration, [String])] = [
+            (noCertificate, ["CERTIFICATE_REQUIRED"]),
+            (rogue, ["DECRYPT_ERROR", "UNKNOWN_CA", "BAD_CERTIFICATE"]),
+        ]
         try await tlsApp(service).test(.live) { harness in
             let port = try #require(harness.port)
-            for tls in [noCertificate, rogue] {
-                await #expect(throws: (any Error).self) {
-                    try await TestClient.withClient(
-                        host: "127.0.0.1",
-                        port: port,
-                        configuration: .init(tlsConfiguration: tls, timeout: .seconds(5), serverName: "localhost")
-                    ) { client in
-                        _ = try await client.get("/onshi/v1/sessions/x/medications")
-                    }
-                }
+            for (tls, alerts) in cases {
+                let error = try await Self.handshakeError(port: port, tls: tls)
+                let text = String(describing: error).uppercased()
+                #expect(alerts.contains { text.contains("ALERT_\($0)") }, "\(String(describing: error))")
             }
         }
         #expect(await service.viewings.all().isEmpty)
+    }
+
+    /// Makes a TLS handshake with `tls` and sends nothing (so no write can race the server's alert); returns the
+    /// error the connection ended with, nil when it closed without one or stayed open 5 s.
+    static func handshakeError(port: Int, tls: TLSConfiguration) async throws -> (any Error)? {
+        let context = try NIOSSLContext(configuration: tls)
+        let group = MultiThreadedEventLoopGroup.singleton
+        let promise = group.next().makePromise(of: (any Error)?.self)
+        let channel = try await ClientBootstrap(group: group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        NIOSSLClientHandler(context: context, serverHostname: "localhost")
+                    )
+                    try channel.pipeline.syncOperations.addHandler(FirstError(promise: promise))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port)
+            .get()
+        // A server that accepted the handshake sends nothing: give up after 5 s (then nil, and the test fails).
+        let giveUp = channel.eventLoop.scheduleTask(in: .seconds(5)) { promise.completeWith(.success(nil)) }
+        let error = try await promise.futureResult.get()
+        giveUp.cancel()
+        try? await channel.close()
+        return error
+    }
+
+    /// Reports the first error on a connection, or nil when it closes without one.
+    final class FirstError: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let promise: EventLoopPromise<(any Error)?>
+        init(promise: EventLoopPromise<(any Error)?>) { self.promise = promise }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            promise.completeWith(.success(error))
+            context.close(promise: nil)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            promise.completeWith(.success(nil))
+        }
     }
 }

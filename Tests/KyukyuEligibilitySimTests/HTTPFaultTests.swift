@@ -184,6 +184,31 @@ import Testing
         }
     }
 
+    @Test func dropAfterProcessingRecordsTheViewingThenResets() async throws {
+        try await withApp(only("sessions", FailureSpec(kind: .dropAfterProcessing))) { client, service, _ in
+            let port = try #require(client.port)
+            let before = await service.viewings.all().count
+            let request = AuthenticationRequest(
+                header: Fixture.header,
+                assurance: .visual,
+                certificateDER: Fixture.holder(2).userAuthCertificateDER,
+                crewID: "crew-drop",
+                consent: .verbal
+            )
+            let outcome = try await RawHTTP.post(
+                port: port,
+                path: "/onshi/v1/sessions",
+                body: OnshiXML.encode(request),
+                readFor: 5
+            )
+            #expect(outcome.received.isEmpty, "no answer")
+            #expect(outcome.end == .reset)
+            let viewings = await service.viewings.all()
+            #expect(viewings.count == before + 1, "onshi acted on the request before the connection dropped")
+            #expect(viewings.last?.crewID == "crew-drop")
+        }
+    }
+
     @Test func stallAfterHeaders() async throws {
         try await withApp(only("visits", FailureSpec(kind: .stall, stallMs: 2_500))) { client, _, token in
             let port = try #require(client.port)

@@ -27,14 +27,32 @@ enum RawHTTP {
 
     /// Runs the blocking exchange on a dispatch thread, not on the cooperative pool (which serves the server).
     static func get(port: Int, path: String, readFor seconds: Int) async throws -> Outcome {
+        try await exchange(
+            port: port,
+            request: Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8),
+            readFor: seconds
+        )
+    }
+
+    /// A POST with an XML body.
+    static func post(port: Int, path: String, body: [UInt8], readFor seconds: Int) async throws -> Outcome {
+        let head =
+            "POST \(path) HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/xml; charset=utf-8\r\n"
+            + "Content-Length: \(body.count)\r\n\r\n"
+        return try await exchange(port: port, request: Array(head.utf8) + body, readFor: seconds)
+    }
+
+    static func exchange(port: Int, request: [UInt8], readFor seconds: Int) async throws -> Outcome {
         try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
-                continuation.resume(with: Result { try blockingGet(port: port, path: path, readFor: seconds) })
+                continuation.resume(
+                    with: Result { try blockingExchange(port: port, request: request, readFor: seconds) }
+                )
             }
         }
     }
 
-    static func blockingGet(port: Int, path: String, readFor seconds: Int) throws -> Outcome {
+    static func blockingExchange(port: Int, request: [UInt8], readFor seconds: Int) throws -> Outcome {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(what: "socket") }
         defer { close(fd) }
@@ -50,7 +68,6 @@ enum RawHTTP {
         guard connected == 0 else { throw Failure(what: "connect") }
         var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n".utf8)
         guard send(fd, request, request.count, 0) == request.count else { throw Failure(what: "send") }
         let clock = ContinuousClock()
         let start = clock.now

@@ -4,6 +4,10 @@ import KyukyuEligibility
 import KyukyuEligibilitySim
 import KyukyuOnshi
 import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
 import Synchronization
 import Testing
 
@@ -57,6 +61,7 @@ struct OnshiBed: Sendable {
 func withOnshi<T: Sendable>(
     faults: FaultConfiguration = FaultConfiguration(),
     revocations: RevocationList = RevocationList(),
+    serverPKI tlsDirectory: String = OnshiBed.tlsDirectory,
     configuration: EligibilityClientConfiguration = EligibilityClientConfiguration(
         retry: RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(20), maxDelay: .milliseconds(100)),
         hedgeAfter: nil
@@ -69,7 +74,7 @@ func withOnshi<T: Sendable>(
             port: 0,
             adminPort: 0,
             pkiDirectory: Bed.shared.pkiDirectory,
-            tlsDirectory: OnshiBed.tlsDirectory,
+            tlsDirectory: tlsDirectory,
             faults: faults,
             revocations: revocations
         ),
@@ -127,4 +132,92 @@ extension FetchSnapshot {
         if case .failed(let code, _, _) = categories[category] { return code }
         return nil
     }
+}
+
+/// A loopback listener that records what reaches it: plain TCP, or TLS with the terminal PKI's server
+/// certificate restricted to a range of TLS versions. For the refusals the client must make before sending.
+final class Listener: Sendable {
+    let port: Int
+    private let channel: any Channel
+    private let received = NIOLockedValueBox((connections: 0, bytes: 0))
+
+    /// Connections accepted so far.
+    var connections: Int { received.withLockedValue { $0.connections } }
+    /// Bytes received so far (after TLS, when TLS is on).
+    var bytes: Int { received.withLockedValue { $0.bytes } }
+
+    init(tls: TLSConfiguration? = nil) async throws {
+        let received = self.received
+        let sslContext = try tls.map { try NIOSSLContext(configuration: $0) }
+        self.channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                received.withLockedValue { $0.connections += 1 }
+                return channel.eventLoop.makeCompletedFuture {
+                    if let sslContext {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
+                    }
+                    try channel.pipeline.syncOperations.addHandler(Counter(received: received))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0)
+            .get()
+        self.port = channel.localAddress?.port ?? 0
+    }
+
+    /// A TLS listener with a server certificate from the terminal PKI's CA: the stub's own (localhost,
+    /// 127.0.0.1, ::1), or one naming only `dnsName`; it speaks TLS versions up to `maximum`.
+    static func tls(maximum: TLSVersion = .tlsv13, dnsName: String? = nil) async throws -> Listener {
+        let pki = try TerminalPKI.loadOrCreate(directory: OnshiBed.tlsDirectory, logger: OnshiBed.quiet)
+        let server =
+            try dnsName.map { try pki.issueServerCertificate(dnsName: $0) }
+            ?? pki.serverCredentials(logger: OnshiBed.quiet)
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(server.certificatePEM.utf8)).map {
+                .certificate($0)
+            },
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(server.keyPEM.utf8), format: .pem))
+        )
+        tls.minimumTLSVersion = .tlsv1
+        tls.maximumTLSVersion = maximum
+        tls.certificateVerification = .none
+        return try await Listener(tls: tls)
+    }
+
+    func close() async {
+        try? await channel.close()
+    }
+
+    private final class Counter: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let received: NIOLockedValueBox<(connections: Int, bytes: Int)>
+        init(received: NIOLockedValueBox<(connections: Int, bytes: Int)>) { self.received = received }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let count = unwrapInboundIn(data).readableBytes
+            received.withLockedValue { $0.bytes += count }
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            context.close(promise: nil)
+        }
+    }
+}
+
+/// A client of the test terminal for `baseURL` (fetches with the given deadline).
+func terminalClient(baseURL: String, tls: TerminalTLSFiles? = nil) throws -> (EligibilityClient, HTTPOnshiTransport) {
+    let transport = try HTTPOnshiTransport(
+        baseURL: baseURL,
+        tls: try tls ?? OnshiBed.terminalFiles(),
+        logger: OnshiBed.quiet
+    )
+    let client = EligibilityClient(
+        transport: transport,
+        configuration: EligibilityClientConfiguration(
+            retry: RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(20), maxDelay: .milliseconds(100)),
+            hedgeAfter: nil
+        ),
+        logger: OnshiBed.quiet
+    )
+    return (client, transport)
 }

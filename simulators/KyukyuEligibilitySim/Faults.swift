@@ -91,6 +91,9 @@ public struct FailureSpec: Sendable, Hashable, Codable {
         case throttle = "429"
         /// The TCP connection is reset (RST) without a response.
         case reset
+        /// The request is processed (a viewing recorded, a nonce issued or consumed), then the TCP connection is
+        /// reset (RST) without a response: what a client sees when a connection drops after onshi acted.
+        case dropAfterProcessing = "drop-after-processing"
         /// The response head is sent, then nothing for `stallMs` (default 600 000), then the connection closes.
         case stall
         /// The body is sent `chunkBytes` (default 64) at a time every `intervalMs` (default 200).

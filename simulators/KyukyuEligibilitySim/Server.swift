@@ -189,6 +189,9 @@ public enum EligibilitySimServer {
 
         guard let failureSpec = decision.failure else { return xmlResponse(status, bytes) }
         switch failureSpec.kind {
+        case .dropAfterProcessing:
+            await resetConnection(context.channel)
+            throw CancellationError()
         case .stall:
             let stall = failureSpec.stallMs ?? 600_000
             return Response(

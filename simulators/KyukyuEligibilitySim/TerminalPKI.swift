@@ -143,6 +143,20 @@ public struct TerminalPKI: Sendable {
         )
     }
 
+    /// Issues a server certificate that names only `dnsName` (for tests of the client's host-name check).
+    public func issueServerCertificate(dnsName: String, days: Int = 30) throws -> Credentials {
+        try self.issue(
+            subject: try DistinguishedName {
+                CountryName("JP")
+                OrganizationName("Kyukyu onshi-like stub - SYNTHETIC")
+                CommonName(dnsName)
+            },
+            usage: .serverAuth,
+            alternativeNames: [.dnsName(dnsName)],
+            validity: TimeInterval(days) * 86400
+        )
+    }
+
     /// Writes `<deviceID>.cert.pem`, `<deviceID>.key.pem` and `ca.cert.pem` into `directory`; returns the paths.
     @discardableResult
     public func writeClientCertificate(deviceID: String, to directory: String, days: Int = 365) throws -> [String] {
