@@ -1,4 +1,5 @@
 import Foundation
+import KyukyuCard
 import KyukyuCardSim
 import KyukyuEligibilitySim
 import KyukyuOnshi
@@ -102,6 +103,46 @@ extension ThroughPCSCD.FetchCLI {
             #expect(result.stdout.contains("[medications]"))
             #expect(!result.stderr.contains("warning"), "no warning when the fields come on stdin")
             #expect(await bed.simulator.service.viewings.all().count == 1, "onshi recorded the one viewing")
+        }
+    }
+
+    /// In PIN mode the card signs onshi's nonce during authentication and is not needed after it: the CLI releases
+    /// it (ending its PC/SC transaction) while the categories are still arriving, so another program on the
+    /// terminal can use the card. Before, the card stayed held until the last category, four seconds here.
+    @Test(.timeLimit(.minutes(1)))
+    func thePINModeFetchReleasesTheCardOnceAuthenticated() async throws {
+        let stall = FaultSpec(failures: [FailureSpec(kind: .stall, stallMs: 4000)])
+        let faults = FaultConfiguration(
+            endpoints: Dictionary(uniqueKeysWithValues: OnshiCategory.allCases.map { ($0.rawValue, stall) })
+        )
+        try await withSimulatedCard({ $0.holder = 1 }) { _, reader in
+            try await withOnshi(faults: faults) { bed in
+                async let fetch: Commands.Result = kyukyu(
+                    try fetchArguments(
+                        bed,
+                        [
+                            "--consent", "verbal", "--pin-stdin", "--deadline-ms", "500", "--category-deadline-ms",
+                            "4000",
+                        ]
+                    ),
+                    stdin: "1234\n"
+                )
+                // Authentication is done when onshi has recorded the viewing (bounded wait, real processes).
+                let authenticated = ContinuousClock.now + .seconds(20)
+                while await bed.simulator.service.viewings.all().isEmpty, ContinuousClock.now < authenticated {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                let askedAt = ContinuousClock.now
+                let tries = try await reader.withSession(reader: Bed.readerName) {
+                    try await $0.triesLeft(.userAuthentication)
+                }
+                // Held until the end, the card would come free only when the stalled categories give up, 4 s on.
+                let waited = ContinuousClock.now - askedAt
+                let result = try await fetch
+                #expect(result.status == 0, "\(result.stderr)")
+                #expect(tries == 3, "the PIN was right and nothing stays verified")
+                #expect(waited < .seconds(2), "another program waited \(waited) for the card")
+            }
         }
     }
 
