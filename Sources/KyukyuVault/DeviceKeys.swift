@@ -361,7 +361,11 @@ public enum DeviceKeySource: String, Sendable, CaseIterable {
             return SystemdCredentialProvider(directory: credentialsDirectory ?? "")
         case .auto:
             if let credentialsDirectory { return SystemdCredentialProvider(directory: credentialsDirectory) }
-            return KeyFileProvider(stateDirectory: stateDirectory, createIfMissing: createIfMissing, credentialsDirectory: nil)
+            return KeyFileProvider(
+                stateDirectory: stateDirectory,
+                createIfMissing: createIfMissing,
+                credentialsDirectory: nil
+            )
         case .file:
             if credentialsDirectory != nil {
                 throw VaultError.deviceKeyUnavailable(
@@ -369,7 +373,11 @@ public enum DeviceKeySource: String, Sendable, CaseIterable {
                         + "\(SystemdCredentialProvider.defaultName), not from a key file"
                 )
             }
-            return KeyFileProvider(stateDirectory: stateDirectory, createIfMissing: createIfMissing, credentialsDirectory: nil)
+            return KeyFileProvider(
+                stateDirectory: stateDirectory,
+                createIfMissing: createIfMissing,
+                credentialsDirectory: nil
+            )
         }
     }
 }
@@ -416,4 +424,3 @@ func hex(_ data: some Sequence<UInt8>) -> String {
     }
     return String(decoding: out, as: UTF8.self)
 }
-

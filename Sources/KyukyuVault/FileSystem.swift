@@ -96,7 +96,9 @@ enum FileSecurity {
         case .success(let fd):
             return fd
         case .failure(let error) where error.code == ELOOP:
-            throw VaultError.keyFilePermissionsTooOpen(reason: "\(path) is a symbolic link; the \(kind) must be a regular file")
+            throw VaultError.keyFilePermissionsTooOpen(
+                reason: "\(path) is a symbolic link; the \(kind) must be a regular file"
+            )
         case .failure(let error):
             throw VaultError.fileSystem(reason: "cannot open \(kind) \(path): \(error.text)")
         }
@@ -187,7 +189,9 @@ enum FileSecurity {
             VaultError.fileSystem(reason: "cannot open folder of \(path): \(errnoText($0))")
         }
         defer { close(fd) }
-        _ = try syscall({ fsync(fd) }) { VaultError.fileSystem(reason: "cannot fsync folder of \(path): \(errnoText($0))") }
+        _ = try syscall({ fsync(fd) }) {
+            VaultError.fileSystem(reason: "cannot fsync folder of \(path): \(errnoText($0))")
+        }
     }
 
     /// Creates the state directory with mode 0700 if missing; if it exists, it must be a directory (not a

@@ -134,10 +134,15 @@ public final class IncidentVault: Sendable {
     public struct Configuration: Sendable {
         /// The hard maximum age of an incident, in seconds (default 24 h).
         public var maximumAge: TimeInterval
+        /// Whether the process keeps freed large buffers for reuse (glibc `mallopt`, process-wide; default
+        /// on): without it every 1 MB record costs page faults on fresh memory for the ciphertext buffers,
+        /// which is most of the encryption's cost.
+        public var retainsLargeBuffers: Bool
 
         /// Creates a configuration.
-        public init(maximumAge: TimeInterval = 24 * 60 * 60) {
+        public init(maximumAge: TimeInterval = 24 * 60 * 60, retainsLargeBuffers: Bool = true) {
             self.maximumAge = maximumAge
+            self.retainsLargeBuffers = retainsLargeBuffers
         }
     }
 
@@ -168,6 +173,9 @@ public final class IncidentVault: Sendable {
         clock: any AuditClock = SystemAuditClock(),
         logger: Logger
     ) throws {
+        if configuration.retainsLargeBuffers, !LargeRecordAllocator.applied {
+            logger.debug("allocator tuning for large records not available")
+        }
         try VaultDatabase.migrate(database)
         self.writer = database
         self.keyring = LockedBox(keyring)
@@ -340,7 +348,13 @@ public final class IncidentVault: Sendable {
                             arguments: [incident.description, kind.rawValue]
                         ) ?? 1
                 }
-                let sealed = try Self.seal(payload, dataKey: dataKey.key, incident: incident, kind: kind, version: version)
+                let sealed = try Self.seal(
+                    payload,
+                    dataKey: dataKey.key,
+                    incident: incident,
+                    kind: kind,
+                    version: version
+                )
                 try db.execute(
                     sql: "INSERT INTO record (incident_id, kind, version, stored_at, sealed) VALUES (?, ?, ?, ?, ?)",
                     arguments: [incident.description, kind.rawValue, version, now.timeIntervalSince1970, sealed]
@@ -353,7 +367,12 @@ public final class IncidentVault: Sendable {
                             """,
                         arguments: [
                             incident.description, kind.rawValue, version,
-                            try Self.recordHeadTag(dataKey: dataKey.key, incident: incident, kind: kind, version: version),
+                            try Self.recordHeadTag(
+                                dataKey: dataKey.key,
+                                incident: incident,
+                                kind: kind,
+                                version: version
+                            ),
                         ]
                     )
                 }
@@ -859,7 +878,8 @@ public final class IncidentVault: Sendable {
             arguments: [incident.description, kind.rawValue]
         )
         let count: Int = head?["version"] ?? 0
-        if let head, !headIsAuthentic(tag: head["tag"], dataKey: dataKey, incident: incident, kind: kind, version: count)
+        if let head,
+            !headIsAuthentic(tag: head["tag"], dataKey: dataKey, incident: incident, kind: kind, version: count)
         {
             throw VaultError.integrityViolation(
                 reason: "the version count of record \(kind) of incident \(incident) does not authenticate"
@@ -913,7 +933,8 @@ public final class IncidentVault: Sendable {
         for kindText in Set(counts.keys).union(stored.keys).sorted() {
             let expected = counts[kindText] ?? 0
             let found = stored[kindText] ?? (0, 0, 0)
-            let complete = expected == 0 ? found.n == 0 : (found.n == expected && found.low == 1 && found.high == expected)
+            let complete =
+                expected == 0 ? found.n == 0 : (found.n == expected && found.low == 1 && found.high == expected)
             guard complete else {
                 throw VaultError.integrityViolation(
                     reason: "record \(kindText) of incident \(incident): \(found.n) stored version(s) up to "
@@ -973,7 +994,8 @@ public final class IncidentVault: Sendable {
     }
 
     /// Seals a record: `nonce ‖ ciphertext ‖ tag`.
-    static func seal(_ payload: Data, dataKey: SymmetricKey, incident: IncidentID, kind: RecordKind, version: Int) throws
+    static func seal(_ payload: Data, dataKey: SymmetricKey, incident: IncidentID, kind: RecordKind, version: Int)
+        throws
         -> Data
     {
         try AES.GCM.seal(

@@ -354,7 +354,8 @@ extension AuditCommand {
 
         @Flag(
             name: .long,
-            help: "Accept an export that starts after entry #1 (made with --since); the entries before it are not checked."
+            help:
+                "Accept an export that starts after entry #1 (made with --since); the entries before it are not checked."
         )
         var partial = false
 
@@ -401,7 +402,10 @@ extension AuditCommand {
                     )
                 }
                 if verification.isIntact {
-                    print(verification.uncheckedBefore == nil ? "export intact, head signature valid" : "checked part intact, head signature valid")
+                    print(
+                        verification.uncheckedBefore == nil
+                            ? "export intact, head signature valid" : "checked part intact, head signature valid"
+                    )
                 } else {
                     for problem in verification.problems { print("PROBLEM \(problem)") }
                     if !self.partial, let firstEntry = entries.first, firstEntry.sequence > 1 {

@@ -297,7 +297,9 @@ struct AuditTests {
         #expect(
             AuditTrail.verifyExport(entries: tail, head: head, signingPublicKey: key).problems.map(\.kind) == [.missing]
         )
-        #expect(AuditTrail.verifyExport(entries: tail, head: head, signingPublicKey: key, allowingPartial: true).isIntact)
+        #expect(
+            AuditTrail.verifyExport(entries: tail, head: head, signingPublicKey: key, allowingPartial: true).isIntact
+        )
 
         var edited = all
         edited[3].body = edited[3].body.replacingOccurrences(of: "life-or-body-exception", with: "verbal")

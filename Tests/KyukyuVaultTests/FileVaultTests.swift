@@ -116,8 +116,12 @@ struct FileVaultTests {
         var stored: [IncidentID: [Data]] = [:]
         for id in ids {
             stored[id] = try await pool.read { db in
-                (try Data.fetchAll(db, sql: "SELECT sealed FROM record WHERE incident_id = ?", arguments: [id.description]))
-                    .map { Data($0.dropFirst(12).prefix(32)) }
+                (try Data.fetchAll(
+                    db,
+                    sql: "SELECT sealed FROM record WHERE incident_id = ?",
+                    arguments: [id.description]
+                ))
+                .map { Data($0.dropFirst(12).prefix(32)) }
                     + (try Data.fetchAll(
                         db,
                         sql: "SELECT wrapped_key FROM incident_key WHERE incident_id = ?",

@@ -174,13 +174,22 @@ struct HardeningTests {
         try await second.putRecord(incident: after, kind: .patient, payload: Data("after".utf8))
         #expect(second.currentDeviceKeyID == report.current)
         // Its older incident was re-wrapped by the first instance; the second re-reads and reads it.
-        #expect(try await second.latestRecord(incident: before, kind: .patient, viewer: testCrew)?.payload == Data("before".utf8))
+        #expect(
+            try await second.latestRecord(incident: before, kind: .patient, viewer: testCrew)?.payload
+                == Data("before".utf8)
+        )
 
         // A fresh start holds only the new key and reads both.
         let fresh = try await IncidentVault.open(stateDirectory: directory, logger: capture.logger())
         #expect(try await fresh.status().dataKeysPendingRewrap == 0)
-        #expect(try await fresh.latestRecord(incident: after, kind: .patient, viewer: testCrew)?.payload == Data("after".utf8))
-        #expect(try await fresh.latestRecord(incident: before, kind: .patient, viewer: testCrew)?.payload == Data("before".utf8))
+        #expect(
+            try await fresh.latestRecord(incident: after, kind: .patient, viewer: testCrew)?.payload
+                == Data("after".utf8)
+        )
+        #expect(
+            try await fresh.latestRecord(incident: before, kind: .patient, viewer: testCrew)?.payload
+                == Data("before".utf8)
+        )
         #expect(mode(directory + "/" + KeyFileProvider.defaultFileName + ".lock") == 0o600)
     }
 
@@ -236,11 +245,19 @@ struct HardeningTests {
         let directory = try makeTemporaryDirectory()
         defer { removeDirectory(directory) }
         let path = directory + "/terminal.key.pem"
-        #expect(FileManager.default.createFile(atPath: path, contents: Data("k".utf8), attributes: [.posixPermissions: 0o600]))
+        #expect(
+            FileManager.default.createFile(
+                atPath: path,
+                contents: Data("k".utf8),
+                attributes: [.posixPermissions: 0o600]
+            )
+        )
         try FilePermissions.requirePrivate(path: path)
         for loose in [0o640, 0o604, 0o644] {
             chmod(path, mode_t(loose))
-            #expect(throws: VaultError.keyFilePermissionsTooOpen(reason: "")) { try FilePermissions.requirePrivate(path: path) }
+            #expect(throws: VaultError.keyFilePermissionsTooOpen(reason: "")) {
+                try FilePermissions.requirePrivate(path: path)
+            }
         }
         chmod(path, 0o600)
         symlink(path, directory + "/link.pem")
@@ -262,7 +279,11 @@ struct HardeningTests {
             removeDirectory(credentials)
         }
         let environment = ["CREDENTIALS_DIRECTORY": credentials]
-        let auto = try DeviceKeySource.auto.provider(stateDirectory: state, createIfMissing: true, environment: environment)
+        let auto = try DeviceKeySource.auto.provider(
+            stateDirectory: state,
+            createIfMissing: true,
+            environment: environment
+        )
         #expect(throws: VaultError.deviceKeyUnavailable(reason: "")) { try auto.loadKeyring() }
         #expect(throws: VaultError.deviceKeyUnavailable(reason: "")) {
             try DeviceKeySource.file.provider(stateDirectory: state, createIfMissing: true, environment: environment)
@@ -294,7 +315,9 @@ struct HardeningTests {
         for document in ["deploy/README.md", "docs/vault.md"] {
             let text = try String(contentsOf: root.appendingPathComponent(document), encoding: .utf8)
             #expect(text.contains(SystemdCredentialProvider.defaultName), "\(document)")
-            let otherNames = text.components(separatedBy: "kyukyu-device-key").dropFirst().filter { !$0.hasPrefix("ring") }
+            let otherNames = text.components(separatedBy: "kyukyu-device-key").dropFirst().filter {
+                !$0.hasPrefix("ring")
+            }
             #expect(otherNames.isEmpty, "\(document) names another credential")
         }
     }

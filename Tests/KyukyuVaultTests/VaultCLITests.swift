@@ -180,7 +180,9 @@ struct VaultCLITests {
         let usage = try await KyukyuCLI.run(["vault", "purge", "--expired", "--all", "--state-dir", directory])
         #expect(usage.status == 64, "\(usage.output)")
 
-        let purge = try await KyukyuCLI.run(["vault", "purge", "--incident", ids[0].description, "--state-dir", directory])
+        let purge = try await KyukyuCLI.run([
+            "vault", "purge", "--incident", ids[0].description, "--state-dir", directory,
+        ])
         #expect(purge.status == 0, "\(purge.output)")
         #expect(purge.stdout.contains("1 incident(s) shredded; WAL truncated: yes"))
         await #expect(throws: VaultError.incidentNotFound(reason: "")) {
@@ -239,7 +241,10 @@ struct VaultCLITests {
         #expect(FileManager.default.contents(atPath: keyFile) == keyBefore, "the key file was not touched")
 
         // Delivered under its one name, the credential is what the vault uses.
-        try FileManager.default.copyItem(atPath: keyFile, toPath: credentials + "/" + SystemdCredentialProvider.defaultName)
+        try FileManager.default.copyItem(
+            atPath: keyFile,
+            toPath: credentials + "/" + SystemdCredentialProvider.defaultName
+        )
         chmod(credentials + "/" + SystemdCredentialProvider.defaultName, 0o400)
         try FileManager.default.removeItem(atPath: keyFile)
         let status = try await KyukyuCLI.run(["vault", "status", "--state-dir", directory], environment: environment)
