@@ -835,6 +835,24 @@ public final class IncidentVault: Sendable {
         Data("kyukyu.vault.dek.\(bindsRecordSet ? "v2" : "v1")\0\(incident)\0\(keyID.rawValue)".utf8)
     }
 
+    /// Seals and opens `payload` as a record of a fresh random data key, once each, and returns the two
+    /// durations: the encryption's own cost, without I/O (for the benchmark).
+    @_spi(Benchmarks)
+    public static func measureRecordCrypto(payload: Data) throws -> (seal: Duration, open: Duration) {
+        let key = SymmetricKey(size: .bits256)
+        let incident = IncidentID()
+        let clock = ContinuousClock()
+        let start = clock.now
+        let sealed = try Self.seal(payload, dataKey: key, incident: incident, kind: .medications, version: 1)
+        let sealedAt = clock.now
+        let opened = try Self.open(sealed: sealed, dataKey: key, incident: incident, kind: .medications, version: 1)
+        let openedAt = clock.now
+        guard opened.count == payload.count else {
+            throw VaultError.authenticationFailed(reason: "benchmark round trip changed the length")
+        }
+        return (sealedAt - start, openedAt - sealedAt)
+    }
+
     static func recordAssociatedData(incident: IncidentID, kind: RecordKind, version: Int) -> Data {
         var data = Data("kyukyu.vault.record.v1\0\(incident)\0\(kind.rawValue)\0".utf8)
         withUnsafeBytes(of: UInt64(version).bigEndian) { data.append(contentsOf: $0) }

@@ -30,6 +30,13 @@ struct VaultBenchmarkReport: Codable, Sendable, CustomStringConvertible {
     var putRatioP50: Double
     /// Encrypted p50 divided by plain p50.
     var getRatioP50: Double
+    /// The vault's AES-256-GCM seal of the record alone (no I/O, no audit), as the vault does it.
+    var sealOnly: Latency
+    /// The vault's AES-256-GCM open of the record alone.
+    var openOnly: Latency
+    /// (plain put p50 + seal p50) / plain put p50: the encryption's own cost relative to the plain write,
+    /// without the fsync noise of comparing two separately measured disk writes.
+    var sealCostRatio: Double
     var purgeIncidents: Int
     /// `purgeExpired` over all incidents at once (key, records, row per incident; one WAL truncation).
     var purgeExpiredMillis: Double
@@ -60,6 +67,9 @@ struct VaultBenchmarkReport: Codable, Sendable, CustomStringConvertible {
             row("get encrypted+audited", self.encryptedGet),
             row("get plain", self.plainGet),
             String(format: "get ratio (p50)              %.2f×", self.getRatioP50),
+            row("seal 1 MB only (no I/O)", self.sealOnly),
+            row("open 1 MB only (no I/O)", self.openOnly),
+            String(format: "(plain put + seal) / plain   %.2f×", self.sealCostRatio),
             String(format: "purgeExpired %d incidents    %.1f ms", self.purgeIncidents, self.purgeExpiredMillis),
             row("shred one by one", self.shredOneByOne),
             String(format: "shred %d one by one, total   %.1f ms", self.purgeIncidents, self.shredOneByOneTotalMillis),
@@ -176,6 +186,15 @@ func runVaultBenchmark(
     }
     _ = try await vault.wipeAll(actor: "bench")
     try await plain.write { db in try db.execute(sql: "DELETE FROM record; DELETE FROM incident") }
+    var sealOnly = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+    var openOnly = sealOnly
+    for round in 0..<(iterations + 3) {
+        let (seal, open) = try IncidentVault.measureRecordCrypto(payload: payload)
+        if round >= 3 {
+            _ = sealOnly.record(micros(seal))
+            _ = openOnly.record(micros(open))
+        }
+    }
 
     // Purge: small incidents (a 4 KB record each), as after a shift.
     let small = Data((0..<4096).map { _ in UInt8.random(in: 0...255, using: &generator) })
@@ -229,6 +248,10 @@ func runVaultBenchmark(
         plainGet: latency(plainGet),
         putRatioP50: Double(encryptedPut.valueAtPercentile(50)) / Double(max(1, plainPut.valueAtPercentile(50))),
         getRatioP50: Double(encryptedGet.valueAtPercentile(50)) / Double(max(1, plainGet.valueAtPercentile(50))),
+        sealOnly: latency(sealOnly),
+        openOnly: latency(openOnly),
+        sealCostRatio: Double(plainPut.valueAtPercentile(50) + sealOnly.valueAtPercentile(50))
+            / Double(max(1, plainPut.valueAtPercentile(50))),
         purgeIncidents: purgeIncidents,
         purgeExpiredMillis: purgeExpiredMillis,
         shredOneByOne: latency(shred),
