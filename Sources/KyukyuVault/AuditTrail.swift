@@ -33,6 +33,21 @@ public struct AuditHead: Hashable, Sendable, Codable {
     public var signature: String
 }
 
+/// Entries and the signed head read in one snapshot (one read transaction), as `kyukyu audit export` writes
+/// them: an append between reading the entries and reading the head cannot make them disagree.
+public struct AuditExport: Hashable, Sendable, Codable {
+    /// The entries, in chain order.
+    public var entries: [AuditEntry]
+    /// The signed head of the same snapshot (`nil` if nothing was ever appended).
+    public var head: AuditHead?
+
+    /// Creates an export.
+    public init(entries: [AuditEntry], head: AuditHead?) {
+        self.entries = entries
+        self.head = head
+    }
+}
+
 /// One finding of ``AuditTrail/verify(anchor:)``.
 public struct AuditProblem: Hashable, Sendable, Codable, CustomStringConvertible {
     /// The kind of finding.
@@ -99,6 +114,11 @@ public struct AuditVerification: Hashable, Sendable, Codable {
     /// Clock jumps seen (not tampering, but a reason to distrust wall times around them).
     public var clockJumps: [ClockJump]
 
+    /// Set only by a partial export check (``AuditTrail/verifyExport(entries:head:signingPublicKey:clockJumpTolerance:allowingPartial:)``
+    /// with `allowingPartial`) of an export that starts after entry 1: the entries before this sequence
+    /// number, and the link of this entry to them, were not checked.
+    public var uncheckedBefore: Int64?
+
     /// Whether no problem was found (clock jumps do not count).
     public var isIntact: Bool { self.problems.isEmpty }
 
@@ -159,8 +179,9 @@ public final class AuditTrail: Sendable {
     }
 
     /// Appends within a caller's transaction, so that an action and its audit entry commit together.
-    @discardableResult
-    func append(_ event: AuditEvent, in db: Database) throws -> Int64 {
+    /// (SPI for the benchmark, whose plain baseline writes the same entry in the same transaction.)
+    @_spi(Benchmarks) @discardableResult
+    public func append(_ event: AuditEvent, in db: Database) throws -> Int64 {
         // The signed head is the authority for what the chain commits to. Tampering must stay visible
         // after later appends, never be "healed" by them:
         // - rows cut off the end: the next entry still links to the signed head, so the gap remains;
@@ -240,13 +261,17 @@ public final class AuditTrail: Sendable {
     /// Verifies an export (entries in chain order plus the signed head) off the device, against a
     /// pinned signing public key (raw Ed25519, 32 bytes) obtained from the device out of band.
     ///
-    /// An export made with `since` starts after entry 1: the link of its first entry to the entries
-    /// before it cannot be checked, everything after it can. The export must end at the signed head.
+    /// Strict by default: the export must start at entry 1 (linked to the genesis value of the key) and end
+    /// at the signed head, so an export with its first entries removed reports them ``AuditProblem/Kind/missing``.
+    /// With `allowingPartial` (an export made with `since`), an export may start later: the link of its first
+    /// entry to the entries before it cannot be checked, everything after it can, and
+    /// ``AuditVerification/uncheckedBefore`` says where the check began.
     public static func verifyExport(
         entries: [AuditEntry],
         head: AuditHead,
         signingPublicKey: Data,
-        clockJumpTolerance: Double = 2
+        clockJumpTolerance: Double = 2,
+        allowingPartial: Bool = false
     ) -> AuditVerification {
         let rows = entries.map { entry in
             let bodyBytes = Data(entry.body.utf8)
@@ -264,8 +289,11 @@ public final class AuditTrail: Sendable {
             anchor: nil,
             signingPublicKey: signingPublicKey,
             clockJumpTolerance: clockJumpTolerance,
-            partial: true
+            partial: allowingPartial
         )
+        if allowingPartial, let first = entries.first, first.sequence > 1 {
+            verification.uncheckedBefore = first.sequence
+        }
         // The structured fields travel beside the body; they must say the same as the hashed body.
         for entry in entries {
             guard let body = try? decodeBody(Data(entry.body.utf8)) else { continue }
@@ -288,8 +316,14 @@ public final class AuditTrail: Sendable {
 
     /// Entries recorded at or after `since` (wall clock), in chain order, with their hashes.
     public func export(since: Date? = nil) async throws -> [AuditEntry] {
-        let rows = try await self.writer.read { db in
-            try Row.fetchAll(
+        try await self.exportSnapshot(since: since).entries
+    }
+
+    /// Entries recorded at or after `since` and the signed head, read in one read transaction, so that
+    /// they describe the same state even while other connections append.
+    public func exportSnapshot(since: Date? = nil) async throws -> AuditExport {
+        let (rows, head) = try await self.writer.read { db in
+            let rows = try Row.fetchAll(
                 db,
                 sql: "SELECT seq, wall_time, body, prev_hash, hash FROM audit_entry WHERE wall_time >= ? ORDER BY seq",
                 arguments: [since?.timeIntervalSince1970 ?? -Double.greatestFiniteMagnitude]
@@ -302,8 +336,9 @@ public final class AuditTrail: Sendable {
                     hash: $0["hash"]
                 )
             }
+            return (rows, try Self.fetchHead(db))
         }
-        return try rows.map { row in
+        let entries = try rows.map { row in
             let body = try Self.decodeBody(row.body)
             return AuditEntry(
                 sequence: row.sequence,
@@ -314,6 +349,7 @@ public final class AuditTrail: Sendable {
                 body: String(decoding: row.body, as: UTF8.self)
             )
         }
+        return AuditExport(entries: entries, head: head)
     }
 
     /// The number of stored entries.

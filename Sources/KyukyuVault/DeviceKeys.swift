@@ -195,69 +195,109 @@ public protocol WritableDeviceKeyProvider: DeviceKeyProvider {
 
 /// A keyring in a file in the state folder, created on first use with mode 0600.
 ///
-/// Loading refuses a file that is not a regular file owned by the current user, or that is
-/// readable or writable by group or others (``VaultError/Code/keyFilePermissionsTooOpen``).
+/// Loading opens the file with `O_NOFOLLOW` and checks the opened descriptor with `fstat`: it must be a
+/// regular file owned by the current user, not readable or writable by group or others
+/// (``VaultError/Code/keyFilePermissionsTooOpen``). While `$CREDENTIALS_DIRECTORY` is set (the service
+/// runs with systemd credentials), a missing key file is never created: the keyring must come from the
+/// credential, and a plaintext key beside the data would silently defeat it.
 public struct KeyFileProvider: WritableDeviceKeyProvider {
     /// The path of the key file.
     public let path: String
     /// Whether a missing key file is created with fresh keys.
     public let createIfMissing: Bool
+    /// The credentials directory seen at creation (`$CREDENTIALS_DIRECTORY`); when set, creation is refused.
+    public let credentialsDirectory: String?
 
     /// The key file name used inside a state directory.
     public static let defaultFileName = "device-keyring.json"
 
-    /// A provider for `path`; `createIfMissing` generates a keyring on first run.
-    public init(path: String, createIfMissing: Bool = true) {
+    /// A provider for `path`; `createIfMissing` generates a keyring on first run (never while
+    /// `credentialsDirectory`, by default `$CREDENTIALS_DIRECTORY`, is set).
+    public init(
+        path: String,
+        createIfMissing: Bool = true,
+        credentialsDirectory: String? = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"]
+    ) {
         self.path = path
         self.createIfMissing = createIfMissing
+        self.credentialsDirectory = credentialsDirectory.flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// A provider for the default key file inside `stateDirectory`.
-    public init(stateDirectory: String, createIfMissing: Bool = true) {
-        self.init(path: stateDirectory + "/" + Self.defaultFileName, createIfMissing: createIfMissing)
+    public init(
+        stateDirectory: String,
+        createIfMissing: Bool = true,
+        credentialsDirectory: String? = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"]
+    ) {
+        self.init(
+            path: stateDirectory + "/" + Self.defaultFileName,
+            createIfMissing: createIfMissing,
+            credentialsDirectory: credentialsDirectory
+        )
     }
 
-    /// Loads the keyring, creating it first if missing and allowed.
+    /// The lock file next to the key file, held by rotation (exclusive) and by wraps of new data keys (shared).
+    public var lockPath: String { self.path + ".lock" }
+
+    /// Loads the keyring, creating it first if missing and allowed. Blocking (file I/O, fsync on creation).
     public func loadKeyring() throws -> DeviceKeyring {
-        var info = stat()
-        if lstat(self.path, &info) != 0 {
-            let code = errno
-            guard code == ENOENT, self.createIfMissing else {
-                throw VaultError.deviceKeyUnavailable(reason: "cannot stat key file \(self.path): \(errnoText(code))")
+        let fd: Int32
+        switch syscallResult({ open(self.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }) {
+        case .success(let opened):
+            fd = opened
+        case .failure(let error) where error.code == ENOENT:
+            guard self.createIfMissing else {
+                throw VaultError.deviceKeyUnavailable(reason: "key file \(self.path) is missing")
             }
-            let keyring = DeviceKeyring.generate()
-            try FileSecurity.writeAtomically(keyring.serialized(), to: self.path, createOnly: true)
+            if let credentialsDirectory {
+                throw VaultError.deviceKeyUnavailable(
+                    reason: "CREDENTIALS_DIRECTORY is set (\(credentialsDirectory)): refusing to create a plaintext "
+                        + "key file; deliver the keyring as credential \(SystemdCredentialProvider.defaultName)"
+                )
+            }
+            try FileSecurity.writeAtomically(DeviceKeyring.generate().serialized(), to: self.path, createOnly: true)
             return try self.loadKeyring()
+        case .failure(let error) where error.code == ELOOP:
+            throw VaultError.keyFilePermissionsTooOpen(reason: "\(self.path) is a symbolic link, not a regular file")
+        case .failure(let error):
+            throw VaultError.deviceKeyUnavailable(reason: "cannot open key file \(self.path): \(error.text)")
         }
-        try FileSecurity.checkOwnerOnly(path: self.path, info: info)
-        return try DeviceKeyring(serialized: try FileSecurity.read(path: self.path))
+        defer { close(fd) }
+        // The checks run on the descriptor that is then read: nothing can be swapped in between.
+        try FileSecurity.checkOwnerOnly(path: self.path, descriptor: fd)
+        return try DeviceKeyring(serialized: try FileSecurity.readAll(fd, path: self.path))
     }
 
     /// Atomically replaces the key file (write to a 0600 temporary file, fsync, rename, fsync folder).
+    /// Blocking.
     public func storeKeyring(_ keyring: DeviceKeyring) throws {
         try FileSecurity.writeAtomically(keyring.serialized(), to: self.path, createOnly: false)
     }
 }
 
-/// A keyring delivered as a systemd credential: `$CREDENTIALS_DIRECTORY/<name>`.
+/// A keyring delivered as a systemd credential: `$CREDENTIALS_DIRECTORY/kyukyu-device-keyring`.
 ///
 /// Set up with `LoadCredentialEncrypted=` (or `LoadCredential=`) in the unit; systemd places the
 /// file on a non-swappable, per-service file system readable only by the service. The credential is
 /// read-only: rotation is done by deploying a keyring that holds both the new and the retired key,
 /// starting the service (which re-wraps data keys), then deploying the keyring without the retired key.
 public struct SystemdCredentialProvider: DeviceKeyProvider {
+    /// The one credential name the vault reads (and deploy/README.md and docs/vault.md name).
+    public static let defaultName = "kyukyu-device-keyring"
+
     /// The credential name.
     public let name: String
     /// The credentials directory, normally from `$CREDENTIALS_DIRECTORY`.
     public let directory: String?
 
     /// A provider for credential `name`, read from `directory` or `$CREDENTIALS_DIRECTORY`.
-    public init(name: String = "kyukyu-device-keyring", directory: String? = nil) {
+    public init(name: String = SystemdCredentialProvider.defaultName, directory: String? = nil) {
         self.name = name
         self.directory = directory ?? ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"]
     }
 
-    /// Loads the keyring from the credential file; it must not be accessible to others.
+    /// Loads the keyring from the credential file (opened with `O_NOFOLLOW`, checked with `fstat`); it must
+    /// be a regular file that others cannot access.
     public func loadKeyring() throws -> DeviceKeyring {
         guard let directory, !directory.isEmpty else {
             throw VaultError.deviceKeyUnavailable(reason: "CREDENTIALS_DIRECTORY is not set")
@@ -266,9 +306,21 @@ public struct SystemdCredentialProvider: DeviceKeyProvider {
             throw VaultError.invalidArgument(reason: "a credential name cannot contain '/'")
         }
         let path = directory + "/" + self.name
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            throw VaultError.deviceKeyUnavailable(reason: "credential \(self.name) not found: \(errnoText(errno))")
+        let fd: Int32
+        switch syscallResult({ open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }) {
+        case .success(let opened):
+            fd = opened
+        case .failure(let error) where error.code == ELOOP:
+            throw VaultError.keyFilePermissionsTooOpen(reason: "credential \(self.name) is a symbolic link")
+        case .failure(let error):
+            throw VaultError.deviceKeyUnavailable(
+                reason: "credential \(self.name) cannot be read from $CREDENTIALS_DIRECTORY: \(error.text)"
+            )
+        }
+        defer { close(fd) }
+        let info = try FileSecurity.fstatDescriptor(fd, path: path)
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw VaultError.keyFilePermissionsTooOpen(reason: "credential \(self.name) is not a regular file")
         }
         // systemd makes credentials 0400 (or 0440 for a shared group); others must have no access.
         guard info.st_mode & 0o007 == 0 else {
@@ -277,7 +329,56 @@ public struct SystemdCredentialProvider: DeviceKeyProvider {
                     "credential \(self.name) is accessible to others (mode \(String(info.st_mode & 0o777, radix: 8)))"
             )
         }
-        return try DeviceKeyring(serialized: try FileSecurity.read(path: path))
+        return try DeviceKeyring(serialized: try FileSecurity.readAll(fd, path: path))
+    }
+}
+
+/// Where the device keyring comes from (`--key-source`).
+public enum DeviceKeySource: String, Sendable, CaseIterable {
+    /// The systemd credential whenever `$CREDENTIALS_DIRECTORY` is set (failing closed if it is missing),
+    /// otherwise the key file.
+    case auto
+    /// The key file in the state folder; refused while `$CREDENTIALS_DIRECTORY` is set.
+    case file
+    /// The systemd credential only.
+    case credential
+
+    /// The provider for this source.
+    ///
+    /// Fails closed: while `$CREDENTIALS_DIRECTORY` is set (in `environment`), the keyring comes only from
+    /// the credential ``SystemdCredentialProvider/defaultName``; a missing or unreadable credential is an
+    /// error when loading, never a fallback to a key file, and `.file` is refused.
+    ///
+    /// - Parameter createIfMissing: whether a key file may be generated (first run without credentials).
+    public func provider(
+        stateDirectory: String,
+        createIfMissing: Bool,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> any DeviceKeyProvider {
+        let credentialsDirectory = environment["CREDENTIALS_DIRECTORY"].flatMap { $0.isEmpty ? nil : $0 }
+        switch self {
+        case .credential:
+            return SystemdCredentialProvider(directory: credentialsDirectory ?? "")
+        case .auto:
+            if let credentialsDirectory { return SystemdCredentialProvider(directory: credentialsDirectory) }
+            return KeyFileProvider(
+                stateDirectory: stateDirectory,
+                createIfMissing: createIfMissing,
+                credentialsDirectory: nil
+            )
+        case .file:
+            if credentialsDirectory != nil {
+                throw VaultError.deviceKeyUnavailable(
+                    reason: "CREDENTIALS_DIRECTORY is set: the keyring must come from credential "
+                        + "\(SystemdCredentialProvider.defaultName), not from a key file"
+                )
+            }
+            return KeyFileProvider(
+                stateDirectory: stateDirectory,
+                createIfMissing: createIfMissing,
+                credentialsDirectory: nil
+            )
+        }
     }
 }
 
@@ -322,120 +423,4 @@ func hex(_ data: some Sequence<UInt8>) -> String {
         out.append(digits[Int(byte & 0x0f)])
     }
     return String(decoding: out, as: UTF8.self)
-}
-
-private func posixRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
-    read(fd, buffer, count)
-}
-
-func errnoText(_ code: Int32) -> String { String(cString: strerror(code)) }
-
-/// File-system calls for secrets and the state folder; the only place that turns errno into errors.
-enum FileSecurity {
-    static func checkOwnerOnly(path: String, info: stat) throws {
-        guard info.st_mode & S_IFMT == S_IFREG else {
-            throw VaultError.keyFilePermissionsTooOpen(reason: "\(path) is not a regular file")
-        }
-        guard info.st_uid == geteuid() else {
-            throw VaultError.keyFilePermissionsTooOpen(reason: "\(path) is not owned by the current user")
-        }
-        let mode = info.st_mode & 0o777
-        guard mode & 0o077 == 0 else {
-            throw VaultError.keyFilePermissionsTooOpen(
-                reason: "\(path) has mode \(String(mode, radix: 8)); it must be 600 (run: chmod 600 \(path))"
-            )
-        }
-    }
-
-    static func read(path: String) throws -> Data {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw VaultError.deviceKeyUnavailable(reason: "cannot open \(path): \(errnoText(errno))")
-        }
-        defer { close(fd) }
-        var data = Data()
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { posixRead(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw VaultError.deviceKeyUnavailable(reason: "cannot read \(path): \(errnoText(errno))")
-            }
-            if count == 0 { break }
-            data.append(contentsOf: buffer[0..<count])
-        }
-        return data
-    }
-
-    /// Writes `data` to a 0600 temporary file, fsyncs it, renames it over `path` and fsyncs the folder.
-    /// With `createOnly`, an existing `path` is left alone (first-run race: the first writer wins).
-    static func writeAtomically(_ data: Data, to path: String, createOnly: Bool) throws {
-        let temporary = path + ".tmp-\(getpid())"
-        unlink(temporary)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            throw VaultError.fileSystem(reason: "cannot create \(temporary): \(errnoText(errno))")
-        }
-        var ok = true
-        data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    ok = false
-                    return
-                }
-                offset += written
-            }
-        }
-        if fsync(fd) != 0 { ok = false }
-        close(fd)
-        guard ok else {
-            unlink(temporary)
-            throw VaultError.fileSystem(reason: "cannot write \(temporary): \(errnoText(errno))")
-        }
-        if createOnly {
-            // link() fails if the target exists, so a concurrent first run cannot replace a key in use.
-            if link(temporary, path) != 0 {
-                let code = errno
-                unlink(temporary)
-                if code != EEXIST {
-                    throw VaultError.fileSystem(reason: "cannot create \(path): \(errnoText(code))")
-                }
-            } else {
-                unlink(temporary)
-            }
-        } else if rename(temporary, path) != 0 {
-            let code = errno
-            unlink(temporary)
-            throw VaultError.fileSystem(reason: "cannot replace \(path): \(errnoText(code))")
-        }
-        try syncDirectory(of: path)
-    }
-
-    static func syncDirectory(of path: String) throws {
-        let directory = (path as NSString).deletingLastPathComponent
-        let fd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        _ = fsync(fd)
-    }
-
-    /// Creates the state directory with mode 0700 if missing.
-    static func ensureDirectory(_ path: String) throws {
-        if mkdir(path, 0o700) != 0, errno != EEXIST {
-            throw VaultError.fileSystem(reason: "cannot create state directory \(path): \(errnoText(errno))")
-        }
-    }
-
-    /// Creates an empty owner-only file if missing, so SQLite (which copies the main file's mode to
-    /// its -wal and -shm files) never creates a world-readable database.
-    static func touchOwnerOnly(_ path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            throw VaultError.fileSystem(reason: "cannot create \(path): \(errnoText(errno))")
-        }
-        close(fd)
-    }
 }

@@ -134,15 +134,22 @@ public final class IncidentVault: Sendable {
     public struct Configuration: Sendable {
         /// The hard maximum age of an incident, in seconds (default 24 h).
         public var maximumAge: TimeInterval
+        /// Whether the process keeps freed large buffers for reuse (glibc `mallopt`, process-wide; default
+        /// on): without it every 1 MB record costs page faults on fresh memory for the ciphertext buffers,
+        /// which is most of the encryption's cost.
+        public var retainsLargeBuffers: Bool
 
         /// Creates a configuration.
-        public init(maximumAge: TimeInterval = 24 * 60 * 60) {
+        public init(maximumAge: TimeInterval = 24 * 60 * 60, retainsLargeBuffers: Bool = true) {
             self.maximumAge = maximumAge
+            self.retainsLargeBuffers = retainsLargeBuffers
         }
     }
 
     private let writer: any DatabaseWriter
     private let keyring: LockedBox<DeviceKeyring>
+    /// Where the keyring is re-read from before wrapping new data keys (never creating a key file).
+    private let keyProvider: (any DeviceKeyProvider)?
     private let logger: Logger
     /// The audit trail stored in the same database.
     public let audit: AuditTrail
@@ -154,26 +161,45 @@ public final class IncidentVault: Sendable {
     /// Use ``VaultDatabase/openPool(path:)`` for a file (WAL) and ``VaultDatabase/makeInMemory()`` in
     /// unit tests, or ``open(stateDirectory:keyProvider:configuration:clock:logger:now:runStartUpDuties:)`` for the
     /// whole start-up sequence.
+    ///
+    /// - Parameter keyProvider: where `keyring` came from. When given, the vault re-reads it (under the
+    ///   shared rotation lock of a key file) before wrapping each new data key, and once when a stored data
+    ///   key names a wrapping key it does not hold, so that a rotation by another process is noticed.
     public init(
         database: any DatabaseWriter,
         keyring: DeviceKeyring,
+        keyProvider: (any DeviceKeyProvider)? = nil,
         configuration: Configuration = Configuration(),
         clock: any AuditClock = SystemAuditClock(),
         logger: Logger
     ) throws {
+        if configuration.retainsLargeBuffers, !LargeRecordAllocator.applied {
+            logger.debug("allocator tuning for large records not available")
+        }
         try VaultDatabase.migrate(database)
         self.writer = database
         self.keyring = LockedBox(keyring)
+        if let file = keyProvider as? KeyFileProvider {
+            // Re-reading must never generate a key: a key file that vanished while running is an error.
+            self.keyProvider = KeyFileProvider(
+                path: file.path,
+                createIfMissing: false,
+                credentialsDirectory: file.credentialsDirectory
+            )
+        } else {
+            self.keyProvider = keyProvider
+        }
         self.logger = logger
         self.configuration = configuration
         self.audit = AuditTrail(database: database, keyring: keyring, clock: clock, logger: logger)
     }
 
-    /// Opens the vault in `stateDirectory` (created with mode 0700): loads the device keyring (by
-    /// default from the key file there, created on first run), opens the WAL database, then runs the
-    /// start-up duties (``startUp(now:)``) unless `runStartUpDuties` is false (read-only tools such as
-    /// audit verification): finishes interrupted purges, purges expired incidents and re-wraps data keys
-    /// still under a retired device key.
+    /// Opens the vault in `stateDirectory`: creates it with mode 0700 (or removes group/other bits from an
+    /// existing one), loads the device keyring (by default ``DeviceKeySource/auto``: the systemd credential
+    /// whenever `$CREDENTIALS_DIRECTORY` is set, else the key file there, created only for a new vault),
+    /// opens the WAL database (`vault.sqlite` and its `-wal`/`-shm` forced to 0600), then runs the start-up
+    /// duties (``startUp(now:)``) unless `runStartUpDuties` is false (read-only tools such as audit
+    /// verification). Blocking file work runs off the cooperative pool.
     public static func open(
         stateDirectory: String,
         keyProvider: (any DeviceKeyProvider)? = nil,
@@ -183,22 +209,28 @@ public final class IncidentVault: Sendable {
         now: Date = Date(),
         runStartUpDuties: Bool = true
     ) async throws -> IncidentVault {
-        try FileSecurity.ensureDirectory(stateDirectory)
         let databasePath = stateDirectory + "/" + VaultDatabase.fileName
-        // A new key file is generated only for a new vault: if the database exists but the key file is
-        // gone, generating a fresh key would silently orphan every incident and break the audit chain.
-        let databaseExists = FileManager.default.fileExists(atPath: databasePath)
-        let provider =
-            keyProvider ?? KeyFileProvider(stateDirectory: stateDirectory, createIfMissing: !databaseExists)
-        let keyring = try provider.loadKeyring()
-        let pool = try VaultDatabase.openPool(path: databasePath)
-        let vault = try IncidentVault(
-            database: pool,
-            keyring: keyring,
-            configuration: configuration,
-            clock: clock,
-            logger: logger
-        )
+        let vault = try await runBlocking { () throws -> IncidentVault in
+            if try FileSecurity.ensurePrivateDirectory(stateDirectory) {
+                logger.warning("state folder was accessible to others; restricted to 0700")
+            }
+            // A new key file is generated only for a new vault: if the database exists but the key file is
+            // gone, generating a fresh key would silently orphan every incident and break the audit chain.
+            let databaseExists = FileManager.default.fileExists(atPath: databasePath)
+            let provider =
+                try keyProvider
+                ?? DeviceKeySource.auto.provider(stateDirectory: stateDirectory, createIfMissing: !databaseExists)
+            let keyring = try provider.loadKeyring()
+            let pool = try VaultDatabase.openPool(path: databasePath, logger: logger)
+            return try IncidentVault(
+                database: pool,
+                keyring: keyring,
+                keyProvider: provider,
+                configuration: configuration,
+                clock: clock,
+                logger: logger
+            )
+        }
         if runStartUpDuties {
             try await vault.startUp(now: now)
         }
@@ -206,14 +238,55 @@ public final class IncidentVault: Sendable {
     }
 
     /// Start-up duties: finish interrupted purges, purge expired incidents, re-wrap data keys under
-    /// retired device keys.
+    /// retired device keys, and always checkpoint and truncate the WAL: after a crash the WAL can still hold
+    /// frames of an incident that was shredded before the crash (its wrapped key and ciphertext), whether or
+    /// not this start purges anything.
     @discardableResult
     public func startUp(now: Date = Date()) async throws -> PurgeSummary {
-        let summary = try await self.purgeExpired(now: now)
-        if !self.keyring.value.retiredKeyIDs.isEmpty {
-            _ = try await self.rewrapDataKeys()
+        var summary = try await self.purgeExpired(now: now, truncatingWAL: false)
+        if !self.keyring.value.retiredKeyIDs.isEmpty || self.keyProvider != nil {
+            let lock = try await self.keyringLock(exclusive: false)
+            defer { lock?.release() }
+            try await self.reloadKeyring()
+            if !self.keyring.value.retiredKeyIDs.isEmpty {
+                _ = try await self.rewrapDataKeys(truncatingWAL: false)
+            }
         }
+        summary.walTruncated = await self.truncateWAL()
         return summary
+    }
+
+    /// The lock file of a key-file keyring (`nil` for other providers, which cannot be rotated in place).
+    private var keyringLockPath: String? { (self.keyProvider as? KeyFileProvider)?.lockPath }
+
+    private func keyringLock(exclusive: Bool, path: String? = nil) async throws -> FileLock? {
+        guard let path = path ?? self.keyringLockPath else { return nil }
+        return try await FileLock.acquire(path: path, exclusive: exclusive)
+    }
+
+    /// Re-reads the keyring from its provider (off the cooperative pool) and adopts it.
+    private func reloadKeyring() async throws {
+        guard let provider = self.keyProvider else { return }
+        let fresh = try await runBlocking { try provider.loadKeyring() }
+        let previous = self.keyring.value
+        self.keyring.value = fresh
+        if fresh.currentKeyID != previous.currentKeyID {
+            self.logger.notice(
+                "device keyring changed on disk; adopted",
+                metadata: ["kyukyu.key.current": "\(fresh.currentKeyID)"]
+            )
+        }
+    }
+
+    /// Runs `body` with the keyring; if a stored data key names a wrapping key the keyring does not hold
+    /// (another process rotated), re-reads the keyring once and retries.
+    private func withKeyring<T>(_ body: (DeviceKeyring) async throws -> T) async throws -> T {
+        do {
+            return try await body(self.keyring.value)
+        } catch let error as VaultError where error.code == .unknownDeviceKey && self.keyProvider != nil {
+            try await self.reloadKeyring()
+            return try await body(self.keyring.value)
+        }
     }
 
     /// The current device wrapping key id.
@@ -224,6 +297,12 @@ public final class IncidentVault: Sendable {
     /// Creates an incident with a fresh data key and returns its random id.
     public func createIncident(now: Date = Date()) async throws -> IncidentID {
         let id = IncidentID()
+        // The shared rotation lock is held until the wrapped key is committed, and the keyring is re-read
+        // under it: a rotation in another process either re-wraps this key (it started later and sees the
+        // row) or has finished (and this wrap uses its new key) — never a wrap under a removed key.
+        let lock = try await self.keyringLock(exclusive: false)
+        defer { lock?.release() }
+        try await self.reloadKeyring()
         let keyring = self.keyring.value
         let dataKey = randomBytes(32)
         let wrapped = try Self.wrap(dataKey: dataKey, incident: id, keyID: keyring.currentKeyID, keyring: keyring)
@@ -253,26 +332,53 @@ public final class IncidentVault: Sendable {
     @discardableResult
     public func putRecord(incident: IncidentID, kind: RecordKind, payload: Data, now: Date = Date()) async throws -> Int
     {
-        let keyring = self.keyring.value
-        let version = try await self.writer.write { db -> Int in
-            let dataKey = try Self.dataKey(for: incident, in: db, keyring: keyring)
-            let version =
-                try Int.fetchOne(
-                    db,
-                    sql: "SELECT COALESCE(MAX(version), 0) + 1 FROM record WHERE incident_id = ? AND kind = ?",
-                    arguments: [incident.description, kind.rawValue]
-                ) ?? 1
-            let sealed = try AES.GCM.seal(
-                payload,
-                using: dataKey,
-                authenticating: Self.recordAssociatedData(incident: incident, kind: kind, version: version)
-            )
-            try db.execute(
-                sql: "INSERT INTO record (incident_id, kind, version, stored_at, sealed) VALUES (?, ?, ?, ?, ?)",
-                arguments: [incident.description, kind.rawValue, version, now.timeIntervalSince1970, sealed.combined!]
-            )
-            try self.audit.append(.categoryFetched(incident: incident, category: kind, version: version), in: db)
-            return version
+        let version = try await self.withKeyring { keyring in
+            try await self.writer.write { db -> Int in
+                let dataKey = try Self.dataKey(for: incident, in: db, keyring: keyring)
+                let version: Int
+                if dataKey.bindsRecordSet {
+                    version =
+                        try Self.authenticatedRecordCount(incident: incident, kind: kind, dataKey: dataKey.key, in: db)
+                        + 1
+                } else {
+                    version =
+                        try Int.fetchOne(
+                            db,
+                            sql: "SELECT COALESCE(MAX(version), 0) + 1 FROM record WHERE incident_id = ? AND kind = ?",
+                            arguments: [incident.description, kind.rawValue]
+                        ) ?? 1
+                }
+                let sealed = try Self.seal(
+                    payload,
+                    dataKey: dataKey.key,
+                    incident: incident,
+                    kind: kind,
+                    version: version
+                )
+                try db.execute(
+                    sql: "INSERT INTO record (incident_id, kind, version, stored_at, sealed) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [incident.description, kind.rawValue, version, now.timeIntervalSince1970, sealed]
+                )
+                if dataKey.bindsRecordSet {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO record_head (incident_id, kind, version, tag) VALUES (?, ?, ?, ?)
+                            ON CONFLICT(incident_id, kind) DO UPDATE SET version = excluded.version, tag = excluded.tag
+                            """,
+                        arguments: [
+                            incident.description, kind.rawValue, version,
+                            try Self.recordHeadTag(
+                                dataKey: dataKey.key,
+                                incident: incident,
+                                kind: kind,
+                                version: version
+                            ),
+                        ]
+                    )
+                }
+                try self.audit.append(.categoryFetched(incident: incident, category: kind, version: version), in: db)
+                return version
+            }
         }
         var logger = self.logger(for: incident)
         logger[metadataKey: "kyukyu.kind"] = "\(kind)"
@@ -301,51 +407,82 @@ public final class IncidentVault: Sendable {
     private func read(incident: IncidentID, kind: RecordKind?, viewer: CrewID, latestOnly: Bool) async throws
         -> [VaultRecord]
     {
-        let keyring = self.keyring.value
         // A write transaction: the read and its audit entries are one atomic step.
-        return try await self.writer.write { db in
-            let dataKey = try Self.dataKey(for: incident, in: db, keyring: keyring)
-            var sql = "SELECT kind, version, stored_at, sealed FROM record WHERE incident_id = ?"
-            var arguments: StatementArguments = [incident.description]
-            if let kind {
-                sql += " AND kind = ?"
-                arguments += [kind.rawValue]
+        try await self.withKeyring { keyring in
+            try await self.writer.write { db in
+                try self.read(
+                    incident: incident,
+                    kind: kind,
+                    viewer: viewer,
+                    latestOnly: latestOnly,
+                    keyring: keyring,
+                    in: db
+                )
             }
+        }
+    }
+
+    private func read(
+        incident: IncidentID,
+        kind: RecordKind?,
+        viewer: CrewID,
+        latestOnly: Bool,
+        keyring: DeviceKeyring,
+        in db: Database
+    ) throws -> [VaultRecord] {
+        let dataKey = try Self.dataKey(for: incident, in: db, keyring: keyring)
+        var sql = "SELECT kind, version, stored_at, sealed FROM record WHERE incident_id = ?"
+        var arguments: StatementArguments = [incident.description]
+        if let kind {
+            sql += " AND kind = ?"
+            arguments += [kind.rawValue]
+        }
+        if dataKey.bindsRecordSet {
             if latestOnly {
-                sql += " AND version = (SELECT MAX(version) FROM record r2 WHERE r2.incident_id = record.incident_id"
-                sql += " AND r2.kind = record.kind)"
+                sql += " AND version = (SELECT h.version FROM record_head h WHERE h.incident_id = record.incident_id"
+                sql += " AND h.kind = record.kind)"
             }
-            sql += " ORDER BY kind, version"
-            var records: [VaultRecord] = []
-            for row in try Row.fetchAll(db, sql: sql, arguments: arguments) {
-                let kindText: String = row["kind"]
-                guard let rowKind = RecordKind(kindText) else {
-                    throw VaultError.authenticationFailed(reason: "a stored record has a malformed kind")
-                }
-                let version: Int = row["version"]
-                let payload = try Self.open(
-                    sealed: row["sealed"],
-                    dataKey: dataKey,
+        } else if latestOnly {
+            sql += " AND version = (SELECT MAX(version) FROM record r2 WHERE r2.incident_id = record.incident_id"
+            sql += " AND r2.kind = record.kind)"
+        }
+        sql += " ORDER BY kind, version"
+        var records: [VaultRecord] = []
+        for row in try Row.fetchAll(db, sql: sql, arguments: arguments) {
+            let kindText: String = row["kind"]
+            guard let rowKind = RecordKind(kindText) else {
+                throw VaultError.authenticationFailed(reason: "a stored record has a malformed kind")
+            }
+            let version: Int = row["version"]
+            let payload = try Self.open(
+                sealed: row["sealed"],
+                dataKey: dataKey.key,
+                incident: incident,
+                kind: rowKind,
+                version: version
+            )
+            records.append(
+                VaultRecord(
                     incident: incident,
                     kind: rowKind,
-                    version: version
+                    version: version,
+                    storedAt: Date(timeIntervalSince1970: row["stored_at"]),
+                    payload: payload
                 )
-                records.append(
-                    VaultRecord(
-                        incident: incident,
-                        kind: rowKind,
-                        version: version,
-                        storedAt: Date(timeIntervalSince1970: row["stored_at"]),
-                        payload: payload
-                    )
-                )
-            }
-            var seen = Set<RecordKind>()
-            for record in records where seen.insert(record.kind).inserted {
-                try self.audit.append(.categoryViewed(incident: incident, category: record.kind, by: viewer), in: db)
-            }
-            return records
+            )
         }
+        if dataKey.bindsRecordSet {
+            // The set of versions must be exactly 1…n, n being the authenticated count of the kind: a deleted
+            // newest version (or any deleted version, or a deleted count) is an integrity error, never a
+            // silent fallback to an older version. (Checked after decryption, so a row moved to another
+            // incident, kind or version still reports as an authentication failure.)
+            try Self.checkRecordSet(incident: incident, kind: kind, dataKey: dataKey.key, in: db)
+        }
+        var seen = Set<RecordKind>()
+        for record in records where seen.insert(record.kind).inserted {
+            try self.audit.append(.categoryViewed(incident: incident, category: record.kind, by: viewer), in: db)
+        }
+        return records
     }
 
     /// Metadata of every stored incident, oldest first. Decrypts nothing.
@@ -429,7 +566,7 @@ public final class IncidentVault: Sendable {
         return done
     }
 
-    private func shredWithoutCheckpoint(incident: IncidentID, reason: PurgeReason) async throws -> Bool {
+    func shredWithoutCheckpoint(incident: IncidentID, reason: PurgeReason) async throws -> Bool {
         let found = try await self.writer.write { db -> Bool in
             let exists =
                 try Bool.fetchOne(db, sql: "SELECT 1 FROM incident WHERE id = ?", arguments: [incident.description])
@@ -454,6 +591,7 @@ public final class IncidentVault: Sendable {
     private func deleteRemnants(of incident: IncidentID) async throws {
         try await self.writer.write { db in
             try db.execute(sql: "DELETE FROM record WHERE incident_id = ?", arguments: [incident.description])
+            try db.execute(sql: "DELETE FROM record_head WHERE incident_id = ?", arguments: [incident.description])
         }
         try await self.writer.write { db in
             try db.execute(sql: "DELETE FROM incident WHERE id = ?", arguments: [incident.description])
@@ -463,6 +601,10 @@ public final class IncidentVault: Sendable {
     /// Purges every incident past its maximum age (by its stored expiry or by the configured maximum
     /// age, whichever is sooner) and finishes purges that were interrupted (data key already gone).
     public func purgeExpired(now: Date = Date()) async throws -> PurgeSummary {
+        try await self.purgeExpired(now: now, truncatingWAL: true)
+    }
+
+    private func purgeExpired(now: Date, truncatingWAL: Bool) async throws -> PurgeSummary {
         let cutoff = now.addingTimeInterval(-self.configuration.maximumAge).timeIntervalSince1970
         let (expired, interrupted) = try await self.writer.read { db in
             let expired = try String.fetchAll(
@@ -493,7 +635,7 @@ public final class IncidentVault: Sendable {
         }
         var walTruncated = false
         if !purged.isEmpty {
-            walTruncated = await self.truncateWAL()
+            if truncatingWAL { walTruncated = await self.truncateWAL() }
             self.logger.notice("purge finished", metadata: ["kyukyu.purge.count": "\(purged.count)"])
         }
         return PurgeSummary(purged: purged, walTruncated: walTruncated)
@@ -510,7 +652,7 @@ public final class IncidentVault: Sendable {
             try self.audit.append(.vaultWiped(incidents: ids.count, actor: safeActor), in: db)
             return ids
         }
-        try await self.writer.write { db in try db.execute(sql: "DELETE FROM record") }
+        try await self.writer.write { db in try db.execute(sql: "DELETE FROM record; DELETE FROM record_head") }
         try await self.writer.write { db in try db.execute(sql: "DELETE FROM incident") }
         let walTruncated = await self.truncateWAL()
         self.logger.notice("vault wiped", metadata: ["kyukyu.purge.count": "\(ids.count)"])
@@ -587,6 +729,10 @@ public final class IncidentVault: Sendable {
     /// Re-wraps every data key not under the current device key, one short transaction each.
     /// The records are not touched. Returns the number re-wrapped.
     public func rewrapDataKeys() async throws -> Int {
+        try await self.rewrapDataKeys(truncatingWAL: true)
+    }
+
+    private func rewrapDataKeys(truncatingWAL: Bool) async throws -> Int {
         let keyring = self.keyring.value
         let pending = try await self.writer.read { db in
             try String.fetchAll(
@@ -609,11 +755,13 @@ public final class IncidentVault: Sendable {
                 let oldKeyID = DeviceKeyID(rawValue: row["device_key_id"])
                 guard oldKeyID != keyring.currentKeyID else { return false }
                 let dataKey = try Self.unwrap(row["wrapped_key"], incident: incident, keyID: oldKeyID, keyring: keyring)
+                // The format (whether the key binds the record set) is kept as it was.
                 let rewrapped = try Self.wrap(
-                    dataKey: dataKey.withUnsafeBytes { Data($0) },
+                    dataKey: dataKey.bytes,
                     incident: incident,
                     keyID: keyring.currentKeyID,
-                    keyring: keyring
+                    keyring: keyring,
+                    bindsRecordSet: dataKey.bindsRecordSet
                 )
                 try db.execute(
                     sql: "UPDATE incident_key SET device_key_id = ?, wrapped_key = ? WHERE incident_id = ?",
@@ -623,7 +771,7 @@ public final class IncidentVault: Sendable {
             }
             if done { count += 1 }
         }
-        if count > 0 {
+        if count > 0, truncatingWAL {
             _ = await self.truncateWAL()
         }
         return count
@@ -633,10 +781,16 @@ public final class IncidentVault: Sendable {
     /// (old keys retired but kept), re-wraps every data key, then stores the keyring without the retired
     /// keys and records the rotation in the audit. Each step is crash-safe: after a crash, the next
     /// ``startUp(now:)`` finishes re-wrapping with the keyring that was stored.
+    ///
+    /// For a ``KeyFileProvider`` the whole rotation holds an exclusive `flock` on its ``KeyFileProvider/lockPath``;
+    /// every vault wrapping a new data key holds the same lock shared and re-reads the key file under it, so a
+    /// second process on the same state folder never wraps under a key this rotation removes.
     public func rotateDeviceKey(provider: any WritableDeviceKeyProvider) async throws -> KeyRotationReport {
-        let stored = try provider.loadKeyring()
+        let lock = try await self.keyringLock(exclusive: true, path: (provider as? KeyFileProvider)?.lockPath)
+        defer { lock?.release() }
+        let stored = try await runBlocking { try provider.loadKeyring() }
         let rotated = stored.addingWrappingKey()
-        try provider.storeKeyring(rotated)
+        try await runBlocking { try provider.storeKeyring(rotated) }
         self.adoptKeyring(rotated)
         let count = try await self.rewrapDataKeys()
         let remaining = try await self.status().dataKeysPendingRewrap
@@ -645,7 +799,7 @@ public final class IncidentVault: Sendable {
         }
         let retired = rotated.retiredKeyIDs
         let final = rotated.removingRetiredKeys()
-        try provider.storeKeyring(final)
+        try await runBlocking { try provider.storeKeyring(final) }
         self.adoptKeyring(final)
         try await self.audit.append(.keyRotated(from: retired, to: final.currentKeyID, rewrapped: count))
         self.logger.notice(
@@ -663,8 +817,40 @@ public final class IncidentVault: Sendable {
         return logger
     }
 
-    static func dekAssociatedData(incident: IncidentID, keyID: DeviceKeyID) -> Data {
-        Data("kyukyu.vault.dek.v1\0\(incident)\0\(keyID.rawValue)".utf8)
+    /// A data key, and whether its incident keeps an authenticated record count per kind.
+    ///
+    /// Incidents created before record heads existed have data keys wrapped under the `v1` associated data;
+    /// they are read as before (they expire within the maximum age). Every newer incident's key is wrapped
+    /// under `v2`, which only the device key can produce, so an attacker cannot turn a new incident into an
+    /// old one to drop its record heads.
+    struct UnwrappedDataKey {
+        var key: SymmetricKey
+        var bindsRecordSet: Bool
+
+        /// The raw key, for re-wrapping.
+        var bytes: Data { self.key.withUnsafeBytes { Data($0) } }
+    }
+
+    static func dekAssociatedData(incident: IncidentID, keyID: DeviceKeyID, bindsRecordSet: Bool = true) -> Data {
+        Data("kyukyu.vault.dek.\(bindsRecordSet ? "v2" : "v1")\0\(incident)\0\(keyID.rawValue)".utf8)
+    }
+
+    /// Seals and opens `payload` as a record of a fresh random data key, once each, and returns the two
+    /// durations: the encryption's own cost, without I/O (for the benchmark).
+    @_spi(Benchmarks)
+    public static func measureRecordCrypto(payload: Data) throws -> (seal: Duration, open: Duration) {
+        let key = SymmetricKey(size: .bits256)
+        let incident = IncidentID()
+        let clock = ContinuousClock()
+        let start = clock.now
+        let sealed = try Self.seal(payload, dataKey: key, incident: incident, kind: .medications, version: 1)
+        let sealedAt = clock.now
+        let opened = try Self.open(sealed: sealed, dataKey: key, incident: incident, kind: .medications, version: 1)
+        let openedAt = clock.now
+        guard opened.count == payload.count else {
+            throw VaultError.authenticationFailed(reason: "benchmark round trip changed the length")
+        }
+        return (sealedAt - start, openedAt - sealedAt)
     }
 
     static func recordAssociatedData(incident: IncidentID, kind: RecordKind, version: Int) -> Data {
@@ -673,33 +859,141 @@ public final class IncidentVault: Sendable {
         return data
     }
 
-    static func wrap(dataKey: Data, incident: IncidentID, keyID: DeviceKeyID, keyring: DeviceKeyring) throws -> Data {
+    static func recordHeadAssociatedData(incident: IncidentID, kind: RecordKind, version: Int) -> Data {
+        var data = Data("kyukyu.vault.record-head.v1\0\(incident)\0\(kind.rawValue)\0".utf8)
+        withUnsafeBytes(of: UInt64(version).bigEndian) { data.append(contentsOf: $0) }
+        return data
+    }
+
+    /// The tag of a record head: AES-GCM over an empty message under the data key, the associated data
+    /// binding incident, kind and the number of versions. Only a holder of the data key can make one.
+    static func recordHeadTag(dataKey: SymmetricKey, incident: IncidentID, kind: RecordKind, version: Int) throws
+        -> Data
+    {
+        let box = try AES.GCM.seal(
+            Data(),
+            using: dataKey,
+            authenticating: recordHeadAssociatedData(incident: incident, kind: kind, version: version)
+        )
+        return box.combined!
+    }
+
+    static func headIsAuthentic(tag: Data, dataKey: SymmetricKey, incident: IncidentID, kind: RecordKind, version: Int)
+        -> Bool
+    {
+        guard let box = try? AES.GCM.SealedBox(combined: tag) else { return false }
+        let aad = recordHeadAssociatedData(incident: incident, kind: kind, version: version)
+        return (try? AES.GCM.open(box, using: dataKey, authenticating: aad)) != nil
+    }
+
+    /// The authenticated number of versions of `kind` (0 if none); the newest stored version must be it.
+    static func authenticatedRecordCount(incident: IncidentID, kind: RecordKind, dataKey: SymmetricKey, in db: Database)
+        throws -> Int
+    {
+        let head = try Row.fetchOne(
+            db,
+            sql: "SELECT version, tag FROM record_head WHERE incident_id = ? AND kind = ?",
+            arguments: [incident.description, kind.rawValue]
+        )
+        let count: Int = head?["version"] ?? 0
+        if let head,
+            !headIsAuthentic(tag: head["tag"], dataKey: dataKey, incident: incident, kind: kind, version: count)
+        {
+            throw VaultError.integrityViolation(
+                reason: "the version count of record \(kind) of incident \(incident) does not authenticate"
+            )
+        }
+        let newest =
+            try Int.fetchOne(
+                db,
+                sql: "SELECT COALESCE(MAX(version), 0) FROM record WHERE incident_id = ? AND kind = ?",
+                arguments: [incident.description, kind.rawValue]
+            ) ?? 0
+        guard newest == count else {
+            throw VaultError.integrityViolation(
+                reason:
+                    "record \(kind) of incident \(incident): newest stored version is v\(newest), the authenticated count is \(count)"
+            )
+        }
+        return count
+    }
+
+    /// Checks that, for each kind (or for `kind`), the stored versions are exactly 1…n with n the
+    /// authenticated count: a deleted or rolled-back version fails with ``VaultError/Code/integrityViolation``.
+    static func checkRecordSet(incident: IncidentID, kind: RecordKind?, dataKey: SymmetricKey, in db: Database) throws {
+        var headSQL = "SELECT kind, version, tag FROM record_head WHERE incident_id = ?"
+        var versionSQL =
+            "SELECT kind, count(*) AS n, MIN(version) AS low, MAX(version) AS high FROM record WHERE incident_id = ?"
+        var arguments: StatementArguments = [incident.description]
+        if let kind {
+            headSQL += " AND kind = ?"
+            versionSQL += " AND kind = ?"
+            arguments += [kind.rawValue]
+        }
+        versionSQL += " GROUP BY kind"
+        var counts: [String: Int] = [:]
+        for row in try Row.fetchAll(db, sql: headSQL, arguments: arguments) {
+            let kindText: String = row["kind"]
+            let version: Int = row["version"]
+            guard let rowKind = RecordKind(kindText),
+                headIsAuthentic(tag: row["tag"], dataKey: dataKey, incident: incident, kind: rowKind, version: version)
+            else {
+                throw VaultError.integrityViolation(
+                    reason: "a version count of incident \(incident) does not authenticate"
+                )
+            }
+            counts[kindText] = version
+        }
+        var stored: [String: (n: Int, low: Int, high: Int)] = [:]
+        for row in try Row.fetchAll(db, sql: versionSQL, arguments: arguments) {
+            stored[row["kind"]] = (row["n"], row["low"], row["high"])
+        }
+        for kindText in Set(counts.keys).union(stored.keys).sorted() {
+            let expected = counts[kindText] ?? 0
+            let found = stored[kindText] ?? (0, 0, 0)
+            let complete =
+                expected == 0 ? found.n == 0 : (found.n == expected && found.low == 1 && found.high == expected)
+            guard complete else {
+                throw VaultError.integrityViolation(
+                    reason: "record \(kindText) of incident \(incident): \(found.n) stored version(s) up to "
+                        + "v\(found.high), the authenticated count is \(expected); a version was deleted or rolled back"
+                )
+            }
+        }
+    }
+
+    static func wrap(
+        dataKey: Data,
+        incident: IncidentID,
+        keyID: DeviceKeyID,
+        keyring: DeviceKeyring,
+        bindsRecordSet: Bool = true
+    ) throws -> Data {
         let box = try AES.GCM.seal(
             dataKey,
             using: try keyring.wrappingKey(keyID),
-            authenticating: dekAssociatedData(incident: incident, keyID: keyID)
+            authenticating: dekAssociatedData(incident: incident, keyID: keyID, bindsRecordSet: bindsRecordSet)
         )
         return box.combined!
     }
 
     static func unwrap(_ wrapped: Data, incident: IncidentID, keyID: DeviceKeyID, keyring: DeviceKeyring) throws
-        -> SymmetricKey
+        -> UnwrappedDataKey
     {
         let key = try keyring.wrappingKey(keyID)
-        do {
-            let box = try AES.GCM.SealedBox(combined: wrapped)
-            let bytes = try AES.GCM.open(
-                box,
-                using: key,
-                authenticating: dekAssociatedData(incident: incident, keyID: keyID)
-            )
-            return SymmetricKey(data: bytes)
-        } catch {
+        guard let box = try? AES.GCM.SealedBox(combined: wrapped) else {
             throw VaultError.authenticationFailed(reason: "the data key of incident \(incident) does not authenticate")
         }
+        for bindsRecordSet in [true, false] {
+            let aad = dekAssociatedData(incident: incident, keyID: keyID, bindsRecordSet: bindsRecordSet)
+            if let bytes = try? AES.GCM.open(box, using: key, authenticating: aad) {
+                return UnwrappedDataKey(key: SymmetricKey(data: bytes), bindsRecordSet: bindsRecordSet)
+            }
+        }
+        throw VaultError.authenticationFailed(reason: "the data key of incident \(incident) does not authenticate")
     }
 
-    static func dataKey(for incident: IncidentID, in db: Database, keyring: DeviceKeyring) throws -> SymmetricKey {
+    static func dataKey(for incident: IncidentID, in db: Database, keyring: DeviceKeyring) throws -> UnwrappedDataKey {
         guard
             let row = try Row.fetchOne(
                 db,
@@ -715,6 +1009,18 @@ public final class IncidentVault: Sendable {
             keyID: DeviceKeyID(rawValue: row["device_key_id"]),
             keyring: keyring
         )
+    }
+
+    /// Seals a record: `nonce ‖ ciphertext ‖ tag`.
+    static func seal(_ payload: Data, dataKey: SymmetricKey, incident: IncidentID, kind: RecordKind, version: Int)
+        throws
+        -> Data
+    {
+        try AES.GCM.seal(
+            payload,
+            using: dataKey,
+            authenticating: recordAssociatedData(incident: incident, kind: kind, version: version)
+        ).combined!
     }
 
     static func open(sealed: Data, dataKey: SymmetricKey, incident: IncidentID, kind: RecordKind, version: Int) throws

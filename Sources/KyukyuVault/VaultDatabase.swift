@@ -1,5 +1,6 @@
 import Foundation
 public import GRDB
+public import Logging
 
 /// Opening and migrating the vault's SQLite database.
 ///
@@ -24,9 +25,22 @@ public enum VaultDatabase {
     }
 
     /// Opens (creating with mode 0600 if needed) a WAL-mode pool at `path` and migrates it.
-    public static func openPool(path: String) throws -> DatabasePool {
-        try FileSecurity.touchOwnerOnly(path)
+    ///
+    /// The database file must be a regular file of the current user (not a symlink); group and other bits
+    /// on it and on its `-wal` and `-shm` files are removed (and logged) before SQLite opens them.
+    /// Blocking: from async code, call it off the cooperative pool.
+    public static func openPool(path: String, logger: Logger? = nil) throws -> DatabasePool {
+        if try FileSecurity.ensurePrivateFile(path, create: true) {
+            logger?.warning("vault database was accessible to others; restricted to 0600")
+        }
+        for suffix in ["-wal", "-shm"] where try FileSecurity.ensurePrivateFile(path + suffix, create: false) {
+            logger?.warning("vault database \(suffix) file was accessible to others; restricted to 0600")
+        }
         let pool = try DatabasePool(path: path, configuration: configuration())
+        // GRDB switches its writer connection to `synchronous = NORMAL` when it enables WAL, after
+        // `prepareDatabase` ran: set FULL again on that (single, long-lived) connection, or a commit that
+        // returned could be lost on power loss.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         try migrate(pool)
         return pool
     }
@@ -90,6 +104,23 @@ public enum VaultDatabase {
                         signed_at INTEGER NOT NULL,
                         signing_key BLOB NOT NULL,
                         signature BLOB NOT NULL
+                    );
+                    """
+            )
+        }
+        migrator.registerMigration("v2-record-heads") { db in
+            // One row per (incident, kind): the number of versions stored, authenticated with the incident's
+            // data key (AES-GCM over nothing, associated data = incident, kind, count). The AAD of each record
+            // binds the row; this binds the set, so a deleted newest version is detected, not silently
+            // replaced by the one before it.
+            try db.execute(
+                sql: """
+                    CREATE TABLE record_head (
+                        incident_id TEXT NOT NULL REFERENCES incident(id) ON DELETE CASCADE,
+                        kind TEXT NOT NULL,
+                        version INTEGER NOT NULL,
+                        tag BLOB NOT NULL,
+                        PRIMARY KEY (incident_id, kind)
                     );
                     """
             )

@@ -77,6 +77,16 @@ public struct VaultError: Error, Hashable, Sendable, CustomStringConvertible {
         VaultError(code: .authenticationFailed, reason: reason, file: file, line: line)
     }
 
+    /// Stored rows are authentic one by one but the set is not: a record version was deleted or rolled
+    /// back (its authenticated version count no longer matches what is stored).
+    public static func integrityViolation(
+        reason: String,
+        file: String = #fileID,
+        line: UInt = #line
+    ) -> VaultError {
+        VaultError(code: .integrityViolation, reason: reason, file: file, line: line)
+    }
+
     /// An argument was outside what the vault accepts (for example a malformed record kind).
     public static func invalidArgument(
         reason: String,
@@ -121,6 +131,7 @@ public struct VaultError: Error, Hashable, Sendable, CustomStringConvertible {
             case unknownDeviceKey
             case incidentNotFound
             case authenticationFailed
+            case integrityViolation
             case invalidArgument
             case invalidState
             case auditFailure
@@ -141,6 +152,8 @@ public struct VaultError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let incidentNotFound = Code(.incidentNotFound)
         /// See ``VaultError/authenticationFailed(reason:file:line:)``.
         public static let authenticationFailed = Code(.authenticationFailed)
+        /// See ``VaultError/integrityViolation(reason:file:line:)``.
+        public static let integrityViolation = Code(.integrityViolation)
         /// See ``VaultError/invalidArgument(reason:file:line:)``.
         public static let invalidArgument = Code(.invalidArgument)
         /// See ``VaultError/invalidState(reason:file:line:)``.

@@ -45,24 +45,13 @@ struct VaultCommandOptions: ParsableArguments {
         return logger
     }
 
-    /// The key provider; `create` allows generating a key file on first run.
+    /// The key provider; `create` allows generating a key file on first run. Fails closed: while
+    /// `$CREDENTIALS_DIRECTORY` is set, only the credential is used (see `DeviceKeySource`).
     func keyProvider(create: Bool) throws -> any DeviceKeyProvider {
-        let credential = SystemdCredentialProvider()
-        switch self.keySource {
-        case "file":
-            return KeyFileProvider(stateDirectory: self.stateDirectory, createIfMissing: create)
-        case "credential":
-            return credential
-        case "auto":
-            if let directory = credential.directory,
-                FileManager.default.fileExists(atPath: directory + "/" + credential.name)
-            {
-                return credential
-            }
-            return KeyFileProvider(stateDirectory: self.stateDirectory, createIfMissing: create)
-        default:
+        guard let source = DeviceKeySource(rawValue: self.keySource) else {
             throw ValidationError("--key-source must be auto, file or credential")
         }
+        return try source.provider(stateDirectory: self.stateDirectory, createIfMissing: create)
     }
 
     /// Opens an existing vault. Read-only commands skip the start-up duties (purges) so they never write.
@@ -332,10 +321,12 @@ struct AuditCommand: AsyncParsableCommand {
         func run() async throws {
             let vault = try await self.options.openVault(runStartUpDuties: false)
             let since = self.since.flatMap { parseSince($0, now: Date()) }
-            for entry in try await vault.audit.export(since: since) {
+            // Entries and head from one snapshot: an append meanwhile cannot make them disagree.
+            let export = try await vault.audit.exportSnapshot(since: since)
+            for entry in export.entries {
                 try printJSON(entry, pretty: false)
             }
-            if let head = try await vault.audit.head() {
+            if let head = export.head {
                 try printJSON(ExportHeadLine(head: head), pretty: false)
             }
         }
@@ -347,7 +338,12 @@ extension AuditCommand {
     struct VerifyExport: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "verify-export",
-            abstract: "Verify an export file (JSON lines ending with the head) against the device's signing key."
+            abstract: "Verify an export file (JSON lines ending with the head) against the device's signing key.",
+            discussion: """
+                Strict by default: the export must hold every entry from #1 to the signed head, so removed \
+                first entries are reported (exit status 1). An export made with --since starts later: verify it \
+                with --partial, which checks it from its first entry on and says what it could not check.
+                """
         )
 
         @Argument(help: "The export file written by `kyukyu audit export`.")
@@ -355,6 +351,13 @@ extension AuditCommand {
 
         @Option(help: "The device's audit signing public key, base64 (see `kyukyu vault status`).")
         var publicKey: String
+
+        @Flag(
+            name: .long,
+            help:
+                "Accept an export that starts after entry #1 (made with --since); the entries before it are not checked."
+        )
+        var partial = false
 
         @Flag(name: .long, help: "Print JSON instead of text.")
         var json = false
@@ -381,16 +384,35 @@ extension AuditCommand {
                 }
             }
             guard let head else { throw VaultCommandError("the export has no head line") }
-            let verification = AuditTrail.verifyExport(entries: entries, head: head, signingPublicKey: key)
+            let verification = AuditTrail.verifyExport(
+                entries: entries,
+                head: head,
+                signingPublicKey: key,
+                allowingPartial: self.partial
+            )
             if self.json {
                 try printJSON(verification)
             } else {
                 let first = entries.first.map { "#\($0.sequence)" } ?? "-"
                 print("entries: \(entries.count) (from \(first)), signed head: #\(head.sequence)")
+                if let unchecked = verification.uncheckedBefore {
+                    let range = unchecked == 2 ? "#1" : "#1–#\(unchecked - 1)"
+                    print(
+                        "partial check: entries \(range) are not in the export and were not checked, nor the link of #\(unchecked) to them"
+                    )
+                }
                 if verification.isIntact {
-                    print("export intact, head signature valid")
+                    print(
+                        verification.uncheckedBefore == nil
+                            ? "export intact, head signature valid" : "checked part intact, head signature valid"
+                    )
                 } else {
                     for problem in verification.problems { print("PROBLEM \(problem)") }
+                    if !self.partial, let firstEntry = entries.first, firstEntry.sequence > 1 {
+                        print(
+                            "the export does not start at entry #1: entries were removed, or it was made with --since (then verify with --partial)"
+                        )
+                    }
                 }
             }
             if !verification.isIntact { throw ExitCode(1) }

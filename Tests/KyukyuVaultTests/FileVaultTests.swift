@@ -54,9 +54,10 @@ struct FileVaultTests {
     }
 
     /// Stores obviously synthetic patient strings and searches every file and the log for them,
-    /// in UTF-8 and UTF-16, before and after the purge. After the purge it also searches for the
-    /// ciphertext and wrapped keys that were stored: `secure_delete` and the WAL truncation must
-    /// have removed them too.
+    /// in UTF-8 and UTF-16, before and after each way of destroying an incident. After each one it also
+    /// searches for the ciphertext and wrapped keys that incident had stored: `secure_delete` and the WAL
+    /// truncation must have removed them too. One incident goes by acknowledgement, one by a manual
+    /// shred, two by the max-age purge and the rest by a wipe, each checked right after its own step.
     @Test func syntheticPatientDataLeaksNowhere() async throws {
         let directory = try makeTemporaryDirectory()
         defer { removeDirectory(directory) }
@@ -70,7 +71,8 @@ struct FileVaultTests {
         let vault = try await IncidentVault.open(stateDirectory: directory, logger: capture.logger())
         var ids: [IncidentID] = []
         for index in 0..<6 {
-            let id = try await vault.createIncident()
+            // The last two are past the maximum age (they go in the purge step).
+            let id = try await vault.createIncident(now: Date().addingTimeInterval(index >= 4 ? -25 * 3600 : 0))
             ids.append(id)
             let patient = #"{"name":"\#(markers[0])","address":"\#(markers[1])","birth":"\#(markers[2])"}"#
             try await vault.putRecord(incident: id, kind: .patient, payload: Data(patient.utf8))
@@ -109,25 +111,56 @@ struct FileVaultTests {
         #expect(capture.count > 10, "the vault logged, so the log check means something")
         #expect(FileManager.default.fileExists(atPath: directory + "/vault.sqlite-wal"))
 
-        // Remember what was stored encrypted, to check it is physically gone after the purge.
+        // Remember what each incident stored encrypted, to check it is physically gone after its step.
         let pool = try DatabasePool(path: directory + "/" + VaultDatabase.fileName)
-        let stored = try await pool.read { db in
-            (try Data.fetchAll(db, sql: "SELECT sealed FROM record")).map { Data($0.dropFirst(12).prefix(32)) }
-                + (try Data.fetchAll(db, sql: "SELECT wrapped_key FROM incident_key"))
+        var stored: [IncidentID: [Data]] = [:]
+        for id in ids {
+            stored[id] = try await pool.read { db in
+                (try Data.fetchAll(
+                    db,
+                    sql: "SELECT sealed FROM record WHERE incident_id = ?",
+                    arguments: [id.description]
+                ))
+                .map { Data($0.dropFirst(12).prefix(32)) }
+                    + (try Data.fetchAll(
+                        db,
+                        sql: "SELECT wrapped_key FROM incident_key WHERE incident_id = ?",
+                        arguments: [id.description]
+                    ))
+            }
+            #expect(stored[id]?.count == 3 + 1)
         }
-        #expect(stored.count == 6 * 3 + 6)
+        func remnants(of gone: ArraySlice<IncidentID>) throws -> [String] {
+            try scan(
+                for: gone.flatMap { id in
+                    stored[id, default: []].enumerated().map { ("\(id) stored bytes #\($0.offset)", $0.element) }
+                }
+            )
+        }
+        func walSize() throws -> Int? {
+            try FileManager.default.attributesOfItem(atPath: directory + "/vault.sqlite-wal")[.size] as? Int
+        }
 
         try await vault.acknowledgeHandoff(incident: ids[0])
+        #expect(try remnants(of: ids[0...0]) == [], "after the acknowledgement")
+        #expect(try walSize() == 0)
+
         try await vault.shred(incident: ids[1])
-        _ = try await vault.purgeExpired(now: Date().addingTimeInterval(25 * 3600))
+        #expect(try remnants(of: ids[0...1]) == [], "after the shred")
+        #expect(try walSize() == 0)
+
+        let purged = try await vault.purgeExpired(now: Date())
+        #expect(Set(purged.purged.map(\.incident)) == Set(ids[4...5]))
+        #expect(try remnants(of: ids[4...5]) == [], "after the max-age purge")
+        #expect(try walSize() == 0)
+        #expect(try await vault.status().incidentCount == 2)
+
         _ = try await vault.wipeAll()
         #expect(try await vault.status().incidentCount == 0)
 
         #expect(try scan(for: markerNeedles) == [])
-        let remnants = try scan(for: stored.enumerated().map { ("stored ciphertext #\($0.offset)", $0.element) })
-        #expect(remnants == [], "secure_delete and the WAL truncation leave no ciphertext behind")
-        let wal = try FileManager.default.attributesOfItem(atPath: directory + "/vault.sqlite-wal")[.size] as? Int
-        #expect(wal == 0)
+        #expect(try remnants(of: ids[0...5]) == [], "secure_delete and the WAL truncation leave no ciphertext behind")
+        #expect(try walSize() == 0)
         #expect(try await vault.audit.verify().isIntact)
     }
 }
