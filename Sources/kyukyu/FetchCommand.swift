@@ -4,6 +4,8 @@ import Foundation
 import KyukyuCard
 import KyukyuEligibility
 import KyukyuOnshi
+import enum KyukyuVault.FilePermissions
+import struct KyukyuVault.VaultError
 import Logging
 
 /// `kyukyu fetch`: card (or the four fields) → onshi → the summary on the crew's terminal, with every
@@ -174,6 +176,13 @@ struct FetchCommand: AsyncParsableCommand {
         let secret = pinStdin ? try readSecretLine() : nil
         let query = try lookupQuery()
         let transport: HTTPOnshiTransport
+        do {
+            // The terminal's private key proves this ambulance to onshi: refuse it if others could read it.
+            try FilePermissions.requirePrivate(path: "\(tlsDir)/\(device).key.pem")
+        } catch let error as VaultError {
+            FileHandle.standardError.write(Data("error: the terminal key: \(error.reason)\n".utf8))
+            throw ExitCode(29)
+        }
         do {
             transport = try HTTPOnshiTransport(
                 baseURL: onshiURL,

@@ -1,6 +1,7 @@
 import Foundation
 import KyukyuCard
 import KyukyuCardSim
+import KyukyuEligibility
 import KyukyuEligibilitySim
 import KyukyuOnshi
 import KyukyuTestbed
@@ -33,6 +34,29 @@ struct FetchCLIHardeningTests {
         let result = try await kyukyu(Self.base + extra, stdin: "")
         #expect(result.status == 64, "\(extra): \(result.stderr)")
         #expect(result.stderr.contains(message), "\(extra): \(result.stderr)")
+    }
+
+    /// The terminal's private key must be readable by its owner only; a copy that others can read is refused
+    /// before anything is sent.
+    @Test func aTerminalKeyOthersCanReadIsRefused() async throws {
+        let files = try OnshiBed.terminalFiles()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kyukyu-open-key-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: folder)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        for path in [files.certificatePath, files.keyPath, files.trustRootsPath] {
+            try FileManager.default.copyItem(
+                atPath: path,
+                toPath: folder + "/" + URL(fileURLWithPath: path).lastPathComponent
+            )
+        }
+        let key = folder + "/" + URL(fileURLWithPath: files.keyPath).lastPathComponent
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: key)
+        let result = try await kyukyu(
+            Self.base + ["--tls-dir", folder, "--device", OnshiBed.device, "--onshi-url", "https://127.0.0.1:9"]
+        )
+        #expect(result.status == 29, "\(result.stderr)")
+        #expect(result.stderr.contains("chmod 600"), "\(result.stderr)")
     }
 
     /// Bad lookups on stdin are named by field, and the value never appears in the error.
