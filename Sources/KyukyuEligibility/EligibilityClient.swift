@@ -44,6 +44,8 @@ public struct EligibilityClientConfiguration: Sendable {
     public var maxCategoryBytes: Int
     /// The largest answer accepted for a session or nonce request.
     public var maxSessionBytes: Int
+    /// How much of onshi's answers one fetch may hold at once, all categories together.
+    public var memoryBudget: FetchMemoryBudget
 
     /// Creates a configuration.
     public init(
@@ -51,13 +53,15 @@ public struct EligibilityClientConfiguration: Sendable {
         retry: RetryPolicy = RetryPolicy(),
         hedgeAfter: Duration? = .milliseconds(400),
         maxCategoryBytes: Int = 16 * 1_048_576,
-        maxSessionBytes: Int = 256 * 1024
+        maxSessionBytes: Int = 256 * 1024,
+        memoryBudget: FetchMemoryBudget = .default
     ) {
         self.institutionCode = institutionCode
         self.retry = retry
         self.hedgeAfter = hedgeAfter
         self.maxCategoryBytes = maxCategoryBytes
         self.maxSessionBytes = maxSessionBytes
+        self.memoryBudget = memoryBudget
     }
 }
 
@@ -247,20 +251,29 @@ public final class EligibilityClient: Sendable {
 
     /// Fetches one category within `timeout`: retried with jitter while the deadline allows, hedged after
     /// ``EligibilityClientConfiguration/hedgeAfter``. `onRetry` hears of each retry (for the crew's screen).
+    /// The answer is held against `account` (the fetch's memory budget; by default one of its own).
     /// Throws ``EligibilityError`` only.
     public func category(
         _ category: OnshiCategory,
         session: EligibilitySession,
         timeout: Duration,
+        account: FetchMemoryAccount? = nil,
         onRetry: @Sendable (Int, EligibilityError) -> Void = { _, _ in }
     ) async throws -> CategoryResponse {
-        try await self.category(category, session: session, deadline: clock.now + timeout, onRetry: onRetry)
+        try await self.category(
+            category,
+            session: session,
+            deadline: clock.now + timeout,
+            account: account ?? FetchMemoryAccount(budget: configuration.memoryBudget),
+            onRetry: onRetry
+        )
     }
 
     func category(
         _ category: OnshiCategory,
         session: EligibilitySession,
         deadline: OnshiInstant,
+        account: FetchMemoryAccount,
         onRetry: @Sendable (Int, EligibilityError) -> Void = { _, _ in }
     ) async throws -> CategoryResponse {
         let request = OnshiHTTPRequest(method: .get, path: "/onshi/v1/sessions/\(session.token)/\(category.rawValue)")
@@ -273,6 +286,7 @@ public final class EligibilityClient: Sendable {
                     as: CategoryResponse.self,
                     deadline: deadline,
                     maxBodyBytes: configuration.maxCategoryBytes,
+                    account: account,
                     hedged: true
                 )
                 try check(response.result)
@@ -319,6 +333,7 @@ public final class EligibilityClient: Sendable {
                     as: type,
                     deadline: deadline,
                     maxBodyBytes: configuration.maxSessionBytes,
+                    account: FetchMemoryAccount(budget: FetchMemoryBudget(maxHeldBytes: configuration.maxSessionBytes)),
                     hedged: false
                 )
             } catch let error as EligibilityError where error.code == .unreachable && error.isTransient {
@@ -335,19 +350,22 @@ public final class EligibilityClient: Sendable {
         }
     }
 
-    /// One request, hedged or not, and its answer decoded: the one place answers are decoded.
-    func call<Response: OnshiResultMessage>(
+    /// One request, hedged or not, and its answer decoded: the one place answers are decoded. The answer's
+    /// bytes are held against `account` from their arrival until they are decoded.
+    func call<Response: OnshiResultMessage & Sendable>(
         _ request: OnshiHTTPRequest,
         as type: Response.Type,
         deadline: OnshiInstant,
         maxBodyBytes: Int,
+        account: FetchMemoryAccount,
         hedged: Bool
     ) async throws -> Response {
         let http =
             hedged
-            ? try await self.hedged(request, deadline: deadline, maxBodyBytes: maxBodyBytes)
-            : try await send(request, deadline: deadline, maxBodyBytes: maxBodyBytes)
-        return try decode(http, as: type)
+            ? try await self.hedged(request, deadline: deadline, maxBodyBytes: maxBodyBytes, account: account)
+            : try await send(request, deadline: deadline, maxBodyBytes: maxBodyBytes, account: account)
+        defer { account.release(http.body.count) }
+        return try await decode(http, as: type)
     }
 
     /// Waits `delay` on the client's clock; a cancelled wait is ``EligibilityError/Code/cancelled``.
@@ -361,15 +379,20 @@ public final class EligibilityClient: Sendable {
 
     /// Sends a GET, and a second identical one if the first has not answered after the hedge delay; the first
     /// complete answer wins and the other is cancelled (which the breaker does not count).
-    func hedged(_ request: OnshiHTTPRequest, deadline: OnshiInstant, maxBodyBytes: Int) async throws
-        -> OnshiHTTPResponse
-    {
+    func hedged(
+        _ request: OnshiHTTPRequest,
+        deadline: OnshiInstant,
+        maxBodyBytes: Int,
+        account: FetchMemoryAccount
+    ) async throws -> OnshiHTTPResponse {
         guard let hedgeAfter = configuration.hedgeAfter, clock.now + hedgeAfter < deadline else {
-            return try await send(request, deadline: deadline, maxBodyBytes: maxBodyBytes)
+            return try await send(request, deadline: deadline, maxBodyBytes: maxBodyBytes, account: account)
         }
         let clock = self.clock
         return try await withThrowingTaskGroup(of: OnshiHTTPResponse?.self) { group in
-            group.addTask { try await self.send(request, deadline: deadline, maxBodyBytes: maxBodyBytes) }
+            group.addTask {
+                try await self.send(request, deadline: deadline, maxBodyBytes: maxBodyBytes, account: account)
+            }
             group.addTask {
                 try await clock.sleep(for: hedgeAfter)
                 return nil
@@ -381,6 +404,11 @@ public final class EligibilityClient: Sendable {
             while let result = await group.nextResult() {
                 switch result {
                 case .success(let response?):
+                    // The other request is cancelled; an answer it completed anyway gives its bytes back.
+                    group.cancelAll()
+                    while let late = await group.nextResult() {
+                        if case .success(let other?) = late { account.release(other.body.count) }
+                    }
                     return response
                 case .success(nil):
                     guard !hedgeSent else { continue }
@@ -390,7 +418,9 @@ public final class EligibilityClient: Sendable {
                         "hedging a slow request",
                         metadata: ["kyukyu.onshi.path": "\(request.path.split(separator: "/").last ?? "")"]
                     )
-                    group.addTask { try await self.send(request, deadline: deadline, maxBodyBytes: maxBodyBytes) }
+                    group.addTask {
+                        try await self.send(request, deadline: deadline, maxBodyBytes: maxBodyBytes, account: account)
+                    }
                 case .failure(let error):
                     if error is CancellationError { continue }
                     inFlight -= 1
@@ -405,9 +435,12 @@ public final class EligibilityClient: Sendable {
     /// One exchange through the breaker, bounded by `deadline`. Success, failure and cancellation are told
     /// apart: a cancelled exchange (a losing hedge, a cancelled fetch) counts for nothing, and a cancelled
     /// half-open probe hands its slot back.
-    func send(_ request: OnshiHTTPRequest, deadline: OnshiInstant, maxBodyBytes: Int) async throws
-        -> OnshiHTTPResponse
-    {
+    func send(
+        _ request: OnshiHTTPRequest,
+        deadline: OnshiInstant,
+        maxBodyBytes: Int,
+        account: FetchMemoryAccount
+    ) async throws -> OnshiHTTPResponse {
         let permit: CircuitBreaker.Permit
         switch breaker.permit() {
         case .success(let granted): permit = granted
@@ -419,7 +452,7 @@ public final class EligibilityClient: Sendable {
                 until: deadline,
                 on: clock,
                 timedOut: .timedOut("no complete answer from onshi before the deadline")
-            ) { try await transport.exchange(request, maxBodyBytes: maxBodyBytes) }
+            ) { try await transport.exchange(request, maxBodyBytes: maxBodyBytes, account: account) }
             breaker.record(response.status < 500 ? .success : .failure, for: permit)
             return response
         } catch {
@@ -430,15 +463,15 @@ public final class EligibilityClient: Sendable {
         }
     }
 
-    /// Checks the HTTP status and parses the XML strictly into the typed message.
-    func decode<T: OnshiResultMessage>(_ http: OnshiHTTPResponse, as type: T.Type) throws -> T {
+    /// Checks the HTTP status and parses the XML strictly into the typed message, on ``ResponseDecoder``'s queue.
+    func decode<T: OnshiResultMessage & Sendable>(_ http: OnshiHTTPResponse, as type: T.Type) async throws -> T {
         switch http.status {
         case 200..<300, 400..<429, 430..<500:
             break
         case 429:
             throw EligibilityError.rateLimited(retryAfter: http.retryAfter)
         case 503:
-            if let message = try? OnshiXML.decode(type, from: http.body),
+            if let message = try? await ResponseDecoder.decode(type, from: http.body),
                 message.result.code == OnshiResultCode.maintenance
             {
                 throw EligibilityError.maintenance(result: message.result.code)
@@ -448,7 +481,7 @@ public final class EligibilityClient: Sendable {
             throw EligibilityError.serverError(status: http.status)
         }
         do {
-            return try OnshiXML.decode(type, from: http.body)
+            return try await ResponseDecoder.decode(type, from: http.body)
         } catch let error as OnshiXMLError {
             // The path names the element, never its value.
             throw EligibilityError.malformedResponse(

@@ -186,6 +186,15 @@ extension EligibilityError {
             line: line
         )
     }
+    static func overMemoryBudget(budget: Int, file: String = #fileID, line: UInt = #line) -> Self {
+        Self(
+            .responseTooLarge,
+            "onshi's answers for this patient exceed the terminal's memory budget (\(budget / 1_048_576) MiB); "
+                + "this category is left out, the others are shown",
+            file: file,
+            line: line
+        )
+    }
     static func malformedResponse(_ reason: String, http: Int? = nil, file: String = #fileID, line: UInt = #line)
         -> Self
     {

@@ -142,6 +142,8 @@ public final class PatientFetch: Sendable {
                 await state.authenticationFailed(failure)
                 return
             }
+            // One budget for all of this patient's answers: nine large ones are never held together.
+            let account = FetchMemoryAccount(budget: client.configuration.memoryBudget)
             await withTaskGroup(of: Void.self) { group in
                 for category in categories {
                     group.addTask {
@@ -151,7 +153,8 @@ public final class PatientFetch: Sendable {
                             let response = try await client.category(
                                 category,
                                 session: session,
-                                deadline: categoryDeadline
+                                deadline: categoryDeadline,
+                                account: account
                             ) { attempt, error in
                                 Task { await state.set(category, .retrying(attempt: attempt, reason: error.reason)) }
                             }

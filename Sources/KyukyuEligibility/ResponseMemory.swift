@@ -74,9 +74,11 @@ public enum ResponseDecoder {
     ) async throws(OnshiXMLError) -> T {
         let result: Result<T, OnshiXMLError> = await withCheckedContinuation { continuation in
             queue.async {
-                continuation.resume(returning: Result { () throws(OnshiXMLError) -> T in
-                    try OnshiXML.decode(type, from: bytes, limits: limits)
-                })
+                continuation.resume(
+                    returning: Result { () throws(OnshiXMLError) -> T in
+                        try OnshiXML.decode(type, from: bytes, limits: limits)
+                    }
+                )
             }
         }
         return try result.get()

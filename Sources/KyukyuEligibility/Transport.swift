@@ -57,8 +57,32 @@ public protocol OnshiTransport: Sendable {
     /// when the connection failed after the request may have been written: only the first is safe to repeat
     /// for a request that records a viewing or consumes a nonce.
     func exchange(_ request: OnshiHTTPRequest, maxBodyBytes: Int) async throws -> OnshiHTTPResponse
+    /// The same exchange, with the answer's bytes reserved in `account` as they arrive: when the fetch's budget
+    /// cannot hold them, it throws ``EligibilityError/Code/responseTooLarge`` without reading further. A returned
+    /// answer's `body.count` bytes stay reserved (the caller releases them once it has decoded the answer); after
+    /// a throw, nothing stays reserved.
+    func exchange(
+        _ request: OnshiHTTPRequest,
+        maxBodyBytes: Int,
+        account: FetchMemoryAccount
+    ) async throws -> OnshiHTTPResponse
     /// Opens connections ahead of need, so that a tap on the card does not pay for TLS handshakes.
     func prewarm(connections: Int) async
+}
+
+extension OnshiTransport {
+    /// Reserves the answer once it has arrived, for transports (test doubles) that hold whole answers anyway.
+    public func exchange(
+        _ request: OnshiHTTPRequest,
+        maxBodyBytes: Int,
+        account: FetchMemoryAccount
+    ) async throws -> OnshiHTTPResponse {
+        let response = try await exchange(request, maxBodyBytes: maxBodyBytes)
+        guard account.reserve(response.body.count) else {
+            throw EligibilityError.overMemoryBudget(budget: account.budget.maxHeldBytes)
+        }
+        return response
+    }
 }
 
 /// The terminal's TLS identity: its client certificate and key, and the CA that signs onshi's server certificate.
@@ -176,6 +200,24 @@ public final class HTTPOnshiTransport: OnshiTransport {
     /// One exchange, with no deadline of its own: the client cancels the calling task at its deadline, which
     /// cancels the request and the body collection.
     public func exchange(_ request: OnshiHTTPRequest, maxBodyBytes: Int) async throws -> OnshiHTTPResponse {
+        try await exchange(request, maxBodyBytes: maxBodyBytes, account: nil)
+    }
+
+    /// One exchange whose answer is reserved in `account` as it arrives (the whole `Content-Length` at once
+    /// when onshi sends one), so that nine large answers are never held together beyond the fetch's budget.
+    public func exchange(
+        _ request: OnshiHTTPRequest,
+        maxBodyBytes: Int,
+        account: FetchMemoryAccount
+    ) async throws -> OnshiHTTPResponse {
+        try await exchange(request, maxBodyBytes: maxBodyBytes, account: Optional(account))
+    }
+
+    func exchange(
+        _ request: OnshiHTTPRequest,
+        maxBodyBytes: Int,
+        account: FetchMemoryAccount?
+    ) async throws -> OnshiHTTPResponse {
         var http = HTTPClientRequest(url: baseURL + request.path)
         http.method = request.method == .get ? .GET : .POST
         http.headers.add(name: "Accept", value: "application/xml")
@@ -195,22 +237,44 @@ public final class HTTPOnshiTransport: OnshiTransport {
         } catch {
             throw Self.map(error, sent: request.method == .post ? probe.pulled : nil)
         }
-        if let length = response.headers.first(name: "Content-Length").flatMap(Int.init), length > maxBodyBytes {
+        let declared = response.headers.first(name: "Content-Length").flatMap(Int.init)
+        if let declared, declared > maxBodyBytes {
             throw EligibilityError.responseTooLarge(limit: maxBodyBytes)
         }
-        let body: ByteBuffer
+        var reserved = 0
+        func reserve(_ bytes: Int) throws {
+            guard let account else { return }
+            guard account.reserve(bytes) else {
+                throw EligibilityError.overMemoryBudget(budget: account.budget.maxHeldBytes)
+            }
+            reserved += bytes
+        }
+        // Chunks are appended straight into the bytes handed back: one copy of the answer, not a buffer and a copy.
+        var body: [UInt8] = []
         do {
-            body = try await response.body.collect(upTo: maxBodyBytes)
-        } catch is NIOTooManyBytesError {
-            throw EligibilityError.responseTooLarge(limit: maxBodyBytes)
+            if let declared {
+                try reserve(declared)
+                body.reserveCapacity(declared)
+            }
+            for try await chunk in response.body {
+                guard body.count + chunk.readableBytes <= maxBodyBytes else {
+                    throw EligibilityError.responseTooLarge(limit: maxBodyBytes)
+                }
+                if body.count + chunk.readableBytes > reserved { try reserve(chunk.readableBytes) }
+                body.append(contentsOf: chunk.readableBytesView)
+            }
         } catch {
+            account?.release(reserved)
+            if let error = error as? EligibilityError { throw error }
             throw Self.map(error, sent: true)
         }
+        // What stays reserved is exactly the answer handed back.
+        if reserved > body.count { account?.release(reserved - body.count) }
         let retryAfter = response.headers.first(name: "Retry-After").flatMap(Int.init).map { Duration.seconds($0) }
         return OnshiHTTPResponse(
             status: Int(response.status.code),
             retryAfter: retryAfter,
-            body: Array(body.readableBytesView)
+            body: body
         )
     }
 

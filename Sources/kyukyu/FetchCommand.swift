@@ -4,9 +4,10 @@ import Foundation
 import KyukyuCard
 import KyukyuEligibility
 import KyukyuOnshi
+import Logging
+
 import enum KyukyuVault.FilePermissions
 import struct KyukyuVault.VaultError
-import Logging
 
 /// `kyukyu fetch`: card (or the four fields) → onshi → the summary on the crew's terminal, with every
 /// category's status and timing.
