@@ -124,15 +124,7 @@ struct EligibilityOverTLS {
     @Test func aServerFromAnotherCAIsRefused() async throws {
         let rogue = FileManager.default.temporaryDirectory.appendingPathComponent("kyukyu-it-rogue-onshi-tls").path
         try await withOnshi(serverPKI: rogue) { bed in
-            let (client, transport) = try terminalClient(baseURL: "https://127.0.0.1:\(bed.port)")
-            let final = await client.fetch(
-                .visualCheck(certificateDER: try OnshiBed.certificate(holder: 1)),
-                crewID: "crew-T1",
-                consent: .verbal,
-                deadlines: FetchDeadlines(overall: .seconds(3))
-            ).completion()
-            await transport.shutdown()
-            let error = try #require(final.authenticationError)
+            let error = try #require(await authenticationError(baseURL: "https://127.0.0.1:\(bed.port)"))
             #expect(error.code == .unreachable, "\(error)")
             #expect(error.tlsRefusal == .untrustedServer, "\(error)")
             #expect(await bed.simulator.service.viewings.all().isEmpty, "nothing reached the rogue server")
@@ -142,16 +134,8 @@ struct EligibilityOverTLS {
     @Test func aServerCertificateForAnotherNameIsRefused() async throws {
         // Issued by onshi's CA, but for another name than the host of the URL (127.0.0.1).
         let listener = try await Listener.tls(dnsName: "onshi.invalid")
-        let (client, transport) = try terminalClient(baseURL: "https://127.0.0.1:\(listener.port)")
-        let final = await client.fetch(
-            .visualCheck(certificateDER: try OnshiBed.certificate(holder: 1)),
-            crewID: "crew-T1",
-            consent: .verbal,
-            deadlines: FetchDeadlines(overall: .seconds(3))
-        ).completion()
-        await transport.shutdown()
+        let error = try #require(await authenticationError(baseURL: "https://127.0.0.1:\(listener.port)"))
         await listener.close()
-        let error = try #require(final.authenticationError)
         #expect(error.code == .unreachable, "\(error)")
         #expect(error.tlsRefusal == .hostNameMismatch, "\(error)")
         #expect(listener.connections >= 1, "the client did connect")
@@ -160,16 +144,8 @@ struct EligibilityOverTLS {
 
     @Test func aServerOfferingLessThanTLS12IsRefused() async throws {
         let listener = try await Listener.tls(maximum: .tlsv11)
-        let (client, transport) = try terminalClient(baseURL: "https://127.0.0.1:\(listener.port)")
-        let final = await client.fetch(
-            .visualCheck(certificateDER: try OnshiBed.certificate(holder: 1)),
-            crewID: "crew-T1",
-            consent: .verbal,
-            deadlines: FetchDeadlines(overall: .seconds(3))
-        ).completion()
-        await transport.shutdown()
+        let error = try #require(await authenticationError(baseURL: "https://127.0.0.1:\(listener.port)"))
         await listener.close()
-        let error = try #require(final.authenticationError)
         #expect(error.tlsRefusal == .protocolVersion, "\(error)")
         #expect(listener.connections >= 1, "the client did connect")
         #expect(listener.bytes == 0, "no byte of the request crossed a TLS 1.1 session")
@@ -216,15 +192,7 @@ struct EligibilityOverTLS {
         let listener = try await Listener()
         let port = listener.port
         await listener.close()
-        let (client, transport) = try terminalClient(baseURL: "https://127.0.0.1:\(port)")
-        let final = await client.fetch(
-            .visualCheck(certificateDER: try OnshiBed.certificate(holder: 1)),
-            crewID: "crew-T1",
-            consent: .verbal,
-            deadlines: FetchDeadlines(overall: .seconds(3))
-        ).completion()
-        await transport.shutdown()
-        let error = try #require(final.authenticationError)
+        let error = try #require(await authenticationError(baseURL: "https://127.0.0.1:\(port)"))
         #expect(error.code == .unreachable, "\(error)")
         #expect(error.tlsRefusal == nil)
     }

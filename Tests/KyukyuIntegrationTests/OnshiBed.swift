@@ -221,3 +221,17 @@ func terminalClient(baseURL: String, tls: TerminalTLSFiles? = nil) throws -> (El
     )
     return (client, transport)
 }
+
+/// Authenticates synthetic holder 1 (visual check) through a fresh terminal client for `baseURL`, shuts the client
+/// down, and returns why authentication failed, or nil when it did not.
+func authenticationError(baseURL: String, tls: TerminalTLSFiles? = nil) async throws -> EligibilityError? {
+    let (client, transport) = try terminalClient(baseURL: baseURL, tls: tls)
+    let final = await client.fetch(
+        .visualCheck(certificateDER: try OnshiBed.certificate(holder: 1)),
+        crewID: "crew-T1",
+        consent: .verbal,
+        deadlines: FetchDeadlines(overall: .seconds(3))
+    ).completion()
+    await transport.shutdown()
+    return final.authenticationError
+}
