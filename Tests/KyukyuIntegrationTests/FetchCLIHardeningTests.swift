@@ -8,7 +8,7 @@ import KyukyuTestbed
 import Testing
 
 /// `kyukyu fetch` used as scripts and drills use it: bad flags, piped output under a deadline, lookups on stdin.
-@Suite("kyukyu fetch flags and pipes")
+@Suite("kyukyu fetch flags and pipes", .timeLimit(.minutes(2)))
 struct FetchCLIHardeningTests {
     static let base = ["fetch", "--consent", "verbal", "--crew", "crew-flags"]
 
