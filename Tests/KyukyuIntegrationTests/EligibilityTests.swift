@@ -100,22 +100,12 @@ struct EligibilityOverTLS {
             let strangerPKI = try TerminalPKI.loadOrCreate(directory: stranger, logger: OnshiBed.quiet)
             try strangerPKI.writeClientCertificate(deviceID: "stranger", to: stranger + "/t")
             let ours = try OnshiBed.terminalFiles()
-            let (client, transport) = try terminalClient(
-                baseURL: "https://127.0.0.1:\(bed.port)",
-                tls: TerminalTLSFiles(
-                    certificatePath: stranger + "/t/stranger.cert.pem",
-                    keyPath: stranger + "/t/stranger.key.pem",
-                    trustRootsPath: ours.trustRootsPath
-                )
+            let files = TerminalTLSFiles(
+                certificatePath: stranger + "/t/stranger.cert.pem",
+                keyPath: stranger + "/t/stranger.key.pem",
+                trustRootsPath: ours.trustRootsPath
             )
-            let final = await client.fetch(
-                .visualCheck(certificateDER: try OnshiBed.certificate(holder: 1)),
-                crewID: "crew-T1",
-                consent: .verbal,
-                deadlines: FetchDeadlines(overall: .seconds(3))
-            ).completion()
-            await transport.shutdown()
-            let error = try #require(final.authenticationError)
+            let error = try #require(await authenticationError(baseURL: "https://127.0.0.1:\(bed.port)", tls: files))
             #expect(error.tlsRefusal == .clientCertificateRefused, "\(error)")
             #expect(await bed.simulator.service.viewings.all().isEmpty, "nothing reached the service")
         }
