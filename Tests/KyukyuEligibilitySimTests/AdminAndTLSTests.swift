@@ -75,7 +75,7 @@ import Testing
     }
 }
 
-@Suite struct LiveTLSTests {
+@Suite(.timeLimit(.minutes(1))) struct LiveTLSTests {
     func tlsApp(_ service: EligibilityService) throws -> some ApplicationProtocol {
         Application(
             router: EligibilitySimServer.onshiRouter(

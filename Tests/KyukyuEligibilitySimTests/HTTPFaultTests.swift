@@ -8,7 +8,7 @@ import NIOCore
 import Testing
 
 /// Each fault kind at the HTTP level, over a live loopback socket (plain HTTP: TLS is tested in LiveTLSTests).
-@Suite struct HTTPFaultTests {
+@Suite(.timeLimit(.minutes(1))) struct HTTPFaultTests {
     func withApp<T: Sendable>(
         _ faults: FaultConfiguration,
         _ body: @Sendable (any TestClientProtocol, EligibilityService, String) async throws -> T

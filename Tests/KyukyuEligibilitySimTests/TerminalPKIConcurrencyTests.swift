@@ -6,7 +6,7 @@ import Synchronization
 import Testing
 import X509
 
-@Suite struct TerminalPKIConcurrencyTests {
+@Suite(.timeLimit(.minutes(2))) struct TerminalPKIConcurrencyTests {
     /// Stubs started at the same moment on a fresh folder must agree on one CA and one server certificate.
     @Test func concurrentFirstStartsAgreeOnOneCA() throws {
         let directory = FileManager.default.temporaryDirectory

@@ -13,7 +13,7 @@ import _CryptoExtras
 
 /// Every integration test drives real parts: a private pcscd with the vpcd reader, the card simulator
 /// speaking vpcd over TCP, and the card client over libpcsclite. Serialized, since they share one reader.
-@Suite("Through pcscd", .serialized)
+@Suite("Through pcscd", .serialized, .timeLimit(.minutes(2)))
 struct ThroughPCSCD {}
 
 extension ThroughPCSCD {
