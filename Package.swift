@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "kyukyu-bench", targets: ["kyukyu-bench"]),
         .library(name: "KyukyuCard", targets: ["KyukyuCard"]),
         .library(name: "KyukyuVault", targets: ["KyukyuVault"]),
+        .library(name: "KyukyuDomain", targets: ["KyukyuDomain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -44,9 +45,16 @@ let package = Package(
 
         // MARK: Libraries
 
+        // The shared vocabulary (consent basis, token type, medical category): no dependencies, no I/O.
+        .target(
+            name: "KyukyuDomain",
+            dependencies: [],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "KyukyuCard",
             dependencies: [
+                "KyukyuDomain",
                 "CPCSCLite",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -60,6 +68,7 @@ let package = Package(
         .target(
             name: "KyukyuVault",
             dependencies: [
+                "KyukyuDomain",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -68,12 +77,13 @@ let package = Package(
         ),
         .target(
             name: "KyukyuOnshi",
-            dependencies: [],
+            dependencies: ["KyukyuDomain"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "KyukyuEligibility",
             dependencies: [
+                "KyukyuDomain",
                 "KyukyuOnshi",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -99,6 +109,7 @@ let package = Package(
         .executableTarget(
             name: "kyukyu",
             dependencies: [
+                "KyukyuDomain",
                 "KyukyuCard",
                 "KyukyuVault",
                 "KyukyuEligibility",
@@ -112,6 +123,7 @@ let package = Package(
         .executableTarget(
             name: "kyukyu-bench",
             dependencies: [
+                "KyukyuDomain",
                 "KyukyuCard",
                 "KyukyuCardSim",
                 "KyukyuEligibility",
@@ -157,6 +169,7 @@ let package = Package(
         .target(
             name: "KyukyuEligibilitySim",
             dependencies: [
+                "KyukyuDomain",
                 "KyukyuOnshi",
                 "KyukyuCardSim",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -175,6 +188,7 @@ let package = Package(
         .executableTarget(
             name: "kyukyu-eligibility-sim",
             dependencies: [
+                "KyukyuDomain",
                 "KyukyuEligibilitySim",
                 "KyukyuCardSim",
                 "KyukyuOnshi",
@@ -198,8 +212,13 @@ let package = Package(
         // MARK: Tests
 
         .testTarget(
+            name: "KyukyuDomainTests",
+            dependencies: ["KyukyuDomain"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "KyukyuCardTests",
-            dependencies: ["KyukyuCard"],
+            dependencies: ["KyukyuCard", "KyukyuDomain"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -218,12 +237,13 @@ let package = Package(
         ),
         .testTarget(
             name: "KyukyuOnshiTests",
-            dependencies: ["KyukyuOnshi"],
+            dependencies: ["KyukyuDomain", "KyukyuOnshi"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "KyukyuEligibilitySimTests",
             dependencies: [
+                "KyukyuDomain",
                 "KyukyuEligibilitySim",
                 "KyukyuCardSim",
                 "KyukyuOnshi",
@@ -244,6 +264,7 @@ let package = Package(
         .testTarget(
             name: "KyukyuEligibilityTests",
             dependencies: [
+                "KyukyuDomain",
                 "KyukyuEligibility",
                 "KyukyuOnshi",
                 .product(name: "Logging", package: "swift-log"),
@@ -254,6 +275,7 @@ let package = Package(
         .testTarget(
             name: "KyukyuVaultTests",
             dependencies: [
+                "KyukyuDomain",
                 "KyukyuVault",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -263,6 +285,7 @@ let package = Package(
         .testTarget(
             name: "KyukyuIntegrationTests",
             dependencies: [
+                "KyukyuDomain",
                 "KyukyuCard",
                 "KyukyuCardSim",
                 "KyukyuTestbed",

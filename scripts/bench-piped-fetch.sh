@@ -19,7 +19,7 @@ for _ in $(seq 600); do (exec 3<>/dev/tcp/127.0.0.1/18543) 2>/dev/null && break;
 lookup='{"name": "高橋 勇", "birth": "1946-11-29", "sex": "male", "address": "神奈川県架空市港テスト町4丁目8番11号（SYNTHETIC）"}'
 for _ in $(seq "$RUNS"); do
   start=$(date +%s%N)
-  echo "$lookup" | "$BIN/kyukyu" fetch --consent exception --crew BENCH-1 --lookup-stdin --json --deadline-ms 1000 \
+  echo "$lookup" | "$BIN/kyukyu" fetch --consent life-or-body-exception --crew BENCH-1 --lookup-stdin --json --deadline-ms 1000 \
     --onshi-url https://127.0.0.1:18543 --tls-dir "$S/terminal-tls" --device ambulance-01 2>/dev/null | {
     first=""; while IFS= read -r _; do [ -n "$first" ] || first=$(date +%s%N); done
     printf 'first line %5d ms' $(( (first - start) / 1000000 )); }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KyukyuDomain
 import Logging
 import SwiftASN1
 import X509

@@ -1,4 +1,5 @@
 import Crypto
+import KyukyuDomain
 import Logging
 
 /// One session with a JPKI token: the My Number card, an old 住基 card, or a phone credential.

@@ -1,3 +1,5 @@
+import KyukyuDomain
+
 /// Identifiers of the JPKI card's applications and files (see docs/architecture.md and the card reference).
 public enum JPKI {
     /// The JPKI (公的個人認証) application.
@@ -26,18 +28,8 @@ public enum JPKI {
     static let forbiddenAttributesEF: UInt16 = 0x0001
 }
 
-/// The kind of JPKI token on the reader, from the label in EF 0006.
-public enum TokenType: String, Sendable, Codable, CaseIterable {
-    /// A My Number card (`JPKIAPICCTOKEN2`).
-    case individualNumberCard = "individual-number-card"
-    /// An old 住基 card (`JPKIAPICCTOKEN`).
-    case jukiCard = "juki-card"
-    /// An Android phone's secure element (`JPKIAPGPSETOKEN`): the certificate needs the phone's auth PIN.
-    case android
-    /// An iPhone (`JPKIAPIOSTOKEN`): answers after the holder approves on the phone.
-    case iphone
-
-    /// Classifies a token-info label; nil for an unknown label.
+extension TokenType {
+    /// Classifies a token-info label (the first 32 bytes of EF 0006, trimmed); nil for an unknown label.
     public init?(label: String) {
         switch label {
         case "JPKIAPICCTOKEN2": self = .individualNumberCard
@@ -45,19 +37,6 @@ public enum TokenType: String, Sendable, Codable, CaseIterable {
         case "JPKIAPGPSETOKEN": self = .android
         case "JPKIAPIOSTOKEN": self = .iphone
         default: return nil
-        }
-    }
-
-    /// Whether the token is a phone.
-    public var isPhone: Bool { self == .android || self == .iphone }
-
-    /// A label for the crew's screen.
-    public var displayName: String {
-        switch self {
-        case .individualNumberCard: return "My Number card"
-        case .jukiCard: return "Juki card (old)"
-        case .android: return "Android smartphone credential"
-        case .iphone: return "iPhone smartphone credential"
         }
     }
 }

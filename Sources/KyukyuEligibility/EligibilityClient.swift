@@ -1,4 +1,5 @@
 import Foundation
+import KyukyuDomain
 import KyukyuOnshi
 import Logging
 import Synchronization
@@ -254,7 +255,7 @@ public final class EligibilityClient: Sendable {
     /// The answer is held against `account` (the fetch's memory budget; by default one of its own).
     /// Throws ``EligibilityError`` only.
     public func category(
-        _ category: OnshiCategory,
+        _ category: MedicalCategory,
         session: EligibilitySession,
         timeout: Duration,
         account: FetchMemoryAccount? = nil,
@@ -270,7 +271,7 @@ public final class EligibilityClient: Sendable {
     }
 
     func category(
-        _ category: OnshiCategory,
+        _ category: MedicalCategory,
         session: EligibilitySession,
         deadline: OnshiInstant,
         account: FetchMemoryAccount,

@@ -1,4 +1,5 @@
 import Foundation
+import KyukyuDomain
 import KyukyuOnshi
 import Logging
 import Synchronization
@@ -49,7 +50,7 @@ public enum FetchUpdate: Sendable, Hashable {
     /// Authentication failed: nothing will be fetched.
     case authenticationFailed(code: EligibilityError.Code, reason: String, elapsed: Duration)
     /// A category changed state.
-    case category(OnshiCategory, CategoryStatus)
+    case category(MedicalCategory, CategoryStatus)
 }
 
 /// What the crew sees at a moment: the session and every category's state.
@@ -64,7 +65,7 @@ public struct FetchSnapshot: Sendable, Hashable {
     /// ``EligibilityError/underlying`` is the card's own error.
     public var authenticationError: EligibilityError?
     /// Every requested category's state.
-    public var categories: [OnshiCategory: CategoryStatus]
+    public var categories: [MedicalCategory: CategoryStatus]
     /// Time since the fetch started.
     public var elapsed: Duration
     /// Whether every category is settled.
@@ -105,7 +106,7 @@ public final class PatientFetch: Sendable {
         identity: PatientIdentity,
         crewID: String,
         consent: ConsentBasis,
-        categories: [OnshiCategory],
+        categories: [MedicalCategory],
         deadlines: FetchDeadlines
     ) {
         let clock = client.clock
@@ -252,7 +253,7 @@ actor FetchState {
     private var authenticationWaiters: [CheckedContinuation<Void, Never>] = []
 
     init(
-        categories: [OnshiCategory],
+        categories: [MedicalCategory],
         start: OnshiInstant,
         clock: OnshiClock,
         continuation: AsyncStream<FetchUpdate>.Continuation
@@ -303,7 +304,7 @@ actor FetchState {
         finishIfComplete()
     }
 
-    func set(_ category: OnshiCategory, _ status: CategoryStatus) {
+    func set(_ category: MedicalCategory, _ status: CategoryStatus) {
         // A retry notice that arrives after the final status must not overwrite it.
         if snapshotValue.categories[category]?.isFinal == true { return }
         snapshotValue.categories[category] = status
@@ -330,7 +331,7 @@ extension EligibilityClient {
         _ identity: PatientIdentity,
         crewID: String,
         consent: ConsentBasis,
-        categories: [OnshiCategory] = OnshiCategory.allCases,
+        categories: [MedicalCategory] = MedicalCategory.allCases,
         deadlines: FetchDeadlines
     ) -> PatientFetch {
         PatientFetch(

@@ -1,4 +1,5 @@
 import Foundation
+import KyukyuDomain
 
 /// A message of the onshi-like protocol: a root element holding a ``MessageHeader`` and a `MessageBody`.
 public protocol OnshiMessage: Sendable, Hashable {
@@ -213,7 +214,7 @@ public struct ConsentFlags: Sendable, Hashable, Codable {
     }
 
     /// Whether the flags cover `category` (qualification is always covered).
-    public func covers(_ category: OnshiCategory) -> Bool {
+    public func covers(_ category: MedicalCategory) -> Bool {
         switch category {
         case .qualification: true
         case .medications, .prescriptions: self.medication
@@ -549,7 +550,7 @@ public enum CategoryRecords: Sendable, Hashable, Codable {
     case allergies([Allergy])
 
     /// The category these records belong to.
-    public var category: OnshiCategory {
+    public var category: MedicalCategory {
         switch self {
         case .qualification: .qualification
         case .visits: .visits
@@ -579,7 +580,7 @@ public enum CategoryRecords: Sendable, Hashable, Codable {
     }
 
     /// No records of `category`.
-    public static func empty(_ category: OnshiCategory) -> CategoryRecords {
+    public static func empty(_ category: MedicalCategory) -> CategoryRecords {
         switch category {
         case .qualification: .qualification(nil)
         case .visits: .visits([])
@@ -609,7 +610,7 @@ public enum CategoryRecords: Sendable, Hashable, Codable {
         w.close("ResultList")
     }
 
-    init(xml e: OnshiXMLElement, category: OnshiCategory) throws(OnshiXMLError) {
+    init(xml e: OnshiXMLElement, category: MedicalCategory) throws(OnshiXMLError) {
         try e.allowOnly([category.recordElementName])
         let declared = try e.attribute(Int.self, "count")
         switch category {
@@ -649,12 +650,12 @@ public struct CategoryResponse: OnshiMessage, Codable {
     /// The result (``OnshiResultCode/noRecords`` when the category is empty).
     public var result: ProcessingResult
     /// The category.
-    public var category: OnshiCategory
+    public var category: MedicalCategory
     /// The records (empty on failure).
     public var records: CategoryRecords
 
     /// Makes a response; `records` must be of `category`.
-    public init(header: MessageHeader, result: ProcessingResult, category: OnshiCategory, records: CategoryRecords) {
+    public init(header: MessageHeader, result: ProcessingResult, category: MedicalCategory, records: CategoryRecords) {
         precondition(records.category == category, "records of another category")
         self.header = header
         self.result = result
@@ -674,7 +675,7 @@ public struct CategoryResponse: OnshiMessage, Codable {
         try body.allowOnly(["ProcessingResult", "Category", "ResultList"])
         self.header = header
         self.result = try ProcessingResult(xml: try body.child("ProcessingResult"))
-        self.category = try body.value(OnshiCategory.self, "Category")
+        self.category = try body.value(MedicalCategory.self, "Category")
         self.records = try CategoryRecords(xml: try body.child("ResultList"), category: self.category)
     }
 }

@@ -1,24 +1,8 @@
-/// The categories of medical facts, each fetched with its own request.
-public enum OnshiCategory: String, Sendable, CaseIterable, Codable, OnshiXMLValue {
-    /// Insurer, symbol/number, validity, and the patient's name, birth date, sex and address.
-    case qualification
-    /// Visits: institutions and dates.
-    case visits
-    /// Diagnoses and past history (ICD-10 and the standard disease name).
-    case diagnoses
-    /// Dispensed drugs (YJ code, name, dose, days).
-    case medications
-    /// Electronic prescriptions.
-    case prescriptions
-    /// Operations.
-    case surgery
-    /// Treatment (procedures, including dialysis).
-    case treatment
-    /// Specific health checkups (JLAC10 items).
-    case checkups
-    /// Allergies, drug contraindications, infections.
-    case allergies
+import KyukyuDomain
 
+// The categories and consent bases are KyukyuDomain's; this file adds what only the onshi protocol knows.
+
+extension MedicalCategory: OnshiXMLValue {
     /// How far back the マイナ救急 view reaches for this category (domain.md).
     public var lookBack: LookBack {
         switch self {
@@ -81,14 +65,28 @@ public enum LookBack: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// The legal basis of a viewing, recorded with every viewing.
-public enum ConsentBasis: String, Sendable, Codable, CaseIterable, OnshiXMLValue {
-    /// The patient consented verbally.
-    case verbal
-    /// The patient cannot consent and the data is needed to protect life or body (APPI's exception).
-    case exception
-    /// The patient refused: nothing is returned, but the attempt is recorded.
-    case refused
+extension ConsentBasis: OnshiXMLValue {
+    /// "code", as for every other coded value.
+    public static var xmlKind: String { "code" }
+
+    /// The onshi wire text: `verbal`, `exception` (for ``ConsentBasis/lifeOrBodyException``) or `refused`.
+    public var xmlText: String {
+        switch self {
+        case .verbal: "verbal"
+        case .lifeOrBodyException: "exception"
+        case .refused: "refused"
+        }
+    }
+
+    /// Parses the onshi wire text; only the three wire spellings are accepted.
+    public init?(xmlText: String) {
+        switch xmlText {
+        case "verbal": self = .verbal
+        case "exception": self = .lifeOrBodyException
+        case "refused": self = .refused
+        default: return nil
+        }
+    }
 }
 
 /// How the crew established that the card belongs to the patient.

@@ -1,4 +1,5 @@
 import Foundation
+import KyukyuDomain
 
 /// What happened, as recorded in the audit trail. Extensible: new actions are new static members.
 public struct AuditAction: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
@@ -35,44 +36,6 @@ public struct AuditAction: RawRepresentable, Hashable, Sendable, Codable, Custom
     public static let vaultWiped = AuditAction(rawValue: "vault.wiped")
     /// The device wrapping key was rotated.
     public static let keyRotated = AuditAction(rawValue: "key.rotated")
-}
-
-/// The basis on which patient data was viewed (or not).
-public struct ConsentBasis: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
-    /// The basis name.
-    public let rawValue: String
-
-    /// Wraps a basis name.
-    public init(rawValue: String) { self.rawValue = rawValue }
-
-    /// The basis name.
-    public var description: String { self.rawValue }
-
-    /// The patient consented verbally.
-    public static let verbal = ConsentBasis(rawValue: "verbal")
-    /// The patient could not consent; viewing is needed to protect life or body (APPI exception).
-    public static let lifeOrBodyException = ConsentBasis(rawValue: "life-or-body-exception")
-    /// The patient refused.
-    public static let refused = ConsentBasis(rawValue: "refused")
-}
-
-/// The kind of token a card read used.
-public struct CardTokenType: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
-    /// The token type name.
-    public let rawValue: String
-
-    /// Wraps a token type name.
-    public init(rawValue: String) { self.rawValue = rawValue }
-
-    /// The token type name.
-    public var description: String { self.rawValue }
-
-    /// My Number card, read with the reader (face checked by eye).
-    public static let individualNumberCard = CardTokenType(rawValue: "individual-number-card")
-    /// A smartphone carrying the card's certificate.
-    public static let smartphone = CardTokenType(rawValue: "smartphone")
-    /// A health-insurance qualification certificate (資格確認書) entered by hand.
-    public static let qualificationCertificate = CardTokenType(rawValue: "qualification-certificate")
 }
 
 /// Why an incident was purged.
@@ -143,7 +106,7 @@ public struct AuditEvent: Hashable, Sendable, Codable {
     /// A card was read for an incident: token type and a keyed hash of the certificate serial.
     public static func cardRead(
         incident: IncidentID,
-        tokenType: CardTokenType,
+        tokenType: TokenType,
         serial: CertificateSerialDigest,
         by crew: CrewID
     ) -> AuditEvent {

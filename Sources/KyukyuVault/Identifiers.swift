@@ -1,4 +1,5 @@
 import Foundation
+import KyukyuDomain
 
 /// The identifier of an incident: a random (version 4) UUID, so it says nothing about the patient.
 public struct IncidentID: Hashable, Sendable, Codable, LosslessStringConvertible {
@@ -37,7 +38,8 @@ public struct IncidentID: Hashable, Sendable, Codable, LosslessStringConvertible
     }
 }
 
-/// The kind of a record in an incident: a data category name such as `medications`.
+/// The kind of a record in an incident: a ``MedicalCategory`` (named by its raw value, such as
+/// `medications`) or one of the vault's own kinds (``patient``, ``observations``, ``handoffDocument``).
 ///
 /// Kinds are stored in plaintext (they are category names, not patient data), so they are restricted
 /// to short lower-case identifiers: `[a-z][a-z0-9._-]{0,63}`.
@@ -86,22 +88,31 @@ public struct RecordKind: Hashable, Sendable, Codable, LosslessStringConvertible
 
     /// The patient's identity as read from the card (name, birth date, address).
     public static let patient = RecordKind(unchecked: "patient")
+    /// The record kind that stores `category`; its name is the category's raw value (`medications`…).
+    public init(_ category: MedicalCategory) { self.init(unchecked: category.rawValue) }
+
+    /// The medical category this kind stores, or `nil` for the vault's own kinds (``patient``,
+    /// ``observations``, ``handoffDocument``, or any other).
+    public var category: MedicalCategory? { MedicalCategory(rawValue: self.rawValue) }
+
     /// Insurance qualification (insurer, validity).
-    public static let qualification = RecordKind(unchecked: "qualification")
+    public static let qualification = RecordKind(.qualification)
     /// Visits (institutions, dates).
-    public static let visits = RecordKind(unchecked: "visits")
+    public static let visits = RecordKind(.visits)
     /// Diagnoses and past history.
-    public static let diagnoses = RecordKind(unchecked: "diagnoses")
+    public static let diagnoses = RecordKind(.diagnoses)
     /// Dispensed medications.
-    public static let medications = RecordKind(unchecked: "medications")
-    /// Electronic prescriptions.
-    public static let prescriptions = RecordKind(unchecked: "e-prescriptions")
+    public static let medications = RecordKind(.medications)
+    /// Electronic prescriptions (`prescriptions`; `e-prescriptions` before the vocabulary was unified).
+    public static let prescriptions = RecordKind(.prescriptions)
     /// Surgery.
-    public static let surgery = RecordKind(unchecked: "surgery")
+    public static let surgery = RecordKind(.surgery)
     /// Treatment, including dialysis.
-    public static let treatment = RecordKind(unchecked: "treatment")
+    public static let treatment = RecordKind(.treatment)
     /// Specific health checkups.
-    public static let checkups = RecordKind(unchecked: "checkups")
+    public static let checkups = RecordKind(.checkups)
+    /// Allergies, drug contraindications, infections.
+    public static let allergies = RecordKind(.allergies)
     /// Crew observations (vitals, chief complaint) entered on scene.
     public static let observations = RecordKind(unchecked: "observations")
     /// The handoff document prepared for the hospital.

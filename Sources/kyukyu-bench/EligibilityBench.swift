@@ -2,6 +2,7 @@ import Foundation
 import Histogram
 import KyukyuCard
 import KyukyuCardSim
+import KyukyuDomain
 import KyukyuEligibility
 import KyukyuEligibilitySim
 import KyukyuOnshi
@@ -35,7 +36,7 @@ struct EligibilityBenchmark {
         return FaultConfiguration(
             seed: 1,
             endpoints: Dictionary(
-                uniqueKeysWithValues: (OnshiCategory.allCases.map(\.rawValue) + ["sessions"]).map { ($0, spec) }
+                uniqueKeysWithValues: (MedicalCategory.allCases.map(\.rawValue) + ["sessions"]).map { ($0, spec) }
             )
         )
     }
@@ -129,7 +130,7 @@ struct EligibilityBenchmark {
         // Overshoot: every category stalls; how long after the deadline does the snapshot come back?
         let deadlineMs = 500
         var stalled = latencyFaults(upstreamMs)
-        for category in OnshiCategory.allCases {
+        for category in MedicalCategory.allCases {
             stalled.endpoints[category.rawValue] = FaultSpec(failures: [FailureSpec(kind: .stall)])
         }
         try await stub.faults.replace(stalled)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KyukyuCardSim
+import KyukyuDomain
 import KyukyuEligibility
 import KyukyuEligibilitySim
 import KyukyuOnshi

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KyukyuCard
+import KyukyuDomain
 import Logging
 
 /// `kyukyu card …`: the card reader from the crew's side.

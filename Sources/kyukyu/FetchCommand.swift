@@ -2,12 +2,11 @@ import ArgumentParser
 import Crypto
 import Foundation
 import KyukyuCard
+import KyukyuDomain
 import KyukyuEligibility
 import KyukyuOnshi
+import KyukyuVault
 import Logging
-
-import enum KyukyuVault.FilePermissions
-import struct KyukyuVault.VaultError
 
 /// `kyukyu fetch`: card (or the four fields) → onshi → the summary on the crew's terminal, with every
 /// category's status and timing.
@@ -45,7 +44,10 @@ struct FetchCommand: AsyncParsableCommand {
     @Option(help: "Insurance card number (番号).")
     var insuredNumber: String?
 
-    @Option(help: "Consent basis: verbal, exception (unconscious, life-or-body), or refused.")
+    @Option(
+        help:
+            "Consent basis: verbal, life-or-body-exception (unconscious; `exception` for short), or refused."
+    )
     var consent: ConsentBasis
 
     @Option(help: "The crew member's ID, recorded with the viewing.")
@@ -129,14 +131,14 @@ struct FetchCommand: AsyncParsableCommand {
         }
     }
 
-    func selectedCategories() throws -> [OnshiCategory] {
-        guard let categories else { return OnshiCategory.allCases }
-        var selected: [OnshiCategory] = []
+    func selectedCategories() throws -> [MedicalCategory] {
+        guard let categories else { return MedicalCategory.allCases }
+        var selected: [MedicalCategory] = []
         for name in categories.split(separator: ",", omittingEmptySubsequences: false) {
             let trimmed = name.trimmingCharacters(in: .whitespaces)
-            guard let category = OnshiCategory(rawValue: trimmed) else {
+            guard let category = MedicalCategory(rawValue: trimmed) else {
                 throw ValidationError(
-                    "unknown category '\(trimmed)'; known: \(OnshiCategory.allCases.map(\.rawValue).joined(separator: ", "))"
+                    "unknown category '\(trimmed)'; known: \(MedicalCategory.allCases.map(\.rawValue).joined(separator: ", "))"
                 )
             }
             guard !selected.contains(category) else {
@@ -242,7 +244,7 @@ struct FetchCommand: AsyncParsableCommand {
         warm: Task<Void, Never>,
         query: PatientQuery?,
         secret: String?,
-        categories: [OnshiCategory],
+        categories: [MedicalCategory],
         deadlines: FetchDeadlines,
         started: ContinuousClock.Instant,
         logger: Logger
@@ -312,7 +314,7 @@ struct FetchCommand: AsyncParsableCommand {
             printSnapshot(atDeadline, cardTime: cardTime, title: title)
             flushOutput()
         }
-        var late: [(OnshiCategory, CategoryStatus)] = []
+        var late: [(MedicalCategory, CategoryStatus)] = []
         if !atDeadline.isComplete {
             for await update in fetch.updates {
                 guard case .category(let category, let status) = update, status.isFinal,
@@ -373,7 +375,7 @@ struct FetchCommand: AsyncParsableCommand {
         } else if let failure = snapshot.authenticationFailure {
             print("NOT AUTHENTICATED: \(failure.reason)")
         }
-        for category in OnshiCategory.allCases {
+        for category in MedicalCategory.allCases {
             guard let status = snapshot.categories[category] else { continue }
             print("  \(category.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0)) \(statusLine(status))")
         }
@@ -393,7 +395,7 @@ struct FetchCommand: AsyncParsableCommand {
 
     func printRecords(_ snapshot: FetchSnapshot) {
         print("== Summary")
-        for category in OnshiCategory.allCases {
+        for category in MedicalCategory.allCases {
             guard case .ok(let records, _) = snapshot.categories[category] else { continue }
             print("[\(category.rawValue)]")
             for line in RecordText.lines(records).prefix(12) { print("  " + line) }
@@ -409,7 +411,17 @@ struct FetchCommand: AsyncParsableCommand {
     }
 }
 
-extension ConsentBasis: ExpressibleByArgument {}
+extension ConsentBasis: ExpressibleByArgument {
+    /// The raw value (`verbal`, `life-or-body-exception`, `refused`), or `exception`, the onshi wire text,
+    /// as a short form of `life-or-body-exception`.
+    public init?(argument: String) {
+        if argument == "exception" {
+            self = .lifeOrBodyException
+        } else {
+            self.init(rawValue: argument)
+        }
+    }
+}
 
 /// One line per record, for the terminal.
 enum RecordText {

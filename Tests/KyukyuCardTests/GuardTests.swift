@@ -1,4 +1,5 @@
 import Foundation
+import KyukyuDomain
 import Logging
 import Synchronization
 import Testing

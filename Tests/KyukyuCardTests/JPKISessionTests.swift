@@ -1,4 +1,5 @@
 import Crypto
+import KyukyuDomain
 import Logging
 import Synchronization
 import Testing

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTLS
 import HummingbirdTesting
 import KyukyuCardSim
+import KyukyuDomain
 import KyukyuEligibilitySim
 import KyukyuOnshi
 import NIOCore

@@ -1,5 +1,6 @@
 import Foundation
 import KyukyuCardSim
+import KyukyuDomain
 import KyukyuEligibilitySim
 import KyukyuOnshi
 import Testing
@@ -153,9 +154,12 @@ import Testing
 
     @Test func viewingLogRecordsWhoWhereWhenWhatAndHow() async throws {
         let service = Fixture.service()
-        let response = await service.authenticate(visual(Fixture.holder(3), consent: .exception), deviceID: "amb-02")
+        let response = await service.authenticate(
+            visual(Fixture.holder(3), consent: .lifeOrBodyException),
+            deviceID: "amb-02"
+        )
         let token = try #require(response.sessionToken)
-        for category in [OnshiCategory.medications, .diagnoses, .medications] {
+        for category in [MedicalCategory.medications, .diagnoses, .medications] {
             _ = await service.category(token: token, category: category, deviceID: "amb-02")
         }
         let invalid = await service.category(token: "nope", category: .visits, deviceID: "amb-02")
@@ -167,7 +171,7 @@ import Testing
         #expect(viewing.deviceID == "amb-02")
         #expect(viewing.method == "card")
         #expect(viewing.assurance == .visual)
-        #expect(viewing.consent == .exception)
+        #expect(viewing.consent == .lifeOrBodyException)
         #expect(viewing.patientNumber == 3)
         #expect(viewing.categories == [.medications, .diagnoses])
         #expect(viewing.fetches.count == 3)
@@ -192,7 +196,7 @@ import Testing
                     address: holder.address
                 ),
                 crewID: "crew-7",
-                consent: .exception
+                consent: .lifeOrBodyException
             ),
             deviceID: "amb-03"
         )

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import KyukyuCardSim
+import KyukyuDomain
 import KyukyuEligibilitySim
 import KyukyuOnshi
 import NIOCore

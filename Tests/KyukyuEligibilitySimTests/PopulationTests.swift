@@ -1,5 +1,6 @@
 import Foundation
 import KyukyuCardSim
+import KyukyuDomain
 import KyukyuEligibilitySim
 import KyukyuOnshi
 import Testing
@@ -12,7 +13,7 @@ import Testing
         let a = SyntheticPatient(number: number, today: today)
         let b = SyntheticPatient(number: number, today: today)
         #expect(a == b)
-        for category in OnshiCategory.allCases {
+        for category in MedicalCategory.allCases {
             let records = a.records(category)
             #expect(records == b.records(category))
             #expect(records.category == category)
@@ -93,7 +94,7 @@ import Testing
         // Healthy young adult: nothing but the qualification.
         let healthy = SyntheticPatient(number: 7, today: today)
         #expect(healthy.age < 40)
-        for category in OnshiCategory.allCases where category != .qualification {
+        for category in MedicalCategory.allCases where category != .qualification {
             #expect(healthy.records(category).count == 0, "\(category)")
         }
         // Every drug has a 12-character YJ code.

@@ -1,4 +1,5 @@
 import Foundation
+import KyukyuDomain
 import KyukyuOnshi
 import Logging
 import Testing
@@ -26,9 +27,9 @@ func client(
 
 /// Waits until `fetch` has settled `count` categories, and returns their statuses.
 func settled(_ count: Int, in iterator: inout AsyncStream<FetchUpdate>.AsyncIterator) async
-    -> [OnshiCategory: CategoryStatus]
+    -> [MedicalCategory: CategoryStatus]
 {
-    var settled: [OnshiCategory: CategoryStatus] = [:]
+    var settled: [MedicalCategory: CategoryStatus] = [:]
     while settled.count < count, let update = await iterator.next() {
         if case .category(let category, let status) = update, status.isFinal { settled[category] = status }
     }
@@ -50,7 +51,7 @@ struct EligibilityClientTests {
             consent: .verbal,
             deadlines: FetchDeadlines(overall: .seconds(5))
         )
-        await transport.inFlight(atLeast: OnshiCategory.allCases.count)
+        await transport.inFlight(atLeast: MedicalCategory.allCases.count)
         gate.open()
         let snapshot = await fetch.completion()
         #expect(snapshot.isComplete)
@@ -61,7 +62,7 @@ struct EligibilityClientTests {
         }
         #expect(visits.count == 3)
         #expect(snapshot.categories[.medications]?.label == "empty")
-        #expect(transport.maxInFlight == OnshiCategory.allCases.count, "all nine categories were in flight at once")
+        #expect(transport.maxInFlight == MedicalCategory.allCases.count, "all nine categories were in flight at once")
     }
 
     @Test func theOverallDeadlineHoldsAndLateCategoriesArriveAsUpdates() async throws {
@@ -323,7 +324,7 @@ struct EligibilityClientTests {
         let session = try await client(transport).authenticate(
             .pin(certificateDER: certificate, signNonce: { $0.reversed() }),
             crewID: "crew-A1",
-            consent: .exception,
+            consent: .lifeOrBodyException,
             timeout: .seconds(2)
         )
         #expect(session.token == "tok-1")
@@ -425,10 +426,10 @@ struct CancellationTests {
             consent: .verbal,
             deadlines: FetchDeadlines(overall: .seconds(5))
         )
-        await transport.inFlight(atLeast: OnshiCategory.allCases.count)
+        await transport.inFlight(atLeast: MedicalCategory.allCases.count)
         fetch.cancel()
         let final = await fetch.completion()
-        for category in OnshiCategory.allCases {
+        for category in MedicalCategory.allCases {
             #expect(final.categories[category] == .cancelled(after: .zero), "\(category)")
             #expect(final.categories[category]?.label == "cancelled")
         }

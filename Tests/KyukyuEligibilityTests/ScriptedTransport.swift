@@ -1,5 +1,6 @@
 import Clocks
 import Foundation
+import KyukyuDomain
 import KyukyuOnshi
 import Synchronization
 
@@ -191,7 +192,7 @@ enum Fixture {
         return category(.visits, .visits(visits))
     }
 
-    static func category(_ category: OnshiCategory, _ records: CategoryRecords) -> OnshiHTTPResponse {
+    static func category(_ category: MedicalCategory, _ records: CategoryRecords) -> OnshiHTTPResponse {
         OnshiHTTPResponse(
             status: 200,
             body: OnshiXML.encode(
@@ -200,20 +201,20 @@ enum Fixture {
         )
     }
 
-    static func empty(_ category: OnshiCategory) -> OnshiHTTPResponse {
+    static func empty(_ category: MedicalCategory) -> OnshiHTTPResponse {
         self.category(category, .empty(category))
     }
 
     /// Answers sessions with a token and every category with `records(category)`.
     static func onshi(
-        _ records: @escaping @Sendable (OnshiCategory, Int) async throws -> OnshiHTTPResponse = { category, _ in
+        _ records: @escaping @Sendable (MedicalCategory, Int) async throws -> OnshiHTTPResponse = { category, _ in
             empty(category)
         }
     ) -> ScriptedTransport {
         ScriptedTransport { request, attempt in
             if request.path.hasSuffix("/sessions") || request.path.hasSuffix("/lookup") { return session() }
             let name = String(request.path.split(separator: "/").last!)
-            return try await records(OnshiCategory(rawValue: name)!, attempt)
+            return try await records(MedicalCategory(rawValue: name)!, attempt)
         }
     }
 }

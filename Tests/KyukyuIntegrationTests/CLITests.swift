@@ -1,5 +1,6 @@
 import Foundation
 import KyukyuCard
+import KyukyuDomain
 import KyukyuTestbed
 import Logging
 import Testing

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import KyukyuCardSim
+import KyukyuDomain
 import KyukyuTestbed
 import Logging
 import SwiftASN1

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import KyukyuCard
 import KyukyuCardSim
+import KyukyuDomain
 import KyukyuEligibility
 import KyukyuEligibilitySim
 import KyukyuOnshi
@@ -62,12 +63,12 @@ extension ThroughPCSCD {
         @Test func visualCheckWithTheCard() async throws {
             try await withSimulatedCard({ $0.holder = 2 }) { _, reader in
                 try await withOnshi { bed in
-                    let final = try await fetch(reader, bed, pin: nil, consent: .exception)
+                    let final = try await fetch(reader, bed, pin: nil, consent: .lifeOrBodyException)
                     #expect(final.session != nil)
                     #expect(final.isComplete)
                     let viewing = try #require(await bed.simulator.service.viewings.all().last)
                     #expect(viewing.assurance == .visual)
-                    #expect(viewing.consent == .exception)
+                    #expect(viewing.consent == .lifeOrBodyException)
                 }
             }
         }
@@ -135,7 +136,7 @@ extension ThroughPCSCD {
                     let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
                     #expect(object?["authenticated"] as? Bool == true)
                     let categories = object?["categories"] as? [String: [String: Any]]
-                    #expect(categories?.count == OnshiCategory.allCases.count)
+                    #expect(categories?.count == MedicalCategory.allCases.count)
                     #expect(categories?["medications"]?["status"] as? String == "ok")
                     #expect(object?["cardMilliseconds"] is Double)
                 }
@@ -180,7 +181,8 @@ extension ThroughPCSCD {
                     try fetchArguments(
                         bed,
                         [
-                            "--consent", "exception", "--name", holder.familyName + " " + holder.givenName, "--birth",
+                            "--consent", "life-or-body-exception", "--name", holder.familyName + " " + holder.givenName,
+                            "--birth",
                             birth,
                             "--sex", holder.sex == .male ? "male" : "female", "--address", holder.address,
                             "--categories", "qualification,medications",

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import KyukyuCard
 import KyukyuCardSim
+import KyukyuDomain
 import KyukyuEligibility
 import KyukyuEligibilitySim
 import KyukyuOnshi
@@ -35,7 +36,7 @@ struct EligibilityOverTLS {
             #expect(viewing.consent == .verbal)
             #expect(viewing.assurance == .visual)
             #expect(viewing.patientNumber == 3)
-            #expect(Set(viewing.categories) == Set(OnshiCategory.allCases))
+            #expect(Set(viewing.categories) == Set(MedicalCategory.allCases))
         }
     }
 
@@ -53,7 +54,7 @@ struct EligibilityOverTLS {
                     )
                 ),
                 crewID: "crew-T1",
-                consent: .exception,
+                consent: .lifeOrBodyException,
                 categories: [.qualification],
                 deadlines: FetchDeadlines(overall: .seconds(5))
             ).completion()
@@ -163,7 +164,7 @@ struct EligibilityOverTLS {
                         )
                     ),
                     crewID: "crew-T1",
-                    consent: .exception,
+                    consent: .lifeOrBodyException,
                     deadlines: FetchDeadlines(overall: .seconds(1))
                 ).completion()
                 await transport.shutdown()
@@ -202,7 +203,7 @@ struct EligibilityFaults {
 
     func fetch(
         _ failure: FailureSpec,
-        on category: OnshiCategory = .medications,
+        on category: MedicalCategory = .medications,
         deadlines: FetchDeadlines = FetchDeadlines(overall: .seconds(2), perCategory: .seconds(3))
     ) async throws -> Outcome {
         let faults = FaultConfiguration(seed: 7, endpoints: [category.rawValue: FaultSpec(failures: [failure])])
@@ -211,7 +212,7 @@ struct EligibilityFaults {
             let fetch = bed.client.fetch(
                 .visualCheck(certificateDER: try OnshiBed.certificate(holder: 1)),
                 crewID: "crew-F1",
-                consent: .exception,
+                consent: .lifeOrBodyException,
                 deadlines: deadlines
             )
             let atDeadline = await fetch.snapshotAtDeadline()
@@ -230,8 +231,8 @@ struct EligibilityFaults {
         }
     }
 
-    func othersAreFine(_ snapshot: FetchSnapshot, except category: OnshiCategory = .medications) {
-        for other in OnshiCategory.allCases where other != category {
+    func othersAreFine(_ snapshot: FetchSnapshot, except category: MedicalCategory = .medications) {
+        for other in MedicalCategory.allCases where other != category {
             #expect(["ok", "empty"].contains(snapshot.status(other)), "\(other): \(snapshot.status(other))")
         }
     }
@@ -315,7 +316,7 @@ struct EligibilityFaults {
         let stall = FaultSpec(failures: [FailureSpec(kind: .stall)])
         let faults = FaultConfiguration(
             seed: 1,
-            endpoints: Dictionary(uniqueKeysWithValues: OnshiCategory.allCases.map { ($0.rawValue, stall) })
+            endpoints: Dictionary(uniqueKeysWithValues: MedicalCategory.allCases.map { ($0.rawValue, stall) })
         )
         try await withOnshi(faults: faults) { bed in
             let start = ContinuousClock.now
@@ -337,7 +338,7 @@ struct EligibilityFaults {
             let shutdownTook = ContinuousClock.now - shutdown
             #expect(shutdownTook <= .seconds(1), "the transport took \(shutdownTook) to shut down")
             #expect(final.isComplete)
-            #expect(OnshiCategory.allCases.allSatisfy { final.status($0) == "timed-out" })
+            #expect(MedicalCategory.allCases.allSatisfy { final.status($0) == "timed-out" })
             #expect(completed <= .milliseconds(1200) + Self.slack, "every category ended \(completed) after the start")
         }
     }
@@ -368,7 +369,7 @@ struct EligibilityFaults {
             let final = await bed.client.fetch(
                 identity,
                 crewID: "crew-D1",
-                consent: .exception,
+                consent: .lifeOrBodyException,
                 deadlines: FetchDeadlines(overall: .seconds(3))
             ).completion()
             let error = try #require(final.authenticationError)

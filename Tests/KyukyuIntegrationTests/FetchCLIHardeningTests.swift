@@ -1,6 +1,7 @@
 import Foundation
 import KyukyuCard
 import KyukyuCardSim
+import KyukyuDomain
 import KyukyuEligibility
 import KyukyuEligibilitySim
 import KyukyuOnshi
@@ -86,7 +87,7 @@ extension ThroughPCSCD.FetchCLI {
     func pipedJSONArrivesAtTheDeadline() async throws {
         let stall = FaultSpec(failures: [FailureSpec(kind: .stall)])
         let faults = FaultConfiguration(
-            endpoints: Dictionary(uniqueKeysWithValues: OnshiCategory.allCases.map { ($0.rawValue, stall) })
+            endpoints: Dictionary(uniqueKeysWithValues: MedicalCategory.allCases.map { ($0.rawValue, stall) })
         )
         let holder = SyntheticHolder(number: 3)
         try await withOnshi(faults: faults) { bed in
@@ -137,7 +138,7 @@ extension ThroughPCSCD.FetchCLI {
     func thePINModeFetchReleasesTheCardOnceAuthenticated() async throws {
         let stall = FaultSpec(failures: [FailureSpec(kind: .stall, stallMs: 4000)])
         let faults = FaultConfiguration(
-            endpoints: Dictionary(uniqueKeysWithValues: OnshiCategory.allCases.map { ($0.rawValue, stall) })
+            endpoints: Dictionary(uniqueKeysWithValues: MedicalCategory.allCases.map { ($0.rawValue, stall) })
         )
         try await withSimulatedCard({ $0.holder = 1 }) { _, reader in
             try await withOnshi(faults: faults) { bed in

@@ -1,4 +1,5 @@
 import Foundation
+import KyukyuDomain
 import KyukyuEligibility
 import KyukyuEligibilitySim
 import KyukyuOnshi

@@ -1,5 +1,6 @@
 import Foundation
 import KyukyuCardSim
+import KyukyuDomain
 import KyukyuEligibility
 import KyukyuEligibilitySim
 import KyukyuOnshi
@@ -126,9 +127,9 @@ struct TestbedFailure: Error, CustomStringConvertible {
 }
 
 extension FetchSnapshot {
-    func status(_ category: OnshiCategory) -> String { categories[category]?.label ?? "missing" }
+    func status(_ category: MedicalCategory) -> String { categories[category]?.label ?? "missing" }
 
-    func failureCode(_ category: OnshiCategory) -> EligibilityError.Code? {
+    func failureCode(_ category: MedicalCategory) -> EligibilityError.Code? {
         if case .failed(let code, _, _) = categories[category] { return code }
         return nil
     }

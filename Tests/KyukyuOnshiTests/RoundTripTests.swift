@@ -1,4 +1,5 @@
 import Foundation
+import KyukyuDomain
 import KyukyuOnshi
 import Testing
 
@@ -58,7 +59,7 @@ import Testing
                     address: "東京都架空市テスト町1丁目2番3号"
                 ),
                 crewID: "crew-042",
-                consent: .exception
+                consent: .lifeOrBodyException
             )
         )
         try roundTrip(
@@ -98,11 +99,34 @@ import Testing
         try roundTrip(Fixtures.categoryResponse(records))
     }
 
+    /// The onshi wire keeps its own text for the APPI exception; the domain spelling never goes on the wire.
+    @Test func consentBasisWireText() throws {
+        #expect(ConsentBasis.allCases.map(\.xmlText) == ["verbal", "exception", "refused"])
+        #expect(ConsentBasis(xmlText: "exception") == .lifeOrBodyException)
+        #expect(ConsentBasis(xmlText: "life-or-body-exception") == nil)
+        let bytes = OnshiXML.encode(
+            LookupRequest(
+                header: Fixtures.header,
+                query: .insurance(insurerNumber: "06139999", symbol: "101", number: "2345"),
+                crewID: "crew-042",
+                consent: .lifeOrBodyException
+            )
+        )
+        #expect(String(decoding: bytes, as: UTF8.self).contains("<ConsentBasis>exception</ConsentBasis>"))
+    }
+
+    /// Category names on the wire (the `Category` element and the URL) are the domain spelling.
+    @Test func categoryWireText() {
+        #expect(MedicalCategory.allCases.allSatisfy { $0.xmlText == $0.rawValue })
+        #expect(MedicalCategory(xmlText: "prescriptions") == .prescriptions)
+        #expect(MedicalCategory(xmlText: "e-prescriptions") == nil)
+    }
+
     @Test func everyCategoryHasALookBack() {
-        #expect(OnshiCategory.prescriptions.lookBack == .days(100))
-        #expect(OnshiCategory.medications.lookBack == .years(5))
-        #expect(OnshiCategory.checkups.lookBack == .lastRecords(5))
-        #expect(OnshiCategory.qualification.lookBack == .current)
+        #expect(MedicalCategory.prescriptions.lookBack == .days(100))
+        #expect(MedicalCategory.medications.lookBack == .years(5))
+        #expect(MedicalCategory.checkups.lookBack == .lastRecords(5))
+        #expect(MedicalCategory.qualification.lookBack == .current)
         let today = OnshiDate(year: 2026, month: 11, day: 23)
         #expect(LookBack.days(100).includes(today.adding(days: -100), today: today))
         #expect(!LookBack.days(100).includes(today.adding(days: -101), today: today))

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import KyukyuDomain
 import Testing
 
 @testable import KyukyuVault
@@ -273,6 +274,23 @@ struct AuditTests {
         }
         let exported = try await vault.audit.export()
         #expect(exported.last?.event.attributes["serial-hmac"] == digest.hexValue)
+        #expect(exported.last?.event.attributes["token-type"] == "individual-number-card")
+    }
+
+    /// The audit trail records the domain spellings (what entries already written contain).
+    @Test func attributesUseTheDomainSpellings() {
+        let id = IncidentID()
+        let digest = CertificateSerialDigest(hexValue: "00")
+        for type in TokenType.allCases {
+            let event = AuditEvent.cardRead(incident: id, tokenType: type, serial: digest, by: testCrew)
+            #expect(event.attributes["token-type"] == type.rawValue)
+        }
+        let bases = ConsentBasis.allCases.map {
+            AuditEvent.consentRecorded(incident: id, basis: $0, recordedBy: testCrew).attributes["basis"]
+        }
+        #expect(bases == ["verbal", "life-or-body-exception", "refused"])
+        let fetched = AuditEvent.categoryFetched(incident: id, category: .prescriptions, version: 1)
+        #expect(fetched.attributes["category"] == "prescriptions")
     }
 
     /// Writes entries as the CLI does (JSON lines, ISO 8601 dates) and reads them back.

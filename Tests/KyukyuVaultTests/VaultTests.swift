@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import KyukyuDomain
 import Testing
 
 @testable import KyukyuVault
@@ -327,6 +328,19 @@ struct VaultTests {
             logger: LogCapture().logger()
         )
         #expect(try await final.records(incident: id, viewer: testCrew).first?.payload == Data("p".utf8))
+    }
+
+    /// Every medical category is stored under its domain spelling; the vault's own kinds are no category.
+    @Test func recordKindsAreCategoryNames() {
+        for category in MedicalCategory.allCases {
+            #expect(RecordKind(category).rawValue == category.rawValue)
+            #expect(RecordKind(category).category == category)
+        }
+        #expect(RecordKind.prescriptions.rawValue == "prescriptions")
+        #expect(RecordKind.allergies.rawValue == "allergies")
+        #expect(RecordKind.patient.category == nil)
+        #expect(RecordKind.observations.category == nil)
+        #expect(RecordKind.handoffDocument.category == nil)
     }
 
     @Test func identifiersAreValidated() {

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import KyukyuCardSim
+import KyukyuDomain
 import KyukyuOnshi
 import Logging
 import Synchronization
@@ -336,7 +337,7 @@ public final class EligibilityService: Sendable {
     // MARK: Categories
 
     /// The records of `category` for the session `token`.
-    public func category(token: String, category: OnshiCategory, deviceID: String) async -> CategoryResponse {
+    public func category(token: String, category: MedicalCategory, deviceID: String) async -> CategoryResponse {
         let now = self.clock()
         let session = self.state.withLock { state -> Session? in
             guard let session = state.sessions[token], session.expiresAt > now else { return nil }
@@ -386,7 +387,7 @@ public final class EligibilityService: Sendable {
     }
 
     /// Patient `patient`'s records of `category` as of `today` (cached).
-    public func records(patient: Int, category: OnshiCategory, today: OnshiDate) -> CategoryRecords {
+    public func records(patient: Int, category: MedicalCategory, today: OnshiDate) -> CategoryRecords {
         let key = "\(patient)|\(category.rawValue)|\(today.xmlText)"
         if let cached = self.state.withLock({ $0.cache[key] }) { return cached }
         let records = SyntheticPatient(number: patient, today: today).records(category)

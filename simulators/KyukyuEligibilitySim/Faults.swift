@@ -1,4 +1,5 @@
 import Foundation
+import KyukyuDomain
 import KyukyuOnshi
 
 /// A latency distribution.
@@ -216,7 +217,7 @@ public struct FaultConfiguration: Sendable, Hashable, Codable {
     }
 
     /// The keys accepted in ``endpoints``.
-    public static let keys: Set<String> = Set(OnshiCategory.allCases.map(\.rawValue) + ["sessions", "*"])
+    public static let keys: Set<String> = Set(MedicalCategory.allCases.map(\.rawValue) + ["sessions", "*"])
 
     /// Throws on unknown keys or invalid parameters.
     public func validate() throws {

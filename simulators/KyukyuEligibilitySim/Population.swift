@@ -1,5 +1,6 @@
 import Foundation
 import KyukyuCardSim
+import KyukyuDomain
 import KyukyuOnshi
 
 /// The clinical picture a synthetic patient is built on.
@@ -86,7 +87,7 @@ public struct SyntheticPatient: Sendable, Hashable {
     public var insurer: Insurer { Insurer.of(patient: self.number, age: self.age) }
 
     /// The records of `category`, inside its look-back period, newest first.
-    public func records(_ category: OnshiCategory) -> CategoryRecords {
+    public func records(_ category: MedicalCategory) -> CategoryRecords {
         var history = History(patient: self)
         return history.records(category)
     }
@@ -342,7 +343,7 @@ struct History {
         self.pharmacy = "テスト調剤薬局 架空" + String(n % 9 + 1) + "号店"
     }
 
-    func rng(_ category: OnshiCategory) -> Rng {
+    func rng(_ category: MedicalCategory) -> Rng {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         for byte in category.rawValue.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
         return Rng(seed: UInt64(truncatingIfNeeded: self.patient.number) &* 0x9E37_79B9_7F4A_7C15 ^ hash)
@@ -350,7 +351,7 @@ struct History {
 
     var fiveYearsAgo: OnshiDate { self.today.adding(days: -(5 * 365 + 1)) }
 
-    mutating func records(_ category: OnshiCategory) -> CategoryRecords {
+    mutating func records(_ category: MedicalCategory) -> CategoryRecords {
         let lookBack = category.lookBack
         let today = self.today
         let inRange: (OnshiDate) -> Bool = { lookBack.includes($0, today: today) }

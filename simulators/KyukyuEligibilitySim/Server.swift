@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTLS
+import KyukyuDomain
 import KyukyuOnshi
 import Logging
 import NIOCore
@@ -106,7 +107,7 @@ public enum EligibilitySimServer {
         }
         router.get("/onshi/v1/sessions/:token/:category") { request, context in
             let token = context.parameters.get("token") ?? ""
-            guard let category = context.parameters.get("category").flatMap(OnshiCategory.init(rawValue:)) else {
+            guard let category = context.parameters.get("category").flatMap(MedicalCategory.init(rawValue:)) else {
                 return Response(status: .notFound)
             }
             return try await handle(

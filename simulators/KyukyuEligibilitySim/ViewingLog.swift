@@ -1,4 +1,5 @@
 import Foundation
+import KyukyuDomain
 import KyukyuOnshi
 
 /// One viewing, as onshi records it: who, from which terminal, when, how, on what basis, and what was seen.
@@ -6,7 +7,7 @@ public struct Viewing: Sendable, Hashable, Codable {
     /// One category fetched within the viewing.
     public struct Fetch: Sendable, Hashable, Codable {
         /// The category.
-        public var category: OnshiCategory
+        public var category: MedicalCategory
         /// When.
         public var at: Date
         /// The result code returned.
@@ -37,8 +38,8 @@ public struct Viewing: Sendable, Hashable, Codable {
     public var fetches: [Fetch]
 
     /// The distinct categories fetched.
-    public var categories: [OnshiCategory] {
-        var seen: [OnshiCategory] = []
+    public var categories: [MedicalCategory] {
+        var seen: [MedicalCategory] = []
         for fetch in self.fetches where !seen.contains(fetch.category) { seen.append(fetch.category) }
         return seen
     }
@@ -82,7 +83,7 @@ public actor ViewingLog {
     }
 
     /// Adds a category fetch to viewing `id`.
-    public func recordFetch(viewing id: Int, category: OnshiCategory, at: Date, resultCode: String, records: Int) {
+    public func recordFetch(viewing id: Int, category: MedicalCategory, at: Date, resultCode: String, records: Int) {
         guard id >= 1, id <= self.entries.count else { return }
         self.entries[id - 1].fetches.append(
             Viewing.Fetch(category: category, at: at, resultCode: resultCode, records: records)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KyukyuCardSim
+import KyukyuDomain
 import KyukyuEligibilitySim
 import KyukyuOnshi
 import Logging
@@ -153,9 +154,9 @@ struct Population: ParsableCommand {
             }
             let patient = SyntheticPatient(number: self.number, today: today)
             if let name = self.category {
-                guard let category = OnshiCategory(rawValue: name) else {
+                guard let category = MedicalCategory(rawValue: name) else {
                     throw ValidationError(
-                        "categories: \(OnshiCategory.allCases.map(\.rawValue).joined(separator: ", "))"
+                        "categories: \(MedicalCategory.allCases.map(\.rawValue).joined(separator: ", "))"
                     )
                 }
                 let records = patient.records(category)
@@ -180,7 +181,7 @@ struct Population: ParsableCommand {
                 "  insurer: \(insurer.insurerNumber) \(insurer.name), symbol \(insurer.symbol.isEmpty ? "-" : insurer.symbol), number \(insurer.number), copay \(insurer.copaymentPercent)%"
             )
             print("  qualification validity: \(patient.qualificationValidity)")
-            for category in OnshiCategory.allCases {
+            for category in MedicalCategory.allCases {
                 let records = patient.records(category)
                 let size = OnshiXML.encode(
                     CategoryResponse(
