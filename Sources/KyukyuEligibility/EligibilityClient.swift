@@ -483,14 +483,12 @@ public final class EligibilityClient: Sendable {
         }
         do {
             return try await ResponseDecoder.decode(type, from: http.body)
-        } catch let error as OnshiXMLError {
-            // The path names the element, never its value.
+        } catch {
+            // The decoder throws OnshiXMLError only; its path names the element, never its value.
             throw EligibilityError.malformedResponse(
                 "onshi's answer could not be read (\(error.path ?? "document structure"))",
                 http: http.status
             )
-        } catch {
-            throw EligibilityError.malformedResponse("onshi's answer could not be read", http: http.status)
         }
     }
 }
