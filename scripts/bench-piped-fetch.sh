@@ -15,8 +15,12 @@ echo '{"endpoints": {"*": {"failures": [{"kind": "stall"}]}}}' > "$S/faults.json
   --tls-dir "$S/eligibility-tls" --faults "$S/faults.json" > "$S/sim.log" 2>&1 &
 sim=$!
 for _ in $(seq 600); do (exec 3<>/dev/tcp/127.0.0.1/18543) 2>/dev/null && break; sleep 0.05; done
-# Synthetic holder 3, as the stub's population prints it (`kyukyu-eligibility-sim population show 3`).
-lookup='{"name": "高橋 勇", "birth": "1946-11-29", "sex": "male", "address": "神奈川県架空市港テスト町4丁目8番11号（SYNTHETIC）"}'
+# Synthetic holder 3, as the stub's own population describes it (no patient is written into this script).
+show="$("$BIN/kyukyu-eligibility-sim" population show 3 2>/dev/null)"
+name="$(sed -n 's/^  name: \([^ ]*\) .*/\1/p' <<<"$show")"
+born="$(sed -n 's/.*born \([0-9]\{8\}\).*/\1/p' <<<"$show")"
+address="$(sed -n 's/^  address: [0-9-]* \(.*\)$/\1/p' <<<"$show")"
+lookup="{\"name\": \"$name\", \"birth\": \"${born:0:4}-${born:4:2}-${born:6:2}\", \"sex\": \"male\", \"address\": \"$address\"}"
 for _ in $(seq "$RUNS"); do
   start=$(date +%s%N)
   echo "$lookup" | "$BIN/kyukyu" fetch --consent life-or-body-exception --crew BENCH-1 --lookup-stdin --json --deadline-ms 1000 \
