@@ -66,6 +66,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "KyukyuIncident",
+            dependencies: ["KyukyuDomain"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "KyukyuVault",
             dependencies: [
                 "KyukyuDomain",
@@ -270,6 +275,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Clocks", package: "swift-clocks"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KyukyuIncidentTests",
+            dependencies: ["KyukyuIncident", "KyukyuDomain"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
