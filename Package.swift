@@ -71,6 +71,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "KyukyuSummary",
+            dependencies: ["KyukyuOnshi"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "KyukyuVault",
             dependencies: [
                 "KyukyuDomain",
@@ -280,6 +285,11 @@ let package = Package(
         .testTarget(
             name: "KyukyuIncidentTests",
             dependencies: ["KyukyuIncident", "KyukyuDomain"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KyukyuSummaryTests",
+            dependencies: ["KyukyuSummary", "KyukyuOnshi", "KyukyuDomain", "KyukyuEligibilitySim"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
