@@ -16,10 +16,12 @@
 ///
 /// Sources: the classification's three-digit categories (113 抗てんかん剤, 245 副腎ホルモン剤, 249 その他のホルモン剤,
 /// 333 血液凝固阻止剤, 339 その他の血液・体液用薬, 396 糖尿病用剤, 811, 821) as the Japanese Wikipedia article
-/// 「医薬品の薬効分類」 lists them; the four-digit numbers were checked against the YJ codes of real products used
-/// by the synthetic population (warfarin 3332001, apixaban 3339004, insulin glargine 2492415, metformin 3962002,
-/// aspirin 3399007, levetiracetam 1139010). Not covered: opioids outside the narcotic categories (tramadol,
-/// buprenorphine are 114x) and antiplatelets filed elsewhere; a drug's name is always shown beside its class.
+/// 「医薬品の薬効分類」 lists them. The four-digit numbers agree with the YJ codes the synthetic population uses for
+/// these drugs (warfarin 3332…, apixaban 3339…, insulin glargine 2492…, metformin 3962…, aspirin 100 mg 3399…,
+/// levetiracetam 1139…). The exclusion of 2451 (adrenaline) within 245 is from memory and still to be checked
+/// against the official classification. Not covered: opioids outside the narcotic categories (tramadol and
+/// buprenorphine are filed under 114x) and antiplatelets filed elsewhere; the drug's name is always shown beside
+/// its class.
 public enum DrugClass: String, Sendable, Hashable, Codable, CaseIterable {
     /// Anticoagulants: bleeding risk, reversal, no neuraxial procedures.
     case anticoagulant
