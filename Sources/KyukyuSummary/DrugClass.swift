@@ -19,9 +19,8 @@
 /// 「医薬品の薬効分類」 lists them. The four-digit numbers agree with the YJ codes the synthetic population uses for
 /// these drugs (warfarin 3332…, apixaban 3339…, insulin glargine 2492…, metformin 3962…, aspirin 100 mg 3399…,
 /// levetiracetam 1139…). The exclusion of 2451 (adrenaline) within 245 is from memory and still to be checked
-/// against the official classification. Not covered: opioids outside the narcotic categories (tramadol and
-/// buprenorphine are filed under 114x) and antiplatelets filed elsewhere; the drug's name is always shown beside
-/// its class.
+/// against the official classification. Not covered: opioids outside the narcotic categories and antiplatelets
+/// filed elsewhere; the drug's name is always shown beside its class.
 public enum DrugClass: String, Sendable, Hashable, Codable, CaseIterable {
     /// Anticoagulants: bleeding risk, reversal, no neuraxial procedures.
     case anticoagulant
