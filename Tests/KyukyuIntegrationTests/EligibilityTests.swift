@@ -43,15 +43,9 @@ struct EligibilityOverTLS {
     @Test func cardlessLookupByTheFourFields() async throws {
         let holder = SyntheticHolder(number: 7)
         try await withOnshi { bed in
-            let birth = holder.birthDate
             let final = await bed.client.fetch(
                 .lookup(
-                    .demographics(
-                        name: holder.fullName,
-                        birthDate: OnshiDate(year: birth.year, month: birth.month, day: birth.day),
-                        sex: OnshiSex(rawValue: holder.sex.rawValue)!,
-                        address: holder.address
-                    )
+                    holder.demographicsQuery
                 ),
                 crewID: "crew-T1",
                 consent: .lifeOrBodyException,
@@ -145,7 +139,6 @@ struct EligibilityOverTLS {
     @Test func plainHTTPIsRefusedBeforeAnythingIsSent() async throws {
         let listener = try await Listener()
         let holder = SyntheticHolder(number: 7)
-        let birth = holder.birthDate
         for url in [
             "http://127.0.0.1:\(listener.port)", "HTTP://127.0.0.1:\(listener.port)", "127.0.0.1:\(listener.port)",
             "ftp://127.0.0.1:\(listener.port)", "https://crew:secret@127.0.0.1:\(listener.port)",
@@ -156,12 +149,7 @@ struct EligibilityOverTLS {
                 // Were it accepted, this lookup would carry a name, a birth date and an address in cleartext.
                 _ = await client.fetch(
                     .lookup(
-                        .demographics(
-                            name: holder.fullName,
-                            birthDate: OnshiDate(year: birth.year, month: birth.month, day: birth.day),
-                            sex: OnshiSex(rawValue: holder.sex.rawValue)!,
-                            address: holder.address
-                        )
+                        holder.demographicsQuery
                     ),
                     crewID: "crew-T1",
                     consent: .lifeOrBodyException,
@@ -356,14 +344,8 @@ struct EligibilityFaults {
             if mode == "visual" {
                 identity = .visualCheck(certificateDER: try OnshiBed.certificate(holder: 7))
             } else {
-                let birth = holder.birthDate
                 identity = .lookup(
-                    .demographics(
-                        name: holder.fullName,
-                        birthDate: OnshiDate(year: birth.year, month: birth.month, day: birth.day),
-                        sex: OnshiSex(rawValue: holder.sex.rawValue)!,
-                        address: holder.address
-                    )
+                    holder.demographicsQuery
                 )
             }
             let final = await bed.client.fetch(

@@ -236,3 +236,15 @@ func authenticationError(baseURL: String, tls: TerminalTLSFiles? = nil) async th
     await transport.shutdown()
     return final.authenticationError
 }
+
+extension SyntheticHolder {
+    /// A card-less lookup of this holder by the four fields, as the crew would type them from the card's face.
+    var demographicsQuery: PatientQuery {
+        .demographics(
+            name: fullName,
+            birthDate: OnshiDate(year: birthDate.year, month: birthDate.month, day: birthDate.day),
+            sex: OnshiSex(rawValue: sex.rawValue)!,
+            address: address
+        )
+    }
+}
