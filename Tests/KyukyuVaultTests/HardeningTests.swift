@@ -14,12 +14,6 @@ import Testing
 /// fail-closed credentials and strict export verification.
 @Suite("Vault hardening")
 struct HardeningTests {
-    func mode(_ path: String) -> mode_t {
-        var info = stat()
-        _ = lstat(path, &info)
-        return info.st_mode & 0o777
-    }
-
     // MARK: 17: the set of record versions is authenticated
 
     @Test func deletedNewestVersionIsAnIntegrityErrorNotTheOlderVersion() async throws {
@@ -190,7 +184,7 @@ struct HardeningTests {
             try await fresh.latestRecord(incident: before, kind: .patient, viewer: testCrew)?.payload
                 == Data("before".utf8)
         )
-        #expect(mode(directory + "/" + KeyFileProvider.defaultFileName + ".lock") == 0o600)
+        #expect(permissionBits(directory + "/" + KeyFileProvider.defaultFileName + ".lock") == 0o600)
     }
 
     @Test(.timeLimit(.minutes(1)))
@@ -220,8 +214,8 @@ struct HardeningTests {
         chmod(directory + "/" + VaultDatabase.fileName, 0o644)
         let capture = LogCapture()
         _ = try await IncidentVault.open(stateDirectory: directory, logger: capture.logger())
-        #expect(mode(directory) == 0o700)
-        #expect(mode(directory + "/" + VaultDatabase.fileName) == 0o600)
+        #expect(permissionBits(directory) == 0o700)
+        #expect(permissionBits(directory + "/" + VaultDatabase.fileName) == 0o600)
         #expect(capture.text.contains("restricted to 0700"))
         #expect(capture.text.contains("restricted to 0600"))
     }

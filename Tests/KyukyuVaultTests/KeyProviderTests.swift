@@ -11,18 +11,12 @@ import Testing
 
 @Suite("Device key providers")
 struct KeyProviderTests {
-    func mode(_ path: String) -> mode_t {
-        var info = stat()
-        _ = stat(path, &info)
-        return info.st_mode & 0o777
-    }
-
     @Test func keyFileIsCreatedOwnerOnlyAndReloaded() throws {
         let directory = try makeTemporaryDirectory()
         defer { removeDirectory(directory) }
         let provider = KeyFileProvider(stateDirectory: directory)
         let first = try provider.loadKeyring()
-        #expect(mode(provider.path) == 0o600)
+        #expect(permissionBits(provider.path) == 0o600)
         let second = try provider.loadKeyring()
         #expect(first.currentKeyID == second.currentKeyID)
         #expect(first.signingPublicKey == second.signingPublicKey)
@@ -123,7 +117,7 @@ struct KeyProviderTests {
         try await vault.putRecord(incident: id, kind: .patient, payload: Data("p".utf8))
         let provider = KeyFileProvider(stateDirectory: directory)
         let report = try await vault.rotateDeviceKey(provider: provider)
-        #expect(mode(provider.path) == 0o600)
+        #expect(permissionBits(provider.path) == 0o600)
         #expect(try provider.loadKeyring().currentKeyID == report.current)
         #expect(try provider.loadKeyring().retiredKeyIDs.isEmpty)
         let reopened = try await IncidentVault.open(stateDirectory: directory, logger: capture.logger())

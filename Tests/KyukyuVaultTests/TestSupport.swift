@@ -74,6 +74,13 @@ final class TestClock: AuditClock, @unchecked Sendable {
     }
 }
 
+/// The permission bits of `path` itself (a symbolic link is not followed).
+func permissionBits(_ path: String) -> mode_t {
+    var info = stat()
+    _ = lstat(path, &info)
+    return info.st_mode & 0o777
+}
+
 func makeTemporaryDirectory(_ name: String = #function) throws -> String {
     let safe = name.filter { $0.isLetter || $0.isNumber }
     let path = NSTemporaryDirectory() + "kyukyu-vault-\(safe)-\(UUID().uuidString.prefix(8))"
