@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "kyukyu-card-sim", targets: ["kyukyu-card-sim"]),
         .executable(name: "kyukyu-eligibility-sim", targets: ["kyukyu-eligibility-sim"]),
         .executable(name: "kyukyu-bench", targets: ["kyukyu-bench"]),
+        .executable(name: "kyukyu-gateway", targets: ["kyukyu-gateway"]),
         .library(name: "KyukyuCard", targets: ["KyukyuCard"]),
         .library(name: "KyukyuVault", targets: ["KyukyuVault"]),
         .library(name: "KyukyuDomain", targets: ["KyukyuDomain"]),
@@ -33,6 +34,13 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.25.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.10.0"),
         .package(url: "https://github.com/pointfreeco/swift-clocks.git", from: "1.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(
+            url: "https://github.com/apple/swift-configuration.git",
+            from: "1.4.0",
+            traits: ["JSON", "CommandLineArguments"]
+        ),
     ],
     targets: [
         // MARK: C shims
@@ -105,6 +113,62 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // One incident's workflow, driving KyukyuIncident's machine over the card, eligibility and vault, with its
+        // effects behind protocols: the gateway and `kyukyu fetch` both call it.
+        .target(
+            name: "KyukyuWorkflow",
+            dependencies: [
+                "KyukyuDomain",
+                "KyukyuIncident",
+                "KyukyuSummary",
+                "KyukyuOnshi",
+                "KyukyuEligibility",
+                "KyukyuVault",
+                "KyukyuCard",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Crew accounts and shift sessions: bcrypt passwords, TOTP, the idle lock and its PIN, lockout.
+        .target(
+            name: "KyukyuCrew",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "HummingbirdOTP", package: "hummingbird-auth"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The edge service: HTTP API, SSE, the tablet UI, the reader monitor, all in one ServiceGroup.
+        .target(
+            name: "KyukyuGateway",
+            dependencies: [
+                "KyukyuDomain",
+                "KyukyuWorkflow",
+                "KyukyuCrew",
+                "KyukyuIncident",
+                "KyukyuSummary",
+                "KyukyuOnshi",
+                "KyukyuEligibility",
+                "KyukyuVault",
+                "KyukyuCard",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("UI")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "KyukyuTestbed",
             dependencies: [
@@ -125,6 +189,16 @@ let package = Package(
                 "KyukyuEligibility",
                 "KyukyuOnshi",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "kyukyu-gateway",
+            dependencies: [
+                "KyukyuGateway",
+                "KyukyuCrew",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -285,6 +359,49 @@ let package = Package(
         .testTarget(
             name: "KyukyuIncidentTests",
             dependencies: ["KyukyuIncident", "KyukyuDomain"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KyukyuWorkflowTests",
+            dependencies: [
+                "KyukyuWorkflow",
+                "KyukyuIncident",
+                "KyukyuDomain",
+                "KyukyuOnshi",
+                "KyukyuEligibility",
+                "KyukyuVault",
+                "KyukyuEligibilitySim",
+                .product(name: "Clocks", package: "swift-clocks"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KyukyuCrewTests",
+            dependencies: [
+                "KyukyuCrew",
+                .product(name: "HummingbirdOTP", package: "hummingbird-auth"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KyukyuGatewayTests",
+            dependencies: [
+                "KyukyuGateway",
+                "KyukyuWorkflow",
+                "KyukyuCrew",
+                "KyukyuDomain",
+                "KyukyuVault",
+                "KyukyuCardSim",
+                "KyukyuTestbed",
+                "KyukyuEligibilitySim",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Clocks", package: "swift-clocks"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,2 @@
+/// One incident's workflow over the card, eligibility and vault (issue 8; being built).
+public enum KyukyuWorkflow {}
