@@ -176,6 +176,12 @@ let package = Package(
             name: "KyukyuTestbed",
             dependencies: [
                 "KyukyuCardSim",
+                "KyukyuCard",
+                "KyukyuDomain",
+                "KyukyuOnshi",
+                "KyukyuEligibility",
+                "KyukyuEligibilitySim",
+                "KyukyuWorkflow",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -375,6 +381,8 @@ let package = Package(
                 "KyukyuEligibility",
                 "KyukyuVault",
                 "KyukyuEligibilitySim",
+                "KyukyuTestbed",
+                "KyukyuCard",
                 .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -5,6 +5,7 @@ import KyukyuIncident
 import KyukyuOnshi
 import KyukyuVault
 import KyukyuWorkflow
+import KyukyuTestbed
 import Synchronization
 import Testing
 
