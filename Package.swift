@@ -401,6 +401,10 @@ let package = Package(
             name: "KyukyuGatewayTests",
             dependencies: [
                 "KyukyuGateway",
+                "KyukyuIncident",
+                "KyukyuEligibility",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 "KyukyuWorkflow",
                 "KyukyuCrew",
                 "KyukyuDomain",

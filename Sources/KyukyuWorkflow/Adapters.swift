@@ -24,6 +24,11 @@ extension IncidentVault: IncidentStore {
         return latest
     }
 
+    /// The latest version of one kind, audited as viewed by `viewer`.
+    public func latest(incident: IncidentID, kind: RecordKind, viewer: CrewID) async throws -> Data? {
+        try await latestRecord(incident: incident, kind: kind, viewer: viewer)?.payload
+    }
+
     /// The incidents held, oldest first.
     public func incidentIDs() async throws -> [IncidentID] {
         try await incidents().map(\.id)

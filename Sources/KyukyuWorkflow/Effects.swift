@@ -13,6 +13,8 @@ public protocol IncidentStore: Sendable {
     func put(_ payload: Data, kind: RecordKind, incident: IncidentID, now: Date) async throws
     /// The latest version of every kind of `incident`, read on behalf of `viewer`.
     func latest(incident: IncidentID, viewer: CrewID) async throws -> [RecordKind: Data]
+    /// The latest version of one kind, read on behalf of `viewer`; nil when none is stored.
+    func latest(incident: IncidentID, kind: RecordKind, viewer: CrewID) async throws -> Data?
     /// The incidents the store holds (open, not shredded), oldest first.
     func incidentIDs() async throws -> [IncidentID]
     /// Crypto-shreds `incident`.

@@ -39,6 +39,12 @@ public actor InMemoryIncidentStore: IncidentStore {
         return records.compactMapValues(\.last)
     }
 
+    /// The latest version of one kind.
+    public func latest(incident: IncidentID, kind: RecordKind, viewer: CrewID) async throws -> Data? {
+        guard let records = incidents[incident] else { throw CocoaError(.fileNoSuchFile) }
+        return records[kind]?.last
+    }
+
     /// Every version of `kind`, oldest first.
     public func versions(of kind: RecordKind, incident: IncidentID) -> [Data] {
         incidents[incident]?[kind] ?? []

@@ -83,6 +83,8 @@ public actor IncidentRunner {
     public nonisolated let id: IncidentID
     private var state: IncidentState
     private var summary: PatientSummary?
+    /// The records as last read back from the store, decoded.
+    private var records: [MedicalCategory: CategoryRecords]
     private var identity: StoredIdentity?
     private let effects: WorkflowEffects
     private let configuration: WorkflowConfiguration
@@ -94,7 +96,7 @@ public actor IncidentRunner {
 
     private init(
         state: IncidentState,
-        summary: PatientSummary?,
+        records: [MedicalCategory: CategoryRecords],
         identity: StoredIdentity?,
         effects: WorkflowEffects,
         configuration: WorkflowConfiguration,
@@ -102,7 +104,8 @@ public actor IncidentRunner {
     ) {
         self.id = state.id
         self.state = state
-        self.summary = summary
+        self.records = records
+        self.summary = records.isEmpty ? nil : PatientSummary(records: records, today: OnshiDate(japanDayOf: effects.clock.now()))
         self.identity = identity
         self.effects = effects
         self.configuration = configuration
@@ -135,7 +138,7 @@ public actor IncidentRunner {
         )
         let runner = IncidentRunner(
             state: state,
-            summary: nil,
+            records: [:],
             identity: nil,
             effects: effects,
             configuration: configuration,
@@ -163,10 +166,9 @@ public actor IncidentRunner {
             let state = try? JSONDecoder().decode(IncidentState.self, from: stateData)
         else { return nil }
         let identity = records[.identity].flatMap { try? JSONDecoder().decode(StoredIdentity.self, from: $0) }
-        let summary = Self.summary(from: records, today: OnshiDate(japanDayOf: effects.clock.now()))
         let runner = IncidentRunner(
             state: state,
-            summary: summary,
+            records: Self.decode(records),
             identity: identity,
             effects: effects,
             configuration: configuration,
@@ -202,6 +204,11 @@ public actor IncidentRunner {
     /// The incident as the tablet shows it now.
     public func snapshot() -> IncidentSnapshot {
         IncidentSnapshot(state: state, summary: state.machine.phase == .closed ? nil : summary)
+    }
+
+    /// The records of `category` as read back from the vault, for the details tap; nil until they arrived.
+    public func records(_ category: MedicalCategory) -> CategoryRecords? {
+        state.machine.phase == .closed ? nil : records[category]
     }
 
     /// Every change from now on (the current snapshot first), until the incident closes or the consumer stops.
@@ -457,6 +464,7 @@ public actor IncidentRunner {
             retryTask = nil
         case .shred(let reason):
             summary = nil
+            records = [:]
             identity = nil
             state.retry = nil
             do {
@@ -646,7 +654,7 @@ public actor IncidentRunner {
                 milliseconds: Self.milliseconds(elapsed),
                 count: records.count
             )
-            await readBack()
+            await readBack(category)
         case .empty(let elapsed):
             progress = CategoryProgress(status: .noneOnRecord, milliseconds: Self.milliseconds(elapsed), count: 0)
         case .timedOut(let after):
@@ -667,25 +675,28 @@ public actor IncidentRunner {
         try? await handle(.summaryShown(complete: snapshot.isComplete), actor: "device")
     }
 
-    /// Reads every stored record back from the vault and rebuilds the summary from it.
-    private func readBack() async {
+    /// Reads the category just stored back from the vault and rebuilds the summary from what the vault holds.
+    private func readBack(_ category: MedicalCategory) async {
         let viewer = state.crewID.flatMap(CrewID.init) ?? CrewID("device")!
-        guard let records = try? await effects.store.latest(incident: id, viewer: viewer) else {
-            logger.error("the incident's records could not be read back")
+        guard let data = try? await effects.store.latest(incident: id, kind: RecordKind(category), viewer: viewer),
+            let decoded = try? JSONDecoder().decode(CategoryRecords.self, from: data)
+        else {
+            logger.error("a stored category could not be read back", metadata: ["kyukyu.category": "\(category)"])
             return
         }
-        summary = Self.summary(from: records, today: OnshiDate(japanDayOf: effects.clock.now()))
+        records[category] = decoded
+        summary = PatientSummary(records: records, today: OnshiDate(japanDayOf: effects.clock.now()))
     }
 
-    static func summary(from records: [RecordKind: Data], today: OnshiDate) -> PatientSummary? {
+    static func decode(_ stored: [RecordKind: Data]) -> [MedicalCategory: CategoryRecords] {
         var categories: [MedicalCategory: CategoryRecords] = [:]
-        for (kind, data) in records {
+        for (kind, data) in stored {
             guard let category = kind.category,
                 let decoded = try? JSONDecoder().decode(CategoryRecords.self, from: data)
             else { continue }
             categories[category] = decoded
         }
-        return categories.isEmpty ? nil : PatientSummary(records: categories, today: today)
+        return categories
     }
 
     static func milliseconds(_ duration: Duration) -> Int {

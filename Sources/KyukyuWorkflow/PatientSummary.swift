@@ -4,7 +4,7 @@ import KyukyuSummary
 
 /// What a paramedic reads in 10 seconds, built from the records read back from the vault: red flags first, the
 /// current medications one row per drug, diagnoses, dialysis, surgery, recent visits, out-of-range checkup values
-/// and allergies; the raw records are one tap away in ``details``.
+/// and allergies. The raw records are one tap away (``IncidentRunner/records(_:)``).
 public struct PatientSummary: Sendable, Hashable, Codable {
     /// The patient, from the qualification record.
     public struct Patient: Sendable, Hashable, Codable {
@@ -119,8 +119,6 @@ public struct PatientSummary: Sendable, Hashable, Codable {
     public var checkupOutOfRange: [CheckupValue]
     /// Allergies, contraindications and infections.
     public var allergies: [AllergyLine]
-    /// Every category's records as they arrived, by category name: the details one tap away.
-    public var details: [String: CategoryRecords]
 
     /// How many visits the summary lists.
     public static let recentVisitCount = 5
@@ -184,7 +182,6 @@ public struct PatientSummary: Sendable, Hashable, Codable {
         allergies = allergyRecords.map {
             AllergyLine(kind: $0.kind.rawValue, substance: $0.substance, reaction: $0.reaction)
         }
-        details = Dictionary(uniqueKeysWithValues: records.map { ($0.key.rawValue, $0.value) })
     }
 
     static func patient(_ q: Qualification, today: OnshiDate) -> Patient {

@@ -5,6 +5,7 @@ public import Hummingbird
 import KyukyuCard
 import KyukyuDomain
 import KyukyuIncident
+import KyukyuOnshi
 import KyukyuVault
 public import KyukyuWorkflow
 public import Logging
@@ -64,6 +65,7 @@ public struct GatewayAPI: Sendable {
         ("POST", "/api/v1/incidents/{id}/consent"), ("POST", "/api/v1/incidents/{id}/activate"),
         ("POST", "/api/v1/incidents/{id}/pin"), ("POST", "/api/v1/incidents/{id}/lookup"),
         ("POST", "/api/v1/incidents/{id}/close"), ("GET", "/api/v1/incidents/{id}/events"),
+        ("GET", "/api/v1/incidents/{id}/details/{category}"),
     ]
 
     /// The router.
@@ -289,6 +291,17 @@ public struct GatewayAPI: Sendable {
             let snapshot = try await workflow { () throws(WorkflowError) in try await runner.close(by: crewID) }
             return try json(IncidentView(snapshot, active: false))
         }
+        api.get("incidents/:id/details/:category") { request, context in
+            _ = try await session(request)
+            let runner = try await runner(context)
+            guard let name = context.parameters.get("category"), let category = MedicalCategory(rawValue: name) else {
+                throw Problem.notFound("no such category; known: \(MedicalCategory.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard let records = await runner.records(category) else {
+                throw Problem.notFound("\(category.rawValue) has not arrived for this incident")
+            }
+            return try json(CategoryDetails(category: category.rawValue, records: records))
+        }
         api.get("incidents/:id/events") { request, context in
             _ = try await session(request, touch: false)
             let runner = try await runner(context)
@@ -462,6 +475,30 @@ public struct GatewayAPI: Sendable {
             headers: [.contentType: "text/event-stream", .cacheControl: "no-store", .init("X-Accel-Buffering")!: "no"],
             body: body
         )
+    }
+}
+
+/// One category's raw records, as a plain array, for the details tap.
+struct CategoryDetails: Encodable {
+    var category: String
+    var records: CategoryRecords
+
+    enum CodingKeys: String, CodingKey { case category, records }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(category, forKey: .category)
+        switch records {
+        case .qualification(let value): try container.encode(value.map { [$0] } ?? [], forKey: .records)
+        case .visits(let value): try container.encode(value, forKey: .records)
+        case .diagnoses(let value): try container.encode(value, forKey: .records)
+        case .medications(let value): try container.encode(value, forKey: .records)
+        case .prescriptions(let value): try container.encode(value, forKey: .records)
+        case .surgery(let value): try container.encode(value, forKey: .records)
+        case .treatment(let value): try container.encode(value, forKey: .records)
+        case .checkups(let value): try container.encode(value, forKey: .records)
+        case .allergies(let value): try container.encode(value, forKey: .records)
+        }
     }
 }
 
