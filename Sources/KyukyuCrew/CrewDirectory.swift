@@ -270,8 +270,7 @@ public final class CrewDirectory: Sendable {
         var enrolment: CrewEnrolment
     }
 
-    private func makeCredentials(crewID: String, password: String, pin: String) async throws(CrewError) -> Credentials
-    {
+    private func makeCredentials(crewID: String, password: String, pin: String) async throws(CrewError) -> Credentials {
         let passwordHash = await self.bcrypt.hash(password, cost: self.policy.bcryptCost)
         let pinHash = await self.bcrypt.hash(pin, cost: self.policy.bcryptCost)
         let secret = TOTPCheck.makeSecret()
@@ -564,7 +563,10 @@ public final class CrewDirectory: Sendable {
             return row
         }
         guard let ended else { return }
-        self.logger.info("crew signed out", metadata: ["kyukyu.crew": "\(ended.crewId)", "kyukyu.session": "\(ended.id)"])
+        self.logger.info(
+            "crew signed out",
+            metadata: ["kyukyu.crew": "\(ended.crewId)", "kyukyu.session": "\(ended.id)"]
+        )
         await self.record(.signedOut, crewID: ended.crewId, ["session": ended.id])
     }
 
@@ -698,7 +700,10 @@ public final class CrewDirectory: Sendable {
     private func storageError(_ what: String, _ error: any Error) -> CrewError {
         if let error = error as? CrewError { return error }
         let described = Self.describe(error)
-        self.logger.info("crew database failed", metadata: ["kyukyu.crew.operation": "\(what)", "error": "\(described)"])
+        self.logger.info(
+            "crew database failed",
+            metadata: ["kyukyu.crew.operation": "\(what)", "error": "\(described)"]
+        )
         return .storage(reason: "cannot \(what): the crew database failed (\(described))")
     }
 

@@ -75,7 +75,8 @@ public struct CrewError: Error, Hashable, Sendable, CustomStringConvertible {
     public static func accountLocked(retryAfter: Duration, file: String = #fileID, line: UInt = #line) -> CrewError {
         CrewError(
             code: .accountLocked,
-            reason: "too many failed sign-ins: the account is locked; try again in \(wholeSecondsRoundedUp(retryAfter)) s",
+            reason:
+                "too many failed sign-ins: the account is locked; try again in \(wholeSecondsRoundedUp(retryAfter)) s",
             retryAfter: retryAfter,
             file: file,
             line: line

@@ -123,7 +123,11 @@ struct SessionTests {
         await expectCrewError(.unauthenticated) { () async throws(CrewError) in
             try await fixture.directory.unlock(token: token, pin: testPIN)
         }
-        #expect(fixture.audit.events(.unlockFailed).map { $0.attributes["triesLeft"] } == ["4", "3", "4", "3", "2", "1", "0"])
+        #expect(
+            fixture.audit.events(.unlockFailed).map { $0.attributes["triesLeft"] } == [
+                "4", "3", "4", "3", "2", "1", "0",
+            ]
+        )
         #expect(fixture.audit.events(.sessionEnded).map { $0.attributes["reason"] } == ["pin-failures"])
     }
 
