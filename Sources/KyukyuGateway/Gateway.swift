@@ -135,6 +135,11 @@ public struct Gateway: Sendable {
     /// The readiness checks.
     public let readiness: Readiness
 
+    /// Runs every service until SIGTERM or SIGINT (or a service fails), then stops them in reverse order.
+    public func run() async throws {
+        try await group.run()
+    }
+
     /// Opens the vault and the crew sessions, and assembles the services. Nothing listens or reads the reader
     /// until ``group`` runs.
     public static func make(

@@ -51,7 +51,7 @@ final class InMemoryCrew: CrewAuthenticating {
         return try await session(token: token)
     }
 
-    func signOut(token: String) async { _ = sessions.withLock { $0.removeValue(forKey: token) } }
+    func endSession(token: String) async { _ = sessions.withLock { $0.removeValue(forKey: token) } }
 }
 
 let silent = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })

@@ -52,5 +52,5 @@ public protocol CrewAuthenticating: Sendable {
     /// Unlocks with the crew PIN.
     func unlock(token: String, pin: String) async throws(CrewSessionFailure) -> CrewSessionInfo
     /// Ends the session.
-    func signOut(token: String) async
+    func endSession(token: String) async
 }

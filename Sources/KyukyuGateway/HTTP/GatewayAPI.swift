@@ -123,7 +123,7 @@ public struct GatewayAPI: Sendable {
         }
         api.delete("session") { request, context in
             let session = try await session(request, locked: true, csrf: true)
-            if let token = request.cookies[Self.sessionCookie]?.value { await crew.signOut(token: token) }
+            if let token = request.cookies[Self.sessionCookie]?.value { await crew.endSession(token: token) }
             logger.info("crew signed out", metadata: ["kyukyu.crew": "\(session.crewID)"])
             var response = Response(status: .noContent)
             response.setCookie(
