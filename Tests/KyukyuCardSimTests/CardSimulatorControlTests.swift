@@ -51,7 +51,10 @@ struct CardSimulatorControlTests {
                     #expect(try await second.exchange(Commands.selectEF(0x000A)) == [0x90, 0x00])
                     let certificate = try await second.readFile()
                     #expect(certificate.starts(with: Fixtures.credentials(2, .expired).userAuthCertificateDER))
-                    #expect(await simulator.userAuthCertificateDER == Fixtures.credentials(2, .expired).userAuthCertificateDER)
+                    #expect(
+                        await simulator.userAuthCertificateDER
+                            == Fixtures.credentials(2, .expired).userAuthCertificateDER
+                    )
                 }
             }
         }
@@ -65,7 +68,10 @@ struct CardSimulatorControlTests {
             try await withControlServer(simulator) { client in
                 try await connections.next { (first: inout FakeVPCDConnection) async throws in
                     #expect(try await first.exchange([0x04]) == JPKICardFiles.contactATR)
-                    let armed = try await client.post("/card/remove-after-apdus", json: #"{"apdus": 2, "reinsertAfterMs": 0}"#)
+                    let armed = try await client.post(
+                        "/card/remove-after-apdus",
+                        json: #"{"apdus": 2, "reinsertAfterMs": 0}"#
+                    )
                     #expect(armed.status == 200)
                     #expect(armed.json["removeAfterApdus"] as? Int == 2)
                     #expect(try await first.exchange(Commands.selectAP(JPKICardFiles.jpkiAID)) == [0x90, 0x00])
@@ -123,7 +129,10 @@ struct CardSimulatorControlTests {
                         let response = try await client.put("/card", json: body)
                         #expect(response.status == 400, "\(body)")
                         #expect(response.headers["content-type"]?.hasPrefix("application/problem+json") == true)
-                        #expect((response.json["detail"] as? String)?.contains(word) == true, "\(body): \(response.json)")
+                        #expect(
+                            (response.json["detail"] as? String)?.contains(word) == true,
+                            "\(body): \(response.json)"
+                        )
                     }
                     let negative = try await client.post("/card/remove-after-apdus", json: #"{"apdus": -1}"#)
                     #expect(negative.status == 400)
@@ -140,7 +149,11 @@ struct CardSimulatorControlTests {
                     let wrongMethod = try await client.send("POST", "/card")
                     #expect(wrongMethod.status == 405)
                     #expect(wrongMethod.headers["allow"] == "GET, PUT, DELETE")
-                    let fromPage = try await client.send("DELETE", "/card", headers: ["Origin": "http://127.0.0.1:8080"])
+                    let fromPage = try await client.send(
+                        "DELETE",
+                        "/card",
+                        headers: ["Origin": "http://127.0.0.1:8080"]
+                    )
                     #expect(fromPage.status == 403)
                     let rebound = try await client.send("DELETE", "/card", headers: ["Host": "evil.example:80"])
                     #expect(rebound.status == 403)

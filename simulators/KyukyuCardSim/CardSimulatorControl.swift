@@ -146,7 +146,8 @@ public struct CardSimulatorControlResponse: Sendable, Hashable {
 /// 405 (with `Allow`), 415 for a body that is not JSON, 500 when the test PKI cannot give the holder's credentials.
 public struct CardSimulatorControl: Sendable {
     /// Gives the credentials of holder N with the requested certificate (usually from the test PKI on disk).
-    public typealias CredentialsSource = @Sendable (_ holder: Int, _ validity: CertificateValidity) async throws ->
+    public typealias CredentialsSource =
+        @Sendable (_ holder: Int, _ validity: CertificateValidity) async throws ->
         HolderCredentials
 
     /// The simulator it drives.
@@ -199,9 +200,19 @@ public struct CardSimulatorControl: Sendable {
         case ("/card/remove-after-apdus", "POST"):
             return await self.withJSONBody(request, RemovalRequest.self) { try await self.armRemoval($0) }
         case ("/card", _):
-            return .problem(405, "Method not allowed", "/card takes GET, PUT or DELETE", headers: ["Allow": "GET, PUT, DELETE"])
+            return .problem(
+                405,
+                "Method not allowed",
+                "/card takes GET, PUT or DELETE",
+                headers: ["Allow": "GET, PUT, DELETE"]
+            )
         case ("/card/remove-after-apdus", _):
-            return .problem(405, "Method not allowed", "/card/remove-after-apdus takes POST", headers: ["Allow": "POST"])
+            return .problem(
+                405,
+                "Method not allowed",
+                "/card/remove-after-apdus takes POST",
+                headers: ["Allow": "POST"]
+            )
         default:
             return .problem(404, "Not found", "the control has /card and /card/remove-after-apdus")
         }

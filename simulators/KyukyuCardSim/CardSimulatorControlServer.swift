@@ -27,7 +27,8 @@ public final class CardSimulatorControlServer: Sendable {
     /// The largest request body accepted.
     public static let maximumBodyBytes = 16 * 1024
 
-    private init(port: Int, listener: NIOAsyncChannel<Connection, Never>, control: CardSimulatorControl, logger: Logger) {
+    private init(port: Int, listener: NIOAsyncChannel<Connection, Never>, control: CardSimulatorControl, logger: Logger)
+    {
         self.port = port
         self.listener = listener
         self.control = control
@@ -38,7 +39,9 @@ public final class CardSimulatorControlServer: Sendable {
     ///
     /// - Throws: ``CardSimulatorError/Code/invalidConfiguration`` for a port out of range; NIO's error when the
     ///   port is taken.
-    public static func bind(port: Int, control: CardSimulatorControl, logger: Logger) async throws -> CardSimulatorControlServer {
+    public static func bind(port: Int, control: CardSimulatorControl, logger: Logger) async throws
+        -> CardSimulatorControlServer
+    {
         guard (0...65535).contains(port) else {
             throw CardSimulatorError.invalidConfiguration("control port \(port) out of range")
         }
@@ -75,7 +78,7 @@ public final class CardSimulatorControlServer: Sendable {
             } onCancel: {
                 listenerChannel.close(promise: nil)
             }
-        } catch where Task.isCancelled {
+        } catch  where Task.isCancelled {
             // Closing the listener on cancellation may end the accept loop with an error: that is the stop.
         }
         self.logger.info("control stopped")

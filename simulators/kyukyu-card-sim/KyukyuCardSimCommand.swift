@@ -156,7 +156,11 @@ struct KyukyuCardSimCommand: AsyncParsableCommand {
                 credentials: CardSimulatorControl.testPKICredentials(directory: self.dataDir, logger: logger),
                 logger: logger
             )
-            controlServer = try await CardSimulatorControlServer.bind(port: controlPort, control: control, logger: logger)
+            controlServer = try await CardSimulatorControlServer.bind(
+                port: controlPort,
+                control: control,
+                logger: logger
+            )
         }
         let task = Task { [controlServer] in
             try await withThrowingTaskGroup(of: Void.self) { group in
