@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN_DIR = $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
 RELEASE_BIN_DIR = $(shell $(SWIFT) build -c release --show-bin-path 2>/dev/null)
 
-.PHONY: deps build test run bench lint format clean
+.PHONY: deps build test run browser-check bench lint format clean
 
 deps:
 	@scripts/install-deps.sh
@@ -18,9 +18,16 @@ build: deps
 test: build
 	KYUKYU_BIN_DIR=$(BIN_DIR) $(SWIFT) test --no-parallel --disable-xctest
 
-## The most useful end-to-end thing: a private pcscd, the card simulator, and a read of the card.
+## The product on this machine: a private pcscd, the card simulator with a synthetic patient, the onshi stub and
+## the gateway with a demo crew (scripts/stack.sh); prints the tablet's URL and the sign-in, and a menu swaps what
+## is on the reader. q or Ctrl-C stops everything. KYUKYU_DEMO_NONINTERACTIVE=1: start, check, print, stop.
 run: build
 	KYUKYU_BIN_DIR=$(BIN_DIR) scripts/demo.sh
+
+## Checks that the browser tests' setup works here: Debian's headless chromium and chromedriver through selenium
+## take a screenshot (state/browser-smoke.png); nothing is downloaded.
+browser-check: deps
+	scripts/browser-smoke.py state/browser-smoke.png
 
 ## Benchmarks (release build); figures go to docs/performance.md.
 bench: deps

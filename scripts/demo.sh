@@ -1,67 +1,129 @@
 #!/usr/bin/env bash
-# `make run`: starts a private pcscd with a vpcd virtual reader, the card simulator behind it (synthetic holder 3,
-# a contactless-like 20 ms per APDU) and the onshi stub over mutual TLS; reads the card as the paramedic's terminal
-# would and fetches the patient's facts under a 3 s deadline. Everything runs on loopback and stops at the end.
+# `make run`: the whole product on this machine, for a demo or a training drill. Starts (scripts/stack.sh) a private
+# pcscd with a virtual reader, the card simulator with a synthetic patient's My Number card on it, the eligibility
+# stub (onshi over mutual TLS) and the gateway on embedded defaults, with a demo crew account; prints the tablet's
+# URL and the crew's sign-in (ID, password, TOTP secret and the current code, refreshed as it changes) and the
+# PIN; then a menu swaps what is on the reader. q or Ctrl-C stops everything. Everything runs on loopback.
+#
+# Without a terminal (CI smoke), or with KYUKYU_DEMO_NONINTERACTIVE=1: starts, checks /health/ready, prints, stops.
+# KYUKYU_DEMO_STATE_DIR (default state/demo) keeps the stack's state, logs and the demo crew between runs.
+# The ports and other knobs are scripts/stack.sh's (KYUKYU_STACK_PORT_BASE, default 40600, …).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN="${KYUKYU_BIN_DIR:-.build/debug}"
-STATE="${KYUKYU_STATE_DIR:-state}"
-PORT="${KYUKYU_DEMO_PORT:-40600}"
-ONSHI_PORT="${KYUKYU_DEMO_ONSHI_PORT:-18443}"
-ADMIN_PORT="${KYUKYU_DEMO_ADMIN_PORT:-18080}"
-HOLDER="${KYUKYU_DEMO_HOLDER:-3}"
-DIR="$STATE/demo-pcscd"
-mkdir -p "$DIR/reader.conf.d" /run/pcscd
-DIR="$(cd "$DIR" && pwd)"
-cat > "$DIR/reader.conf.d/vpcd" <<CONF
-FRIENDLYNAME "Kyukyu Demo Reader"
-DEVICENAME   /dev/null:$PORT
-LIBPATH      /usr/lib/pcsc/drivers/serial/libifdvpcd.so
-CHANNELID    $PORT
-CONF
+export KYUKYU_BIN_DIR="${KYUKYU_BIN_DIR:-.build/debug}"
+STATE="${KYUKYU_DEMO_STATE_DIR:-state/demo}"
+export KYUKYU_STACK_HOLDER="${KYUKYU_STACK_HOLDER:-${KYUKYU_DEMO_HOLDER:-3}}"
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+interactive=1
+if [ "${KYUKYU_DEMO_NONINTERACTIVE:-0}" = 1 ] || [ ! -t 0 ] || [ ! -t 1 ]; then interactive=0; fi
 
-unshare --mount --propagation private sh -c \
-  "mount -t tmpfs tmpfs /run/pcscd && exec pcscd --foreground -c '$DIR/reader.conf.d'" >"$DIR/pcscd.log" 2>&1 &
-pcscd_pid=$!
-pids+=("$pcscd_pid")
-for _ in $(seq 100); do [ -S "/proc/$pcscd_pid/root/run/pcscd/pcscd.comm" ] && break; sleep 0.05; done
-ln -sfn "/proc/$pcscd_pid/root/run/pcscd/pcscd.comm" "$DIR/pcscd.comm"
-export PCSCLITE_CSOCK_NAME="$DIR/pcscd.comm"
+stopping=0
+stop() {
+  [ "$stopping" = 1 ] && return
+  stopping=1
+  [ "$interactive" = 1 ] && stty sane 2>/dev/null || true
+  echo
+  echo "Stopping everything…"
+  scripts/stack.sh stop "$STATE" || true
+}
+trap stop EXIT
+trap 'exit 130' INT TERM
 
-"$BIN/kyukyu-card-sim" --port "$PORT" --profile card --holder "$HOLDER" --apdu-latency-ms 20 \
-  --data-dir "$STATE/sim-pki" >"$DIR/card-sim.log" 2>&1 &
-pids+=("$!")
+scripts/stack.sh start "$STATE"
+# shellcheck disable=SC1091
+source "$STATE/stack.env"
 
-"$BIN/kyukyu-eligibility-sim" issue-terminal-cert --device ambulance-01 --out "$STATE/terminal-tls" \
-  --tls-dir "$STATE/eligibility-tls" >/dev/null
-"$BIN/kyukyu-eligibility-sim" serve --port "$ONSHI_PORT" --admin-port "$ADMIN_PORT" --pki-dir "$STATE/sim-pki" \
-  --tls-dir "$STATE/eligibility-tls" >"$DIR/eligibility-sim.log" 2>&1 &
-pids+=("$!")
+holder="$KYUKYU_DEMO_HOLDER"
+bold=""; plain=""
+if [ "$interactive" = 1 ]; then bold="$(tput bold 2>/dev/null || true)"; plain="$(tput sgr0 2>/dev/null || true)"; fi
 
-echo "== A synthetic patient's My Number card is on the virtual reader (holder $HOLDER, 20 ms per APDU)."
-echo
-echo "\$ kyukyu card status --wait 30"
-"$BIN/kyukyu" card status --wait 30 || true
-echo
-echo "\$ kyukyu card read"
-start=$(date +%s%N)
-"$BIN/kyukyu" card read
-end=$(date +%s%N)
-echo "(read in $(( (end - start) / 1000000 )) ms, process start included)"
-echo
-echo "\$ echo 1234 | kyukyu card attributes --pin-stdin   # 券面入力補助, PIN asked of the patient"
-echo 1234 | "$BIN/kyukyu" card attributes --pin-stdin
-echo
-for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$ONSHI_PORT") 2>/dev/null && break; sleep 0.05; done
-echo "\$ kyukyu fetch --consent verbal --crew DEMO-A1 --deadline-ms 3000   # card → onshi (mutual TLS) → summary"
-"$BIN/kyukyu" fetch --consent verbal --crew DEMO-A1 --deadline-ms 3000 --onshi-url "https://127.0.0.1:$ONSHI_PORT" \
-  --tls-dir "$STATE/terminal-tls" --device ambulance-01
-echo
-echo "onshi's own record of the viewing (GET /admin/viewings):"
-curl -s "http://127.0.0.1:$ADMIN_PORT/admin/viewings" | head -c 600; echo
-echo
-echo "Logs: $DIR/pcscd.log, $DIR/card-sim.log, $DIR/eligibility-sim.log"
+totp_line() {
+  local code left
+  read -r code left < <(python3 scripts/totp.py "$KYUKYU_DEMO_CREW_TOTP_SECRET" --remaining)
+  printf '  TOTP code:    %s%s%s   (changes in %2d s)\n' "$bold" "$code" "$plain" "$left"
+}
+
+banner() {
+  echo
+  echo "== Myna Kyukyu field gateway: demo (synthetic data only) =="
+  echo
+  if [ "$KYUKYU_STACK_GATEWAY" = 1 ]; then
+    echo "  Tablet:       ${bold}$KYUKYU_GATEWAY_URL/${plain}   (open it in a browser on this machine)"
+    echo
+    echo "  Crew sign-in"
+    echo "  Crew ID:      $KYUKYU_DEMO_CREW_ID"
+    echo "  Password:     $KYUKYU_DEMO_CREW_PASSWORD"
+    echo "  TOTP secret:  $KYUKYU_DEMO_CREW_TOTP_SECRET   (or type the code below)"
+    totp_line
+    echo "  Crew PIN:     $KYUKYU_DEMO_CREW_PIN   (unlocks the screen after 5 minutes idle)"
+    echo "  Patient PIN:  1234   (the Android token's PIN)"
+  else
+    echo "  (KYUKYU_STACK_NO_GATEWAY=1: no gateway; the card simulator and the stub run alone)"
+  fi
+  echo
+  echo "  Card control: $KYUKYU_CARD_CONTROL_URL/card    Stub admin: $KYUKYU_STUB_ADMIN_URL/admin/faults"
+  echo "  Logs:         $KYUKYU_STACK_LOGS/"
+}
+
+on_reader() {
+  curl -fsS --max-time 15 "$KYUKYU_CARD_CONTROL_URL/card" | python3 -c '
+import json, sys
+card = json.load(sys.stdin)
+if not card.get("present"):
+    print("no card")
+else:
+    kind = {"card": "My Number card", "old-card": "old card", "android": "Android token", "iphone": "iPhone"}
+    print("synthetic patient %d, %s, certificate %s" % (card["holder"], kind.get(card["profile"], card["profile"]), card["certificate"]))
+'
+}
+
+# Swaps what is on the reader through the card simulator's control (the reader sees a removal, then the new card).
+put_card() {
+  curl -fsS --max-time 15 -X PUT -H 'Content-Type: application/json' --data "$1" "$KYUKYU_CARD_CONTROL_URL/card" >/dev/null
+}
+
+menu() {
+  echo
+  echo "On the reader: $(on_reader)"
+  echo "  1 another synthetic patient   2 Android token   3 iPhone   4 expired certificate"
+  echo "  5 no card   6 card lost mid-read (back after 2 s)   q quit"
+}
+
+banner
+if [ "$interactive" = 0 ]; then
+  echo
+  if [ "$KYUKYU_STACK_GATEWAY" = 1 ]; then
+    printf 'GET /health/ready: '
+    curl -fsS --max-time 5 "$KYUKYU_GATEWAY_URL/health/ready"
+    echo
+  fi
+  echo "On the reader: $(on_reader)"
+  exit 0
+fi
+
+menu
+last_step=$(( $(date +%s) / 30 ))
+while true; do
+  now=$(date +%s)
+  wait_for=$(( 30 - now % 30 ))
+  key=""
+  if ! IFS= read -r -s -n 1 -t "$wait_for" key; then
+    # Timed out: a new 30 s step, so a new code.
+    step=$(( $(date +%s) / 30 ))
+    if [ "$KYUKYU_STACK_GATEWAY" = 1 ] && [ "$step" != "$last_step" ]; then totp_line; last_step=$step; fi
+    continue
+  fi
+  case "$key" in
+    1) holder=$(( holder % 20 + 1 )); put_card "{\"holder\": $holder}" ;;
+    2) put_card "{\"holder\": $holder, \"profile\": \"android\"}" ;;
+    3) put_card "{\"holder\": $holder, \"profile\": \"iphone\"}" ;;
+    4) put_card "{\"holder\": $holder, \"certificate\": \"expired\"}" ;;
+    5) curl -fsS --max-time 15 -X DELETE "$KYUKYU_CARD_CONTROL_URL/card" >/dev/null ;;
+    6) curl -fsS --max-time 15 -X POST -H 'Content-Type: application/json' \
+         --data '{"apdus": 6, "reinsertAfterMs": 2000}' "$KYUKYU_CARD_CONTROL_URL/card/remove-after-apdus" >/dev/null
+       echo "Armed: the next read loses the card after 6 commands; it comes back after 2 s." ;;
+    q | Q) exit 0 ;;
+    *) continue ;;
+  esac
+  menu
+done

@@ -1,18 +1,55 @@
 #!/usr/bin/env bash
-# Installs the system packages the gateway, its simulators and its tests need, when they are missing.
-# Idempotent and quick when everything is there. Run as root (CI and the dev machines are root).
+# Installs the system and Python packages the gateway, its simulators and its tests need, when they are missing.
+# Idempotent and quick (and silent) when everything is there. Run as root (CI and the dev machines are root).
+#
+# The browser tests drive Debian's chromium through Debian's chromedriver (/usr/bin/chromedriver) with selenium from
+# PyPI; the API fuzz uses schemathesis from PyPI. Nothing here downloads a browser build: selenium is pointed at
+# /usr/bin/chromedriver and run with SE_OFFLINE=true, so selenium-manager never fetches anything (see
+# scripts/browser-smoke.py).
 set -euo pipefail
-packages=(libpcsclite-dev libssl-dev libsqlite3-dev libcurl4-openssl-dev pcscd vsmartcard-vpcd opensc pcsc-tools sqlite3 util-linux curl)
+packages=(
+  libpcsclite-dev libssl-dev libsqlite3-dev libcurl4-openssl-dev pcscd vsmartcard-vpcd opensc pcsc-tools sqlite3
+  util-linux curl python3 python3-pip
+  # The tablet UI in a real headless browser (and Japanese glyphs in its screenshots).
+  chromium chromium-driver fonts-noto-cjk
+)
+# Pinned; both exist on PyPI (checked with `pip index versions`).
+python_packages=(selenium==4.51.0 schemathesis==4.32.5)
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
+  # python3/python3-pip are only needed when no python3 with pip is on the PATH (pyenv or the like).
+  if command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1; then
+    filtered=()
+    for p in "${missing[@]}"; do [ "$p" = python3 ] || [ "$p" = python3-pip ] || filtered+=("$p"); done
+    missing=("${filtered[@]+"${filtered[@]}"}")
+  fi
+fi
+if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# Python packages: only those whose installed version differs from the pin.
+python_missing=()
+for spec in "${python_packages[@]}"; do
+  name="${spec%%==*}" version="${spec##*==}"
+  installed="$(python3 -c "import importlib.metadata as m; print(m.version('$name'))" 2>/dev/null || true)"
+  [ "$installed" = "$version" ] || python_missing+=("$spec")
+done
+if [ ${#python_missing[@]} -gt 0 ]; then
+  echo "installing (pip): ${python_missing[*]}"
+  # Debian's own python3 refuses system-wide pip installs (PEP 668) unless told; a pyenv python does not care.
+  python3 -m pip install -q --disable-pip-version-check "${python_missing[@]}" 2>/dev/null \
+    || python3 -m pip install -q --disable-pip-version-check --break-system-packages "${python_missing[@]}"
+fi
+
 # The private pcscd of the tests and the demo mounts a tmpfs here inside its own namespace.
 mkdir -p /run/pcscd

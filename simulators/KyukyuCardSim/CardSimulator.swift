@@ -8,6 +8,9 @@ import NIOPosix
 /// The simulator connects to vpcd's TCP port, answers the reader's control bytes (power, reset, ATR) and
 /// command APDUs through a ``JPKICard``, and reconnects with a short backoff when vpcd is not up yet or drops
 /// the link. Closing the socket is card removal: ``removeCard()`` keeps the card out until ``insertCard()``.
+/// ``replaceCard(with:credentials:removalGap:)`` swaps what is on the reader at run time (another holder, profile
+/// or certificate), and ``armRemoval(afterAPDUs:reinsertAfter:)`` arms a removal in the middle of the next read;
+/// ``CardSimulatorControlServer`` offers both over loopback HTTP.
 ///
 /// ```swift
 /// let simulator = try CardSimulator(configuration: .init(port: 41000), logger: logger)
@@ -16,15 +19,20 @@ import NIOPosix
 /// task.cancel()
 /// ```
 public actor CardSimulator {
-    /// The configuration the simulator was made with.
-    public let configuration: CardSimulatorConfiguration
+    /// The configuration in force: the one the simulator was made with, with the card part (profile, holder,
+    /// PINs, certificate) as last set by ``replaceCard(with:credentials:removalGap:)``.
+    public private(set) var configuration: CardSimulatorConfiguration
     /// The card's credentials (certificates and keys of the synthetic holder).
-    public let credentials: HolderCredentials
+    public private(set) var credentials: HolderCredentials
 
-    private let logger: Logger
+    private var logger: Logger
     private var card: JPKICard
     private var inserted = true
-    private var automaticRemovalDone = false
+    /// The armed automatic removal: after the command count reaches `atCommand`, the card goes out.
+    private var pendingRemoval: (atCommand: Int, reinsertAfter: Duration?)?
+    /// Bumped by every removal or swap asked from outside, so that a swap waiting out its removal gap yields to a
+    /// later request.
+    private var generation = 0
     private var channel: (any Channel)?
     private var reinsertTask: Task<Void, Never>?
     private let insertions: AsyncStream<Void>
@@ -32,6 +40,8 @@ public actor CardSimulator {
 
     /// Command APDUs served so far (control bytes are not counted).
     public private(set) var commandCount = 0
+    /// vpcd connections made so far (each one is an insertion as the reader sees it).
+    public private(set) var connectionCount = 0
 
     /// Makes a simulator, loading (or creating) the test PKI in ``CardSimulatorConfiguration/dataDirectory``.
     ///
@@ -54,6 +64,7 @@ public actor CardSimulator {
         logger[metadataKey: "kyukyu.sim.profile"] = "\(configuration.profile.rawValue)"
         self.logger = logger
         (self.insertions, self.insertionsContinuation) = AsyncStream<Void>.makeStream()
+        self.pendingRemoval = configuration.removeAfterAPDUs.map { ($0, configuration.reinsertAfter) }
     }
 
     /// Tries left on the user-authentication PIN (0 = locked).
@@ -70,6 +81,11 @@ public actor CardSimulator {
 
     /// Whether a vpcd connection is open right now.
     public var isConnected: Bool { self.channel != nil }
+
+    /// Command APDUs still to be answered before the armed automatic removal, or `nil` when none is armed.
+    public var apdusUntilRemoval: Int? {
+        self.pendingRemoval.map { max($0.atCommand - self.commandCount, 0) }
+    }
 
     /// Connects to vpcd and serves the card until the task is cancelled, reconnecting after failures and drops.
     ///
@@ -123,17 +139,109 @@ public actor CardSimulator {
     }
 
     /// Takes the card out of the reader: closes the socket and stays out until ``insertCard()``.
+    ///
+    /// Also cancels a swap that is waiting out its removal gap (``replaceCard(with:credentials:removalGap:)``).
     public func removeCard() {
-        guard self.inserted else { return }
-        self.inserted = false
+        self.generation += 1
+        self.takeOut()
+    }
+
+    /// Swaps what is on the reader: the current card goes out (the reader sees a removal), stays out for
+    /// `removalGap`, and a new card made from `configuration` and `credentials` goes in (the reader sees an
+    /// insertion of a fresh card: new ATR for a new profile, full PIN counters).
+    ///
+    /// Only the card part of `configuration` is taken (profile, holder, PINs, tries, contactless, iPhone approval,
+    /// certificate validity); the link settings (host, port, latency, reconnect delay) stay. An armed automatic
+    /// removal stays armed. pcscd polls a vpcd reader's presence about every 400 ms, so a gap of a second makes
+    /// sure every PC/SC client sees the card go; a shorter gap can hide the removal from pcscd.
+    ///
+    /// Returns `false` when a later ``removeCard()`` or swap overtook this one during the gap (the card then
+    /// stays as that call left it).
+    ///
+    /// - Throws: ``CardSimulatorError/Code/invalidConfiguration`` when the card part is invalid (nothing changes),
+    ///   ``CardSimulatorError/Code/signing`` when a key of `credentials` cannot be loaded.
+    @discardableResult
+    public func replaceCard(
+        with configuration: CardSimulatorConfiguration,
+        credentials: HolderCredentials,
+        removalGap: Duration = .seconds(1)
+    ) async throws -> Bool {
+        var next = self.configuration
+        next.profile = configuration.profile
+        next.holder = configuration.holder
+        next.authPIN = configuration.authPIN
+        next.attributesPIN = configuration.attributesPIN
+        next.signingPIN = configuration.signingPIN
+        next.authPINTriesLeft = configuration.authPINTriesLeft
+        next.contactless = configuration.contactless
+        next.iphoneApproval = configuration.iphoneApproval
+        next.certificateValidity = configuration.certificateValidity
+        try next.validate()
+        guard removalGap >= .zero else {
+            throw CardSimulatorError.invalidConfiguration("the removal gap must not be negative")
+        }
+        let card = try JPKICard(configuration: next, credentials: credentials)
+
+        self.generation += 1
+        let mine = self.generation
+        self.takeOut()
+        if removalGap > .zero {
+            try? await Task.sleep(for: removalGap)
+        }
+        guard self.generation == mine else { return false }
+        self.configuration = next
+        self.credentials = credentials
+        self.card = card
+        self.logger[metadataKey: "kyukyu.sim.profile"] = "\(next.profile.rawValue)"
+        self.logger.info(
+            "card swapped",
+            metadata: [
+                "kyukyu.sim.holder": "\(next.holder)",
+                "kyukyu.sim.profile": "\(next.profile.rawValue)",
+                "kyukyu.sim.certificate": "\(next.certificateValidity.rawValue)",
+            ]
+        )
+        self.putIn()
+        return true
+    }
+
+    /// Arms a removal in the middle of the next read: the card goes out after `apdus` more command APDUs have
+    /// been answered, once, and comes back after `reinsertAfter` (or stays out until ``insertCard()`` or a swap
+    /// when `nil`). Replaces a removal armed earlier, including the configuration's ``CardSimulatorConfiguration/removeAfterAPDUs``.
+    ///
+    /// - Throws: ``CardSimulatorError/Code/invalidConfiguration`` for a negative count or delay.
+    public func armRemoval(afterAPDUs apdus: Int, reinsertAfter: Duration?) throws {
+        guard apdus >= 0, (reinsertAfter ?? .zero) >= .zero else {
+            throw CardSimulatorError.invalidConfiguration("the APDU count and the delay must not be negative")
+        }
+        self.pendingRemoval = (self.commandCount + apdus, reinsertAfter)
+        self.logger.info(
+            "removal armed",
+            metadata: [
+                "kyukyu.sim.after_apdus": "\(apdus)",
+                "kyukyu.sim.reinsert_after": "\(reinsertAfter.map { "\($0)" } ?? "never")",
+            ]
+        )
+    }
+
+    /// Puts the card back; the simulator connects to vpcd again.
+    ///
+    /// Also cancels a swap that is waiting out its removal gap: the card that was there comes back.
+    public func insertCard() {
+        self.generation += 1
+        self.putIn()
+    }
+
+    private func takeOut() {
         self.reinsertTask?.cancel()
         self.reinsertTask = nil
+        guard self.inserted else { return }
+        self.inserted = false
         self.logger.info("card removed")
         self.channel?.close(promise: nil)
     }
 
-    /// Puts the card back; the simulator connects to vpcd again.
-    public func insertCard() {
+    private func putIn() {
         self.reinsertTask?.cancel()
         self.reinsertTask = nil
         guard !self.inserted else { return }
@@ -166,6 +274,7 @@ public actor CardSimulator {
     private func serve(_ asyncChannel: NIOAsyncChannel<VPCDMessage, [UInt8]>) async throws {
         let channel = asyncChannel.channel
         self.channel = channel
+        self.connectionCount += 1
         self.card.reset()
         defer {
             self.card.reset()
@@ -205,12 +314,10 @@ public actor CardSimulator {
                         )
                         guard self.inserted, self.channel === channel else { return }
                         try await outbound.write(reply.bytes)
-                        if let limit = self.configuration.removeAfterAPDUs, !self.automaticRemovalDone,
-                            self.commandCount >= limit
-                        {
-                            self.automaticRemovalDone = true
-                            self.removeCard()
-                            self.scheduleReinsertion()
+                        if let removal = self.pendingRemoval, self.commandCount >= removal.atCommand {
+                            self.pendingRemoval = nil
+                            self.takeOut()
+                            self.scheduleReinsertion(after: removal.reinsertAfter)
                             return
                         }
                     }
@@ -221,12 +328,12 @@ public actor CardSimulator {
         }
     }
 
-    private func scheduleReinsertion() {
-        guard let after = self.configuration.reinsertAfter else { return }
+    private func scheduleReinsertion(after: Duration?) {
+        guard let after else { return }
         self.reinsertTask = Task {
             try? await Task.sleep(for: after)
             guard !Task.isCancelled else { return }
-            self.insertCard()
+            self.putIn()
         }
     }
 }

@@ -21,6 +21,10 @@ struct KyukyuCardSimCommand: AsyncParsableCommand {
             Connects to the vpcd port of a pcscd virtual reader and behaves as a JPKI card holding a synthetic \
             holder's certificates from a test PKI (made on first use in --data-dir, then reused). Reconnects when \
             pcscd is not up yet or restarts. Stops on SIGINT or SIGTERM.
+
+            With --control-port, serves a small HTTP control on 127.0.0.1 that swaps what is on the reader at run \
+            time: GET /card, PUT /card {"holder": N, "profile": "android", "certificate": "expired"}, DELETE /card, \
+            POST /card/remove-after-apdus {"apdus": N, "reinsertAfterMs": M}. See docs/card-simulator.md.
             """
     )
 
@@ -75,6 +79,9 @@ struct KyukyuCardSimCommand: AsyncParsableCommand {
     @Option(help: "User-authentication certificate: valid, expired or not-yet-valid.")
     var certificate: String = CertificateValidity.valid.rawValue
 
+    @Option(help: "Serve the run-time control (HTTP) on 127.0.0.1 at this port (0 picks one and logs it).")
+    var controlPort: Int?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -90,6 +97,9 @@ struct KyukyuCardSimCommand: AsyncParsableCommand {
         }
         guard Logger.Level(rawValue: self.logLevel) != nil else {
             throw ValidationError("--log-level must be one of: trace, debug, info, notice, warning, error, critical")
+        }
+        if let controlPort, !(0...65535).contains(controlPort) {
+            throw ValidationError("--control-port must be 0 to 65535")
         }
         guard self.apduLatencyMs >= 0, self.iphoneApprovalDelayMs >= 0, (self.reinsertAfterMs ?? 0) >= 0 else {
             throw ValidationError("delays must not be negative")
@@ -139,7 +149,31 @@ struct KyukyuCardSimCommand: AsyncParsableCommand {
             ]
         )
 
-        let task = Task { try await simulator.run() }
+        var controlServer: CardSimulatorControlServer?
+        if let controlPort {
+            let control = CardSimulatorControl(
+                simulator: simulator,
+                credentials: CardSimulatorControl.testPKICredentials(directory: self.dataDir, logger: logger),
+                logger: logger
+            )
+            controlServer = try await CardSimulatorControlServer.bind(
+                port: controlPort,
+                control: control,
+                logger: logger
+            )
+        }
+        let task = Task { [controlServer] in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await simulator.run() }
+                if let controlServer {
+                    group.addTask { try await controlServer.run() }
+                }
+                // Either ends only when cancelled (or the control's socket fails): stop both then.
+                try await group.next()
+                group.cancelAll()
+                try await group.waitForAll()
+            }
+        }
         let signals = Self.onTerminationSignal {
             logger.info("signal received, stopping")
             task.cancel()

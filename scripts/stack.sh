@@ -1,0 +1,312 @@
+#!/usr/bin/env bash
+# Starts and stops the whole real stack on loopback, each part in the background with its log:
+#   a private pcscd (own mount namespace and socket) with a vpcd reader, the card simulator behind it (with its
+#   run-time control), the eligibility stub (onshi over mutual TLS, admin port with fault injection) and the
+#   gateway with a demo crew account.
+#
+#   scripts/stack.sh start [STATE_DIR]            start everything, wait until each part is ready, write stack.env
+#   scripts/stack.sh stop [STATE_DIR]             stop everything (also what a trap calls); nothing keeps running
+#   scripts/stack.sh status [STATE_DIR]           which parts run
+#   scripts/stack.sh kill-gateway [STATE_DIR]     kill -9 the gateway (for the kill -9 test)
+#   scripts/stack.sh restart-gateway [STATE_DIR]  start the gateway again on the same state and wait until ready
+#   scripts/stack.sh card [STATE_DIR] [JSON|none] show the card on the reader, swap it (PUT) or remove it
+#
+# STATE_DIR defaults to $KYUKYU_STACK_DIR, else state/stack. `source STATE_DIR/stack.env` gives the ports, URLs,
+# PIDs and the demo crew's sign-in (keys listed in docs/card-simulator.md, "The whole stack").
+#
+# Environment (all optional):
+#   KYUKYU_BIN_DIR                 the built executables (default .build/debug)
+#   KYUKYU_STACK_PORT_BASE         first port (default 40600): vpcd base, +10 card control, +20 onshi, +21 stub
+#                                  admin, +30 gateway; each can be set alone:
+#   KYUKYU_STACK_VPCD_PORT, KYUKYU_STACK_CARD_CONTROL_PORT, KYUKYU_STACK_ONSHI_PORT, KYUKYU_STACK_ADMIN_PORT,
+#   KYUKYU_STACK_GATEWAY_PORT
+#   KYUKYU_STACK_HOLDER            synthetic patient on the reader at start (default 3)
+#   KYUKYU_STACK_PROFILE           card, old-card, android, iphone (default card)
+#   KYUKYU_STACK_APDU_LATENCY_MS   per-APDU delay of the card (default 20, contactless-like)
+#   KYUKYU_STACK_NO_GATEWAY=1      start everything but the gateway (and the crew)
+#   KYUKYU_STACK_GATEWAY_ARGS      extra arguments for `kyukyu-gateway serve`
+#   KYUKYU_STACK_CREW_ID           the demo crew's ID (default DEMO-A1)
+#   KYUKYU_STACK_TIMEOUT           seconds to wait for each part (default 60; the first run makes RSA keys)
+# Needs root (unshare --mount for the private pcscd), curl and python3. No TTY or stdin needed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$(pwd)"
+
+BIN="${KYUKYU_BIN_DIR:-.build/debug}"
+BIN="$(cd "$BIN" 2>/dev/null && pwd || echo "$BIN")"
+BASE="${KYUKYU_STACK_PORT_BASE:-40600}"
+VPCD_PORT="${KYUKYU_STACK_VPCD_PORT:-$BASE}"
+CONTROL_PORT="${KYUKYU_STACK_CARD_CONTROL_PORT:-$((BASE + 10))}"
+ONSHI_PORT="${KYUKYU_STACK_ONSHI_PORT:-$((BASE + 20))}"
+ADMIN_PORT="${KYUKYU_STACK_ADMIN_PORT:-$((BASE + 21))}"
+GATEWAY_PORT="${KYUKYU_STACK_GATEWAY_PORT:-$((BASE + 30))}"
+HOLDER="${KYUKYU_STACK_HOLDER:-3}"
+PROFILE="${KYUKYU_STACK_PROFILE:-card}"
+LATENCY="${KYUKYU_STACK_APDU_LATENCY_MS:-20}"
+TIMEOUT="${KYUKYU_STACK_TIMEOUT:-60}"
+CREW_ID="${KYUKYU_STACK_CREW_ID:-DEMO-A1}"
+READER_NAME="Kyukyu Demo Reader"
+PARTS=(pcscd card-sim eligibility-sim gateway)
+
+say() { echo "stack: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+command="${1:-}"
+[ -n "$command" ] || die "usage: scripts/stack.sh start|stop|status|kill-gateway|restart-gateway|card [STATE_DIR]"
+shift
+STATE="${KYUKYU_STACK_DIR:-state/stack}"
+if [ $# -ge 1 ] && [ "${1:0:1}" != "{" ] && [ "$1" != none ]; then STATE="$1"; shift; fi
+mkdir -p "$STATE"
+STATE="$(cd "$STATE" && pwd)"
+LOGS="$STATE/logs"
+RUN="$STATE/run"
+ENV_FILE="$STATE/stack.env"
+SOCKET="$STATE/pcscd/pcscd.comm"
+
+# MARK: - processes
+
+pid_of() { cat "$RUN/$1.pid" 2>/dev/null || true; }
+
+# Whether a process runs (an exited one waiting to be reaped, a zombie, does not count: whoever is PID 1 here may
+# reap late).
+running() {
+  [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
+  [ "$(awk '/^State:/ { print $2 }' "/proc/$1/status" 2>/dev/null)" != Z ]
+}
+
+# Whether the PID recorded for a part is alive and still that part (PIDs are reused).
+alive() {
+  local pid; pid="$(pid_of "$1")"
+  running "$pid" || return 1
+  local want
+  case "$1" in
+    pcscd) want=pcscd ;;
+    card-sim) want=kyukyu-card-sim ;;
+    eligibility-sim) want=kyukyu-eligibility-sim ;;
+    gateway) want=kyukyu-gateway ;;
+  esac
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$want"
+}
+
+# Starts `$@` as part $1's process in its own session (so a terminal's Ctrl-C reaches only the caller, who stops
+# the stack in order), stdin from /dev/null, output to its log; the process writes its own PID before exec.
+launch() {
+  local part="$1"; shift
+  mkdir -p "$LOGS" "$RUN"
+  rm -f "$RUN/$part.pid"
+  setsid sh -c 'echo $$ > "$0"; exec "$@"' "$RUN/$part.pid" "$@" </dev/null >>"$LOGS/$part.log" 2>&1 &
+  local i
+  for i in $(seq 100); do [ -s "$RUN/$part.pid" ] && return 0; sleep 0.02; done
+  die "$part did not start"
+}
+
+# Stops a part: SIGTERM, up to 10 s, then SIGKILL. Only the PID recorded for it, and only if it is still that part.
+stop_part() {
+  local part="$1" pid i
+  pid="$(pid_of "$part")"
+  if alive "$part"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 200); do running "$pid" || break; sleep 0.05; done
+    if running "$pid"; then
+      say "$part (pid $pid) did not stop on SIGTERM within 10 s; SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      for i in $(seq 100); do running "$pid" || break; sleep 0.05; done
+    fi
+  fi
+  rm -f "$RUN/$part.pid"
+}
+
+# Polls `$3...` every 0.1 s until it succeeds, for at most $2 seconds; fails early when part $1 has died.
+wait_until() {
+  local part="$1" seconds="$2"; shift 2
+  local deadline=$(( $(date +%s) + seconds ))
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    "$@" >/dev/null 2>&1 && return 0
+    if [ -n "$part" ] && ! alive "$part"; then
+      say "$part exited; the end of $LOGS/$part.log:"; tail -n 20 "$LOGS/$part.log" >&2 || true
+      return 1
+    fi
+    sleep 0.1
+  done
+  say "$part not ready after ${seconds} s; the end of $LOGS/$part.log:"; tail -n 20 "$LOGS/$part.log" >&2 || true
+  return 1
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+socket_up() { [ -S "/proc/$(pid_of pcscd)/root/run/pcscd/pcscd.comm" ]; }
+card_connected() { curl -fsS --max-time 2 "http://127.0.0.1:$CONTROL_PORT/card" | grep -q '"connected":true'; }
+stub_up() { curl -fsS --max-time 2 "http://127.0.0.1:$ADMIN_PORT/admin/health" | grep -q ok && ! port_free "$ONSHI_PORT"; }
+gateway_ready() { curl -fsS --max-time 2 "http://127.0.0.1:$GATEWAY_PORT/health/ready" | grep -q '"ready"'; }
+
+# MARK: - parts
+
+start_pcscd() {
+  local dir="$STATE/pcscd"
+  mkdir -p "$dir/reader.conf.d" /run/pcscd
+  cat >"$dir/reader.conf.d/vpcd" <<CONF
+FRIENDLYNAME "$READER_NAME"
+DEVICENAME   /dev/null:$VPCD_PORT
+LIBPATH      /usr/lib/pcsc/drivers/serial/libifdvpcd.so
+CHANNELID    $VPCD_PORT
+CONF
+  launch pcscd unshare --mount --propagation private sh -c \
+    'mount -t tmpfs tmpfs /run/pcscd && exec pcscd --foreground -c "$0"' "$dir/reader.conf.d"
+  wait_until pcscd 10 socket_up
+  ln -sfn "/proc/$(pid_of pcscd)/root/run/pcscd/pcscd.comm" "$SOCKET"
+}
+
+start_card_sim() {
+  launch card-sim "$BIN/kyukyu-card-sim" --port "$VPCD_PORT" --control-port "$CONTROL_PORT" \
+    --profile "$PROFILE" --holder "$HOLDER" --apdu-latency-ms "$LATENCY" --data-dir "$STATE/sim-pki"
+  wait_until card-sim "$TIMEOUT" card_connected
+}
+
+start_eligibility_sim() {
+  if [ ! -f "$STATE/terminal-tls/ambulance-01.cert.pem" ]; then
+    "$BIN/kyukyu-eligibility-sim" issue-terminal-cert --device ambulance-01 --out "$STATE/terminal-tls" \
+      --tls-dir "$STATE/eligibility-tls" >>"$LOGS/eligibility-sim.log" 2>&1 </dev/null
+  fi
+  launch eligibility-sim "$BIN/kyukyu-eligibility-sim" serve --host 127.0.0.1 --port "$ONSHI_PORT" \
+    --admin-port "$ADMIN_PORT" --pki-dir "$STATE/sim-pki" --tls-dir "$STATE/eligibility-tls"
+  wait_until eligibility-sim "$TIMEOUT" stub_up
+}
+
+# The demo crew: made once per state folder (kept in demo-crew.env, mode 600), then reused.
+add_crew() {
+  local file="$STATE/demo-crew.env"
+  [ -s "$file" ] && return 0
+  local password pin output secret
+  password="$(python3 -c 'import secrets,string; a=string.ascii_letters+string.digits; print("".join(secrets.choice(a) for _ in range(16)))')"
+  pin="$(python3 -c 'import secrets; print("".join(secrets.choice("0123456789") for _ in range(4)))')"
+  output="$(printf '%s\n%s\n' "$password" "$pin" | "$BIN/kyukyu-gateway" crew add "$CREW_ID" \
+    --state-dir "$STATE/gateway" 2>>"$LOGS/gateway.log")" || die "kyukyu-gateway crew add failed; see $LOGS/gateway.log"
+  secret="$(printf '%s\n' "$output" | sed -n 's/^TOTP secret: *\([A-Z2-7]*\).*$/\1/p' | head -n 1)"
+  [ -n "$secret" ] || die "kyukyu-gateway crew add printed no 'TOTP secret: <base32>' line"
+  (umask 077; printf "KYUKYU_DEMO_CREW_ID='%s'\nKYUKYU_DEMO_CREW_PASSWORD='%s'\nKYUKYU_DEMO_CREW_TOTP_SECRET='%s'\nKYUKYU_DEMO_CREW_PIN='%s'\n" \
+    "$CREW_ID" "$password" "$secret" "$pin" >"$file")
+}
+
+start_gateway() {
+  mkdir -p "$STATE/gateway"
+  # shellcheck disable=SC2086 # word splitting of the extra arguments is wanted
+  PCSCLITE_CSOCK_NAME="$SOCKET" launch gateway "$BIN/kyukyu-gateway" serve --state-dir "$STATE/gateway" \
+    --http-host 127.0.0.1 --http-port "$GATEWAY_PORT" --onshi-url "https://127.0.0.1:$ONSHI_PORT" \
+    --onshi-tls-dir "$STATE/terminal-tls" ${KYUKYU_STACK_GATEWAY_ARGS:-}
+  wait_until gateway "$TIMEOUT" gateway_ready
+}
+
+write_env() {
+  local tmp="$ENV_FILE.tmp" gateway=1
+  [ "${KYUKYU_STACK_NO_GATEWAY:-0}" = 1 ] && gateway=0
+  {
+    echo "# Written by scripts/stack.sh start; source it (bash) or parse KEY='value' lines."
+    echo "KYUKYU_STACK_DIR='$STATE'"
+    echo "KYUKYU_BIN_DIR='$BIN'"
+    echo "KYUKYU_STACK_LOGS='$LOGS'"
+    echo "PCSCLITE_CSOCK_NAME='$SOCKET'"
+    echo "KYUKYU_READER_NAME='$READER_NAME 00 00'"
+    echo "KYUKYU_VPCD_PORT='$VPCD_PORT'"
+    echo "KYUKYU_PKI_DIR='$STATE/sim-pki'"
+    echo "KYUKYU_CARD_CONTROL_PORT='$CONTROL_PORT'"
+    echo "KYUKYU_CARD_CONTROL_URL='http://127.0.0.1:$CONTROL_PORT'"
+    echo "KYUKYU_DEMO_HOLDER='$HOLDER'"
+    echo "KYUKYU_ONSHI_PORT='$ONSHI_PORT'"
+    echo "KYUKYU_ONSHI_URL='https://127.0.0.1:$ONSHI_PORT'"
+    echo "KYUKYU_TERMINAL_TLS_DIR='$STATE/terminal-tls'"
+    echo "KYUKYU_STUB_ADMIN_PORT='$ADMIN_PORT'"
+    echo "KYUKYU_STUB_ADMIN_URL='http://127.0.0.1:$ADMIN_PORT'"
+    echo "KYUKYU_STACK_GATEWAY='$gateway'"
+    echo "KYUKYU_GATEWAY_PORT='$GATEWAY_PORT'"
+    echo "KYUKYU_GATEWAY_URL='http://127.0.0.1:$GATEWAY_PORT'"
+    echo "KYUKYU_GATEWAY_STATE_DIR='$STATE/gateway'"
+    echo "KYUKYU_PCSCD_PID='$(pid_of pcscd)'"
+    echo "KYUKYU_CARD_SIM_PID='$(pid_of card-sim)'"
+    echo "KYUKYU_ELIGIBILITY_SIM_PID='$(pid_of eligibility-sim)'"
+    echo "KYUKYU_GATEWAY_PID='$(pid_of gateway)'"
+    [ "$gateway" = 1 ] && [ -s "$STATE/demo-crew.env" ] && cat "$STATE/demo-crew.env"
+    true
+  } >"$tmp"
+  chmod 600 "$tmp"
+  mv "$tmp" "$ENV_FILE"
+}
+
+# Reads the ports of a running stack back from its stack.env (for stop, restart-gateway, card).
+load_env() {
+  [ -f "$ENV_FILE" ] || die "no stack in $STATE (no stack.env); run scripts/stack.sh start $STATE"
+  # shellcheck disable=SC1090
+  source "$ENV_FILE"
+  BIN="$KYUKYU_BIN_DIR"; CONTROL_PORT="$KYUKYU_CARD_CONTROL_PORT"; ONSHI_PORT="$KYUKYU_ONSHI_PORT"
+  ADMIN_PORT="$KYUKYU_STUB_ADMIN_PORT"; GATEWAY_PORT="$KYUKYU_GATEWAY_PORT"
+}
+
+stop_all() {
+  local i
+  for (( i=${#PARTS[@]}-1; i>=0; i-- )); do stop_part "${PARTS[$i]}"; done
+  rm -f "$SOCKET" "$ENV_FILE"
+}
+
+# MARK: - commands
+
+case "$command" in
+  start)
+    [ "$(id -u)" -eq 0 ] || die "needs root (unshare --mount for the private pcscd)"
+    for f in kyukyu-card-sim kyukyu-eligibility-sim; do [ -x "$BIN/$f" ] || die "$BIN/$f is not built (swift build)"; done
+    if [ "${KYUKYU_STACK_NO_GATEWAY:-0}" != 1 ]; then
+      [ -x "$BIN/kyukyu-gateway" ] || die "$BIN/kyukyu-gateway is not built (swift build)"
+    fi
+    stop_all  # what a crashed earlier run left in this folder
+    for p in "$VPCD_PORT" "$((VPCD_PORT + 1))" "$CONTROL_PORT" "$ONSHI_PORT" "$ADMIN_PORT" "$GATEWAY_PORT"; do
+      port_free "$p" || die "port $p on 127.0.0.1 is taken; set KYUKYU_STACK_PORT_BASE"
+    done
+    mkdir -p "$LOGS" "$RUN"
+    trap 'rc=$?; if [ $rc -ne 0 ]; then say "start failed; stopping what was started"; stop_all; fi' EXIT
+    start_pcscd
+    start_card_sim
+    start_eligibility_sim
+    if [ "${KYUKYU_STACK_NO_GATEWAY:-0}" != 1 ]; then
+      add_crew
+      start_gateway
+    fi
+    trap - EXIT
+    write_env
+    say "ready: $( [ "${KYUKYU_STACK_NO_GATEWAY:-0}" = 1 ] && echo "(no gateway)" || echo "http://127.0.0.1:$GATEWAY_PORT/" ); environment in $ENV_FILE"
+    ;;
+  stop)
+    stop_all
+    ;;
+  status)
+    rc=0
+    for part in "${PARTS[@]}"; do
+      if alive "$part"; then echo "$part: running (pid $(pid_of "$part"))"; else echo "$part: stopped"; rc=1; fi
+    done
+    exit $rc
+    ;;
+  kill-gateway)
+    load_env
+    pid="$(pid_of gateway)"
+    alive gateway || die "the gateway is not running"
+    kill -KILL "$pid"
+    for _ in $(seq 100); do running "$pid" || break; sleep 0.05; done
+    rm -f "$RUN/gateway.pid"
+    write_env
+    ;;
+  restart-gateway)
+    load_env
+    alive gateway && stop_part gateway
+    start_gateway
+    write_env
+    ;;
+  card)
+    load_env
+    url="http://127.0.0.1:$CONTROL_PORT/card"
+    case "${1:-}" in
+      "") curl -fsS "$url" ;;
+      none) curl -fsS -X DELETE "$url" ;;
+      *) curl -fsS -X PUT -H 'Content-Type: application/json' --data "$1" "$url" ;;
+    esac
+    echo
+    ;;
+  *)
+    die "unknown command $command; use start, stop, status, kill-gateway, restart-gateway or card"
+    ;;
+esac
