@@ -175,6 +175,15 @@ public final class CrewDirectory: Sendable {
         )
     }
 
+    /// Closes the database (at shutdown). Later calls fail with ``CrewError/Code/storage``.
+    public func close() throws(CrewError) {
+        do {
+            try self.database.close()
+        } catch {
+            throw .storage(reason: "cannot close the crew database: \(Self.describe(error))")
+        }
+    }
+
     // MARK: - Administration
 
     /// Adds a crew account and returns its TOTP enrolment (shown once).
