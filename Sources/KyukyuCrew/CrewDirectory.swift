@@ -175,6 +175,15 @@ public final class CrewDirectory: Sendable {
         )
     }
 
+    /// Closes the database (at shutdown). Later calls fail with ``CrewError/Code/storage``.
+    public func close() throws(CrewError) {
+        do {
+            try self.database.close()
+        } catch {
+            throw .storage(reason: "cannot close the crew database: \(Self.describe(error))")
+        }
+    }
+
     // MARK: - Administration
 
     /// Adds a crew account and returns its TOTP enrolment (shown once).
@@ -327,7 +336,11 @@ public final class CrewDirectory: Sendable {
             await self.record(.signInFailed, crewID: crewID, at: at, ["reason": "locked"])
             throw .accountLocked(retryAfter: .seconds(until - at.timeIntervalSince1970))
         }
-        let passwordMatches = await self.bcrypt.verify(password, hash: account.passwordHash)
+        // bcrypt reads at most 72 bytes, up to the first NUL: a longer password, or one with a NUL, would match on
+        // its prefix alone. Enrolment refuses both, so such a password is wrong (after the same bcrypt time).
+        let passwordMatches =
+            await self.bcrypt.verify(password, hash: account.passwordHash)
+            && password.utf8.count <= 72 && !password.utf8.contains(0)
         if account.disabled {
             await self.record(.signInFailed, crewID: crewID, at: at, ["reason": "disabled"])
             throw .signInFailed()
@@ -513,8 +526,17 @@ public final class CrewDirectory: Sendable {
         guard let pinHash else { throw .unauthenticated(reason: "the crew account no longer exists: sign in") }
         let id = row.id
         if await self.bcrypt.verify(pin, hash: pinHash) {
+            var rehash: String? = nil
+            if BcryptRunner.cost(of: pinHash) != self.policy.bcryptCost {
+                rehash = await self.bcrypt.hash(pin, cost: self.policy.bcryptCost)
+            }
+            let newPINHash = rehash
             let changed = try await self.write("unlock a session") { db in
-                try SessionRow.filter(Column("id") == id).updateAll(
+                if let newPINHash {
+                    try CrewRow.filter(Column("id") == crewID && Column("pin_hash") == pinHash)
+                        .updateAll(db, Column("pin_hash").set(to: newPINHash))
+                }
+                return try SessionRow.filter(Column("id") == id).updateAll(
                     db,
                     Column("locked").set(to: false),
                     Column("pin_failures").set(to: 0),
@@ -623,6 +645,15 @@ public final class CrewDirectory: Sendable {
         }
         // Touched, locked, or ended in between: look again.
         return try await self.resolve(token: token, at: at)
+    }
+
+    /// The bcrypt costs of an account's stored password and PIN hashes (for tests of the rehash).
+    func storedHashCosts(crewID: String) async throws(CrewError) -> (password: UInt8?, pin: UInt8?)? {
+        try await self.read("look up a crew account") { db in
+            try CrewRow.fetchOne(db, key: crewID).map {
+                (BcryptRunner.cost(of: $0.passwordHash), BcryptRunner.cost(of: $0.pinHash))
+            }
+        }
     }
 
     // MARK: - Validation

@@ -284,3 +284,54 @@ extension Data {
         self.init(base64Encoded: base64)
     }
 }
+
+@Suite("Crew sign-in: bcrypt's limits and cost changes", .timeLimit(.minutes(1)))
+struct BcryptEdgeTests {
+    @Test("a password longer than 72 bytes, or with a NUL, does not match on its prefix")
+    func passwordPrefixDoesNotMatch() async throws {
+        let fixture = try CrewFixture()
+        let longest = "synthetic-" + String(repeating: "p", count: 62)
+        #expect(longest.utf8.count == 72)
+        let long = try await fixture.addCrew("A1-LONG", password: longest)
+        let short = try await fixture.addCrew("B2-SHORT", password: testPassword)
+        // bcrypt alone would accept both: it reads 72 bytes, and C strings end at the NUL.
+        await expectCrewError(.signInFailed) { () async throws(CrewError) in
+            try await fixture.directory.signIn(crewID: "A1-LONG", password: longest + "x", totp: fixture.code(long))
+        }
+        await expectCrewError(.signInFailed) { () async throws(CrewError) in
+            try await fixture.directory.signIn(
+                crewID: "B2-SHORT",
+                password: testPassword + "\u{0}x",
+                totp: fixture.code(short)
+            )
+        }
+        #expect(fixture.audit.events(.signInFailed).map { $0.attributes["reason"] } == ["password", "password"])
+        _ = try await fixture.directory.signIn(crewID: "A1-LONG", password: longest, totp: fixture.code(long))
+        _ = try await fixture.directory.signIn(crewID: "B2-SHORT", password: testPassword, totp: fixture.code(short))
+    }
+
+    @Test("hashes made at another cost are rehashed at the policy's cost when they next match")
+    func rehashOnCostChange() async throws {
+        let fixture = try CrewFixture()
+        let enrolment = try await fixture.addCrew()
+        #expect(try await fixture.directory.storedHashCosts(crewID: "A1-TEST")! == (4, 4))
+
+        let stronger = try fixture.reopen(policy: CrewDirectory.Policy(bcryptCost: 5))
+        #expect(stronger.dummyHash.hasPrefix("$2b$05$"))
+        let session = try await stronger.signIn(
+            crewID: "A1-TEST",
+            password: testPassword,
+            totp: fixture.code(enrolment)
+        )
+        #expect(try await stronger.storedHashCosts(crewID: "A1-TEST")! == (5, 4))
+        try await stronger.lock(token: session.token!)
+        _ = try await stronger.unlock(token: session.token!, pin: testPIN)
+        #expect(try await stronger.storedHashCosts(crewID: "A1-TEST")! == (5, 5))
+
+        // The rehashed credentials still work.
+        try await stronger.lock(token: session.token!)
+        _ = try await stronger.unlock(token: session.token!, pin: testPIN)
+        fixture.clock.advance(seconds: 30)
+        _ = try await stronger.signIn(crewID: "A1-TEST", password: testPassword, totp: fixture.code(enrolment))
+    }
+}
