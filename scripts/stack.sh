@@ -180,7 +180,7 @@ add_crew() {
   pin="$(python3 -c 'import secrets; print("".join(secrets.choice("0123456789") for _ in range(4)))')"
   output="$(printf '%s\n%s\n' "$password" "$pin" | "$BIN/kyukyu-gateway" crew add "$CREW_ID" \
     --state-dir "$STATE/gateway" 2>>"$LOGS/gateway.log")" || die "kyukyu-gateway crew add failed; see $LOGS/gateway.log"
-  secret="$(printf '%s\n' "$output" | sed -n 's/^TOTP secret: *\([A-Z2-7]*\).*$/\1/p' | head -n 1)"
+  secret="$(printf '%s\n' "$output" | sed -n 's/^TOTP secret[^:]*: *\([A-Z2-7]*\).*$/\1/p' | head -n 1)"
   [ -n "$secret" ] || die "kyukyu-gateway crew add printed no 'TOTP secret: <base32>' line"
   (umask 077; printf "KYUKYU_DEMO_CREW_ID='%s'\nKYUKYU_DEMO_CREW_PASSWORD='%s'\nKYUKYU_DEMO_CREW_TOTP_SECRET='%s'\nKYUKYU_DEMO_CREW_PIN='%s'\n" \
     "$CREW_ID" "$password" "$secret" "$pin" >"$file")

@@ -129,6 +129,14 @@ struct ReaderMonitorService: Service {
     func run() async throws {
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
+                group.addTask {
+                    // A card already on the reader when the crew opens an incident is read for it.
+                    for await _ in desk.activations {
+                        let state = await board.state()
+                        guard state.state == "card-present", let name = state.reader else { continue }
+                        await desk.cardTouched(ReaderCard(reader: reader, readerName: name))
+                    }
+                }
                 var readers: [String: Bool] = [:]
                 for await event in pcsc.events(pollInterval: pollInterval) {
                     switch event {

@@ -4,12 +4,8 @@ public import KyukyuDomain
 public import KyukyuVault
 
 /// The vault as the workflow's store: every write durable, every read audited as a view by the crew member.
+/// (``IncidentVault/createIncident(now:)`` is the vault's own.)
 extension IncidentVault: IncidentStore {
-    /// Opens a new incident.
-    public func createIncident(now: Date) async throws -> IncidentID {
-        try await createIncident(now: now) as IncidentID
-    }
-
     /// Stores a new version of `kind`.
     public func put(_ payload: Data, kind: RecordKind, incident: IncidentID, now: Date) async throws {
         _ = try await putRecord(incident: incident, kind: kind, payload: payload, now: now)

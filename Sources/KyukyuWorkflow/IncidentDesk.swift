@@ -13,12 +13,22 @@ public actor IncidentDesk {
     private let effects: WorkflowEffects
     private let configuration: WorkflowConfiguration
     private let logger: Logger
+    /// Each time an incident becomes the active one: the reader monitor reads a card that already lies on the
+    /// reader for it (a card placed before the crew opened the incident needs no second touch).
+    public nonisolated let activations: AsyncStream<IncidentID>
+    private let activationsContinuation: AsyncStream<IncidentID>.Continuation
 
     /// Makes an empty desk; nothing starts until ``restore(viewer:)`` or an action.
     public init(effects: WorkflowEffects, configuration: WorkflowConfiguration, logger: Logger) {
         self.effects = effects
         self.configuration = configuration
         self.logger = logger
+        (activations, activationsContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    private func setActive(_ id: IncidentID) {
+        activeID = id
+        activationsContinuation.yield(id)
     }
 
     /// Reads every incident the store holds back and resumes the ones that were fetching or waiting for a retry.
@@ -46,7 +56,7 @@ public actor IncidentDesk {
             order.append(id)
             restored += 1
             await runner.resume()
-            if await runner.awaitsIdentification { activeID = id }
+            if await runner.awaitsIdentification { setActive(id) }
         }
         return restored
     }
@@ -64,7 +74,7 @@ public actor IncidentDesk {
         )
         runners[runner.id] = runner
         order.append(runner.id)
-        if source == .crew { activeID = runner.id }
+        if source == .crew { setActive(runner.id) }
         return runner
     }
 
@@ -77,7 +87,7 @@ public actor IncidentDesk {
     /// Makes `id` the incident the next card is read for.
     public func activate(_ id: IncidentID) throws(WorkflowError) {
         guard runners[id] != nil else { throw .notFound() }
-        activeID = id
+        setActive(id)
     }
 
     /// The active incident's id.

@@ -92,6 +92,9 @@ public actor IncidentRunner {
     private var fetchTask: Task<Void, Never>?
     private var retryTask: Task<Void, Never>?
     private var summaryShown = false
+    /// The categories that had settled in the snapshot the summary was shown from: their updates may still be on
+    /// their way to this actor, and they are not late.
+    private var settledAtDeadline: Set<MedicalCategory> = []
     private var subscribers: [UUID: AsyncStream<IncidentSnapshot>.Continuation] = [:]
 
     private init(
@@ -630,7 +633,7 @@ public actor IncidentRunner {
     }
 
     private func categoryChanged(_ category: MedicalCategory, _ status: CategoryStatus) async {
-        let late = summaryShown
+        let late = summaryShown && !settledAtDeadline.contains(category)
         var progress: CategoryProgress
         switch status {
         case .pending:
@@ -672,6 +675,7 @@ public actor IncidentRunner {
     private func deadlineReached(_ snapshot: FetchSnapshot, attempt: Int) async {
         guard isCurrent(attempt), state.machine.phase == .fetching, snapshot.session != nil else { return }
         summaryShown = true
+        settledAtDeadline = Set(snapshot.categories.filter { $0.value.isFinal }.keys)
         try? await handle(.summaryShown(complete: snapshot.isComplete), actor: "device")
     }
 
