@@ -160,6 +160,8 @@ def main():
                 findings.append(f"{where}: state-changing crew route without the CSRF token")
             if "csrfToken" in schemes and "403" not in statuses:
                 findings.append(f"{where}: CSRF-protected but no 403")
+            if path.startswith("/api/v1/") and "403" not in statuses:
+                findings.append(f"{where}: no 403 for a foreign Origin")
             if ("crewSession" in schemes and path.startswith("/api/v1/") and not path.startswith("/api/v1/session")
                     and "423" not in statuses):
                 findings.append(f"{where}: a crew route without 423 session-locked")
