@@ -618,6 +618,22 @@ struct ConfigurationTLSTests {
         }
     }
 
+    @Test("a generated certificate for every address carries the interfaces' addresses, loopback included")
+    func generatedForWildcard() async throws {
+        try await withTemporaryFolder { folder in
+            let configuration = try await load(
+                ["--http-host", "0.0.0.0", "--state-directory", folder + "/state"],
+                in: folder
+            )
+            let material = try #require(try configuration.tlsMaterial())
+            let names = try #require(material.subjectAlternativeNames)
+            #expect(names.contains("IP:127.0.0.1"), "\(names)")
+            #expect(!names.contains("IP:0.0.0.0"), "\(names)")
+            // Reused although the address is a wildcard.
+            #expect(try configuration.tlsMaterial()?.generated == false)
+        }
+    }
+
     @Test("a generated key that others can read is refused, not silently replaced")
     func generatedKeyTooOpen() async throws {
         try await withTemporaryFolder { folder in
