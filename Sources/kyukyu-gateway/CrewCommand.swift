@@ -125,7 +125,10 @@ struct CrewCommand: AsyncParsableCommand {
 
 /// Where the crew database and its key are.
 struct CrewStoreOptions: ParsableArguments {
-    @Option(name: .customLong("state-dir"), help: "The gateway's state folder; the crew database is crew.sqlite in it.")
+    @Option(
+        name: [.customLong("state-directory"), .customLong("state-dir")],
+        help: "The gateway's state folder (as serve's state.directory); the crew database is crew.sqlite in it."
+    )
     var stateDirectory = "state/gateway"
 
     @Option(

@@ -3,6 +3,7 @@ import Foundation
 import KyukyuCrew
 import KyukyuEligibility
 import KyukyuGateway
+import KyukyuIncident
 import KyukyuVault
 import Logging
 
@@ -10,115 +11,124 @@ import Logging
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve the tablet: HTTP API and UI, reader monitor, onshi pool, vault."
+        abstract: "Serve the tablet: HTTP API and UI, reader monitor, onshi pool, vault.",
+        discussion: """
+            Every key of docs/gateway-configuration.md can be given as a flag (--http-host 127.0.0.1), an \
+            environment variable (KYUKYU_GATEWAY_HTTP_HOST) or in a JSON file (--config FILE, default \
+            ./kyukyu-gateway.json if it exists); a flag wins over the environment, which wins over the file. With \
+            none of them, it serves http://127.0.0.1:8443 from state/gateway.
+            """
     )
 
-    @Option(name: .customLong("state-dir"), help: "The state folder: vault/, crew.sqlite, crew-secret.key.")
-    var stateDirectory = "state/gateway"
-
-    @Option(help: "Address to listen on. Anything but loopback needs --tls-certificate and --tls-key.")
-    var httpHost = "127.0.0.1"
-
-    @Option(help: "Port to listen on (0: any free port, printed at start).")
-    var httpPort = 8443
-
-    @Option(help: "PEM certificate chain for HTTPS.")
-    var tlsCertificate: String?
-
-    @Option(help: "PEM private key for HTTPS.")
-    var tlsKey: String?
-
-    @Option(help: "This terminal's id (its onshi client certificate's name).")
-    var terminalID = "ambulance-01"
-
-    @Option(help: "Medical-institution code of this terminal (10 digits).")
-    var institutionCode = "9999999999"
-
-    @Option(help: "onshi's base URL (https only).")
-    var onshiURL = "https://127.0.0.1:18443"
-
-    @Option(name: .customLong("onshi-tls-dir"), help: "Folder with <terminal>.cert.pem, <terminal>.key.pem, ca.cert.pem.")
-    var onshiTLSDirectory = "state/terminal-tls"
-
-    @Option(help: "What has arrived by then is the summary, in milliseconds (1 to 120000).")
-    var deadlineMs = 3000
-
-    @Option(help: "Late categories are waited for until then, in milliseconds (1 to 120000).")
-    var categoryDeadlineMs = 6000
-
-    @Option(help: "The reader to watch (name or prefix; default: every reader).")
-    var reader: String?
-
-    @Option(help: "File holding the dispatch route's bearer token (default: the route is off).")
-    var dispatchTokenFile: String?
-
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel = "info"
-
-    func validate() throws {
-        guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be 0 to 65535") }
-        guard (1...120_000).contains(deadlineMs), (1...120_000).contains(categoryDeadlineMs) else {
-            throw ValidationError("--deadline-ms and --category-deadline-ms must be 1 to 120000")
-        }
-        guard Logger.Level(rawValue: logLevel) != nil else {
-            throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical")
-        }
-        if (tlsCertificate == nil) != (tlsKey == nil) {
-            throw ValidationError("--tls-certificate and --tls-key go together")
-        }
-        if tlsCertificate == nil && !GatewaySettings.isLoopback(httpHost) {
-            throw ValidationError(GatewayError.plainHTTPOffLoopback(host: httpHost).reason)
-        }
-    }
+    @Argument(parsing: .captureForPassthrough, help: "Configuration flags (see docs/gateway-configuration.md).")
+    var options: [String] = []
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
+        let configuration: GatewayConfiguration
+        do {
+            configuration = try await GatewayConfiguration.load(
+                arguments: options,
+                environment: ProcessInfo.processInfo.environment
+            )
+            try configuration.prepareStateDirectory()
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error.reason)\n".utf8))
+            throw ExitCode(64)
+        }
+        let level = configuration.logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "kyukyu.gateway")
-        var settings = GatewaySettings(
-            host: httpHost,
-            port: httpPort,
-            stateDirectory: stateDirectory,
-            terminalID: terminalID,
-            institutionCode: institutionCode,
-            onshiURL: onshiURL,
-            onshiTLSDirectory: onshiTLSDirectory,
-            deadlines: FetchDeadlines(
-                overall: .milliseconds(deadlineMs),
-                perCategory: .milliseconds(max(deadlineMs, categoryDeadlineMs))
-            ),
-            readerName: reader
-        )
-        if let tlsCertificate, let tlsKey {
-            settings.tls = (try String(contentsOfFile: tlsCertificate, encoding: .utf8), try String(contentsOfFile: tlsKey, encoding: .utf8))
+        let settings: GatewaySettings
+        let vault: IncidentVault
+        let crew: CrewDirectory
+        do {
+            settings = try Self.settings(configuration)
+            let vaultDirectory = (configuration.vault.path as NSString).deletingLastPathComponent
+            guard (configuration.vault.path as NSString).lastPathComponent == VaultDatabase.fileName else {
+                throw GatewayError.startUp("vault.path must name a file called \(VaultDatabase.fileName)")
+            }
+            vault = try await IncidentVault.open(
+                stateDirectory: vaultDirectory,
+                keyProvider: try configuration.vault.keySource.provider(
+                    stateDirectory: vaultDirectory,
+                    createIfMissing: true
+                ),
+                configuration: IncidentVault.Configuration(maximumAge: Self.seconds(configuration.vault.maximumAge)),
+                logger: logger
+            )
+            let crewDirectory = (configuration.crew.databasePath as NSString).deletingLastPathComponent
+            var policy = CrewDirectory.Policy()
+            policy.sessionLifetime = configuration.crew.sessionLength
+            policy.idleLock = configuration.crew.idleLock
+            policy.maxSignInFailures = configuration.crew.maximumFailures
+            policy.maxPINFailures = configuration.crew.maximumFailures
+            crew = try CrewDirectory.open(
+                path: configuration.crew.databasePath,
+                secretKey: try CrewSecretKey.load(path: crewDirectory + "/" + CrewSecretKey.fileName, create: true),
+                policy: policy,
+                logger: logger,
+                audit: VaultCrewAudit(vault: vault, terminalID: configuration.terminal.id)
+            )
+        } catch let error as GatewayError {
+            FileHandle.standardError.write(Data("error: \(error.reason)\n".utf8))
+            throw ExitCode(1)
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
         }
-        if let dispatchTokenFile {
-            settings.dispatchToken = try String(contentsOfFile: dispatchTokenFile, encoding: .utf8)
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
-        let vault = try await IncidentVault.open(stateDirectory: stateDirectory + "/vault", logger: logger)
-        let crew = try CrewDirectory.open(
-            path: stateDirectory + "/crew.sqlite",
-            secretKey: try CrewSecretKey.load(path: stateDirectory + "/" + CrewSecretKey.fileName, create: true),
-            logger: logger,
-            audit: VaultCrewAudit(vault: vault, terminalID: terminalID)
-        )
         let scheme = settings.tls == nil ? "http" : "https"
-        let host = httpHost
+        let host = settings.host
         let gateway = try Gateway.make(
             settings: settings,
             vault: vault,
             crew: crew,
-            onRunning: { port in
-                logger.notice("tablet at \(scheme)://\(host):\(port)/")
-            },
+            onRunning: { port in logger.notice("tablet at \(scheme)://\(host):\(port)/") },
             logger: logger
         )
         try await gateway.run()
+    }
+
+    static func settings(_ configuration: GatewayConfiguration) throws -> GatewaySettings {
+        var settings = GatewaySettings(
+            host: configuration.http.host,
+            port: configuration.http.port,
+            stateDirectory: configuration.stateDirectory,
+            terminalID: configuration.terminal.id,
+            institutionCode: configuration.terminal.institutionCode,
+            onshiURL: configuration.onshi.url,
+            onshiTLSDirectory: configuration.onshi.tlsDirectory,
+            onshiPoolConnections: configuration.onshi.poolConnections,
+            deadlines: FetchDeadlines(
+                overall: configuration.fetch.deadline,
+                perCategory: configuration.fetch.categoryDeadline
+            ),
+            retrySchedule: RetrySchedule(
+                initial: configuration.fetch.retryInitial,
+                maximum: configuration.fetch.retryMaximum
+            ),
+            readerName: configuration.reader.name,
+            readerPoll: configuration.reader.pollInterval,
+            vaultMaximumAge: seconds(configuration.vault.maximumAge),
+            purgeInterval: configuration.vault.purgeInterval
+        )
+        if let material = try configuration.tlsMaterial() {
+            settings.tls = (material.certificatePEM, material.keyPEM)
+        }
+        if let file = configuration.dispatch.tokenFile {
+            let token = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard token.count >= 16 else {
+                throw GatewayError.startUp("dispatch.token-file holds fewer than 16 characters")
+            }
+            settings.dispatchToken = token
+        }
+        return settings
+    }
+
+    static func seconds(_ duration: Duration) -> TimeInterval {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }
