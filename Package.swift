@@ -441,6 +441,11 @@ let package = Package(
             name: "KyukyuIntegrationTests",
             dependencies: [
                 "KyukyuDomain",
+                "KyukyuGateway",
+                "KyukyuCrew",
+                "KyukyuVault",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 "KyukyuCard",
                 "KyukyuCardSim",
                 "KyukyuTestbed",

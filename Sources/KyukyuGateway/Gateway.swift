@@ -140,6 +140,11 @@ public struct Gateway: Sendable {
         try await group.run()
     }
 
+    /// Stops every service gracefully, in reverse order, as SIGTERM does.
+    public func shutdown() async {
+        await group.triggerGracefulShutdown()
+    }
+
     /// Opens the vault and the crew sessions, and assembles the services. Nothing listens or reads the reader
     /// until ``group`` runs.
     public static func make(

@@ -1,0 +1,205 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import KyukyuCardSim
+import KyukyuCrew
+import KyukyuGateway
+import KyukyuVault
+import Logging
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// The gateway through its real parts: a private pcscd with the vpcd reader and the card simulator behind it, the
+/// onshi stub over mutual TLS, the vault and the crew database in SQLite files, and HTTP on loopback.
+@Suite("Gateway end to end (real pcscd, card simulator, onshi stub, SQLite)", .serialized, .timeLimit(.minutes(3)))
+struct GatewayEndToEndTests {
+    @Test(.enabled(if: realPartsAvailable))
+    func aCardOnTheReaderAndOneConsentTapGiveTheSummaryAndNothingReadableIsLeftAtRest() async throws {
+        let holder = SyntheticHolder(number: 4)
+        try await withSimulatedCard({ $0.holder = 4 }) { _, _ in
+            try await withOnshi { onshi in
+                let state = FileManager.default.temporaryDirectory.appendingPathComponent("kyukyu-gw-\(UUID())").path
+                defer { try? FileManager.default.removeItem(atPath: state) }
+                try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+                let vault = try await IncidentVault.open(stateDirectory: state, logger: OnshiBed.quiet)
+                var policy = CrewDirectory.Policy()
+                policy.bcryptCost = 4
+                let crew = try CrewDirectory.open(
+                    path: state + "/crew.sqlite",
+                    secretKey: SymmetricKey(size: .bits256),
+                    policy: policy,
+                    logger: OnshiBed.quiet,
+                    audit: VaultCrewAudit(vault: vault, terminalID: OnshiBed.device)
+                )
+                let enrolment = try await crew.add(crewID: "TEST-E2E", password: "synthetic-pass-0001", pin: "2468")
+                let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+                let gateway = try Gateway.make(
+                    settings: GatewaySettings(
+                        port: 0,
+                        stateDirectory: state,
+                        terminalID: OnshiBed.device,
+                        onshiURL: "https://127.0.0.1:\(onshi.port)",
+                        onshiTLSDirectory: OnshiBed.tlsDirectory + "/terminals",
+                        readerName: Bed.readerName
+                    ),
+                    vault: vault,
+                    crew: crew,
+                    onRunning: { portContinuation.yield($0) },
+                    logger: OnshiBed.quiet
+                )
+                let running = Task { try await gateway.run() }
+                defer { running.cancel() }
+                var portIterator = ports.makeAsyncIterator()
+                let port = try #require(await portIterator.next())
+                let api = TabletClient(base: "http://127.0.0.1:\(port)")
+                defer { Task { try? await api.http.shutdown() } }
+
+                try await api.waitUntilReady()
+                try await api.signIn(crewID: "TEST-E2E", password: "synthetic-pass-0001", totp: totp(enrolment.totpSecret))
+                let incident = try await api.post("/api/v1/incidents", "{}")
+                let id = try #require(incident["id"] as? String)
+                // One tap: the card already lies on the reader and is read without one.
+                _ = try await api.post("/api/v1/incidents/\(id)/consent", #"{"basis":"verbal"}"#)
+                let summary = try await api.waitFor(id) {
+                    $0["phase"] as? String == "summary"
+                        && ($0["categories"] as? [String: [String: Any]])?["qualification"]?["status"] as? String
+                            == "arrived"
+                }
+                let patient = try #require((summary["summary"] as? [String: Any])?["patient"] as? [String: Any])
+                #expect(patient["name"] as? String == holder.fullName)
+                #expect((summary["card"] as? [String: Any])?["tokenType"] as? String == "individual-number-card")
+
+                // While the incident is open, nothing of the patient is readable in the state folder.
+                let open = try stateBytes(state)
+                for secret in [holder.fullName, holder.fullNameKana, holder.familyName, holder.address] {
+                    #expect(open.range(of: Data(secret.utf8)) == nil, "found patient data at rest")
+                }
+                // A restart of the tablet (a reload) finds the incident where it was: read back from the vault.
+                let reloaded = try await api.get("/api/v1/incidents/\(id)")
+                #expect(reloaded["phase"] as? String == "summary")
+
+                _ = try await api.post("/api/v1/incidents/\(id)/close", "{}")
+                #expect(try await vault.incidents().isEmpty)
+                let verification = try await vault.audit.verify()
+                #expect(verification.isIntact)
+                let steps = try await vault.audit.export().filter { $0.event.action == .incidentStep }
+                #expect(steps.contains { $0.event.attributes["step"] == "consent-recorded" && $0.event.actor == "TEST-E2E" })
+                await gateway.shutdown()
+                try await running.value
+            }
+        }
+    }
+}
+
+/// The tablet's side of the API over real HTTP: the session cookie and the CSRF token.
+final class TabletClient: @unchecked Sendable {
+    let http = HTTPClient(eventLoopGroupProvider: .singleton)
+    let base: String
+    var cookie = ""
+    var csrf = ""
+
+    init(base: String) { self.base = base }
+
+    func waitUntilReady() async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let response = try? await http.execute(HTTPClientRequest(url: base + "/health/ready"), timeout: .seconds(5)),
+                response.status == .ok
+            {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestbedFailure("the gateway did not become ready in 30 s")
+    }
+
+    func signIn(crewID: String, password: String, totp: String) async throws {
+        var request = HTTPClientRequest(url: base + "/api/v1/session")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(
+            ByteBuffer(string: #"{"crewId":"\#(crewID)","password":"\#(password)","totp":"\#(totp)"}"#)
+        )
+        let response = try await http.execute(request, timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        guard response.status == .ok, let setCookie = response.headers.first(name: "set-cookie") else {
+            throw TestbedFailure("sign-in failed: \(response.status) \(String(buffer: body))")
+        }
+        cookie = String(setCookie.split(separator: ";")[0])
+        let json = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
+        csrf = json?["csrfToken"] as? String ?? ""
+    }
+
+    func get(_ path: String) async throws -> [String: Any] {
+        var request = HTTPClientRequest(url: base + path)
+        request.headers.add(name: "Cookie", value: cookie)
+        return try await send(request)
+    }
+
+    func post(_ path: String, _ body: String) async throws -> [String: Any] {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = .POST
+        request.headers.add(name: "Cookie", value: cookie)
+        request.headers.add(name: "X-CSRF-Token", value: csrf)
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: body))
+        return try await send(request)
+    }
+
+    private func send(_ request: HTTPClientRequest) async throws -> [String: Any] {
+        let response = try await http.execute(request, timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 16 << 20)
+        guard (200..<300).contains(Int(response.status.code)) else {
+            throw TestbedFailure("\(request.url): \(response.status) \(String(buffer: body))")
+        }
+        return (try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]) ?? [:]
+    }
+
+    /// Polls the incident until `condition` holds (at most 30 s).
+    func waitFor(_ id: String, _ condition: ([String: Any]) -> Bool) async throws -> [String: Any] {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            let view = try await get("/api/v1/incidents/\(id)")
+            if condition(view) { return view }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestbedFailure("the incident did not get there in 30 s")
+    }
+}
+
+/// Every byte of every file under `directory` (the database, its WAL and shared memory, keys, logs).
+func stateBytes(_ directory: String) throws -> Data {
+    var bytes = Data()
+    let enumerator = FileManager.default.enumerator(atPath: directory)
+    while let name = enumerator?.nextObject() as? String {
+        if let data = FileManager.default.contents(atPath: directory + "/" + name) { bytes.append(data) }
+    }
+    return bytes
+}
+
+/// RFC 6238 (SHA-1, 6 digits, 30 s) over the base32 secret, as an authenticator app computes it.
+func totp(_ base32: String, at date: Date = Date()) -> String {
+    let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+    var buffer = 0
+    var bits = 0
+    var key: [UInt8] = []
+    for character in base32 where character != "=" {
+        guard let value = alphabet.firstIndex(of: character) else { continue }
+        buffer = (buffer << 5) | value
+        bits += 5
+        if bits >= 8 {
+            key.append(UInt8((buffer >> (bits - 8)) & 0xFF))
+            bits -= 8
+        }
+    }
+    var counter = UInt64(date.timeIntervalSince1970 / 30).bigEndian
+    let message = withUnsafeBytes(of: &counter) { Array($0) }
+    let mac = Array(HMAC<Insecure.SHA1>.authenticationCode(for: message, using: SymmetricKey(data: key)))
+    let offset = Int(mac[19] & 0x0F)
+    let code =
+        (UInt32(mac[offset] & 0x7F) << 24 | UInt32(mac[offset + 1]) << 16 | UInt32(mac[offset + 2]) << 8
+            | UInt32(mac[offset + 3])) % 1_000_000
+    let digits = String(code)
+    return String(repeating: "0", count: 6 - digits.count) + digits
+}
