@@ -178,3 +178,16 @@ export function fill(el, ...children) {
   append(el, children);
   return el;
 }
+
+/**
+ * Refills `slot` from `build()` only when `key` (any JSON-able value describing what it shows) changed, so
+ * elements that did not change stay the same nodes (no flicker, no lost focus, no stale WebDriver handles).
+ */
+export function keyed(slot, key, build) {
+  const k = JSON.stringify(key);
+  if (renderKeys.get(slot) === k) return slot;
+  renderKeys.set(slot, k);
+  return fill(slot, build());
+}
+
+const renderKeys = new WeakMap();

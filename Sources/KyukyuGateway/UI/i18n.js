@@ -202,6 +202,7 @@ const ja = {
   "cat.allergies": "アレルギー",
 
   "status.pending": "取得中 {s}秒",
+  "status.waiting": "待機中",
   "status.arrived": "取得済み",
   "status.arrived.count": "取得済み {n}件",
   "status.none-on-record": "記録なし",
@@ -461,6 +462,7 @@ const en = {
   "cat.allergies": "Allergies",
 
   "status.pending": "Fetching {s} s",
+  "status.waiting": "Waiting",
   "status.arrived": "Arrived",
   "status.arrived.count": "Arrived, {n}",
   "status.none-on-record": "None on record",

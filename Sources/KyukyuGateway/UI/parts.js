@@ -53,13 +53,16 @@ export function isTrouble(status) {
 }
 
 /**
- * A chip "<category>: <status>" for one category. Pending and retrying count the seconds since `sinceMs`.
+ * A chip "<category>: <status>" for one category. Pending and retrying count the seconds since `sinceMs` (the
+ * moment the fetch was seen under way); without it they say "waiting" (the fetch has not started).
  * testid `status-<category>`, data-status.
  */
 export function statusChip(category, info, sinceMs) {
   const status = info?.status ?? "pending";
   let label;
-  if (status === "pending" || status === "retrying") {
+  if ((status === "pending" || status === "retrying") && sinceMs === undefined) {
+    label = t("status.waiting");
+  } else if (status === "pending" || status === "retrying") {
     label = liveSeconds(status === "pending" ? "status.pending" : "status.retrying", { sinceMs: sinceMs ?? Date.now() });
     if (status === "retrying") label = h("span", {}, t("status.retrying"), " ", liveSeconds("seconds", { sinceMs: sinceMs ?? Date.now() }));
   } else if (status === "arrived" && typeof info?.count === "number") {
@@ -74,6 +77,6 @@ export function statusChip(category, info, sinceMs) {
     icon(iconName, "icon icon-small"),
     h("span", { class: "chip-cat" }, t(`cat.${category}`)),
     h("span", { class: "chip-status" }, label),
-    status === "pending" ? h("span", { class: "chip-progress", "aria-hidden": "true" }) : null,
+    status === "pending" && sinceMs !== undefined ? h("span", { class: "chip-progress", "aria-hidden": "true" }) : null,
   );
 }

@@ -4,8 +4,8 @@
 // "reconnecting" and, once back, re-reads the incident. Only the incident id is ever in the URL (#/incident/<id>).
 
 import { api, describeError, ApiError } from "./api.js";
-import { h, icon, setBanner, shortDateTime, confirmDialog, liveSeconds, fill } from "./dom.js";
-import { t, has } from "./i18n.js";
+import { h, icon, setBanner, shortDateTime, confirmDialog, liveSeconds, fill, keyed } from "./dom.js";
+import { t, has, lang } from "./i18n.js";
 import { consentView } from "./view-consent.js";
 import { cardView } from "./view-card.js";
 import { lookupView, emptyLookupForm } from "./view-lookup.js";
@@ -162,10 +162,11 @@ export function incidentScreen(ctx, id) {
     state.notFound = false;
     state.loadError = null;
     const now = Date.now();
+    const fetching = incident.phase === "fetching" || incident.phase === "retry-pending" || incident.phase === "summary";
     for (const c of categories) {
       const status = incident.categories?.[c]?.status;
-      if (status === "pending" || status === "retrying") state.pendingSince[c] ??= now;
-      else delete state.pendingSince[c];
+      if (fetching && (status === "pending" || status === "retrying")) state.pendingSince[c] ??= now;
+      else if (!fetching || (status !== "pending" && status !== "retrying")) delete state.pendingSince[c];
     }
     if (incident.card?.state === "reading") state.readingSince ??= now;
     else state.readingSince = null;
@@ -334,7 +335,8 @@ export function incidentScreen(ctx, id) {
 
   function render(force = false) {
     if (disposed || !el) return;
-    fill(head, ...header());
+    const i = state.incident;
+    keyed(head, [lang(), i ? [i.phase, i.consent, i.dispatch] : null], header);
     const kind = kindNow();
     el.dataset.view = kind;
     if (!force && kind === viewKind && view) {
@@ -368,6 +370,7 @@ export function incidentScreen(ctx, id) {
         view = { el: h("p", { class: "loading", testid: "incident-loading" }, t("app.loading")), update: () => {} };
     }
     fill(body, view.el);
+    window.scrollTo(0, 0);
   }
 
   return {

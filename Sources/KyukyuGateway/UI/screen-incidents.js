@@ -2,7 +2,7 @@
 // (with the 119 call's time, place and note), to take with one tap. Refreshed every 10 s, quietly.
 
 import { api, describeError } from "./api.js";
-import { h, icon, notice, shortDateTime, clockTime, fill } from "./dom.js";
+import { h, icon, notice, shortDateTime, clockTime, fill, keyed } from "./dom.js";
 import { t } from "./i18n.js";
 
 /** The incident list screen. ctx: {navigate(hash), takeFlash()}. */
@@ -72,20 +72,33 @@ export function incidentsScreen(ctx) {
     );
   }
 
-  function render() {
+  const slots = {};
+
+  function build() {
+    slots.flash = h("div", { class: "slot" });
+    slots.error = h("div", { class: "slot" });
+    slots.list = h("div", { class: "slot" });
+    slots.updated = h("p", { class: "muted small", testid: "incidents-updated" });
+    slots.newButton = h("button", { type: "button", class: "btn btn-huge btn-primary btn-new", testid: "incident-new", on: { click: create } }, icon("card", "icon icon-big"), t("incidents.new"));
+    fill(el, h("h1", { class: "view-title" }, t("incidents.title")), slots.flash, slots.newButton, slots.error, slots.list, slots.updated);
+  }
+
+  /** Refills only what changed, so the buttons stay the same elements across the 10 s refresh. */
+  function render(rebuild = false) {
     if (!el) return;
-    fill(el,
-      h("h1", { class: "view-title" }, t("incidents.title")),
-      flashText ? notice(flashText, { kind: "info", testid: "incidents-flash", iconName: "check" }) : null,
-      h("button", { type: "button", class: "btn btn-huge btn-primary btn-new", testid: "incident-new", disabled: creating, on: { click: create } }, icon("card", "icon icon-big"), t("incidents.new")),
-      errorText ? notice(errorText, { testid: "incidents-error" }) : null,
+    if (rebuild || !slots.list) build();
+    slots.newButton.disabled = creating;
+    keyed(slots.flash, flashText, () => (flashText ? notice(flashText, { kind: "info", testid: "incidents-flash", iconName: "check" }) : null));
+    keyed(slots.error, errorText, () => (errorText ? notice(errorText, { testid: "incidents-error" }) : null));
+    keyed(slots.list, incidents, () =>
       incidents === null
         ? h("p", { class: "loading", testid: "incidents-loading" }, t("app.loading"))
         : incidents.length === 0
           ? h("p", { class: "muted", testid: "incidents-empty" }, t("incidents.none"))
           : h("ul", { class: "incident-list", testid: "incident-list" }, incidents.map(row)),
-      updatedAt ? h("p", { class: "muted small", testid: "incidents-updated" }, t("incidents.updated", { time: clockTime(updatedAt) })) : null,
     );
+    slots.updated.hidden = !updatedAt;
+    slots.updated.textContent = updatedAt ? t("incidents.updated", { time: clockTime(updatedAt) }) : "";
   }
 
   return {
@@ -96,7 +109,7 @@ export function incidentsScreen(ctx) {
       load();
       poll = setInterval(() => load(true), 10000);
     },
-    render,
+    render: () => render(true),
     dispose() {
       disposed = true;
       clearInterval(poll);

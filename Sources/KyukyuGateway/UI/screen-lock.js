@@ -3,7 +3,7 @@
 // session and the app returns to sign-in. Nothing of the incident stays on screen behind it.
 
 import { api, describeError, ApiError } from "./api.js";
-import { h, icon, notice, fill } from "./dom.js";
+import { h, icon, notice, fill, confirmDialog } from "./dom.js";
 import { t } from "./i18n.js";
 import { pinPad } from "./pinpad.js";
 
@@ -38,6 +38,10 @@ export function lockScreen(ctx) {
     render();
   }
 
+  async function signOut() {
+    if (await confirmDialog(t("menu.signout.confirm"), { yes: t("menu.signout"), testid: "signout-confirm" })) ctx.signOut();
+  }
+
   function render() {
     if (!el) return;
     fill(el,
@@ -49,7 +53,7 @@ export function lockScreen(ctx) {
         h("p", { class: "view-sub" }, t("lock.hint")),
         errorText ? notice(errorText, { testid: "lock-error" }) : null,
         pinPad({ buffer, minLength: 4, maxLength: 8, prefix: "lock-pin", disabled: busy, onSubmit: submit }),
-        h("button", { type: "button", class: "btn btn-big", testid: "lock-signout", on: { click: () => ctx.signOut() } }, t("lock.signout")),
+        h("button", { type: "button", class: "btn btn-big", testid: "lock-signout", on: { click: signOut } }, t("lock.signout")),
       ),
     );
   }

@@ -3,7 +3,7 @@
 // PIN (Android), with the tries left and the last-try guard in plain words plus an explicit confirmation.
 // Nothing here needs a tap for a card holder: the read and the summary follow by themselves.
 
-import { h, icon, liveSeconds, notice, fill } from "./dom.js";
+import { h, icon, liveSeconds, notice, keyed } from "./dom.js";
 import { t } from "./i18n.js";
 import { pinPad } from "./pinpad.js";
 import { readerStatus, retryBanner } from "./parts.js";
@@ -108,24 +108,43 @@ function pinSection(state, actions) {
   );
 }
 
-/** The card view over the incident screen's shared `state` and `actions`. */
+/** The card view over the incident screen's shared `state` and `actions`; each part refilled only on change. */
 export function cardView(state, actions) {
-  const el = h("div", { class: "view view-card", testid: "view-card" });
+  const slots = {
+    retry: h("div", { class: "slot" }),
+    reader: h("div", { class: "slot" }),
+    card: h("div", { class: "slot" }),
+    pin: h("div", { class: "slot" }),
+    failed: h("div", { class: "slot" }),
+    error: h("div", { class: "slot" }),
+  };
+  const footer = h("div", { class: "view-footer" }, h("button", { type: "button", class: "btn btn-big", testid: "card-no-card", on: { click: actions.toLookup } }, t("card.noCard")));
+  const el = h(
+    "div",
+    { class: "view view-card", testid: "view-card" },
+    slots.retry,
+    h("div", { class: "card-prompt" }, icon("card", "icon icon-huge"), h("div", {}, h("h2", { class: "view-title", testid: "card-title" }, t("card.title")), h("p", { class: "view-sub" }, t("card.sub")))),
+    slots.reader,
+    slots.card,
+    slots.pin,
+    slots.failed,
+    slots.error,
+    footer,
+  );
   function update() {
     const incident = state.incident;
-    const needsPin = incident.card?.state === "pin-required";
-    fill(el,
-      retryBanner(incident),
-      h("div", { class: "card-prompt" }, icon("card", "icon icon-huge"), h("div", {}, h("h2", { class: "view-title", testid: "card-title" }, t("card.title")), h("p", { class: "view-sub" }, t("card.sub")))),
-      readerStatus(state.reader),
-      cardState(state),
-      needsPin ? pinSection(state, actions) : null,
-      incident.card?.state === "failed"
-        ? h("button", { type: "button", class: "btn btn-big btn-primary", testid: "card-failed-to-lookup", on: { click: actions.toLookup } }, t("card.noCard"))
-        : null,
-      state.actionError ? notice(state.actionError, { testid: "incident-error" }) : null,
-      h("div", { class: "view-footer" }, h("button", { type: "button", class: "btn btn-big", testid: "card-no-card", on: { click: actions.toLookup } }, t("card.noCard"))),
+    const card = incident.card ?? null;
+    const needsPin = card?.state === "pin-required";
+    const failed = card?.state === "failed";
+    keyed(slots.retry, incident.retry, () => retryBanner(incident));
+    keyed(slots.reader, state.reader, () => readerStatus(state.reader));
+    keyed(slots.card, [card, state.readingSince], () => cardState(state));
+    keyed(slots.pin, needsPin ? [card, state.pinConfirm, state.pinError, state.pinBusy] : null, () => (needsPin ? pinSection(state, actions) : null));
+    keyed(slots.failed, failed, () =>
+      failed ? h("button", { type: "button", class: "btn btn-big btn-primary", testid: "card-failed-to-lookup", on: { click: actions.toLookup } }, t("card.noCard")) : null,
     );
+    keyed(slots.error, state.actionError, () => (state.actionError ? notice(state.actionError, { testid: "incident-error" }) : null));
+    footer.hidden = failed;
   }
   update();
   return { el, update };

@@ -3,7 +3,7 @@
 // alone), then medications, diagnoses, dialysis, surgery, recent visits, out-of-range checkup values and
 // allergies. Each section shows its categories' status and opens its raw records ("details") in one tap.
 
-import { h, icon, calendarDate, notice, fill } from "./dom.js";
+import { h, icon, calendarDate, notice, keyed } from "./dom.js";
 import { t, has } from "./i18n.js";
 import { retryBanner, statusChip, isDone, isTrouble } from "./parts.js";
 
@@ -173,9 +173,13 @@ function redFlags(state) {
               "li",
               { class: `redflag redflag-${f.kind}`, testid: "redflag-item", dataset: { kind: f.kind } },
               icon("warning", "icon redflag-icon"),
-              h("span", { class: "redflag-kind" }, has(`flag.${f.kind}`) ? t(`flag.${f.kind}`) : f.kind),
-              h("span", { class: "redflag-text" }, f.text),
-              f.date ? h("span", { class: "redflag-date" }, calendarDate(f.date)) : null,
+              h(
+                "span",
+                { class: "redflag-body" },
+                h("span", { class: "redflag-kind" }, has(`flag.${f.kind}`) ? t(`flag.${f.kind}`) : f.kind),
+                h("span", { class: "redflag-text" }, f.text),
+                f.date ? h("span", { class: "redflag-date" }, calendarDate(f.date)) : null,
+              ),
             ),
           ),
         )
@@ -207,46 +211,48 @@ function detailsPanel(section, summary) {
   );
 }
 
+/** One section: a stable frame (title, details button) with its chips, rows and details refilled on change. */
 function sectionBlock(section, state, actions) {
-  const incident = state.incident;
-  const summary = incident.summary;
-  const infos = section.cats.map((c) => incident.categories?.[c]);
-  const statuses = infos.map((i) => i?.status ?? "pending");
-  const done = statuses.every(isDone);
-  const rows = section.rows(summary, done);
-  const expanded = state.expanded.has(section.name);
-  const reasons = section.cats
-    .map((c, i) => ({ c, info: infos[i] }))
-    .filter(({ info }) => info && isTrouble(info.status) && info.reason)
-    .map(({ c, info }) => h("p", { class: "reason", testid: `reason-${c}` }, icon("cross", "icon icon-small"), `${t(`cat.${c}`)}: ${info.reason}`));
-  let body;
-  if (rows.length) body = h("ul", { class: "rows" }, rows);
-  else if (statuses.every((s) => isDone(s) || isTrouble(s))) body = statuses.some(isTrouble) ? null : h("p", { class: "muted", testid: `${section.name}-empty` }, t("summary.empty"));
-  else body = h("p", { class: "muted", testid: `${section.name}-waiting` }, t("summary.waiting"));
-  return h(
+  const chips = h("div", { class: "chips" });
+  const body = h("div", { class: "section-body" });
+  const reasons = h("div", { class: "section-reasons" });
+  const panel = h("div", { class: "section-details" });
+  const button = h("button", { type: "button", class: "btn btn-details", testid: `details-${section.name}`, on: { click: () => actions.toggleDetails(section.name) } });
+  const el = h(
     "section",
-    { class: `section section-${section.name}`, testid: `section-${section.name}`, dataset: { statuses: statuses.join(" ") } },
-    h(
-      "div",
-      { class: "section-head" },
-      h("h2", { class: "section-title" }, t(`section.${section.name}`)),
-      h("div", { class: "chips" }, section.cats.map((c, i) => statusChip(c, infos[i], state.pendingSince[c]))),
-    ),
+    { class: `section section-${section.name}`, testid: `section-${section.name}` },
+    h("div", { class: "section-head" }, h("h2", { class: "section-title" }, t(`section.${section.name}`)), chips),
     body,
     reasons,
-    h(
-      "button",
-      {
-        type: "button",
-        class: "btn btn-details",
-        testid: `details-${section.name}`,
-        "aria-expanded": expanded ? "true" : "false",
-        on: { click: () => actions.toggleDetails(section.name) },
-      },
-      expanded ? t("summary.hideDetails") : t("summary.details"),
-    ),
-    expanded ? detailsPanel(section, summary) : null,
+    button,
+    panel,
   );
+  function update() {
+    const incident = state.incident;
+    const summary = incident.summary;
+    const infos = section.cats.map((c) => incident.categories?.[c] ?? null);
+    const statuses = infos.map((i) => i?.status ?? "pending");
+    const since = section.cats.map((c) => state.pendingSince[c] ?? null);
+    const expanded = state.expanded.has(section.name);
+    el.dataset.statuses = statuses.join(" ");
+    keyed(chips, [infos, since], () => section.cats.map((c, i) => statusChip(c, infos[i], since[i] ?? undefined)));
+    const rows = section.rows(summary, statuses.every(isDone));
+    keyed(body, [statuses, rows.map((r) => r.textContent)], () => {
+      if (rows.length) return h("ul", { class: "rows" }, rows);
+      if (statuses.every((st) => isDone(st) || isTrouble(st))) return statuses.some(isTrouble) ? null : h("p", { class: "muted", testid: `${section.name}-empty` }, t("summary.empty"));
+      return h("p", { class: "muted", testid: `${section.name}-waiting` }, t("summary.waiting"));
+    });
+    keyed(reasons, infos.map((i) => (i && isTrouble(i.status) ? i.reason : null)), () =>
+      section.cats
+        .map((c, i) => ({ c, info: infos[i] }))
+        .filter(({ info }) => info && isTrouble(info.status) && info.reason)
+        .map(({ c, info }) => h("p", { class: "reason", testid: `reason-${c}` }, icon("cross", "icon icon-small"), `${t(`cat.${c}`)}: ${info.reason}`)),
+    );
+    button.textContent = expanded ? t("summary.hideDetails") : t("summary.details");
+    button.setAttribute("aria-expanded", expanded ? "true" : "false");
+    keyed(panel, expanded ? section.cats.map((c) => summary?.details?.[c] ?? null) : false, () => (expanded ? detailsPanel(section, summary) : null));
+  }
+  return { el, update };
 }
 
 function progress(incident) {
@@ -261,20 +267,41 @@ function progress(incident) {
   );
 }
 
-/** The summary view over the incident screen's shared `state` and `actions`. */
+/**
+ * The summary view over the incident screen's shared `state` and `actions`. Built once; each update refills only
+ * the parts whose content changed, so buttons keep their identity while categories arrive.
+ */
 export function summaryView(state, actions) {
-  const el = h("div", { class: "view view-summary", testid: "view-summary" });
+  const slots = {
+    retry: h("div", { class: "slot" }),
+    patient: h("div", { class: "slot" }),
+    identity: h("div", { class: "slot" }),
+    progress: h("div", { class: "slot" }),
+    flags: h("div", { class: "slot" }),
+    error: h("div", { class: "slot" }),
+  };
+  const blocks = sections.map((s) => sectionBlock(s, state, actions));
+  const el = h(
+    "div",
+    { class: "view view-summary", testid: "view-summary" },
+    slots.retry,
+    slots.patient,
+    slots.identity,
+    slots.progress,
+    slots.flags,
+    h("div", { class: "sections" }, blocks.map((b) => b.el)),
+    slots.error,
+  );
   function update() {
     const incident = state.incident;
-    fill(el,
-      retryBanner(incident),
-      patientHeader(state),
-      identityLine(state, actions),
-      progress(incident),
-      redFlags(state),
-      h("div", { class: "sections" }, sections.map((s) => sectionBlock(s, state, actions))),
-      state.actionError ? notice(state.actionError, { testid: "incident-error" }) : null,
-    );
+    const cats = categories.map((c) => incident.categories?.[c] ?? null);
+    keyed(slots.retry, incident.retry, () => retryBanner(incident));
+    keyed(slots.patient, [incident.summary?.patient ?? null, incident.categories?.qualification ?? null, state.pendingSince.qualification ?? null], () => patientHeader(state));
+    keyed(slots.identity, [incident.identification, incident.authentication], () => identityLine(state, actions));
+    keyed(slots.progress, cats.map((c) => c?.status ?? null), () => progress(incident));
+    keyed(slots.flags, [incident.summary?.redFlags ?? null, cats.map((c) => c?.status ?? null)], () => redFlags(state));
+    for (const b of blocks) b.update();
+    keyed(slots.error, state.actionError, () => (state.actionError ? notice(state.actionError, { testid: "incident-error" }) : null));
   }
   update();
   return { el, update };
