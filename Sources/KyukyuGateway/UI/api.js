@@ -140,7 +140,7 @@ export function describeError(err) {
 
 /** The API calls the screens use, one per route of the contract. */
 export const api = {
-  getSession: () => request("GET", "/api/v1/session", undefined, { hooks: false, quiet: true }),
+  getSession: (quiet = true) => request("GET", "/api/v1/session", undefined, { hooks: false, quiet }),
   signIn: (crewId, password, totp) => request("POST", "/api/v1/session", { crewId, password, totp }, { hooks: false }),
   unlock: (pin) => request("POST", "/api/v1/session/unlock", { pin }, { hooks: false }),
   lock: () => request("POST", "/api/v1/session/lock", undefined, { hooks: false, quiet: true }),

@@ -21,6 +21,7 @@ const ja = {
   "seconds": "{s} 秒",
   "wait.ms": "{m}分{s}秒",
   "wait.s": "{s}秒",
+  "list.separator": "・",
 
   "err.network": "ゲートウェイに接続できません。ネットワークとゲートウェイを確認してください。",
   "err.timeout": "ゲートウェイが {s} 秒以内に応答しませんでした。もう一度お試しください。",
@@ -281,6 +282,7 @@ const en = {
   "seconds": "{s} s",
   "wait.ms": "{m} min {s} s",
   "wait.s": "{s} s",
+  "list.separator": ", ",
 
   "err.network": "Cannot reach the gateway. Check the network and the gateway.",
   "err.timeout": "The gateway did not answer within {s} s. Please try again.",

@@ -261,7 +261,7 @@ setInterval(async () => {
 async function boot() {
   updateChrome();
   try {
-    setSession(await api.getSession());
+    setSession(await api.getSession(false));
   } catch (err) {
     if (err?.status === 401) clearSession();
     else {

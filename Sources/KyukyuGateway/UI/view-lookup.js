@@ -58,7 +58,7 @@ export function lookupQuery(form) {
     const missing = [];
     if (!insurerNumber) missing.push(t("lookup.insurerNumber"));
     if (!insuredNumber) missing.push(t("lookup.insuredNumber"));
-    if (missing.length) return { error: t("lookup.missing", { fields: missing.join("・") }) };
+    if (missing.length) return { error: t("lookup.missing", { fields: missing.join(t("list.separator")) }) };
     if (insurerNumber.length !== 6 && insurerNumber.length !== 8) return { error: t("lookup.badInsurer") };
     return { query: { kind: "insurance", insurerNumber, insuredSymbol: form.insuredSymbol.normalize("NFKC").trim(), insuredNumber } };
   }
@@ -70,7 +70,7 @@ export function lookupQuery(form) {
   if (!form.year || !form.month || !form.day) missing.push(t("lookup.birthDate"));
   if (!form.sex) missing.push(t("lookup.sex"));
   if (!form.address.trim()) missing.push(t("lookup.address"));
-  if (missing.length) return { error: t("lookup.missing", { fields: missing.join("・") }) };
+  if (missing.length) return { error: t("lookup.missing", { fields: missing.join(t("list.separator")) }) };
   const birthDate = validDate(digitsOnly(form.year), digitsOnly(form.month), digitsOnly(form.day));
   if (!birthDate) return { error: t("lookup.badDate") };
   const query = { kind: "demographics", name: given ? `${family} ${given}` : family, birthDate, sex: form.sex, address: form.address.trim() };
