@@ -308,6 +308,7 @@ const en = {
   "lock.title": "Screen locked",
   "lock.hint": "Enter your crew PIN",
   "lock.wrong": "Wrong PIN. {n} tries left.",
+  "lock.wrong.one": "Wrong PIN. 1 try left.",
   "lock.signout": "Sign in as another crew member",
 
   "pin.delete": "Delete",
@@ -389,10 +390,12 @@ const en = {
   "cardpin.title": "Smartphone PIN (4 digits)",
   "cardpin.hint": "Ask the holder to enter their PIN.",
   "cardpin.tries": "{n} tries left",
+  "cardpin.tries.one": "1 try left",
   "cardpin.lastTry": "Last try. One more wrong PIN locks it, and only the holder's city office can unlock it. Enter the PIN only if you are sure of it. If not, use \"No card: look up\".",
   "cardpin.confirm": "I told the holder this is the last try",
   "cardpin.needConfirm": "Last try: tick the confirmation first.",
   "cardpin.wrong": "Wrong PIN. {n} tries left.",
+  "cardpin.wrong.one": "Wrong PIN. 1 try left.",
   "cardpin.locked": "The PIN is locked. Use \"No card: look up\".",
   "cardpin.format": "Enter 4 digits (no try was used).",
 
@@ -568,6 +571,12 @@ export function onLangChange(listener) {
 export function t(key, params = {}) {
   const template = dictionaries[current][key] ?? ja[key] ?? key;
   return template.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
+}
+
+/** Like t, with a count: uses "<key>.one" when `n` is 1 and the current language has it (English singular). */
+export function tn(key, n, params = {}) {
+  const one = `${key}.one`;
+  return t(n === 1 && one in dictionaries[current] ? one : key, { ...params, n });
 }
 
 /** True when `key` exists in the dictionary (for optional strings such as unknown enum values). */

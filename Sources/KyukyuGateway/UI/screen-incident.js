@@ -5,7 +5,7 @@
 
 import { api, describeError, ApiError } from "./api.js";
 import { h, icon, setBanner, shortDateTime, confirmDialog, liveSeconds, fill, keyed } from "./dom.js";
-import { t, has, lang } from "./i18n.js";
+import { t, tn, has, lang } from "./i18n.js";
 import { consentView } from "./view-consent.js";
 import { cardView } from "./view-card.js";
 import { lookupView, emptyLookupForm } from "./view-lookup.js";
@@ -109,7 +109,7 @@ export function incidentScreen(ctx, id) {
         state.pinConfirm = false;
       } catch (err) {
         const e = err instanceof ApiError ? err : null;
-        if (e?.slug === "wrong-pin") state.pinError = t("cardpin.wrong", { n: e.problem.triesLeft ?? "?" });
+        if (e?.slug === "wrong-pin") state.pinError = tn("cardpin.wrong", e.problem.triesLeft ?? "?");
         else if (e?.slug === "pin-last-try") state.pinError = t("cardpin.needConfirm");
         else if (e?.slug === "pin-locked") state.pinError = t("cardpin.locked");
         else if (e?.slug === "validation") state.pinError = t("cardpin.format");

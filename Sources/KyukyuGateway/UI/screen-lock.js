@@ -4,7 +4,7 @@
 
 import { api, describeError, ApiError } from "./api.js";
 import { h, icon, notice, fill, confirmDialog } from "./dom.js";
-import { t } from "./i18n.js";
+import { t, tn } from "./i18n.js";
 import { pinPad } from "./pinpad.js";
 
 /** The lock screen. ctx: {session, unlocked(session), signedOut(message), signOut()}. */
@@ -26,7 +26,7 @@ export function lockScreen(ctx) {
       ctx.unlocked(session);
       return;
     } catch (err) {
-      if (err instanceof ApiError && err.slug === "wrong-pin") errorText = t("lock.wrong", { n: err.problem.triesLeft ?? "?" });
+      if (err instanceof ApiError && err.slug === "wrong-pin") errorText = tn("lock.wrong", err.problem.triesLeft ?? "?");
       else if (err instanceof ApiError && err.slug === "unauthenticated") {
         busy = false;
         ctx.signedOut(t("signin.ended"));

@@ -4,7 +4,7 @@
 // Nothing here needs a tap for a card holder: the read and the summary follow by themselves.
 
 import { h, icon, liveSeconds, notice, keyed } from "./dom.js";
-import { t } from "./i18n.js";
+import { t, tn } from "./i18n.js";
 import { pinPad } from "./pinpad.js";
 import { readerStatus, retryBanner } from "./parts.js";
 
@@ -71,7 +71,7 @@ function pinSection(state, actions) {
     { class: "card-pin", testid: "card-pin" },
     h("h3", { class: "card-pin-title" }, icon("phone"), t("cardpin.title")),
     h("p", { class: "view-sub" }, t("cardpin.hint")),
-    triesLeft !== null ? h("p", { class: `pin-tries ${lastTry ? "pin-tries-last" : ""}`, testid: "card-pin-tries", dataset: { tries: triesLeft } }, t("cardpin.tries", { n: triesLeft })) : null,
+    triesLeft !== null ? h("p", { class: `pin-tries ${lastTry ? "pin-tries-last" : ""}`, testid: "card-pin-tries", dataset: { tries: triesLeft } }, tn("cardpin.tries", triesLeft)) : null,
     lastTry
       ? h(
           "div",
@@ -118,12 +118,13 @@ export function cardView(state, actions) {
     failed: h("div", { class: "slot" }),
     error: h("div", { class: "slot" }),
   };
+  const prompt = h("div", { class: "card-prompt" }, icon("card", "icon icon-huge"), h("div", {}, h("h2", { class: "view-title", testid: "card-title" }, t("card.title")), h("p", { class: "view-sub" }, t("card.sub"))));
   const footer = h("div", { class: "view-footer" }, h("button", { type: "button", class: "btn btn-big", testid: "card-no-card", on: { click: actions.toLookup } }, t("card.noCard")));
   const el = h(
     "div",
     { class: "view view-card", testid: "view-card" },
     slots.retry,
-    h("div", { class: "card-prompt" }, icon("card", "icon icon-huge"), h("div", {}, h("h2", { class: "view-title", testid: "card-title" }, t("card.title")), h("p", { class: "view-sub" }, t("card.sub")))),
+    prompt,
     slots.reader,
     slots.card,
     slots.pin,
@@ -145,6 +146,7 @@ export function cardView(state, actions) {
     );
     keyed(slots.error, state.actionError, () => (state.actionError ? notice(state.actionError, { testid: "incident-error" }) : null));
     footer.hidden = failed;
+    prompt.hidden = needsPin;
   }
   update();
   return { el, update };
