@@ -49,6 +49,8 @@ export function incidentScreen(ctx, id) {
     pinBusy: false,
     pinError: null,
     lookupForm: emptyLookupForm(),
+    lookupFrom: null,
+    lookupPending: false,
     lookupBusy: false,
     lookupError: null,
     lookupInvalid: [],
@@ -74,6 +76,7 @@ export function incidentScreen(ctx, id) {
     rerender: () => render(),
     toLookup: () => {
       state.mode = "lookup";
+      state.lookupFrom = state.incident?.identification ?? null;
       render();
     },
     toCard: () => {
@@ -131,6 +134,7 @@ export function incidentScreen(ctx, id) {
       try {
         const incident = await api.lookup(id, query);
         state.mode = "auto";
+        state.lookupPending = true;
         state.lookupForm = emptyLookupForm();
         if (incident) apply(incident);
       } catch (err) {
@@ -168,6 +172,8 @@ export function incidentScreen(ctx, id) {
       if (fetching && (status === "pending" || status === "retrying")) state.pendingSince[c] ??= now;
       else if (!fetching || (status !== "pending" && status !== "retrying")) delete state.pendingSince[c];
     }
+    // A card read while the lookup form is open wins: the summary follows by itself, as for any card holder.
+    if (state.mode === "lookup" && (incident.identification ?? null) !== state.lookupFrom) state.mode = "auto";
     if (incident.card?.state === "reading") state.readingSince ??= now;
     else state.readingSince = null;
     if (incident.card?.state !== "pin-required") {
@@ -305,7 +311,7 @@ export function incidentScreen(ctx, id) {
     if (incident.phase === "closed") return "closed";
     if (incident.consent === null || incident.consent === undefined) return "consent";
     if (state.mode === "lookup") return "lookup";
-    if (incident.identification === null || incident.identification === undefined) return "card";
+    if ((incident.identification === null || incident.identification === undefined) && !state.lookupPending) return "card";
     return "summary";
   }
 

@@ -137,6 +137,7 @@ function identityLine(state, actions) {
     "div",
     { class: `identity ${trouble ? "identity-trouble" : ""}` },
     how ? h("span", { testid: "identification" }, t("summary.identification", { how })) : null,
+    !how && state.lookupPending ? h("span", { testid: "lookup-sent" }, t("lookup.sent")) : null,
     h(
       "span",
       { class: `auth auth-${auth.status}`, testid: "auth-status", dataset: { status: auth.status } },
@@ -297,7 +298,7 @@ export function summaryView(state, actions) {
     const cats = categories.map((c) => incident.categories?.[c] ?? null);
     keyed(slots.retry, incident.retry, () => retryBanner(incident));
     keyed(slots.patient, [incident.summary?.patient ?? null, incident.categories?.qualification ?? null, state.pendingSince.qualification ?? null], () => patientHeader(state));
-    keyed(slots.identity, [incident.identification, incident.authentication], () => identityLine(state, actions));
+    keyed(slots.identity, [incident.identification, incident.authentication, state.lookupPending], () => identityLine(state, actions));
     keyed(slots.progress, cats.map((c) => c?.status ?? null), () => progress(incident));
     keyed(slots.flags, [incident.summary?.redFlags ?? null, cats.map((c) => c?.status ?? null)], () => redFlags(state));
     for (const b of blocks) b.update();
