@@ -81,7 +81,7 @@ function slugOf(problem) {
  * Calls the API. Resolves with the parsed JSON body (null for 204), rejects with ApiError.
  * options: `timeoutMs` (default 15 s), `quiet` (no busy strip), `hooks` (false: the caller handles 401/423).
  */
-export async function request(method, path, body = undefined, { timeoutMs = 15000, quiet = false, hooks: useHooks = true } = {}) {
+export async function request(method, path, body = undefined, { timeoutMs = 15000, quiet = false, hooks: useHooks = true, csrfRetried = false } = {}) {
   const headers = { Accept: "application/json, application/problem+json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && method !== "HEAD" && csrfToken) headers["X-CSRF-Token"] = csrfToken;
@@ -120,6 +120,17 @@ export async function request(method, path, body = undefined, { timeoutMs = 1500
   if (response.ok) return data;
   const problem = data && typeof data === "object" ? data : { status: response.status };
   const slug = contentType.includes("problem+json") || problem.type ? slugOf(problem) : `http-${response.status}`;
+  if (response.status === 403 && slug === "csrf" && !csrfRetried && method !== "GET" && path !== "/api/v1/session") {
+    // The token may have changed under us (a restarted gateway): read the session again and retry once.
+    try {
+      const session = await request("GET", "/api/v1/session", undefined, { hooks: false, quiet: true });
+      setCsrfToken(session?.csrfToken);
+      return await request(method, path, body, { timeoutMs, quiet, hooks: useHooks, csrfRetried: true });
+    } catch (err) {
+      if (useHooks && err instanceof ApiError && err.status === 401 && err.slug === "unauthenticated") hooks.unauthenticated(err.problem);
+      throw err;
+    }
+  }
   const error = new ApiError(response.status, slug, problem);
   if (useHooks && response.status === 401 && slug === "unauthenticated") hooks.unauthenticated(problem);
   if (useHooks && response.status === 423 && slug === "session-locked") hooks.locked(problem);

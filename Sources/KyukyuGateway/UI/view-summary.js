@@ -249,6 +249,7 @@ function sectionBlock(section, state, actions) {
         .filter(({ info }) => info && isTrouble(info.status) && info.reason)
         .map(({ c, info }) => h("p", { class: "reason", testid: `reason-${c}` }, icon("cross", "icon icon-small"), `${t(`cat.${c}`)}: ${info.reason}`)),
     );
+    button.hidden = !statuses.some(isDone);
     button.textContent = expanded ? t("summary.hideDetails") : t("summary.details");
     button.setAttribute("aria-expanded", expanded ? "true" : "false");
     keyed(panel, expanded ? section.cats.map((c) => summary?.details?.[c] ?? null) : false, () => (expanded ? detailsPanel(section, summary) : null));
