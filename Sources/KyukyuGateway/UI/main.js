@@ -246,9 +246,11 @@ setInterval(async () => {
   if (!app.session) return;
   try {
     const session = await api.getSession();
-    const wasLocked = app.session?.locked;
-    setSession(session);
+    const wasLocked = app.session?.locked === true;
+    // Only the PIN unlocks: a tablet that locked itself stays locked even if the gateway missed the lock.
+    setSession({ ...session, locked: session.locked || wasLocked });
     if (session.locked && !wasLocked) showLock();
+    if (wasLocked && !session.locked) api.lock().catch(() => {});
   } catch (err) {
     if (err?.status === 401 && app.session) {
       clearSession();
