@@ -4,7 +4,7 @@
 // "reconnecting" and, once back, re-reads the incident. Only the incident id is ever in the URL (#/incident/<id>).
 
 import { api, describeError, ApiError } from "./api.js";
-import { h, icon, setBanner, shortDateTime, confirmDialog, liveSeconds, fill, keyed } from "./dom.js";
+import { h, icon, setBanner, shortDateTime, confirmDialog, liveSeconds, fill } from "./dom.js";
 import { t, tn, has, lang } from "./i18n.js";
 import { consentView } from "./view-consent.js";
 import { cardView } from "./view-card.js";
@@ -315,34 +315,43 @@ export function incidentScreen(ctx, id) {
     return "summary";
   }
 
-  function header() {
-    const incident = state.incident;
-    const dispatch = incident?.dispatch;
-    return [
+  /** The bar above every view: built once per language, then updated in place (stable elements). */
+  const bar = {};
+
+  function buildHeader() {
+    bar.phase = h("span", { class: "phase", testid: "incident-phase" });
+    bar.consent = h("span", { class: "consent-basis", testid: "incident-consent" });
+    bar.dispatch = h("span", { class: "dispatch", testid: "incident-dispatch" });
+    bar.close = h("button", { type: "button", class: "btn btn-big btn-danger-outline", testid: "incident-close", on: { click: actions.close } }, t("incident.close"));
+    bar.lang = lang();
+    fill(
+      head,
       h("button", { type: "button", class: "btn btn-big", testid: "incident-back", on: { click: actions.back } }, t("incident.back")),
-      h(
-        "div",
-        { class: "incident-meta", testid: "incident-meta" },
-        incident ? h("span", { class: "phase", testid: "incident-phase", dataset: { phase: incident.phase } }, t(`phase.${incident.phase}`)) : null,
-        incident?.consent ? h("span", { class: "consent-basis", testid: "incident-consent", dataset: { basis: incident.consent } }, t("consent.recorded", { basis: t(`consent.basis.${incident.consent}`) })) : null,
-        dispatch
-          ? h(
-              "span",
-              { class: "dispatch", testid: "incident-dispatch" },
-              `${t("incident.received")} ${shortDateTime(dispatch.receivedAt)}`,
-              dispatch.location ? ` ・ ${dispatch.location}` : "",
-              dispatch.note ? ` ・ ${dispatch.note}` : "",
-            )
-          : null,
-      ),
-      incident && incident.phase !== "closed" ? h("button", { type: "button", class: "btn btn-big btn-danger-outline", testid: "incident-close", on: { click: actions.close } }, t("incident.close")) : null,
-    ];
+      h("div", { class: "incident-meta", testid: "incident-meta" }, bar.phase, bar.consent, bar.dispatch),
+      bar.close,
+    );
+  }
+
+  function updateHeader() {
+    if (bar.lang !== lang()) buildHeader();
+    const incident = state.incident;
+    const dispatch = incident?.dispatch ?? null;
+    bar.phase.hidden = !incident;
+    bar.phase.dataset.phase = incident?.phase ?? "";
+    bar.phase.textContent = incident ? t(`phase.${incident.phase}`) : "";
+    bar.consent.hidden = !incident?.consent;
+    bar.consent.dataset.basis = incident?.consent ?? "";
+    bar.consent.textContent = incident?.consent ? t("consent.recorded", { basis: t(`consent.basis.${incident.consent}`) }) : "";
+    bar.dispatch.hidden = !dispatch;
+    bar.dispatch.textContent = dispatch
+      ? [`${t("incident.received")} ${shortDateTime(dispatch.receivedAt)}`, dispatch.location, dispatch.note].filter(Boolean).join(" ・ ")
+      : "";
+    bar.close.hidden = !incident || incident.phase === "closed";
   }
 
   function render(force = false) {
     if (disposed || !el) return;
-    const i = state.incident;
-    keyed(head, [lang(), i ? [i.phase, i.consent, i.dispatch] : null], header);
+    updateHeader();
     const kind = kindNow();
     el.dataset.view = kind;
     if (!force && kind === viewKind && view) {

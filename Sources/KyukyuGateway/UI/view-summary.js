@@ -257,16 +257,21 @@ function sectionBlock(section, state, actions) {
   return { el, update };
 }
 
-function progress(incident) {
-  const statuses = categories.map((c) => incident.categories?.[c]?.status ?? "pending");
-  const done = statuses.filter((s) => isDone(s) || isTrouble(s)).length;
-  const total = categories.length;
-  return h(
-    "div",
-    { class: "summary-progress", testid: "summary-progress", dataset: { done, total } },
-    h("span", {}, t("summary.progress", { done, total })),
-    h("progress", { max: String(total), value: String(done) }),
-  );
+/** The "records N/9" bar, updated in place. */
+function progressBar() {
+  const label = h("span");
+  const bar = h("progress", { max: String(categories.length) });
+  const el = h("div", { class: "summary-progress", testid: "summary-progress" }, label, bar);
+  function update(incident) {
+    const statuses = categories.map((c) => incident.categories?.[c]?.status ?? "pending");
+    const done = statuses.filter((s) => isDone(s) || isTrouble(s)).length;
+    const total = categories.length;
+    el.dataset.done = String(done);
+    el.dataset.total = String(total);
+    label.textContent = t("summary.progress", { done, total });
+    bar.value = done;
+  }
+  return { el, update };
 }
 
 /**
@@ -278,7 +283,7 @@ export function summaryView(state, actions) {
     retry: h("div", { class: "slot" }),
     patient: h("div", { class: "slot" }),
     identity: h("div", { class: "slot" }),
-    progress: h("div", { class: "slot" }),
+    progress: progressBar(),
     flags: h("div", { class: "slot" }),
     error: h("div", { class: "slot" }),
   };
@@ -289,7 +294,7 @@ export function summaryView(state, actions) {
     slots.retry,
     slots.patient,
     slots.identity,
-    slots.progress,
+    slots.progress.el,
     slots.flags,
     h("div", { class: "sections" }, blocks.map((b) => b.el)),
     slots.error,
@@ -300,7 +305,7 @@ export function summaryView(state, actions) {
     keyed(slots.retry, incident.retry, () => retryBanner(incident));
     keyed(slots.patient, [incident.summary?.patient ?? null, incident.categories?.qualification ?? null, state.pendingSince.qualification ?? null], () => patientHeader(state));
     keyed(slots.identity, [incident.identification, incident.authentication, state.lookupPending], () => identityLine(state, actions));
-    keyed(slots.progress, cats.map((c) => c?.status ?? null), () => progress(incident));
+    slots.progress.update(incident);
     keyed(slots.flags, [incident.summary?.redFlags ?? null, cats.map((c) => c?.status ?? null)], () => redFlags(state));
     for (const b of blocks) b.update();
     keyed(slots.error, state.actionError, () => (state.actionError ? notice(state.actionError, { testid: "incident-error" }) : null));
