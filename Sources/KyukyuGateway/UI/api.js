@@ -165,5 +165,6 @@ export const api = {
   cardPin: (id, pin, confirmLastTry) => request("POST", `/api/v1/incidents/${encodeURIComponent(id)}/pin`, { pin, confirmLastTry }),
   lookup: (id, query) => request("POST", `/api/v1/incidents/${encodeURIComponent(id)}/lookup`, query),
   close: (id) => request("POST", `/api/v1/incidents/${encodeURIComponent(id)}/close`, {}),
+  details: (id, category) => request("GET", `/api/v1/incidents/${encodeURIComponent(id)}/details/${encodeURIComponent(category)}`),
   eventsURL: (id) => `/api/v1/incidents/${encodeURIComponent(id)}/events`,
 };

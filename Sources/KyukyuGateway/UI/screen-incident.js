@@ -55,6 +55,7 @@ export function incidentScreen(ctx, id) {
     lookupError: null,
     lookupInvalid: [],
     expanded: new Set(),
+    details: {},
     pendingSince: {},
     readingSince: null,
     actionError: null,
@@ -88,6 +89,7 @@ export function incidentScreen(ctx, id) {
       else state.expanded.add(name);
       render();
     },
+    ensureDetails: (category) => loadDetails(category),
     consent: async (basis) => {
       if (state.consentBusy) return;
       state.consentBusy = true;
@@ -159,6 +161,25 @@ export function incidentScreen(ctx, id) {
     },
   };
 
+  /**
+   * Loads one category's raw records for the details tap (GET …/details/<category>), again when the category
+   * changed since (a late arrival). Kept in memory only, dropped with the screen.
+   */
+  async function loadDetails(category) {
+    const info = state.incident?.categories?.[category];
+    const key = `${info?.status}:${info?.count ?? ""}`;
+    const current = state.details[category];
+    if (current && current.key === key && current.status !== "error") return;
+    state.details[category] = { key, status: "loading", records: null, error: null };
+    try {
+      const data = await api.details(id, category);
+      state.details[category] = { key, status: "loaded", records: data?.records ?? [], error: null };
+    } catch (err) {
+      state.details[category] = { key, status: "error", records: null, error: describeError(err) };
+    }
+    if (!disposed) render();
+  }
+
   function apply(incident) {
     if (!incident || incident.id !== id) return;
     if (state.incident && typeof incident.version === "number" && incident.version < state.incident.version) return;
@@ -187,7 +208,7 @@ export function incidentScreen(ctx, id) {
         ctx.navigate("");
         return;
       }
-    } else if (!activated && incident.identification === null && incident.consent !== "refused") {
+    } else if (!activated && incident.identification == null && incident.active !== true) {
       activated = true;
       api.activate(id).catch(() => {});
     }
@@ -309,9 +330,9 @@ export function incidentScreen(ctx, id) {
     if (!state.incident) return state.loadError ? "error" : "loading";
     const incident = state.incident;
     if (incident.phase === "closed") return "closed";
-    if (incident.consent === null || incident.consent === undefined) return "consent";
+    if (incident.consent == null) return "consent";
     if (state.mode === "lookup") return "lookup";
-    if ((incident.identification === null || incident.identification === undefined) && !state.lookupPending) return "card";
+    if (incident.identification == null && !state.lookupPending) return "card";
     return "summary";
   }
 

@@ -196,20 +196,33 @@ function detailValue(value) {
   return String(value);
 }
 
-function detailsPanel(section, summary) {
-  const records = section.cats.flatMap((c) => (summary?.details?.[c] ?? []).map((r) => ({ category: c, record: r })));
-  if (!records.length) return h("div", { class: "details", testid: `details-panel-${section.name}` }, h("p", { class: "muted" }, t("summary.noDetails")));
-  return h(
-    "div",
-    { class: "details", testid: `details-panel-${section.name}` },
-    records.map(({ category, record }) =>
+/** A category's records as a flat list: the gateway sends a plain array; an object of arrays is flattened. */
+function recordList(records) {
+  if (Array.isArray(records)) return records;
+  if (records && typeof records === "object") {
+    const arrays = Object.values(records).filter(Array.isArray);
+    return arrays.length ? arrays.flat() : [records];
+  }
+  return [];
+}
+
+function detailsPanel(section, state) {
+  const parts = section.cats.map((category) => {
+    const d = state.details[category];
+    const info = state.incident.categories?.[category];
+    if (!isDone(info?.status)) return null;
+    if (!d || d.status === "loading") return h("p", { class: "muted", testid: "details-loading", dataset: { category } }, t("app.loading"));
+    if (d.status === "error") return notice(d.error, { testid: "details-error" });
+    return recordList(d.records).map((record) =>
       h(
         "dl",
         { class: "record", testid: "details-record", dataset: { category } },
         Object.entries(record && typeof record === "object" ? record : { value: record }).map(([k, v]) => [h("dt", {}, k), h("dd", {}, detailValue(v))]),
       ),
-    ),
-  );
+    );
+  });
+  const any = parts.some((p) => p !== null && (!Array.isArray(p) || p.length > 0));
+  return h("div", { class: "details", testid: `details-panel-${section.name}` }, any ? parts : h("p", { class: "muted" }, t("summary.noDetails")));
 }
 
 /** One section: a stable frame (title, details button) with its chips, rows and details refilled on change. */
@@ -252,7 +265,8 @@ function sectionBlock(section, state, actions) {
     button.hidden = !statuses.some(isDone);
     button.textContent = expanded ? t("summary.hideDetails") : t("summary.details");
     button.setAttribute("aria-expanded", expanded ? "true" : "false");
-    keyed(panel, expanded ? section.cats.map((c) => summary?.details?.[c] ?? null) : false, () => (expanded ? detailsPanel(section, summary) : null));
+    if (expanded) for (const [i, c] of section.cats.entries()) if (isDone(statuses[i])) actions.ensureDetails(c);
+    keyed(panel, expanded ? section.cats.map((c) => [state.details[c]?.status ?? null, state.details[c]?.key ?? null]) : false, () => (expanded ? detailsPanel(section, state) : null));
   }
   return { el, update };
 }
