@@ -30,7 +30,14 @@
 # Needs root (unshare --mount for the private pcscd), curl and python3. No TTY or stdin needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT="$(pwd)"
+
+# Close every descriptor inherited beyond stdin, stdout and stderr (bash's own 255 stays): a caller that spawned us
+# with pipes and leaks other descriptors (Foundation's Process does) would otherwise have them held open by the
+# background parts, and wait for an end of file that never comes.
+for fd in /proc/$$/fd/*; do
+  fd="${fd##*/}"
+  case "$fd" in 0 | 1 | 2 | 255) ;; *) eval "exec $fd>&-" 2>/dev/null || true ;; esac
+done
 
 BIN="${KYUKYU_BIN_DIR:-.build/debug}"
 BIN="$(cd "$BIN" 2>/dev/null && pwd || echo "$BIN")"
