@@ -36,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/pointfreeco/swift-clocks.git", from: "1.0.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(
             url: "https://github.com/apple/swift-configuration.git",
             from: "1.4.0",
@@ -157,7 +158,9 @@ let package = Package(
                 "KyukyuCard",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -173,6 +176,12 @@ let package = Package(
             name: "KyukyuTestbed",
             dependencies: [
                 "KyukyuCardSim",
+                "KyukyuCard",
+                "KyukyuDomain",
+                "KyukyuOnshi",
+                "KyukyuEligibility",
+                "KyukyuEligibilitySim",
+                "KyukyuWorkflow",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -184,6 +193,7 @@ let package = Package(
             name: "kyukyu",
             dependencies: [
                 "KyukyuDomain",
+                "KyukyuWorkflow",
                 "KyukyuCard",
                 "KyukyuVault",
                 "KyukyuEligibility",
@@ -372,6 +382,8 @@ let package = Package(
                 "KyukyuEligibility",
                 "KyukyuVault",
                 "KyukyuEligibilitySim",
+                "KyukyuTestbed",
+                "KyukyuCard",
                 .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -383,6 +395,7 @@ let package = Package(
                 "KyukyuCrew",
                 .product(name: "HummingbirdOTP", package: "hummingbird-auth"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -390,6 +403,10 @@ let package = Package(
             name: "KyukyuGatewayTests",
             dependencies: [
                 "KyukyuGateway",
+                "KyukyuIncident",
+                "KyukyuEligibility",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 "KyukyuWorkflow",
                 "KyukyuCrew",
                 "KyukyuDomain",

@@ -186,8 +186,8 @@ add_crew() {
   password="$(python3 -c 'import secrets,string; a=string.ascii_letters+string.digits; print("".join(secrets.choice(a) for _ in range(16)))')"
   pin="$(python3 -c 'import secrets; print("".join(secrets.choice("0123456789") for _ in range(4)))')"
   output="$(printf '%s\n%s\n' "$password" "$pin" | "$BIN/kyukyu-gateway" crew add "$CREW_ID" \
-    --state-dir "$STATE/gateway" 2>>"$LOGS/gateway.log")" || die "kyukyu-gateway crew add failed; see $LOGS/gateway.log"
-  secret="$(printf '%s\n' "$output" | sed -n 's/^TOTP secret: *\([A-Z2-7]*\).*$/\1/p' | head -n 1)"
+    --state-directory "$STATE/gateway" 2>>"$LOGS/gateway.log")" || die "kyukyu-gateway crew add failed; see $LOGS/gateway.log"
+  secret="$(printf '%s\n' "$output" | sed -n 's/^TOTP secret[^:]*: *\([A-Z2-7]*\).*$/\1/p' | head -n 1)"
   [ -n "$secret" ] || die "kyukyu-gateway crew add printed no 'TOTP secret: <base32>' line"
   (umask 077; printf "KYUKYU_DEMO_CREW_ID='%s'\nKYUKYU_DEMO_CREW_PASSWORD='%s'\nKYUKYU_DEMO_CREW_TOTP_SECRET='%s'\nKYUKYU_DEMO_CREW_PIN='%s'\n" \
     "$CREW_ID" "$password" "$secret" "$pin" >"$file")
@@ -196,9 +196,9 @@ add_crew() {
 start_gateway() {
   mkdir -p "$STATE/gateway"
   # shellcheck disable=SC2086 # word splitting of the extra arguments is wanted
-  PCSCLITE_CSOCK_NAME="$SOCKET" launch gateway "$BIN/kyukyu-gateway" serve --state-dir "$STATE/gateway" \
+  PCSCLITE_CSOCK_NAME="$SOCKET" launch gateway "$BIN/kyukyu-gateway" serve --state-directory "$STATE/gateway" \
     --http-host 127.0.0.1 --http-port "$GATEWAY_PORT" --onshi-url "https://127.0.0.1:$ONSHI_PORT" \
-    --onshi-tls-dir "$STATE/terminal-tls" ${KYUKYU_STACK_GATEWAY_ARGS:-}
+    --onshi-tls-directory "$STATE/terminal-tls" ${KYUKYU_STACK_GATEWAY_ARGS:-}
   wait_until gateway "$TIMEOUT" gateway_ready
 }
 

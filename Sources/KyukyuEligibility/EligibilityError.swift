@@ -144,10 +144,12 @@ public struct EligibilityError: Error, Hashable, Sendable, CustomStringConvertib
 }
 
 extension EligibilityError {
-    static func unreachable(_ reason: String, file: String = #fileID, line: UInt = #line) -> Self {
+    /// No connection could be made: the request provably never left (a transport's answer for a dead zone).
+    public static func unreachable(_ reason: String, file: String = #fileID, line: UInt = #line) -> Self {
         Self(.unreachable, reason, file: file, line: line)
     }
-    static func connectionLost(_ reason: String, file: String = #fileID, line: UInt = #line) -> Self {
+    /// The connection failed after the request may have been written.
+    public static func connectionLost(_ reason: String, file: String = #fileID, line: UInt = #line) -> Self {
         Self(.connectionLost, reason, file: file, line: line)
     }
     static func timedOut(_ reason: String, file: String = #fileID, line: UInt = #line) -> Self {

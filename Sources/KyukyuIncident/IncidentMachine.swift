@@ -2,7 +2,7 @@ import KyukyuDomain
 
 /// How the patient was identified. Only the kind is kept here: the certificate, the four fields and the insurance
 /// numbers are patient data, and live in the vault, never in the incident's state.
-public enum Identification: Sendable, Hashable {
+public enum Identification: Sendable, Hashable, Codable {
     /// The user-authentication certificate read from a card or a phone token.
     case card(TokenType)
     /// A card-less lookup by name, birth date, sex and address.
@@ -12,17 +12,19 @@ public enum Identification: Sendable, Hashable {
 }
 
 /// Why a fetch that is due cannot run now; it is retried while the incident is open and consent holds.
-public enum FetchDeferral: String, Sendable, Hashable, CaseIterable {
+public enum FetchDeferral: String, Sendable, Hashable, Codable, CaseIterable {
     /// No network: onshi cannot be reached (a dead zone during transport).
     case noNetwork = "no-network"
     /// onshi is in its maintenance window.
     case maintenance
     /// The circuit breaker is open after repeated upstream failures.
     case breakerOpen = "breaker-open"
+    /// onshi answered with a server error or asked to slow down.
+    case onshiError = "onshi-error"
 }
 
 /// Why onshi refused to authenticate the patient.
-public enum AuthenticationRefusal: String, Sendable, Hashable, CaseIterable {
+public enum AuthenticationRefusal: String, Sendable, Hashable, Codable, CaseIterable {
     /// The patient refused consent; onshi recorded the attempt and returns nothing.
     case consentRefused = "consent-refused"
     /// The certificate is expired, revoked, suspended or unknown: identify the patient another way.
@@ -32,7 +34,7 @@ public enum AuthenticationRefusal: String, Sendable, Hashable, CaseIterable {
 }
 
 /// Why an incident was closed. Every close shreds what the incident holds.
-public enum ClosureReason: String, Sendable, Hashable, CaseIterable {
+public enum ClosureReason: String, Sendable, Hashable, Codable, CaseIterable {
     /// The patient refused consent.
     case consentRefused = "consent-refused"
     /// The consent's availability period ran out.
@@ -42,7 +44,7 @@ public enum ClosureReason: String, Sendable, Hashable, CaseIterable {
 }
 
 /// Where an incident stands.
-public enum IncidentPhase: String, Sendable, Hashable, CaseIterable {
+public enum IncidentPhase: String, Sendable, Hashable, Codable, CaseIterable {
     /// Opened (by the crew, or pre-created by dispatch); nothing recorded yet.
     case created
     /// Consent is recorded; the patient is not identified yet.
@@ -109,7 +111,7 @@ public enum IncidentEffect: Sendable, Hashable {
 
 /// When a deferred fetch is tried again: doubling from ``initial`` up to ``maximum``. Deterministic, so that the
 /// machine stays pure; a driver may add jitter.
-public struct RetrySchedule: Sendable, Hashable {
+public struct RetrySchedule: Sendable, Hashable, Codable {
     /// The delay before the second attempt.
     public var initial: Duration
     /// The longest delay.
@@ -184,7 +186,7 @@ public struct IncidentTransitionError: Error, Hashable, Sendable, CustomStringCo
 /// the attempt and returns nothing, and the incident closes. A fetch that cannot run (no network, maintenance,
 /// breaker open) is retried on ``RetrySchedule`` for as long as the incident is open and consent holds. Every
 /// close shreds the incident.
-public struct IncidentMachine: Sendable, Hashable {
+public struct IncidentMachine: Sendable, Hashable, Codable {
     /// Where the incident stands.
     public private(set) var phase: IncidentPhase = .created
     /// The recorded consent basis.

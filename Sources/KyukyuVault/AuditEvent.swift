@@ -36,6 +36,10 @@ public struct AuditAction: RawRepresentable, Hashable, Sendable, Codable, Custom
     public static let vaultWiped = AuditAction(rawValue: "vault.wiped")
     /// The device wrapping key was rotated.
     public static let keyRotated = AuditAction(rawValue: "key.rotated")
+    /// A step of an incident's workflow (consent, identification, fetch outcome, deferral, close).
+    public static let incidentStep = AuditAction(rawValue: "incident.step")
+    /// A crew account or session event (sign-in failure, lock, unlock, account changes).
+    public static let crewEvent = AuditAction(rawValue: "crew.event")
 }
 
 /// Why an incident was purged.
@@ -162,6 +166,41 @@ public struct AuditEvent: Hashable, Sendable, Codable {
     /// The hospital acknowledged the handoff.
     public static func handoffAcknowledged(incident: IncidentID) -> AuditEvent {
         AuditEvent(action: .handoffAcknowledged, incident: incident, actor: "device")
+    }
+
+    /// A step of an incident's workflow, by whom, on which terminal: the step's name and outcome are the workflow's
+    /// own identifiers (never free text), with the consent basis, the categories concerned and the attempt number
+    /// where they apply. Which patient is the incident's opaque id.
+    public static func incidentStep(
+        incident: IncidentID,
+        step: String,
+        by actor: String,
+        terminal: String,
+        consent: ConsentBasis? = nil,
+        outcome: String? = nil,
+        categories: [MedicalCategory] = [],
+        attempt: Int? = nil
+    ) -> AuditEvent {
+        var attributes = ["step": step, "terminal": terminal]
+        if let consent { attributes["basis"] = consent.rawValue }
+        if let outcome { attributes["outcome"] = outcome }
+        if !categories.isEmpty { attributes["categories"] = categories.map(\.rawValue).joined(separator: ",") }
+        if let attempt { attributes["attempt"] = String(attempt) }
+        return AuditEvent(action: .incidentStep, incident: incident, actor: actor, attributes: attributes)
+    }
+
+    /// A crew account or session event (`kind` is the crew module's identifier for it, such as
+    /// `sign-in-failed` or `unlocked`), with its non-secret attributes.
+    public static func crewEvent(
+        _ kind: String,
+        crew: String,
+        terminal: String,
+        attributes: [String: String] = [:]
+    ) -> AuditEvent {
+        var all = attributes
+        all["kind"] = kind
+        all["terminal"] = terminal
+        return AuditEvent(action: .crewEvent, incident: nil, actor: crew, attributes: all)
     }
 
     static func incidentCreated(incident: IncidentID) -> AuditEvent {

@@ -1,9 +1,12 @@
-import KyukyuGateway
+import ArgumentParser
 
-/// `kyukyu-gateway` (issue 8; being built).
+/// `kyukyu-gateway`: the edge service the paramedic's tablet talks to, and its crew accounts.
 @main
-struct GatewayMain {
-    static func main() {
-        print("kyukyu-gateway: being built (issue 8)")
-    }
+struct KyukyuGatewayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kyukyu-gateway",
+        abstract: "The Myna Kyukyu field gateway: the tablet's API and UI, the card reader, onshi and the vault.",
+        subcommands: [ServeCommand.self, CrewCommand.self],
+        defaultSubcommand: ServeCommand.self
+    )
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KyukyuEligibility
 import KyukyuOnshi
+import KyukyuWorkflow
 
 /// The fields of a card-less lookup, from flags or (preferably) from one JSON object on standard input, so that
 /// patient data stays out of `/proc/*/cmdline` and shell history.
@@ -62,73 +63,20 @@ struct LookupInput: Decodable, Equatable {
         }
     }
 
-    /// The query onshi is asked, checked field by field.
+    /// The query onshi is asked, checked field by field (the workflow's rules, shared with the tablet's form).
     func query() throws -> PatientQuery {
-        let demographics = [name, birth, sex, address]
-        let insurance = [insurerNumber, insuredSymbol, insuredNumber]
-        let hasDemographics = demographics.contains { $0 != nil }
-        let hasInsurance = insurance.contains { $0 != nil }
-        if hasDemographics && hasInsurance {
-            throw ValidationError("give either name, birth, sex and address, or the three insurance fields, not both")
-        }
-        if hasInsurance {
-            guard let insurerNumber, let insuredSymbol, let insuredNumber else {
-                throw ValidationError("a lookup by insurance needs insurerNumber, insuredSymbol and insuredNumber")
-            }
-            guard (6...8).contains(insurerNumber.count), insurerNumber.allSatisfy({ $0.isASCII && $0.isNumber }) else {
-                throw ValidationError("the insurer number must be 6 to 8 digits")
-            }
-            try Self.requireText(insuredSymbol, field: "insured symbol", maxLength: 40)
-            try Self.requireText(insuredNumber, field: "insured number", maxLength: 40)
-            return .insurance(insurerNumber: insurerNumber, symbol: insuredSymbol, number: insuredNumber)
-        }
-        guard let name, let birth, let sex, let address else {
-            throw ValidationError("a card-less lookup needs all four: name, birth date, sex and address")
-        }
-        try Self.requireText(name, field: "name", maxLength: 100)
-        try Self.requireText(address, field: "address", maxLength: 400)
-        let birthDate = try Self.birthDate(birth)
-        let code: OnshiSex
-        switch sex.lowercased() {
-        case "male", "m", "1": code = .male
-        case "female", "f", "2": code = .female
-        case "other", "9", "not-applicable": code = .notApplicable
-        default: throw ValidationError("the sex must be male, female or other")
-        }
-        return .demographics(
-            name: name.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: " ", with: "\u{3000}"),
-            birthDate: birthDate,
-            sex: code,
-            address: address
-        )
-    }
-
-    /// `YYYY-MM-DD` or `YYYYMMDD`, a real calendar date, not in the future.
-    static func birthDate(_ text: String) throws -> OnshiDate {
-        let digits = text.filter { $0 != "-" }
-        guard digits.count == 8, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
-            text.count == 8 || (text.count == 10 && Array(text)[4] == "-" && Array(text)[7] == "-"),
-            let year = Int(digits.prefix(4)), let month = Int(digits.dropFirst(4).prefix(2)),
-            let day = Int(digits.suffix(2))
-        else { throw ValidationError("the birth date must be YYYY-MM-DD") }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "Asia/Tokyo")!
-        let components = DateComponents(year: year, month: month, day: day)
-        guard year >= 1880, let date = calendar.date(from: components),
-            calendar.dateComponents([.year, .month, .day], from: date) == components
-        else { throw ValidationError("the birth date is not a calendar date") }
-        guard date <= Date() else { throw ValidationError("the birth date is in the future") }
-        return OnshiDate(year: year, month: month, day: day)
-    }
-
-    static func requireText(_ value: String, field: String, maxLength: Int) throws {
-        let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !trimmed.isEmpty else { throw ValidationError("the \(field) is empty") }
-        guard value.count <= maxLength else {
-            throw ValidationError("the \(field) is longer than \(maxLength) characters")
-        }
-        guard !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw ValidationError("the \(field) contains control characters")
+        do {
+            return try LookupFields(
+                name: name,
+                birthDate: birth,
+                sex: sex,
+                address: address,
+                insurerNumber: insurerNumber,
+                insuredSymbol: insuredSymbol,
+                insuredNumber: insuredNumber
+            ).query()
+        } catch {
+            throw ValidationError(error.reason)
         }
     }
 }

@@ -1,0 +1,569 @@
+import Crypto
+import Foundation
+public import HTTPTypes
+public import Hummingbird
+import KyukyuCard
+import KyukyuDomain
+import KyukyuIncident
+import KyukyuOnshi
+import KyukyuVault
+public import KyukyuWorkflow
+public import Logging
+
+/// The gateway's HTTP API (docs/gateway-api.yaml) and the tablet's files, on one router.
+public struct GatewayAPI: Sendable {
+    /// The session cookie's name.
+    public static let sessionCookie = "kyukyu_session"
+    /// The header every state-changing request carries.
+    public static let csrfHeader = HTTPField.Name("X-CSRF-Token")!
+
+    let desk: IncidentDesk
+    let crew: any CrewAuthenticating
+    let board: ReaderBoard
+    let readiness: Readiness
+    let card: any PatientCard
+    let ui: UIFiles
+    let dispatchToken: String?
+    let secureCookies: Bool
+    let keepAlive: Duration
+    let logger: Logger
+
+    /// Assembles the API over the desk, the crew sessions, the reader and the readiness checks.
+    public init(
+        desk: IncidentDesk,
+        crew: any CrewAuthenticating,
+        board: ReaderBoard,
+        readiness: Readiness,
+        card: any PatientCard,
+        ui: UIFiles,
+        dispatchToken: String?,
+        secureCookies: Bool = true,
+        keepAlive: Duration = .seconds(15),
+        logger: Logger
+    ) {
+        self.desk = desk
+        self.crew = crew
+        self.board = board
+        self.readiness = readiness
+        self.card = card
+        self.ui = ui
+        self.dispatchToken = dispatchToken
+        self.secureCookies = secureCookies
+        self.keepAlive = keepAlive
+        self.logger = logger
+    }
+
+    /// Every route of the API, as (method, path) pairs: the OpenAPI document's test compares against this list.
+    public static let routes: [(method: String, path: String)] = [
+        ("GET", "/health/live"), ("GET", "/health/ready"),
+        ("GET", "/api/v1/session"), ("POST", "/api/v1/session"), ("DELETE", "/api/v1/session"),
+        ("POST", "/api/v1/session/unlock"), ("POST", "/api/v1/session/lock"),
+        ("GET", "/api/v1/reader"),
+        ("GET", "/api/v1/incidents"), ("POST", "/api/v1/incidents"),
+        ("POST", "/api/v1/dispatch/incidents"),
+        ("GET", "/api/v1/incidents/{id}"),
+        ("POST", "/api/v1/incidents/{id}/consent"), ("POST", "/api/v1/incidents/{id}/activate"),
+        ("POST", "/api/v1/incidents/{id}/pin"), ("POST", "/api/v1/incidents/{id}/lookup"),
+        ("POST", "/api/v1/incidents/{id}/close"), ("GET", "/api/v1/incidents/{id}/events"),
+        ("GET", "/api/v1/incidents/{id}/details/{category}"),
+    ]
+
+    /// The router.
+    public func router() -> Router<GatewayRequestContext> {
+        let router = Router(context: GatewayRequestContext.self)
+        router.add(middleware: SecurityHeadersMiddleware())
+        router.get("/health/live") { _, _ in try json(["status": "live"]) }
+        router.get("/health/ready") { _, _ in
+            let checks = readiness.checks
+            let body = ReadyBody(
+                status: readiness.isReady ? "ready" : "not-ready",
+                checks: [
+                    "server": "ok",
+                    "vault": checks.vault && checks.restored ? "ok" : "down",
+                    "onshiPool": checks.onshi ? "ok" : "warming",
+                ]
+            )
+            return try json(body, status: readiness.isReady ? .ok : .serviceUnavailable)
+        }
+        ui.register(on: router)
+
+        let api = router.group("api/v1")
+        api.get("session") { request, context in
+            let session = try await session(request, locked: true)
+            return try json(SessionView(session, idleLockSeconds: crew.idleLockSeconds))
+        }
+        api.post("session") { request, context in
+            try checkOrigin(request)
+            let body = try await RequestBody.object(request, context: context, allowed: ["crewId", "password", "totp"])
+            let session: CrewSessionInfo
+            do {
+                session = try await crew.signIn(
+                    crewID: RequestBody.string(body, "crewId", maxLength: 64),
+                    password: RequestBody.string(body, "password", maxLength: 200),
+                    totp: RequestBody.string(body, "totp", maxLength: 10)
+                )
+            } catch let failure as CrewSessionFailure {
+                throw Self.problem(failure)
+            }
+            var response = try json(SessionView(session, idleLockSeconds: crew.idleLockSeconds))
+            if let token = session.token {
+                response.setCookie(
+                    Cookie(
+                        name: Self.sessionCookie,
+                        value: token,
+                        expires: session.expiresAt,
+                        path: "/",
+                        secure: secureCookies,
+                        httpOnly: true,
+                        sameSite: .strict
+                    )
+                )
+            }
+            return response
+        }
+        api.delete("session") { request, context in
+            let session = try await session(request, locked: true, csrf: true)
+            if let token = request.cookies[Self.sessionCookie]?.value { await crew.endSession(token: token) }
+            logger.info("crew signed out", metadata: ["kyukyu.crew": "\(session.crewID)"])
+            var response = Response(status: .noContent)
+            response.setCookie(
+                Cookie(
+                    name: Self.sessionCookie,
+                    value: "",
+                    maxAge: 0,
+                    path: "/",
+                    secure: secureCookies,
+                    httpOnly: true,
+                    sameSite: .strict
+                )
+            )
+            return response
+        }
+        api.post("session/lock") { request, context in
+            _ = try await session(request, locked: true, csrf: true)
+            if let token = request.cookies[Self.sessionCookie]?.value { await crew.lock(token: token) }
+            return Response(status: .noContent)
+        }
+        api.post("session/unlock") { request, context in
+            let current = try await session(request, locked: true, csrf: true)
+            let body = try await RequestBody.object(request, context: context, allowed: ["pin"])
+            let pin = try RequestBody.string(body, "pin", maxLength: 6)
+            guard let token = request.cookies[Self.sessionCookie]?.value else { throw Problem.unauthenticated }
+            do {
+                let unlocked = try await crew.unlock(token: token, pin: pin)
+                return try json(SessionView(unlocked, idleLockSeconds: crew.idleLockSeconds))
+            } catch let failure as CrewSessionFailure {
+                _ = current
+                throw Self.problem(failure)
+            }
+        }
+
+        api.get("reader") { request, _ in
+            _ = try await session(request, touch: false)
+            return try json(await board.state())
+        }
+
+        api.get("incidents") { request, _ in
+            _ = try await session(request, touch: false)
+            let active = await desk.active
+            let open = await desk.openIncidents().map {
+                IncidentView($0, active: $0.state.id == active, includeSummary: false)
+            }
+            return try json(IncidentList(incidents: open))
+        }
+        api.post("incidents") { request, context in
+            _ = try await session(request, csrf: true)
+            _ = try await RequestBody.object(request, context: context, allowed: [])
+            let runner = try await workflow { () throws(WorkflowError) in try await desk.open(source: .crew) }
+            var response = try json(IncidentView(await runner.snapshot(), active: true), status: .created)
+            response.headers[.location] = "/api/v1/incidents/\(runner.id)"
+            return response
+        }
+        api.post("dispatch/incidents") { request, context in
+            try checkDispatchToken(request)
+            let body = try await RequestBody.object(
+                request,
+                context: context,
+                allowed: ["receivedAt", "location", "note"]
+            )
+            let receivedText = try RequestBody.string(body, "receivedAt", maxLength: 40)
+            guard let receivedAt = ISO8601DateFormatter().date(from: receivedText) else {
+                throw Problem.validation("receivedAt", "must be an ISO 8601 date-time such as 2026-11-27T03:12:00Z")
+            }
+            let facts = DispatchFacts(
+                receivedAt: receivedAt,
+                location: try RequestBody.optionalString(body, "location"),
+                note: try RequestBody.optionalString(body, "note")
+            )
+            let runner = try await workflow { () throws(WorkflowError) in
+                try await desk.open(source: .dispatch, dispatch: facts)
+            }
+            let active = await desk.active
+            var response = try json(IncidentView(await runner.snapshot(), active: active == runner.id), status: .created)
+            response.headers[.location] = "/api/v1/incidents/\(runner.id)"
+            return response
+        }
+        api.get("incidents/:id") { request, context in
+            _ = try await session(request, touch: false)
+            let runner = try await runner(context)
+            return try json(IncidentView(await runner.snapshot(), active: await desk.active == runner.id))
+        }
+        api.post("incidents/:id/activate") { request, context in
+            _ = try await session(request, csrf: true)
+            let runner = try await runner(context)
+            try await workflow { () throws(WorkflowError) in try await desk.activate(runner.id) }
+            return try json(IncidentView(await runner.snapshot(), active: true))
+        }
+        api.post("incidents/:id/consent") { request, context in
+            let session = try await session(request, csrf: true)
+            let runner = try await runner(context)
+            let body = try await RequestBody.object(request, context: context, allowed: ["basis"])
+            let text = try RequestBody.string(body, "basis", maxLength: 40)
+            guard let basis = ConsentBasis(rawValue: text) else {
+                throw Problem.validation("basis", "must be verbal, life-or-body-exception or refused")
+            }
+            let crewID = try Self.crewID(session)
+            let snapshot = try await workflow { () throws(WorkflowError) in
+                try await runner.recordConsent(basis, by: crewID)
+            }
+            return try json(IncidentView(snapshot, active: await desk.active == runner.id))
+        }
+        api.post("incidents/:id/pin") { request, context in
+            let session = try await session(request, csrf: true)
+            let runner = try await runner(context)
+            let body = try await RequestBody.object(request, context: context, allowed: ["pin", "confirmLastTry"])
+            let pin = try RequestBody.string(body, "pin", maxLength: 8)
+            let confirm = try RequestBody.bool(body, "confirmLastTry") ?? false
+            let crewID = try Self.crewID(session)
+            let snapshot = try await workflow { () throws(WorkflowError) in
+                try await runner.submitPIN(pin, confirmLastTry: confirm, card: card, by: crewID)
+            }
+            return try json(IncidentView(snapshot, active: await desk.active == runner.id))
+        }
+        api.post("incidents/:id/lookup") { request, context in
+            let session = try await session(request, csrf: true)
+            let runner = try await runner(context)
+            let body = try await RequestBody.object(
+                request,
+                context: context,
+                allowed: [
+                    "kind", "name", "nameKana", "birthDate", "sex", "address", "insurerNumber", "insuredSymbol",
+                    "insuredNumber",
+                ]
+            )
+            let kind = try RequestBody.string(body, "kind", maxLength: 20)
+            let fields: LookupFields
+            switch kind {
+            case "demographics":
+                for key in ["insurerNumber", "insuredSymbol", "insuredNumber"] where body[key] != nil {
+                    throw Problem.validation(key, "is not a field of a lookup by the four fields")
+                }
+                _ = try RequestBody.optionalString(body, "nameKana", maxLength: 100)
+                fields = LookupFields(
+                    name: try RequestBody.string(body, "name", maxLength: 100),
+                    birthDate: try RequestBody.string(body, "birthDate", maxLength: 10),
+                    sex: try RequestBody.string(body, "sex", maxLength: 10),
+                    address: try RequestBody.string(body, "address", maxLength: 400)
+                )
+            case "insurance":
+                for key in ["name", "nameKana", "birthDate", "sex", "address"] where body[key] != nil {
+                    throw Problem.validation(key, "is not a field of a lookup by the insurance card")
+                }
+                fields = LookupFields(
+                    insurerNumber: try RequestBody.string(body, "insurerNumber", maxLength: 8),
+                    insuredSymbol: try RequestBody.string(body, "insuredSymbol", maxLength: 40),
+                    insuredNumber: try RequestBody.string(body, "insuredNumber", maxLength: 40)
+                )
+            default:
+                throw Problem.validation("kind", "must be demographics or insurance")
+            }
+            let crewID = try Self.crewID(session)
+            let snapshot = try await workflow { () throws(WorkflowError) in
+                try await runner.lookup(try fields.query(), by: crewID)
+            }
+            return try json(IncidentView(snapshot, active: await desk.active == runner.id), status: .accepted)
+        }
+        api.post("incidents/:id/close") { request, context in
+            let session = try await session(request, csrf: true)
+            let runner = try await runner(context)
+            _ = try await RequestBody.object(request, context: context, allowed: [])
+            let crewID = try Self.crewID(session)
+            let snapshot = try await workflow { () throws(WorkflowError) in try await runner.close(by: crewID) }
+            return try json(IncidentView(snapshot, active: false))
+        }
+        api.get("incidents/:id/details/:category") { request, context in
+            _ = try await session(request)
+            let runner = try await runner(context)
+            guard let name = context.parameters.get("category"), let category = MedicalCategory(rawValue: name) else {
+                throw Problem.notFound("no such category; known: \(MedicalCategory.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard let records = await runner.records(category) else {
+                throw Problem.notFound("\(category.rawValue) has not arrived for this incident")
+            }
+            return try json(CategoryDetails(category: category.rawValue, records: records))
+        }
+        api.get("incidents/:id/events") { request, context in
+            _ = try await session(request, touch: false)
+            let runner = try await runner(context)
+            return events(runner)
+        }
+        return router
+    }
+
+    // MARK: - Sessions and CSRF
+
+    /// The signed-in crew member: 401 without a valid session, 423 while locked (unless `locked` allows it),
+    /// 403 for a state-changing request without the session's CSRF token or from another origin. A crew action
+    /// (`touch`) resets the idle timer.
+    func session(
+        _ request: Request,
+        locked allowLocked: Bool = false,
+        csrf: Bool = false,
+        touch: Bool = true
+    ) async throws -> CrewSessionInfo {
+        guard let token = request.cookies[Self.sessionCookie]?.value, !token.isEmpty else {
+            throw Problem.unauthenticated
+        }
+        let session: CrewSessionInfo
+        do {
+            session = try await crew.session(token: token)
+        } catch {
+            throw Self.problem(error)
+        }
+        if csrf {
+            try checkOrigin(request)
+            guard let sent = request.headers[Self.csrfHeader],
+                Self.constantTimeEqual(Array(sent.utf8), Array(session.csrfToken.utf8))
+            else {
+                throw Problem.csrf("this request needs the session's X-CSRF-Token header")
+            }
+        }
+        if session.locked && !allowLocked { throw Problem.sessionLocked }
+        if touch && !session.locked { await crew.touch(token: token) }
+        return session
+    }
+
+    /// A request whose `Origin` is not this gateway's own is refused.
+    func checkOrigin(_ request: Request) throws {
+        guard let origin = request.headers[.origin] else { return }
+        guard let host = request.head.authority,
+            origin == "https://\(host)" || origin == "http://\(host)"
+        else {
+            throw Problem.csrf("requests from another origin are refused")
+        }
+    }
+
+    func checkDispatchToken(_ request: Request) throws {
+        guard let dispatchToken else {
+            throw Problem.notFound("dispatch pre-creation is not configured on this gateway")
+        }
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+            Self.constantTimeEqual(Array(header.dropFirst(7).utf8), Array(dispatchToken.utf8))
+        else {
+            throw Problem(.unauthorized, "unauthenticated", "Dispatch token", detail: "a valid dispatch token is needed")
+        }
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for (x, y) in zip(a, b) { difference |= x ^ y }
+        return difference == 0
+    }
+
+    static func crewID(_ session: CrewSessionInfo) throws -> CrewID {
+        guard let id = CrewID(session.crewID) else { throw Problem.unauthenticated }
+        return id
+    }
+
+    static func problem(_ error: any Error) -> Problem {
+        guard let failure = error as? CrewSessionFailure else { return Problem.unauthenticated }
+        switch failure {
+        case .signInFailed:
+            return Problem(
+                .unauthorized,
+                "sign-in-failed",
+                "Sign-in failed",
+                detail: "the crew ID, password or one-time code is wrong"
+            )
+        case .accountLocked(let seconds):
+            var problem = Problem(
+                .init(code: 423, reasonPhrase: "Locked"),
+                "account-locked",
+                "Account locked",
+                detail: "too many failed sign-ins: try again in \(seconds) seconds"
+            )
+            problem.retryAfterSeconds = seconds
+            return problem
+        case .unauthenticated:
+            return Problem.unauthenticated
+        case .wrongPIN(let triesLeft):
+            var problem = Problem(.unauthorized, "wrong-pin", "Wrong PIN", detail: "the crew PIN is wrong")
+            problem.triesLeft = triesLeft
+            return problem
+        case .invalid(let field, let reason):
+            return Problem.validation(field, reason)
+        }
+    }
+
+    // MARK: - Incidents
+
+    func runner(_ context: GatewayRequestContext) async throws -> IncidentRunner {
+        guard let text = context.parameters.get("id"), let id = IncidentID(text) else {
+            throw Problem.notFound("no such incident")
+        }
+        return try await workflow { () throws(WorkflowError) in try await desk.runner(id) }
+    }
+
+    func workflow<T>(_ body: () async throws(WorkflowError) -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            throw Problem.workflow(error)
+        }
+    }
+
+    /// The incident's progress as server-sent events: every change of the incident (its full view), the reader's
+    /// changes, and a keep-alive comment; it ends when the incident closes or the client goes.
+    func events(_ runner: IncidentRunner) -> Response {
+        let desk = self.desk
+        let board = self.board
+        let keepAlive = self.keepAlive
+        let encoder = APIJSON.encoder()
+        let body = ResponseBody { writer in
+            let (lines, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(16))
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    for await snapshot in await runner.updates() {
+                        let view = IncidentView(snapshot, active: await desk.active == runner.id)
+                        guard let data = try? encoder.encode(view) else { continue }
+                        continuation.yield(
+                            "event: incident\nid: \(snapshot.state.version)\ndata: \(String(decoding: data, as: UTF8.self))\n\n"
+                        )
+                    }
+                    continuation.finish()
+                }
+                group.addTask {
+                    for await state in await board.updates() {
+                        guard let data = try? encoder.encode(state) else { continue }
+                        continuation.yield("event: reader\ndata: \(String(decoding: data, as: UTF8.self))\n\n")
+                    }
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        do {
+                            try await Task.sleep(for: keepAlive)
+                        } catch {
+                            return
+                        }
+                        continuation.yield(": keep-alive\n\n")
+                    }
+                }
+                do {
+                    for await line in lines {
+                        try await writer.write(ByteBuffer(string: line))
+                    }
+                } catch {
+                    // The tablet went away.
+                }
+                group.cancelAll()
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-store", .init("X-Accel-Buffering")!: "no"],
+            body: body
+        )
+    }
+}
+
+/// One category's raw records, as a plain array, for the details tap.
+struct CategoryDetails: Encodable {
+    var category: String
+    var records: CategoryRecords
+
+    enum CodingKeys: String, CodingKey { case category, records }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(category, forKey: .category)
+        switch records {
+        case .qualification(let value): try container.encode(value.map { [$0] } ?? [], forKey: .records)
+        case .visits(let value): try container.encode(value, forKey: .records)
+        case .diagnoses(let value): try container.encode(value, forKey: .records)
+        case .medications(let value): try container.encode(value, forKey: .records)
+        case .prescriptions(let value): try container.encode(value, forKey: .records)
+        case .surgery(let value): try container.encode(value, forKey: .records)
+        case .treatment(let value): try container.encode(value, forKey: .records)
+        case .checkups(let value): try container.encode(value, forKey: .records)
+        case .allergies(let value): try container.encode(value, forKey: .records)
+        }
+    }
+}
+
+struct ReadyBody: Encodable {
+    var status: String
+    var checks: [String: String]
+}
+
+struct IncidentList: Encodable {
+    var incidents: [IncidentView]
+}
+
+struct SessionView: Encodable {
+    var crewId: String
+    var locked: Bool
+    var expiresAt: Date
+    var idleLockSeconds: Int
+    var csrfToken: String
+
+    init(_ session: CrewSessionInfo, idleLockSeconds: Int) {
+        crewId = session.crewID
+        locked = session.locked
+        expiresAt = session.expiresAt
+        self.idleLockSeconds = idleLockSeconds
+        csrfToken = session.csrfToken
+    }
+}
+
+/// A JSON response.
+func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+    let data = try APIJSON.encoder().encode(value)
+    return Response(
+        status: status,
+        headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
+        body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
+    )
+}
+
+/// Headers on every response: no framing, no sniffing, no referrer, and a content security policy that allows
+/// nothing but the gateway itself.
+struct SecurityHeadersMiddleware: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let problem as Problem {
+            response = try problem.response(from: request, context: context)
+        } catch let error as HTTPError where error.status == .notFound {
+            response = try Problem.notFound("no such route").response(from: request, context: context)
+        } catch let error as HTTPError {
+            response = try Problem(error.status, "bad-request", "Refused", detail: error.body ?? "refused")
+                .response(from: request, context: context)
+        }
+        response.headers[.contentSecurityPolicy] =
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+            + "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        response.headers[.xContentTypeOptions] = "nosniff"
+        response.headers[.init("Referrer-Policy")!] = "no-referrer"
+        response.headers[.init("X-Frame-Options")!] = "DENY"
+        return response
+    }
+}

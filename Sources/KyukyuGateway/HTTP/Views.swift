@@ -1,0 +1,106 @@
+import Foundation
+import KyukyuDomain
+import KyukyuIncident
+import KyukyuVault
+import KyukyuWorkflow
+
+/// An incident as the API returns it (docs/gateway-api.yaml, `IncidentView`).
+struct IncidentView: Encodable, Sendable {
+    struct Dispatch: Encodable, Sendable {
+        var receivedAt: Date
+        var location: String?
+        var note: String?
+    }
+    struct Card: Encodable, Sendable {
+        var state: String
+        var tokenType: String?
+        var triesLeft: Int?
+        var lastTry: Bool
+        var reason: String?
+    }
+    struct Retry: Encodable, Sendable {
+        var reason: String
+        var attempt: Int
+        var nextAttemptAt: Date
+    }
+    struct Authentication: Encodable, Sendable {
+        var status: String
+        var reason: String?
+    }
+    struct Category: Encodable, Sendable {
+        var status: String
+        var reason: String?
+        var milliseconds: Int?
+        var count: Int?
+    }
+
+    var id: String
+    var createdAt: Date
+    var source: String
+    var dispatch: Dispatch?
+    var phase: String
+    var consent: String?
+    var identification: String?
+    var card: Card
+    var retry: Retry?
+    var authentication: Authentication
+    var categories: [String: Category]
+    var summary: PatientSummary?
+    var closure: String?
+    var version: Int
+    var active: Bool
+
+    init(_ snapshot: IncidentSnapshot, active: Bool, includeSummary: Bool = true) {
+        let state = snapshot.state
+        let closed = state.machine.phase == .closed
+        id = state.id.description
+        createdAt = state.createdAt
+        source = state.source.rawValue
+        dispatch = closed ? nil : state.dispatch.map { Dispatch(receivedAt: $0.receivedAt, location: $0.location, note: $0.note) }
+        phase = state.machine.phase.rawValue
+        consent = state.machine.consent?.rawValue
+        identification = state.machine.identification?.label
+        card = Card(
+            state: state.card.state.rawValue,
+            tokenType: state.card.tokenType?.rawValue,
+            triesLeft: state.card.triesLeft,
+            lastTry: state.card.lastTry,
+            reason: state.card.reason
+        )
+        retry = state.retry.map {
+            Retry(reason: $0.reason.rawValue, attempt: $0.attempt, nextAttemptAt: $0.nextAttemptAt)
+        }
+        authentication = Authentication(status: state.authentication.status.rawValue, reason: state.authentication.reason)
+        var categories: [String: Category] = [:]
+        for category in MedicalCategory.allCases {
+            let progress = state[category]
+            categories[category.rawValue] = Category(
+                status: progress?.status.rawValue ?? "pending",
+                reason: progress?.reason,
+                milliseconds: progress?.milliseconds,
+                count: progress?.count
+            )
+        }
+        self.categories = categories
+        summary = includeSummary && !closed ? snapshot.summary : nil
+        closure = state.machine.closure?.rawValue
+        version = state.version
+        self.active = active
+    }
+}
+
+/// The API's JSON encoder: ISO 8601 dates, sorted keys.
+enum APIJSON {
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+}

@@ -1,0 +1,69 @@
+public import Foundation
+public import KyukyuVault
+
+/// An in-memory ``IncidentStore`` for unit tests and drills' dry runs: records and audit events in a dictionary,
+/// nothing encrypted, nothing on disk. The service uses ``IncidentVault``.
+public actor InMemoryIncidentStore: IncidentStore {
+    private var incidents: [IncidentID: [RecordKind: [Data]]] = [:]
+    private var created: [IncidentID: Date] = [:]
+    /// Every audit event, in order.
+    public private(set) var auditTrail: [AuditEvent] = []
+    /// The incidents shredded, with the reason.
+    public private(set) var shredded: [(IncidentID, PurgeReason)] = []
+    private var failingWrites = false
+
+    /// An empty store.
+    public init() {}
+
+    /// Makes every following write fail (a full disk), or work again.
+    public func setFailingWrites(_ failing: Bool) { failingWrites = failing }
+
+    /// Opens an incident.
+    public func createIncident(now: Date) async throws -> IncidentID {
+        let id = IncidentID()
+        incidents[id] = [:]
+        created[id] = now
+        return id
+    }
+
+    /// Stores a version.
+    public func put(_ payload: Data, kind: RecordKind, incident: IncidentID, now: Date) async throws {
+        guard !failingWrites else { throw CocoaError(.fileWriteOutOfSpace) }
+        guard incidents[incident] != nil else { throw CocoaError(.fileNoSuchFile) }
+        incidents[incident]?[kind, default: []].append(payload)
+    }
+
+    /// The latest version of each kind.
+    public func latest(incident: IncidentID, viewer: CrewID) async throws -> [RecordKind: Data] {
+        guard let records = incidents[incident] else { throw CocoaError(.fileNoSuchFile) }
+        return records.compactMapValues(\.last)
+    }
+
+    /// The latest version of one kind.
+    public func latest(incident: IncidentID, kind: RecordKind, viewer: CrewID) async throws -> Data? {
+        guard let records = incidents[incident] else { throw CocoaError(.fileNoSuchFile) }
+        return records[kind]?.last
+    }
+
+    /// Every version of `kind`, oldest first.
+    public func versions(of kind: RecordKind, incident: IncidentID) -> [Data] {
+        incidents[incident]?[kind] ?? []
+    }
+
+    /// The incidents held, oldest first.
+    public func incidentIDs() async throws -> [IncidentID] {
+        created.sorted { $0.value < $1.value }.map(\.key)
+    }
+
+    /// Forgets the incident.
+    public func shred(incident: IncidentID, reason: PurgeReason) async throws {
+        incidents[incident] = nil
+        created[incident] = nil
+        shredded.append((incident, reason))
+    }
+
+    /// Appends to the audit list.
+    public func audit(_ event: AuditEvent) async throws {
+        auditTrail.append(event)
+    }
+}

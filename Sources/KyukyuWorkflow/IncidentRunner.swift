@@ -1,0 +1,749 @@
+public import Foundation
+public import KyukyuDomain
+public import KyukyuEligibility
+public import KyukyuIncident
+public import KyukyuOnshi
+public import KyukyuVault
+import KyukyuCard
+public import Logging
+
+/// The workflow's settings.
+public struct WorkflowConfiguration: Sendable {
+    /// This terminal's id, recorded with every step.
+    public var terminalID: String
+    /// The fetch's deadlines: what has arrived at `overall` is the summary; late categories follow.
+    public var deadlines: FetchDeadlines
+    /// The categories fetched.
+    public var categories: [MedicalCategory]
+    /// When a deferred fetch is tried again.
+    public var retrySchedule: RetrySchedule
+
+    /// Makes the settings.
+    public init(
+        terminalID: String,
+        deadlines: FetchDeadlines = FetchDeadlines(overall: .seconds(3), perCategory: .seconds(6)),
+        categories: [MedicalCategory] = MedicalCategory.allCases,
+        retrySchedule: RetrySchedule = RetrySchedule()
+    ) {
+        self.terminalID = terminalID
+        self.deadlines = deadlines
+        self.categories = categories
+        self.retrySchedule = retrySchedule
+    }
+}
+
+/// The effects an incident runs on.
+public struct WorkflowEffects: Sendable {
+    /// The vault.
+    public var store: any IncidentStore
+    /// onshi.
+    public var fetching: any PatientFetching
+    /// The clocks.
+    public var clock: WorkflowClock
+
+    /// Bundles the effects.
+    public init(store: any IncidentStore, fetching: any PatientFetching, clock: WorkflowClock = WorkflowClock()) {
+        self.store = store
+        self.fetching = fetching
+        self.clock = clock
+    }
+}
+
+/// How the patient was identified, as the vault keeps it so that a deferred or restarted fetch can run again
+/// without the card: the certificate (for a visual-check fetch) or the lookup's fields. Patient data: stored
+/// only encrypted, in the incident's record set.
+enum StoredIdentity: Codable, Sendable {
+    case certificate(der: Data)
+    case lookup(PatientQuery)
+
+    var patientIdentity: PatientIdentity {
+        switch self {
+        case .certificate(let der): .visualCheck(certificateDER: Array(der))
+        case .lookup(let query): .lookup(query)
+        }
+    }
+}
+
+/// Record kinds the workflow keeps beside the categories.
+extension RecordKind {
+    /// The incident's ``IncidentState``.
+    public static let incidentState = RecordKind("incident-state")!
+    /// How the patient was identified (certificate or lookup fields).
+    public static let identity = RecordKind("identity")!
+}
+
+/// One incident, driven through ``IncidentMachine`` with its effects carried out on the injected store, onshi
+/// client and clock. Every change is persisted (encrypted) before it is published, and what the tablet shows of
+/// the patient is read back from the store, never kept from onshi's answer.
+///
+/// Nothing starts in the initialiser: a fetch starts when consent and identification are both there, or when
+/// ``resume()`` picks up a restored incident.
+public actor IncidentRunner {
+    /// The incident's id.
+    public nonisolated let id: IncidentID
+    private var state: IncidentState
+    private var summary: PatientSummary?
+    /// The records as last read back from the store, decoded.
+    private var records: [MedicalCategory: CategoryRecords]
+    private var identity: StoredIdentity?
+    private let effects: WorkflowEffects
+    private let configuration: WorkflowConfiguration
+    private let logger: Logger
+    private var fetchTask: Task<Void, Never>?
+    private var retryTask: Task<Void, Never>?
+    private var summaryShown = false
+    /// The categories that had settled in the snapshot the summary was shown from: their updates may still be on
+    /// their way to this actor, and they are not late.
+    private var settledAtDeadline: Set<MedicalCategory> = []
+    private var subscribers: [UUID: AsyncStream<IncidentSnapshot>.Continuation] = [:]
+
+    private init(
+        state: IncidentState,
+        records: [MedicalCategory: CategoryRecords],
+        identity: StoredIdentity?,
+        effects: WorkflowEffects,
+        configuration: WorkflowConfiguration,
+        logger: Logger
+    ) {
+        self.id = state.id
+        self.state = state
+        self.records = records
+        self.summary = records.isEmpty ? nil : PatientSummary(records: records, today: OnshiDate(japanDayOf: effects.clock.now()))
+        self.identity = identity
+        self.effects = effects
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "kyukyu.incident"] = "\(state.id)"
+        self.logger = logger
+    }
+
+    /// Opens a new incident in the store.
+    public static func open(
+        source: IncidentSource,
+        dispatch: DispatchFacts? = nil,
+        effects: WorkflowEffects,
+        configuration: WorkflowConfiguration,
+        logger: Logger
+    ) async throws(WorkflowError) -> IncidentRunner {
+        let now = effects.clock.now()
+        let id: IncidentID
+        do {
+            id = try await effects.store.createIncident(now: now)
+        } catch {
+            throw .storage("the vault could not open an incident")
+        }
+        let state = IncidentState(
+            id: id,
+            createdAt: now,
+            source: source,
+            dispatch: dispatch,
+            machine: IncidentMachine(retrySchedule: configuration.retrySchedule)
+        )
+        let runner = IncidentRunner(
+            state: state,
+            records: [:],
+            identity: nil,
+            effects: effects,
+            configuration: configuration,
+            logger: logger
+        )
+        try await runner.persist()
+        return runner
+    }
+
+    /// Restores an incident from the store after a restart; `nil` if it holds no workflow state.
+    public static func restore(
+        id: IncidentID,
+        viewer: CrewID,
+        effects: WorkflowEffects,
+        configuration: WorkflowConfiguration,
+        logger: Logger
+    ) async throws(WorkflowError) -> IncidentRunner? {
+        let records: [RecordKind: Data]
+        do {
+            records = try await effects.store.latest(incident: id, viewer: viewer)
+        } catch {
+            throw .storage("the vault could not read an incident back")
+        }
+        guard let stateData = records[.incidentState],
+            let state = try? JSONDecoder().decode(IncidentState.self, from: stateData)
+        else { return nil }
+        let identity = records[.identity].flatMap { try? JSONDecoder().decode(StoredIdentity.self, from: $0) }
+        let runner = IncidentRunner(
+            state: state,
+            records: Self.decode(records),
+            identity: identity,
+            effects: effects,
+            configuration: configuration,
+            logger: logger
+        )
+        return runner
+    }
+
+    /// Carries on after a restore: a fetch that was running or waiting starts again (a new viewing at onshi);
+    /// a card read in progress waits for the card again.
+    public func resume() async {
+        await markSummaryShownIfPresent()
+        switch state.machine.phase {
+        case .fetching, .retryPending:
+            if state.card.state == .reading { state.card.state = .read }
+            await startFetch(attempt: state.machine.fetchAttempts)
+        case .created, .consentRecorded:
+            if [.reading, .removed].contains(state.card.state) {
+                state.card = CardProgress()
+                await persistAndPublish()
+            }
+        default:
+            break
+        }
+    }
+
+    private func markSummaryShownIfPresent() async {
+        summaryShown = state.machine.phase == .summary
+    }
+
+    // MARK: - What the tablet sees
+
+    /// The incident as the tablet shows it now.
+    public func snapshot() -> IncidentSnapshot {
+        IncidentSnapshot(state: state, summary: state.machine.phase == .closed ? nil : summary)
+    }
+
+    /// The records of `category` as read back from the vault, for the details tap; nil until they arrived.
+    public func records(_ category: MedicalCategory) -> CategoryRecords? {
+        state.machine.phase == .closed ? nil : records[category]
+    }
+
+    /// Every change from now on (the current snapshot first), until the incident closes or the consumer stops.
+    public func updates() -> AsyncStream<IncidentSnapshot> {
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: IncidentSnapshot.self,
+            bufferingPolicy: .bufferingNewest(4)
+        )
+        let key = UUID()
+        continuation.yield(snapshot())
+        if state.machine.phase == .closed {
+            continuation.finish()
+        } else {
+            subscribers[key] = continuation
+            continuation.onTermination = { _ in Task { await self.unsubscribe(key) } }
+        }
+        return stream
+    }
+
+    private func unsubscribe(_ key: UUID) { subscribers[key] = nil }
+
+    /// Whether the incident waits for the patient to be identified (a card touched now is read for it).
+    public var awaitsIdentification: Bool {
+        [.created, .consentRecorded].contains(state.machine.phase)
+    }
+
+    // MARK: - Crew actions
+
+    /// Records the consent basis.
+    public func recordConsent(_ basis: ConsentBasis, by crew: CrewID) async throws(WorkflowError) -> IncidentSnapshot
+    {
+        state.crewID = crew.rawValue
+        try await handle(.consentRecorded(basis), actor: crew.rawValue)
+        return snapshot()
+    }
+
+    /// Identifies the patient by a card-less lookup.
+    public func lookup(_ query: PatientQuery, by crew: CrewID) async throws(WorkflowError) -> IncidentSnapshot {
+        guard awaitsIdentification else {
+            throw .conflict(reason: "the patient is already identified for this incident")
+        }
+        let kind: Identification =
+            switch query {
+            case .demographics: .lookupByDemographics
+            case .insurance: .lookupByInsurance
+            }
+        try await identified(.lookup(query), as: kind, actor: crew.rawValue)
+        return snapshot()
+    }
+
+    /// Closes the incident and shreds what it holds.
+    public func close(by crew: CrewID) async throws(WorkflowError) -> IncidentSnapshot {
+        try await handle(.closedByCrew, actor: crew.rawValue)
+        return snapshot()
+    }
+
+    // MARK: - The card
+
+    /// A card touched the reader while this incident waits for identification: reads it (no tap). A token that
+    /// needs a PIN stops at ``CardProgress/State/pinRequired`` with the tries left; ``submitPIN(_:confirmLastTry:card:by:)``
+    /// goes on. A card removed mid-read is shown as such and read again when it comes back.
+    public func cardTouched(_ card: any PatientCard) async {
+        guard awaitsIdentification else { return }
+        state.card.state = .reading
+        state.card.reason = nil
+        await persistAndPublish()
+        do {
+            let outcome = try await card.withCard { access -> CardOutcome in
+                let type = try await access.tokenType()
+                switch type {
+                case .android:
+                    return .needsPIN(type, triesLeft: try await access.triesLeft())
+                case .iphone:
+                    await self.approvalOnPhone(type)
+                    return .certificate(type, try await access.authenticationCertificate())
+                case .individualNumberCard, .jukiCard:
+                    return .certificate(type, try await access.authenticationCertificate())
+                }
+            }
+            switch outcome {
+            case .needsPIN(let type, let triesLeft):
+                state.card = CardProgress()
+                state.card.state = .pinRequired
+                state.card.tokenType = type
+                state.card.triesLeft = triesLeft
+                if triesLeft == 0 {
+                    state.card.state = .failed
+                    state.card.reason = WorkflowError.pinLocked().reason
+                }
+                await persistAndPublish()
+            case .certificate(let type, let der):
+                try await cardIdentified(type, der: der)
+            }
+        } catch let error as WorkflowError {
+            logger.warning("card identification failed", metadata: ["kyukyu.error": "\(error.kind.rawValue)"])
+        } catch {
+            await cardFailed(error)
+        }
+    }
+
+    /// The holder entered the PIN of an Android credential: verifies it once (the card module asks the tries
+    /// left first and never retries) and reads the certificate.
+    public func submitPIN(
+        _ pin: String,
+        confirmLastTry: Bool,
+        card: any PatientCard,
+        by crew: CrewID
+    ) async throws(WorkflowError) -> IncidentSnapshot {
+        guard awaitsIdentification, state.card.state == .pinRequired else {
+            throw .conflict(reason: "no PIN is asked for now")
+        }
+        guard pin.count == 4, pin.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+            throw .invalidInput("the PIN is 4 digits")
+        }
+        state.card.state = .reading
+        await persistAndPublish()
+        let result: Result<(TokenType, [UInt8]), any Error>
+        do {
+            let read = try await card.withCard { access -> (TokenType, [UInt8]) in
+                let type = try await access.tokenType()
+                try await access.verify(pin: pin, confirmLastTry: confirmLastTry)
+                return (type, try await access.authenticationCertificate())
+            }
+            result = .success(read)
+        } catch {
+            result = .failure(error)
+        }
+        switch result {
+        case .success(let (type, der)):
+            try await cardIdentified(type, der: der)
+            return snapshot()
+        case .failure(let error as CardError):
+            state.card.state = .pinRequired
+            switch error.code {
+            case .wrongPIN:
+                state.card.triesLeft = error.triesLeft
+                await persistAndPublish()
+                throw .wrongPIN(triesLeft: error.triesLeft)
+            case .lastTryNeedsConfirmation:
+                state.card.triesLeft = 1
+                await persistAndPublish()
+                throw .pinLastTry()
+            case .pinLocked:
+                state.card.state = .failed
+                state.card.triesLeft = 0
+                state.card.reason = WorkflowError.pinLocked().reason
+                await persistAndPublish()
+                throw .pinLocked()
+            case .invalidPINFormat:
+                await persistAndPublish()
+                throw .invalidInput("the PIN is 4 digits")
+            default:
+                await cardFailed(error)
+                throw .card(error.reason)
+            }
+        case .failure(let error):
+            await cardFailed(error)
+            throw .card("the card could not be read")
+        }
+    }
+
+    private enum CardOutcome: Sendable {
+        case needsPIN(TokenType, triesLeft: Int)
+        case certificate(TokenType, [UInt8])
+    }
+
+    private func approvalOnPhone(_ type: TokenType) async {
+        state.card.state = .approveOnPhone
+        state.card.tokenType = type
+        await persistAndPublish()
+    }
+
+    private func cardFailed(_ error: any Error) async {
+        if let card = error as? CardError, [.cardRemoved, .noCard, .cardUnresponsive].contains(card.code) {
+            state.card.state = .removed
+            state.card.reason = "the card left the reader: touch it again to go on"
+        } else if let card = error as? CardError {
+            state.card.state = .failed
+            state.card.reason = card.reason
+        } else {
+            state.card.state = .failed
+            state.card.reason = "the card could not be read"
+        }
+        logger.notice("card read stopped", metadata: ["kyukyu.card.state": "\(state.card.state.rawValue)"])
+        await persistAndPublish()
+    }
+
+    private func cardIdentified(_ type: TokenType, der: [UInt8]) async throws(WorkflowError) {
+        state.card.state = .read
+        state.card.tokenType = type
+        state.card.triesLeft = nil
+        state.card.reason = nil
+        try await identified(.certificate(der: Data(der)), as: .card(type), actor: "device")
+    }
+
+    private func identified(_ stored: StoredIdentity, as kind: Identification, actor: String)
+        async throws(WorkflowError)
+    {
+        var probe = state.machine
+        do {
+            _ = try probe.handle(.patientIdentified(kind))
+        } catch {
+            throw .conflict(error)
+        }
+        do {
+            try await effects.store.put(
+                JSONEncoder().encode(stored),
+                kind: .identity,
+                incident: id,
+                now: effects.clock.now()
+            )
+        } catch {
+            throw .storage("the vault could not keep the identification")
+        }
+        identity = stored
+        try await handle(.patientIdentified(kind), actor: actor)
+    }
+
+    // MARK: - The machine and its effects
+
+    private func handle(_ event: IncidentEvent, actor: String) async throws(WorkflowError) {
+        let effectsToRun: [IncidentEffect]
+        do {
+            effectsToRun = try state.machine.handle(event)
+        } catch {
+            throw .conflict(error)
+        }
+        for effect in effectsToRun {
+            await run(effect, actor: actor)
+        }
+        if state.machine.phase != .closed {
+            await persistAndPublish()
+        } else {
+            state.version += 1
+            publish()
+            for continuation in subscribers.values { continuation.finish() }
+            subscribers = [:]
+        }
+    }
+
+    private func run(_ effect: IncidentEffect, actor: String) async {
+        switch effect {
+        case .audit(let event):
+            await audit(event, actor: actor)
+        case .startFetch(let attempt):
+            await startFetch(attempt: attempt)
+        case .scheduleRetry(let delay, let attempt):
+            scheduleRetry(after: delay, attempt: attempt)
+        case .cancelFetch:
+            fetchTask?.cancel()
+            retryTask?.cancel()
+            fetchTask = nil
+            retryTask = nil
+        case .shred(let reason):
+            summary = nil
+            records = [:]
+            identity = nil
+            state.retry = nil
+            do {
+                try await effects.store.shred(incident: id, reason: PurgeReason(rawValue: reason.rawValue))
+            } catch {
+                logger.error("the incident could not be shredded; the vault's purge will retry")
+            }
+        }
+    }
+
+    private func audit(_ event: IncidentEvent, actor: String) async {
+        var consent: ConsentBasis?
+        var outcome: String?
+        var categories: [MedicalCategory] = []
+        switch event {
+        case .consentRecorded(let basis): consent = basis
+        case .patientIdentified(let kind): outcome = kind.label
+        case .fetchDeferred(let reason): outcome = reason.rawValue
+        case .summaryShown(let complete):
+            outcome = complete ? "complete" : "partial"
+            categories = configuration.categories.filter { state[$0]?.status == .arrived }
+        case .authenticationRefused(let refusal): outcome = refusal.rawValue
+        case .retryDue, .consentExpired, .closedByCrew: break
+        }
+        do {
+            try await effects.store.audit(
+                .incidentStep(
+                    incident: id,
+                    step: event.name,
+                    by: actor,
+                    terminal: configuration.terminalID,
+                    consent: consent ?? (event.name == "summary-shown" ? state.machine.consent : nil),
+                    outcome: outcome,
+                    categories: categories,
+                    attempt: state.machine.fetchAttempts > 0 ? state.machine.fetchAttempts : nil
+                )
+            )
+        } catch {
+            logger.error("an audit entry could not be written", metadata: ["kyukyu.step": "\(event.name)"])
+        }
+    }
+
+    private func scheduleRetry(after delay: Duration, attempt: Int) {
+        let clock = effects.clock
+        let now = clock.now()
+        state.retry = RetryProgress(
+            reason: state.machine.deferral ?? .noNetwork,
+            attempt: attempt,
+            nextAttemptAt: now.addingTimeInterval(
+                Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+            )
+        )
+        retryTask?.cancel()
+        retryTask = Task {
+            do {
+                try await clock.sleep(for: delay)
+            } catch {
+                return
+            }
+            await self.retryDue()
+        }
+    }
+
+    private func retryDue() async {
+        guard state.machine.phase == .retryPending else { return }
+        state.retry = nil
+        try? await handle(.retryDue, actor: "device")
+    }
+
+    // MARK: - Fetching
+
+    private func startFetch(attempt: Int) async {
+        guard let identity, let consent = state.machine.consent else {
+            logger.error("a fetch is due but the identification is missing")
+            return
+        }
+        state.authentication = AuthenticationProgress()
+        state.authentication.status = .pending
+        for category in configuration.categories where state[category]?.isSettled != true || !summaryShown {
+            if state[category] == nil || state[category]?.status != .arrived && state[category]?.status != .late {
+                state[category] = CategoryProgress(status: .pending)
+            }
+        }
+        let fetch = effects.fetching.fetch(
+            identity.patientIdentity,
+            crewID: state.crewID ?? "device",
+            consent: consent,
+            categories: configuration.categories,
+            deadlines: configuration.deadlines
+        )
+        fetchTask?.cancel()
+        fetchTask = Task { await self.follow(fetch, attempt: attempt) }
+    }
+
+    private func follow(_ fetch: PatientFetch, attempt: Int) async {
+        await withTaskCancellationHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    let snapshot = await fetch.snapshotAtDeadline()
+                    await self.deadlineReached(snapshot, attempt: attempt)
+                }
+                for await update in fetch.updates {
+                    await self.apply(update, attempt: attempt)
+                }
+            }
+        } onCancel: {
+            fetch.cancel()
+        }
+    }
+
+    private func isCurrent(_ attempt: Int) -> Bool {
+        state.machine.fetchAttempts == attempt && [.fetching, .summary].contains(state.machine.phase)
+    }
+
+    private func apply(_ update: FetchUpdate, attempt: Int) async {
+        guard isCurrent(attempt) else { return }
+        switch update {
+        case .authenticated:
+            state.authentication.status = .ok
+            state.authentication.reason = nil
+            await persistAndPublish()
+        case .authenticationFailed(let code, let reason, _):
+            await authenticationFailed(code, reason: reason)
+        case .category(let category, let status):
+            await categoryChanged(category, status)
+        }
+    }
+
+    private func authenticationFailed(_ code: EligibilityError.Code, reason: String) async {
+        let event: IncidentEvent
+        switch code {
+        case .cancelled:
+            return
+        case .consentRefused:
+            event = .authenticationRefused(.consentRefused)
+        case .certificateProblem:
+            event = .authenticationRefused(.certificateProblem)
+        case .notFound:
+            event = .authenticationRefused(.notFound)
+        case .unreachable, .connectionLost, .timedOut:
+            event = .fetchDeferred(.noNetwork)
+        case .maintenance:
+            event = .fetchDeferred(.maintenance)
+        case .circuitOpen:
+            event = .fetchDeferred(.breakerOpen)
+        default:
+            event = .fetchDeferred(.onshiError)
+        }
+        if case .authenticationRefused = event {
+            state.authentication.status = .refused
+            if code != .consentRefused {
+                state.card = CardProgress()
+                state.card.reason = reason
+            }
+        } else {
+            state.authentication.status = .failed
+        }
+        state.authentication.reason = reason
+        for category in configuration.categories where state[category]?.isSettled != true {
+            state[category] = nil
+        }
+        try? await handle(event, actor: "device")
+    }
+
+    private func categoryChanged(_ category: MedicalCategory, _ status: CategoryStatus) async {
+        let late = summaryShown && !settledAtDeadline.contains(category)
+        var progress: CategoryProgress
+        switch status {
+        case .pending:
+            progress = CategoryProgress(status: .pending)
+        case .retrying(_, let reason):
+            progress = CategoryProgress(status: .retrying, reason: reason)
+        case .ok(let records, let elapsed):
+            do {
+                try await effects.store.put(
+                    JSONEncoder().encode(records),
+                    kind: RecordKind(category),
+                    incident: id,
+                    now: effects.clock.now()
+                )
+            } catch {
+                progress = CategoryProgress(status: .failed, reason: "the vault could not store it")
+                break
+            }
+            progress = CategoryProgress(
+                status: late ? .late : .arrived,
+                milliseconds: Self.milliseconds(elapsed),
+                count: records.count
+            )
+            await readBack(category)
+        case .empty(let elapsed):
+            progress = CategoryProgress(status: .noneOnRecord, milliseconds: Self.milliseconds(elapsed), count: 0)
+        case .timedOut(let after):
+            progress = CategoryProgress(status: .timedOut, milliseconds: Self.milliseconds(after))
+        case .cancelled(let after):
+            progress = CategoryProgress(status: .cancelled, milliseconds: Self.milliseconds(after))
+        case .failed(_, let reason, let elapsed):
+            progress = CategoryProgress(status: .failed, reason: reason, milliseconds: Self.milliseconds(elapsed))
+        }
+        guard isCurrent(state.machine.fetchAttempts) else { return }
+        state[category] = progress
+        await persistAndPublish()
+    }
+
+    private func deadlineReached(_ snapshot: FetchSnapshot, attempt: Int) async {
+        guard isCurrent(attempt), state.machine.phase == .fetching, snapshot.session != nil else { return }
+        summaryShown = true
+        settledAtDeadline = Set(snapshot.categories.filter { $0.value.isFinal }.keys)
+        try? await handle(.summaryShown(complete: snapshot.isComplete), actor: "device")
+    }
+
+    /// Reads the category just stored back from the vault and rebuilds the summary from what the vault holds.
+    private func readBack(_ category: MedicalCategory) async {
+        let viewer = state.crewID.flatMap(CrewID.init) ?? CrewID("device")!
+        guard let data = try? await effects.store.latest(incident: id, kind: RecordKind(category), viewer: viewer),
+            let decoded = try? JSONDecoder().decode(CategoryRecords.self, from: data)
+        else {
+            logger.error("a stored category could not be read back", metadata: ["kyukyu.category": "\(category)"])
+            return
+        }
+        records[category] = decoded
+        summary = PatientSummary(records: records, today: OnshiDate(japanDayOf: effects.clock.now()))
+    }
+
+    static func decode(_ stored: [RecordKind: Data]) -> [MedicalCategory: CategoryRecords] {
+        var categories: [MedicalCategory: CategoryRecords] = [:]
+        for (kind, data) in stored {
+            guard let category = kind.category,
+                let decoded = try? JSONDecoder().decode(CategoryRecords.self, from: data)
+            else { continue }
+            categories[category] = decoded
+        }
+        return categories
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int {
+        Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+    }
+
+    // MARK: - Persistence
+
+    private func persist() async throws(WorkflowError) {
+        state.version += 1
+        do {
+            try await effects.store.put(
+                JSONEncoder().encode(state),
+                kind: .incidentState,
+                incident: id,
+                now: effects.clock.now()
+            )
+        } catch {
+            throw .storage("the vault could not keep the incident's state")
+        }
+    }
+
+    private func persistAndPublish() async {
+        guard state.machine.phase != .closed else { return }
+        do {
+            try await persist()
+        } catch {
+            logger.error("the incident's state could not be persisted")
+        }
+        publish()
+    }
+
+    private func publish() {
+        let current = snapshot()
+        for continuation in subscribers.values { continuation.yield(current) }
+    }
+}
+
+/// The incident as the tablet sees it at one moment: its state and, while it is open, the summary read back from
+/// the vault.
+public struct IncidentSnapshot: Sendable, Hashable {
+    /// The state.
+    public var state: IncidentState
+    /// The summary, once records arrived (nil after the close).
+    public var summary: PatientSummary?
+}

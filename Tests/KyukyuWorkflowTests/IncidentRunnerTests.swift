@@ -1,0 +1,203 @@
+import Clocks
+import Foundation
+import KyukyuDomain
+import KyukyuIncident
+import KyukyuOnshi
+import KyukyuVault
+import KyukyuWorkflow
+import KyukyuTestbed
+import Synchronization
+import Testing
+
+@Suite("Incident workflow (in-memory doubles)", .timeLimit(.minutes(1)))
+struct IncidentRunnerTests {
+    @Test func consentThenCardFetchesAndShowsTheSummaryReadBackFromTheStore() async throws {
+        let harness = Harness()
+        let desk = harness.desk()
+        let runner = try await desk.open(source: .crew)
+        _ = try await runner.recordConsent(.verbal, by: harness.crew)
+        await desk.cardTouched(FakeCard(.individualNumberCard))
+        let summary = try #require(
+            await waitFor(runner) { $0.state.machine.phase == .summary && $0.state.machine.summaryComplete })
+        #expect(summary.state.machine.identification == .card(.individualNumberCard))
+        #expect(summary.state.card.state == .read)
+        #expect(summary.state.authentication.status == .ok)
+        // Every category settled, and what arrived is what the store holds.
+        for category in MedicalCategory.allCases {
+            let status = try #require(summary.state[category]?.status)
+            // Everything settled before the summary was shown: nothing is late.
+            #expect([.arrived, .noneOnRecord].contains(status), "\(category): \(status)")
+        }
+        let stored = try await harness.store.latest(incident: runner.id, viewer: harness.crew)
+        let qualification = try #require(stored[RecordKind(.qualification)])
+        let decoded = try JSONDecoder().decode(CategoryRecords.self, from: qualification)
+        guard case .qualification(let q?) = decoded else { Issue.record("no qualification stored"); return }
+        #expect(summary.summary?.patient?.name == q.name)
+        #expect(summary.summary?.patient?.synthetic == true)
+        // The state itself is in the store, so a restart finds it.
+        #expect(stored[.incidentState] != nil)
+        #expect(harness.onshi.sessions == 1)
+    }
+
+    @Test func aCardTouchedBeforeConsentWaitsForIt() async throws {
+        let harness = Harness()
+        let desk = harness.desk()
+        let runner = try await desk.open(source: .crew)
+        await desk.cardTouched(FakeCard(.individualNumberCard))
+        #expect(await runner.snapshot().state.machine.phase == .identified)
+        #expect(harness.onshi.sessions == 0)
+        _ = try await runner.recordConsent(.lifeOrBodyException, by: harness.crew)
+        let shown = await waitFor(runner) { $0.state.machine.phase == .summary }
+        #expect(shown != nil)
+        #expect(harness.onshi.sessions == 1)
+    }
+
+    @Test func anAndroidTokenAsksForThePINAndGuardsTheLastTry() async throws {
+        let harness = Harness()
+        let desk = harness.desk()
+        let runner = try await desk.open(source: .crew)
+        _ = try await runner.recordConsent(.verbal, by: harness.crew)
+        let phone = FakeCard(.android, tries: 2)
+        await desk.cardTouched(phone)
+        var card = await runner.snapshot().state.card
+        #expect(card.state == .pinRequired)
+        #expect(card.triesLeft == 2)
+
+        // A malformed PIN costs nothing.
+        await #expect(throws: WorkflowError.invalidInput("")) {
+            try await runner.submitPIN("12a4", confirmLastTry: false, card: phone, by: harness.crew)
+        }
+        #expect(phone.state.withLock { $0.verifications } == 0)
+        // A wrong PIN: one try spent, the tries left shown.
+        await #expect(throws: WorkflowError.wrongPIN(triesLeft: 1)) {
+            try await runner.submitPIN("9999", confirmLastTry: false, card: phone, by: harness.crew)
+        }
+        card = await runner.snapshot().state.card
+        #expect(card.triesLeft == 1 && card.lastTry)
+        // The last try is not spent without the holder's confirmation.
+        await #expect(throws: WorkflowError.pinLastTry()) {
+            try await runner.submitPIN("1234", confirmLastTry: false, card: phone, by: harness.crew)
+        }
+        #expect(phone.state.withLock { $0.verifications } == 1)
+        _ = try await runner.submitPIN("1234", confirmLastTry: true, card: phone, by: harness.crew)
+        #expect(phone.state.withLock { $0.verifications } == 2)
+        let shown = await waitFor(runner) { $0.state.machine.phase == .summary }
+        #expect(shown?.state.machine.identification == .card(.android))
+    }
+
+    @Test func aRefusedConsentIsSentClosesAndShreds() async throws {
+        let onshi = InMemoryOnshi()
+        onshi.set(.refuse(OnshiResultCode.consentRefused))
+        let harness = Harness(onshi: onshi)
+        let desk = harness.desk()
+        let runner = try await desk.open(source: .crew)
+        _ = try await runner.recordConsent(.refused, by: harness.crew)
+        await desk.cardTouched(FakeCard())
+        let closed = try #require(await waitFor(runner) { $0.state.machine.phase == .closed })
+        #expect(closed.state.machine.closure == .consentRefused)
+        #expect(closed.summary == nil)
+        #expect(try await harness.store.incidentIDs().isEmpty)
+        #expect(await harness.store.shredded.map(\.1) == [PurgeReason(rawValue: "consent-refused")])
+    }
+
+    @Test func noNetworkKeepsTheFetchPendingAndRetriesWithBackoff() async throws {
+        let onshi = InMemoryOnshi()
+        onshi.set(.unreachable)
+        let clock = TestClock()
+        let harness = Harness(onshi: onshi, clock: clock)
+        let desk = harness.desk()
+        let runner = try await desk.open(source: .crew)
+        _ = try await runner.recordConsent(.verbal, by: harness.crew)
+        await desk.cardTouched(FakeCard())
+        let deferred = try #require(await waitFor(runner) { $0.state.machine.phase == .retryPending })
+        #expect(deferred.state.retry?.reason == .noNetwork)
+        #expect(deferred.state.retry?.attempt == 1)
+        // Still no network at the first retry (2 s): deferred again, for 4 s this time.
+        await clock.advance(by: .seconds(2))
+        let second = try #require(
+            await waitFor(runner) { $0.state.machine.phase == .retryPending && $0.state.retry?.attempt == 2 })
+        #expect(second.state.machine.fetchAttempts == 2)
+        // The network is back: the next retry (4 s later, not earlier) gets the summary.
+        onshi.set(.answer)
+        await clock.advance(by: .seconds(3))
+        #expect(await runner.snapshot().state.machine.phase == .retryPending)
+        await clock.advance(by: .seconds(1))
+        let shown = await waitFor(runner) { $0.state.machine.phase == .summary }
+        #expect(shown?.state.machine.fetchAttempts == 3)
+        #expect(onshi.sessions == 1)
+    }
+
+    @Test func aRestartedDeskResumesAnIncidentMidFetch() async throws {
+        let onshi = InMemoryOnshi()
+        onshi.set(.stallCategories)
+        let harness = Harness(onshi: onshi)
+        let first = harness.desk()
+        let runner = try await first.open(source: .crew)
+        _ = try await runner.recordConsent(.verbal, by: harness.crew)
+        await first.cardTouched(FakeCard())
+        _ = await waitFor(runner) { $0.state.authentication.status == .ok }
+        // The process dies here: a new desk on the same store, as after kill -9.
+        let second = harness.desk()
+        onshi.release()
+        #expect(try await second.restore(viewer: harness.crew) == 1)
+        let resumed = try await second.runner(runner.id)
+        let shown = try #require(await waitFor(resumed) { $0.state.machine.phase == .summary })
+        #expect(shown.state.machine.consent == .verbal)
+        #expect(shown.summary?.patient != nil)
+        #expect(await second.active == nil)
+    }
+
+    @Test func aCardRemovedMidReadIsShownAndReadAgainWhenBack() async throws {
+        let harness = Harness()
+        let desk = harness.desk()
+        let runner = try await desk.open(source: .crew)
+        _ = try await runner.recordConsent(.verbal, by: harness.crew)
+        let card = FakeCard()
+        card.state.withLock { $0.present = false }
+        await desk.cardTouched(card)
+        #expect(await runner.snapshot().state.card.state == .removed)
+        #expect(await runner.snapshot().state.machine.phase == .consentRecorded)
+        card.state.withLock { $0.present = true }
+        await desk.cardTouched(card)
+        let shown = await waitFor(runner) { $0.state.machine.phase == .summary }
+        #expect(shown != nil)
+    }
+
+    @Test func aLookupIdentifiesWithoutACard() async throws {
+        let harness = Harness()
+        let desk = harness.desk()
+        let runner = try await desk.open(source: .crew)
+        _ = try await runner.recordConsent(.lifeOrBodyException, by: harness.crew)
+        _ = try await runner.lookup(
+            .insurance(insurerNumber: "06999999", symbol: "試験", number: "1"),
+            by: harness.crew
+        )
+        let shown = await waitFor(runner) { $0.state.machine.phase == .summary }
+        #expect(shown?.state.machine.identification == .lookupByInsurance)
+        // A second identification is refused.
+        await #expect(throws: WorkflowError.conflict(reason: "")) {
+            try await runner.lookup(.insurance(insurerNumber: "06999999", symbol: "x", number: "1"), by: harness.crew)
+        }
+    }
+
+    @Test func everyStepIsAuditedWithTerminalAndNoPatientData() async throws {
+        let harness = Harness()
+        let desk = harness.desk()
+        let runner = try await desk.open(source: .crew)
+        _ = try await runner.recordConsent(.verbal, by: harness.crew)
+        await desk.cardTouched(FakeCard())
+        let shown = try #require(await waitFor(runner) { $0.state.machine.phase == .summary })
+        _ = try await runner.close(by: harness.crew)
+        let steps = await harness.store.auditTrail.filter { $0.action == .incidentStep }
+        #expect(
+            steps.map { $0.attributes["step"] }
+                == ["consent-recorded", "patient-identified", "summary-shown", "closed-by-crew"])
+        #expect(steps.allSatisfy { $0.attributes["terminal"] == "ambulance-test" && $0.incident == runner.id })
+        #expect(steps.first?.attributes["basis"] == "verbal")
+        #expect(steps.first?.actor == "TEST-A1")
+        let name = try #require(shown.summary?.patient?.name)
+        let dump = "\(await harness.store.auditTrail)"
+        #expect(!dump.contains(name))
+        #expect(try await harness.store.incidentIDs().isEmpty)
+    }
+}
