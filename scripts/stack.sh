@@ -223,13 +223,13 @@ write_env() {
     echo "KYUKYU_STUB_ADMIN_PORT='$ADMIN_PORT'"
     echo "KYUKYU_STUB_ADMIN_URL='http://127.0.0.1:$ADMIN_PORT'"
     echo "KYUKYU_STACK_GATEWAY='$gateway'"
-    echo "KYUKYU_GATEWAY_PORT='$GATEWAY_PORT'"
-    echo "KYUKYU_GATEWAY_URL='http://127.0.0.1:$GATEWAY_PORT'"
-    echo "KYUKYU_GATEWAY_STATE_DIR='$STATE/gateway'"
+    echo "KYUKYU_STACK_GATEWAY_PORT='$GATEWAY_PORT'"
+    echo "KYUKYU_STACK_GATEWAY_URL='http://127.0.0.1:$GATEWAY_PORT'"
+    echo "KYUKYU_STACK_GATEWAY_STATE_DIR='$STATE/gateway'"
     echo "KYUKYU_PCSCD_PID='$(pid_of pcscd)'"
     echo "KYUKYU_CARD_SIM_PID='$(pid_of card-sim)'"
     echo "KYUKYU_ELIGIBILITY_SIM_PID='$(pid_of eligibility-sim)'"
-    echo "KYUKYU_GATEWAY_PID='$(pid_of gateway)'"
+    echo "KYUKYU_STACK_GATEWAY_PID='$(pid_of gateway)'"
     [ "$gateway" = 1 ] && [ -s "$STATE/demo-crew.env" ] && cat "$STATE/demo-crew.env"
     true
   } >"$tmp"
@@ -243,7 +243,7 @@ load_env() {
   # shellcheck disable=SC1090
   source "$ENV_FILE"
   BIN="$KYUKYU_BIN_DIR"; CONTROL_PORT="$KYUKYU_CARD_CONTROL_PORT"; ONSHI_PORT="$KYUKYU_ONSHI_PORT"
-  ADMIN_PORT="$KYUKYU_STUB_ADMIN_PORT"; GATEWAY_PORT="$KYUKYU_GATEWAY_PORT"
+  ADMIN_PORT="$KYUKYU_STUB_ADMIN_PORT"; GATEWAY_PORT="$KYUKYU_STACK_GATEWAY_PORT"
 }
 
 stop_all() {
