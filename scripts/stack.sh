@@ -9,6 +9,8 @@
 #   scripts/stack.sh status [STATE_DIR]           which parts run
 #   scripts/stack.sh kill-gateway [STATE_DIR]     kill -9 the gateway (for the kill -9 test)
 #   scripts/stack.sh restart-gateway [STATE_DIR]  start the gateway again on the same state and wait until ready
+#   scripts/stack.sh stop-stub [STATE_DIR]        stop the eligibility stub: onshi unreachable ("network lost")
+#   scripts/stack.sh start-stub [STATE_DIR]       start it again on the same ports and wait until ready ("back")
 #   scripts/stack.sh card [STATE_DIR] [JSON|none] show the card on the reader, swap it (PUT) or remove it
 #
 # STATE_DIR defaults to $KYUKYU_STACK_DIR, else state/stack. `source STATE_DIR/stack.env` gives the ports, URLs,
@@ -59,7 +61,7 @@ say() { echo "stack: $*" >&2; }
 die() { say "$*"; exit 1; }
 
 command="${1:-}"
-[ -n "$command" ] || die "usage: scripts/stack.sh start|stop|status|kill-gateway|restart-gateway|card [STATE_DIR]"
+[ -n "$command" ] || die "usage: scripts/stack.sh start|stop|status|kill-gateway|restart-gateway|stop-stub|start-stub|card [STATE_DIR]"
 shift
 STATE="${KYUKYU_STACK_DIR:-state/stack}"
 if [ $# -ge 1 ] && [ "${1:0:1}" != "{" ] && [ "$1" != none ]; then STATE="$1"; shift; fi
@@ -303,6 +305,16 @@ case "$command" in
     start_gateway
     write_env
     ;;
+  stop-stub)
+    load_env
+    stop_part eligibility-sim
+    write_env
+    ;;
+  start-stub)
+    load_env
+    alive eligibility-sim || start_eligibility_sim
+    write_env
+    ;;
   card)
     load_env
     url="http://127.0.0.1:$CONTROL_PORT/card"
@@ -314,6 +326,6 @@ case "$command" in
     echo
     ;;
   *)
-    die "unknown command $command; use start, stop, status, kill-gateway, restart-gateway or card"
+    die "unknown command $command; use start, stop, status, kill-gateway, restart-gateway, stop-stub, start-stub or card"
     ;;
 esac
