@@ -48,7 +48,7 @@ banner() {
   echo "== Myna Kyukyu field gateway: demo (synthetic data only) =="
   echo
   if [ "$KYUKYU_STACK_GATEWAY" = 1 ]; then
-    echo "  Tablet:       ${bold}$KYUKYU_GATEWAY_URL/${plain}   (open it in a browser on this machine)"
+    echo "  Tablet:       ${bold}$KYUKYU_STACK_GATEWAY_URL/${plain}   (open it in a browser on this machine)"
     echo
     echo "  Crew sign-in"
     echo "  Crew ID:      $KYUKYU_DEMO_CREW_ID"
@@ -94,7 +94,7 @@ if [ "$interactive" = 0 ]; then
   echo
   if [ "$KYUKYU_STACK_GATEWAY" = 1 ]; then
     printf 'GET /health/ready: '
-    curl -fsS --max-time 5 "$KYUKYU_GATEWAY_URL/health/ready"
+    curl -fsS --max-time 5 "$KYUKYU_STACK_GATEWAY_URL/health/ready"
     echo
   fi
   echo "On the reader: $(on_reader)"

@@ -13,8 +13,19 @@ packages=(
   # The tablet UI in a real headless browser (and Japanese glyphs in its screenshots).
   chromium chromium-driver fonts-noto-cjk
 )
-# Pinned; both exist on PyPI (checked with `pip index versions`).
+# Pinned; each exists on PyPI (checked with `pip index versions`). The API contract's own pins
+# (Tests/api-contract/requirements.txt: schemathesis, the OpenAPI validator, PyYAML) are added to these.
 python_packages=(selenium==4.51.0 schemathesis==4.32.5)
+requirements="$(dirname "$0")/../Tests/api-contract/requirements.txt"
+if [ -f "$requirements" ]; then
+  while IFS= read -r line; do
+    line="${line%%#*}"; line="${line//[[:space:]]/}"
+    case "$line" in *==*) ;; *) continue ;; esac
+    known=0
+    for spec in "${python_packages[@]}"; do [ "${spec%%==*}" = "${line%%==*}" ] && known=1; done
+    [ "$known" = 1 ] || python_packages+=("$line")
+  done <"$requirements"
+fi
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

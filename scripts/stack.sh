@@ -9,6 +9,8 @@
 #   scripts/stack.sh status [STATE_DIR]           which parts run
 #   scripts/stack.sh kill-gateway [STATE_DIR]     kill -9 the gateway (for the kill -9 test)
 #   scripts/stack.sh restart-gateway [STATE_DIR]  start the gateway again on the same state and wait until ready
+#   scripts/stack.sh stop-stub [STATE_DIR]        stop the eligibility stub: onshi unreachable ("network lost")
+#   scripts/stack.sh start-stub [STATE_DIR]       start it again on the same ports and wait until ready ("back")
 #   scripts/stack.sh card [STATE_DIR] [JSON|none] show the card on the reader, swap it (PUT) or remove it
 #
 # STATE_DIR defaults to $KYUKYU_STACK_DIR, else state/stack. `source STATE_DIR/stack.env` gives the ports, URLs,
@@ -30,7 +32,14 @@
 # Needs root (unshare --mount for the private pcscd), curl and python3. No TTY or stdin needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT="$(pwd)"
+
+# Close every descriptor inherited beyond stdin, stdout and stderr (bash's own 255 stays): a caller that spawned us
+# with pipes and leaks other descriptors (Foundation's Process does) would otherwise have them held open by the
+# background parts, and wait for an end of file that never comes.
+for fd in /proc/$$/fd/*; do
+  fd="${fd##*/}"
+  case "$fd" in 0 | 1 | 2 | 255) ;; *) eval "exec $fd>&-" 2>/dev/null || true ;; esac
+done
 
 BIN="${KYUKYU_BIN_DIR:-.build/debug}"
 BIN="$(cd "$BIN" 2>/dev/null && pwd || echo "$BIN")"
@@ -52,7 +61,7 @@ say() { echo "stack: $*" >&2; }
 die() { say "$*"; exit 1; }
 
 command="${1:-}"
-[ -n "$command" ] || die "usage: scripts/stack.sh start|stop|status|kill-gateway|restart-gateway|card [STATE_DIR]"
+[ -n "$command" ] || die "usage: scripts/stack.sh start|stop|status|kill-gateway|restart-gateway|stop-stub|start-stub|card [STATE_DIR]"
 shift
 STATE="${KYUKYU_STACK_DIR:-state/stack}"
 if [ $# -ge 1 ] && [ "${1:0:1}" != "{" ] && [ "$1" != none ]; then STATE="$1"; shift; fi
@@ -216,13 +225,13 @@ write_env() {
     echo "KYUKYU_STUB_ADMIN_PORT='$ADMIN_PORT'"
     echo "KYUKYU_STUB_ADMIN_URL='http://127.0.0.1:$ADMIN_PORT'"
     echo "KYUKYU_STACK_GATEWAY='$gateway'"
-    echo "KYUKYU_GATEWAY_PORT='$GATEWAY_PORT'"
-    echo "KYUKYU_GATEWAY_URL='http://127.0.0.1:$GATEWAY_PORT'"
-    echo "KYUKYU_GATEWAY_STATE_DIR='$STATE/gateway'"
+    echo "KYUKYU_STACK_GATEWAY_PORT='$GATEWAY_PORT'"
+    echo "KYUKYU_STACK_GATEWAY_URL='http://127.0.0.1:$GATEWAY_PORT'"
+    echo "KYUKYU_STACK_GATEWAY_STATE_DIR='$STATE/gateway'"
     echo "KYUKYU_PCSCD_PID='$(pid_of pcscd)'"
     echo "KYUKYU_CARD_SIM_PID='$(pid_of card-sim)'"
     echo "KYUKYU_ELIGIBILITY_SIM_PID='$(pid_of eligibility-sim)'"
-    echo "KYUKYU_GATEWAY_PID='$(pid_of gateway)'"
+    echo "KYUKYU_STACK_GATEWAY_PID='$(pid_of gateway)'"
     [ "$gateway" = 1 ] && [ -s "$STATE/demo-crew.env" ] && cat "$STATE/demo-crew.env"
     true
   } >"$tmp"
@@ -236,7 +245,7 @@ load_env() {
   # shellcheck disable=SC1090
   source "$ENV_FILE"
   BIN="$KYUKYU_BIN_DIR"; CONTROL_PORT="$KYUKYU_CARD_CONTROL_PORT"; ONSHI_PORT="$KYUKYU_ONSHI_PORT"
-  ADMIN_PORT="$KYUKYU_STUB_ADMIN_PORT"; GATEWAY_PORT="$KYUKYU_GATEWAY_PORT"
+  ADMIN_PORT="$KYUKYU_STUB_ADMIN_PORT"; GATEWAY_PORT="$KYUKYU_STACK_GATEWAY_PORT"
 }
 
 stop_all() {
@@ -296,6 +305,16 @@ case "$command" in
     start_gateway
     write_env
     ;;
+  stop-stub)
+    load_env
+    stop_part eligibility-sim
+    write_env
+    ;;
+  start-stub)
+    load_env
+    alive eligibility-sim || start_eligibility_sim
+    write_env
+    ;;
   card)
     load_env
     url="http://127.0.0.1:$CONTROL_PORT/card"
@@ -307,6 +326,6 @@ case "$command" in
     echo
     ;;
   *)
-    die "unknown command $command; use start, stop, status, kill-gateway, restart-gateway or card"
+    die "unknown command $command; use start, stop, status, kill-gateway, restart-gateway, stop-stub, start-stub or card"
     ;;
 esac

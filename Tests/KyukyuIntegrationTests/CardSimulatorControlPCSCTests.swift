@@ -32,11 +32,15 @@ extension ThroughPCSCD {
                 let serving = Task { try await server.run() }
                 defer { serving.cancel() }
 
-                var events = reader.service.events(pollInterval: .milliseconds(100)).makeAsyncIterator()
-                guard case .serviceAvailable(let readers) = await events.next() else {
-                    Issue.record("the monitor's first event is not the readers' state")
-                    return
+                let log = ReaderEventLog()
+                let consumer = Task {
+                    for await event in reader.service.events(pollInterval: .milliseconds(100)) {
+                        await log.append(event)
+                    }
                 }
+                defer { consumer.cancel() }
+                let first = try #require(await log.waitFor { if case .serviceAvailable = $0 { true } else { false } })
+                guard case .serviceAvailable(let readers) = first.event else { return }
                 #expect(readers.first { $0.name == Bed.readerName }?.cardPresent == true)
 
                 // The default gap (1 s) is what makes pcscd, polling vpcd, see the card go.
@@ -49,17 +53,18 @@ extension ThroughPCSCD {
                 #expect(swapped.status == 200)
                 #expect(swapped.body.contains(#""connected":true"#))
 
-                var sawRemoval = false
-                var inserted: ReaderStatus?
-                while inserted == nil, let event = await events.next() {
-                    switch event {
-                    case .cardRemoved(let name) where name == Bed.readerName: sawRemoval = true
-                    case .cardInserted(let status) where status.name == Bed.readerName: inserted = status
-                    default: continue
+                let inserted = try #require(
+                    await log.waitFor(after: first.index) {
+                        if case .cardInserted(let status) = $0 { status.name == Bed.readerName } else { false }
                     }
+                )
+                let removal = await log.firstIndex(after: first.index) {
+                    if case .cardRemoved(let name) = $0 { name == Bed.readerName } else { false }
                 }
-                #expect(sawRemoval, "the reader saw the old card leave before the new one came")
-                #expect(inserted?.atr == [0x3B, 0x80, 0x80, 0x01, 0x01])
+                #expect(removal.map { $0 < inserted.index } == true, "the reader saw the old card leave first")
+                if case .cardInserted(let status) = inserted.event {
+                    #expect(status.atr == [0x3B, 0x80, 0x80, 0x01, 0x01])
+                }
 
                 let summary = try await reader.readAuthenticationCertificate(
                     reader: Bed.readerName,
@@ -72,15 +77,42 @@ extension ThroughPCSCD {
 
                 let deleted = try await httpRequest(port: server.port, "DELETE", "/card")
                 #expect(deleted.status == 200)
-                var sawEmpty = false
-                while !sawEmpty, let event = await events.next() {
-                    if case .cardRemoved(let name) = event, name == Bed.readerName { sawEmpty = true }
+                let emptied = await log.waitFor(after: inserted.index) {
+                    if case .cardRemoved(let name) = $0 { name == Bed.readerName } else { false }
                 }
-                #expect(sawEmpty)
+                #expect(emptied != nil)
                 let statuses = try await reader.service.readerStatuses()
                 #expect(statuses.first { $0.name == Bed.readerName }?.cardPresent == false)
             }
         }
+    }
+}
+
+/// The reader monitor's events as they come, for bounded waits on them.
+private actor ReaderEventLog {
+    private var events: [ReaderEvent] = []
+
+    func append(_ event: ReaderEvent) {
+        self.events.append(event)
+    }
+
+    /// The first event after `index` that matches, if any has come yet.
+    func firstIndex(after index: Int, where matches: @Sendable (ReaderEvent) -> Bool) -> Int? {
+        self.events.indices.first { $0 > index && matches(self.events[$0]) }
+    }
+
+    /// Waits (at most `timeout`, checking every 20 ms) for an event after `index` that matches.
+    func waitFor(
+        after index: Int = -1,
+        timeout: Duration = .seconds(10),
+        _ matches: @Sendable (ReaderEvent) -> Bool
+    ) async -> (index: Int, event: ReaderEvent)? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let found = self.firstIndex(after: index, where: matches) { return (found, self.events[found]) }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
     }
 }
 
