@@ -40,7 +40,9 @@ struct VaultService: Service {
         readiness.vaultOpen(true)
         do {
             let restored = try await desk.restore(viewer: CrewID("device")!)
-            if restored > 0 { logger.notice("incidents restored from the vault", metadata: ["kyukyu.count": "\(restored)"]) }
+            if restored > 0 {
+                logger.notice("incidents restored from the vault", metadata: ["kyukyu.count": "\(restored)"])
+            }
         } catch {
             logger.error("incidents could not be restored", metadata: ["kyukyu.error": "\(error.kind.rawValue)"])
         }

@@ -26,12 +26,22 @@ public final class InMemoryOnshi: OnshiTransport {
     public let patient: Int
     /// The day records are generated for.
     public let today: OnshiDate
-    private let state = Mutex<(mode: Mode, sessions: Int, waiters: [CheckedContinuation<Void, Never>])>((.answer, 0, []))
+    private let state = Mutex<(mode: Mode, sessions: Int, waiters: [CheckedContinuation<Void, Never>])>(
+        (.answer, 0, [])
+    )
 
-    /// An onshi answering for synthetic patient `patient`.
-    public init(patient: Int = 1, today: OnshiDate = OnshiDate(japanDayOf: Date())) {
+    /// How long the consent it grants covers the incident.
+    public let consentLifetime: TimeInterval
+
+    /// An onshi answering for synthetic patient `patient`, granting consent for `consentLifetime`.
+    public init(
+        patient: Int = 1,
+        today: OnshiDate = OnshiDate(japanDayOf: Date()),
+        consentLifetime: TimeInterval = 86_400
+    ) {
         self.patient = patient
         self.today = today
+        self.consentLifetime = consentLifetime
     }
 
     /// Switches how it answers.
@@ -76,7 +86,7 @@ public final class InMemoryOnshi: OnshiTransport {
                 surgery: true,
                 checkup: true,
                 allergy: true,
-                availableUntil: Date().addingTimeInterval(86_400)
+                availableUntil: Date().addingTimeInterval(consentLifetime)
             )
             let response = SessionResponse(
                 header: header(.completed),
@@ -185,4 +195,3 @@ public final class FakeCard: PatientCard {
         }
     }
 }
-

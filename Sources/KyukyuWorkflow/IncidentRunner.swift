@@ -1,10 +1,10 @@
 public import Foundation
+import KyukyuCard
 public import KyukyuDomain
 public import KyukyuEligibility
 public import KyukyuIncident
 public import KyukyuOnshi
 public import KyukyuVault
-import KyukyuCard
 public import Logging
 
 /// The workflow's settings.
@@ -91,6 +91,7 @@ public actor IncidentRunner {
     private let logger: Logger
     private var fetchTask: Task<Void, Never>?
     private var retryTask: Task<Void, Never>?
+    private var expiryTask: Task<Void, Never>?
     private var summaryShown = false
     /// The categories that had settled in the snapshot the summary was shown from: their updates may still be on
     /// their way to this actor, and they are not late.
@@ -108,7 +109,8 @@ public actor IncidentRunner {
         self.id = state.id
         self.state = state
         self.records = records
-        self.summary = records.isEmpty ? nil : PatientSummary(records: records, today: OnshiDate(japanDayOf: effects.clock.now()))
+        self.summary =
+            records.isEmpty ? nil : PatientSummary(records: records, today: OnshiDate(japanDayOf: effects.clock.now()))
         self.identity = identity
         self.effects = effects
         self.configuration = configuration
@@ -184,6 +186,7 @@ public actor IncidentRunner {
     /// a card read in progress waits for the card again.
     public func resume() async {
         await markSummaryShownIfPresent()
+        if state.consentAvailableUntil != nil { scheduleConsentExpiry() }
         switch state.machine.phase {
         case .fetching, .retryPending:
             if state.card.state == .reading { state.card.state = .read }
@@ -241,8 +244,7 @@ public actor IncidentRunner {
     // MARK: - Crew actions
 
     /// Records the consent basis.
-    public func recordConsent(_ basis: ConsentBasis, by crew: CrewID) async throws(WorkflowError) -> IncidentSnapshot
-    {
+    public func recordConsent(_ basis: ConsentBasis, by crew: CrewID) async throws(WorkflowError) -> IncidentSnapshot {
         state.crewID = crew.rawValue
         try await handle(.consentRecorded(basis), actor: crew.rawValue)
         return snapshot()
@@ -433,14 +435,22 @@ public actor IncidentRunner {
     // MARK: - The machine and its effects
 
     private func handle(_ event: IncidentEvent, actor: String) async throws(WorkflowError) {
+        var next = state.machine
         let effectsToRun: [IncidentEffect]
         do {
-            effectsToRun = try state.machine.handle(event)
+            effectsToRun = try next.handle(event)
         } catch {
             throw .conflict(error)
         }
-        for effect in effectsToRun {
-            await run(effect, actor: actor)
+        if next.phase == .closed {
+            // Nobody sees the incident closed before it is shredded: the fetch stops and the vault forgets it first
+            // (this actor may serve a reader while the shred is awaited).
+            for effect in effectsToRun where !Self.isAudit(effect) { await run(effect, actor: actor) }
+            state.machine = next
+            for effect in effectsToRun where Self.isAudit(effect) { await run(effect, actor: actor) }
+        } else {
+            state.machine = next
+            for effect in effectsToRun { await run(effect, actor: actor) }
         }
         if state.machine.phase != .closed {
             await persistAndPublish()
@@ -450,6 +460,11 @@ public actor IncidentRunner {
             for continuation in subscribers.values { continuation.finish() }
             subscribers = [:]
         }
+    }
+
+    private static func isAudit(_ effect: IncidentEffect) -> Bool {
+        if case .audit = effect { return true }
+        return false
     }
 
     private func run(_ effect: IncidentEffect, actor: String) async {
@@ -463,9 +478,17 @@ public actor IncidentRunner {
         case .cancelFetch:
             fetchTask?.cancel()
             retryTask?.cancel()
+            expiryTask?.cancel()
             fetchTask = nil
             retryTask = nil
         case .shred(let reason):
+            // Late categories may still be on their way after the summary: stop them before the vault forgets.
+            fetchTask?.cancel()
+            retryTask?.cancel()
+            expiryTask?.cancel()
+            fetchTask = nil
+            retryTask = nil
+            expiryTask = nil
             summary = nil
             records = [:]
             identity = nil
@@ -531,6 +554,29 @@ public actor IncidentRunner {
         }
     }
 
+    /// Closes the incident when onshi's consent runs out (its availability period, e.g. 24 hours).
+    private func scheduleConsentExpiry() {
+        guard let until = state.consentAvailableUntil else { return }
+        let clock = effects.clock
+        let delay = until.timeIntervalSince(clock.now())
+        expiryTask?.cancel()
+        expiryTask = Task {
+            if delay > 0 {
+                do {
+                    try await clock.sleep(for: .milliseconds(Int64(delay * 1000)))
+                } catch {
+                    return
+                }
+            }
+            await self.consentExpired()
+        }
+    }
+
+    private func consentExpired() async {
+        guard state.machine.phase != .closed else { return }
+        try? await handle(.consentExpired, actor: "device")
+    }
+
     private func retryDue() async {
         guard state.machine.phase == .retryPending else { return }
         state.retry = nil
@@ -585,9 +631,13 @@ public actor IncidentRunner {
     private func apply(_ update: FetchUpdate, attempt: Int) async {
         guard isCurrent(attempt) else { return }
         switch update {
-        case .authenticated:
+        case .authenticated(let session, _):
             state.authentication.status = .ok
             state.authentication.reason = nil
+            if let until = session.consent?.availableUntil {
+                state.consentAvailableUntil = until
+                scheduleConsentExpiry()
+            }
             await persistAndPublish()
         case .authenticationFailed(let code, let reason, _):
             await authenticationFailed(code, reason: reason)

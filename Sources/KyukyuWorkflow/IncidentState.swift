@@ -162,6 +162,8 @@ public struct IncidentState: Sendable, Hashable, Codable {
     public var retry: RetryProgress?
     /// The crew member who recorded consent (the viewing is in their name).
     public var crewID: String?
+    /// Until when onshi's consent covers this incident; the incident closes and is shredded then.
+    public var consentAvailableUntil: Date?
     /// Increases with every change.
     public var version = 0
 

@@ -168,7 +168,9 @@ public struct PatientSummary: Sendable, Hashable, Codable {
             .sorted { $0.startDate > $1.startDate }
             .map { DiagnosisLine(name: $0.name, icd10: $0.icd10, since: Self.day($0.startDate)) }
         dialysis = treatments.filter(\.dialysis).map(\.date).max()
-            .flatMap { $0 >= today.adding(days: -RedFlags.dialysisRecentDays) ? Dialysis(lastSession: Self.day($0)) : nil }
+            .flatMap {
+                $0 >= today.adding(days: -RedFlags.dialysisRecentDays) ? Dialysis(lastSession: Self.day($0)) : nil
+            }
         surgery = surgeries.sorted { $0.date > $1.date }
             .map { SurgeryLine(name: $0.name, date: Self.day($0.date), institution: $0.institutionName) }
         recentVisits = visits.sorted { $0.date > $1.date }.prefix(Self.recentVisitCount)

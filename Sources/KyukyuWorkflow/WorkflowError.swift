@@ -54,8 +54,7 @@ public struct WorkflowError: Error, Hashable, Sendable, CustomStringConvertible 
     }
 
     /// The action does not apply now.
-    public static func conflict(_ error: IncidentTransitionError, file: String = #fileID, line: UInt = #line) -> Self
-    {
+    public static func conflict(_ error: IncidentTransitionError, file: String = #fileID, line: UInt = #line) -> Self {
         Self(.conflict, reason: error.description, file: file, line: line)
     }
 

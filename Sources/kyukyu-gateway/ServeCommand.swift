@@ -119,7 +119,9 @@ struct ServeCommand: AsyncParsableCommand {
             settings.tls = (material.certificatePEM, material.keyPEM)
         }
         if let file = configuration.dispatch.tokenFile {
-            let token = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            let token = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(
+                in: .whitespacesAndNewlines
+            )
             guard token.count >= 16 else {
                 throw GatewayError.startUp("dispatch.token-file holds fewer than 16 characters")
             }

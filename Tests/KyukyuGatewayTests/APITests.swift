@@ -71,8 +71,12 @@ struct APITests {
             }
             var foreign = session.headers
             foreign[.origin] = "https://evil.invalid"
-            try await client.execute(uri: "/api/v1/incidents", method: .post, headers: foreign, body: ByteBuffer(string: "{}"))
-            { response in
+            try await client.execute(
+                uri: "/api/v1/incidents",
+                method: .post,
+                headers: foreign,
+                body: ByteBuffer(string: "{}")
+            ) { response in
                 #expect(response.status == .forbidden)
             }
             #expect(try await harness.store.incidentIDs().isEmpty)
@@ -137,7 +141,8 @@ struct APITests {
                 ("/consent", session.headers, "not json", 400, "bad-request"),
                 ("/consent", session.headers, "[1,2]", 400, "bad-request"),
                 (
-                    "/consent", [.cookie: session.cookie, GatewayAPI.csrfHeader: session.csrf, .contentType: "text/plain"],
+                    "/consent",
+                    [.cookie: session.cookie, GatewayAPI.csrfHeader: session.csrf, .contentType: "text/plain"],
                     #"{"basis":"verbal"}"#, 415, "unsupported-media-type"
                 ),
                 ("/pin", session.headers, #"{"pin":"1234"}"#, 409, "conflict"),
@@ -216,7 +221,11 @@ struct APITests {
                 #expect(response.status == .ok)
                 #expect(String(buffer: response.body).contains(name ?? "?"))
             }
-            try await client.execute(uri: "/api/v1/incidents/\(id)/details/x-rays", method: .get, headers: session.headers) {
+            try await client.execute(
+                uri: "/api/v1/incidents/\(id)/details/x-rays",
+                method: .get,
+                headers: session.headers
+            ) {
                 #expect($0.status == .notFound)
             }
             try await client.execute(

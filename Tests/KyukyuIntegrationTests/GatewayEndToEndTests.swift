@@ -56,7 +56,11 @@ struct GatewayEndToEndTests {
                 defer { Task { try? await api.http.shutdown() } }
 
                 try await api.waitUntilReady()
-                try await api.signIn(crewID: "TEST-E2E", password: "synthetic-pass-0001", totp: totp(enrolment.totpSecret))
+                try await api.signIn(
+                    crewID: "TEST-E2E",
+                    password: "synthetic-pass-0001",
+                    totp: totp(enrolment.totpSecret)
+                )
                 let incident = try await api.post("/api/v1/incidents", "{}")
                 let id = try #require(incident["id"] as? String)
                 // One tap: the card already lies on the reader and is read without one.
@@ -84,7 +88,9 @@ struct GatewayEndToEndTests {
                 let verification = try await vault.audit.verify()
                 #expect(verification.isIntact)
                 let steps = try await vault.audit.export().filter { $0.event.action == .incidentStep }
-                #expect(steps.contains { $0.event.attributes["step"] == "consent-recorded" && $0.event.actor == "TEST-E2E" })
+                #expect(
+                    steps.contains { $0.event.attributes["step"] == "consent-recorded" && $0.event.actor == "TEST-E2E" }
+                )
                 await gateway.shutdown()
                 try await running.value
             }
@@ -104,7 +110,10 @@ final class TabletClient: @unchecked Sendable {
     func waitUntilReady() async throws {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
-            if let response = try? await http.execute(HTTPClientRequest(url: base + "/health/ready"), timeout: .seconds(5)),
+            if let response = try? await http.execute(
+                HTTPClientRequest(url: base + "/health/ready"),
+                timeout: .seconds(5)
+            ),
                 response.status == .ok
             {
                 return

@@ -3,9 +3,9 @@ import Foundation
 import KyukyuDomain
 import KyukyuIncident
 import KyukyuOnshi
+import KyukyuTestbed
 import KyukyuVault
 import KyukyuWorkflow
-import KyukyuTestbed
 import Synchronization
 import Testing
 
@@ -18,7 +18,8 @@ struct IncidentRunnerTests {
         _ = try await runner.recordConsent(.verbal, by: harness.crew)
         await desk.cardTouched(FakeCard(.individualNumberCard))
         let summary = try #require(
-            await waitFor(runner) { $0.state.machine.phase == .summary && $0.state.machine.summaryComplete })
+            await waitFor(runner) { $0.state.machine.phase == .summary && $0.state.machine.summaryComplete }
+        )
         #expect(summary.state.machine.identification == .card(.individualNumberCard))
         #expect(summary.state.card.state == .read)
         #expect(summary.state.authentication.status == .ok)
@@ -115,7 +116,8 @@ struct IncidentRunnerTests {
         // Still no network at the first retry (2 s): deferred again, for 4 s this time.
         await clock.advance(by: .seconds(2))
         let second = try #require(
-            await waitFor(runner) { $0.state.machine.phase == .retryPending && $0.state.retry?.attempt == 2 })
+            await waitFor(runner) { $0.state.machine.phase == .retryPending && $0.state.retry?.attempt == 2 }
+        )
         #expect(second.state.machine.fetchAttempts == 2)
         // The network is back: the next retry (4 s later, not earlier) gets the summary.
         onshi.set(.answer)
@@ -125,6 +127,24 @@ struct IncidentRunnerTests {
         let shown = await waitFor(runner) { $0.state.machine.phase == .summary }
         #expect(shown?.state.machine.fetchAttempts == 3)
         #expect(onshi.sessions == 1)
+    }
+
+    @Test func theIncidentClosesAndShredsWhenOnshisConsentRunsOut() async throws {
+        let clock = TestClock()
+        let harness = Harness(onshi: InMemoryOnshi(consentLifetime: 600), clock: clock)
+        let desk = harness.desk()
+        let runner = try await desk.open(source: .crew)
+        _ = try await runner.recordConsent(.verbal, by: harness.crew)
+        await desk.cardTouched(FakeCard())
+        let shown = try #require(await waitFor(runner) { $0.state.machine.phase == .summary })
+        #expect(shown.state.consentAvailableUntil != nil)
+        await clock.advance(by: .seconds(590))
+        #expect(await runner.snapshot().state.machine.phase == .summary)
+        await clock.advance(by: .seconds(11))
+        let closed = try #require(await waitFor(runner) { $0.state.machine.phase == .closed })
+        #expect(closed.state.machine.closure == .consentExpired)
+        #expect(closed.summary == nil)
+        #expect(try await harness.store.incidentIDs().isEmpty)
     }
 
     @Test func aRestartedDeskResumesAnIncidentMidFetch() async throws {
@@ -191,7 +211,8 @@ struct IncidentRunnerTests {
         let steps = await harness.store.auditTrail.filter { $0.action == .incidentStep }
         #expect(
             steps.map { $0.attributes["step"] }
-                == ["consent-recorded", "patient-identified", "summary-shown", "closed-by-crew"])
+                == ["consent-recorded", "patient-identified", "summary-shown", "closed-by-crew"]
+        )
         #expect(steps.allSatisfy { $0.attributes["terminal"] == "ambulance-test" && $0.incident == runner.id })
         #expect(steps.first?.attributes["basis"] == "verbal")
         #expect(steps.first?.actor == "TEST-A1")

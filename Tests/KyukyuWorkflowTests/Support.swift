@@ -1,15 +1,14 @@
 import Foundation
+import KyukyuCard
 import KyukyuDomain
+import KyukyuEligibility
 import KyukyuEligibilitySim
 import KyukyuOnshi
+import KyukyuTestbed
 import KyukyuVault
 import KyukyuWorkflow
 import Logging
 import Synchronization
-
-import KyukyuCard
-import KyukyuEligibility
-import KyukyuTestbed
 
 let silent = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
 
