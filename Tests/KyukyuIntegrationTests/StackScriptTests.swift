@@ -84,6 +84,14 @@ struct StackScriptTests {
             let status = try await self.stack(["status", directory])
             #expect(status.status == 1)  // the gateway is not running
             #expect(status.stdout.contains("card-sim: running"))
+
+            // The network lost and back: the stub goes away and comes back on the same ports.
+            #expect(try await self.stack(["stop-stub", directory]).status == 0)
+            #expect(try await self.stack(["status", directory]).stdout.contains("eligibility-sim: stopped"))
+            #expect(try Self.parse(directory + "/stack.env")["KYUKYU_ELIGIBILITY_SIM_PID"] == "")
+            #expect(try await self.stack(["start-stub", directory]).status == 0)
+            #expect(try await self.stack(["status", directory]).stdout.contains("eligibility-sim: running"))
+            values = try Self.parse(directory + "/stack.env")
         } catch {
             _ = try? await self.stack(["stop", directory])
             throw error
