@@ -121,6 +121,19 @@ struct StackScriptTests {
         #expect(!status.stdout.contains("running"), "\(status.stdout)")
     }
 
+    @Test func totpScriptGivesTheRFC6238Codes() async throws {
+        let script = Self.packageRoot + "/scripts/totp.py"
+        let selfTest = try await Commands.run("/usr/bin/env", ["python3", script, "--self-test"])
+        #expect(selfTest.status == 0, "\(selfTest.stdout)\(selfTest.stderr)")
+        #expect(selfTest.stdout.contains("6 passed, 0 failed"))
+        // RFC 6238's SHA-1 secret in base32, at T = 59 s, 6 digits: the last six of 94287082.
+        let code = try await Commands.run(
+            "/usr/bin/env",
+            ["python3", script, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", "--at", "59"]
+        )
+        #expect(code.stdout == "287082\n")
+    }
+
     /// `KEY='value'` lines.
     static func parse(_ path: String) throws -> [String: String] {
         var values: [String: String] = [:]
