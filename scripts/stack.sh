@@ -105,7 +105,7 @@ launch() {
   rm -f "$RUN/$part.pid"
   setsid sh -c 'echo $$ > "$0"; exec "$@"' "$RUN/$part.pid" "$@" </dev/null >>"$LOGS/$part.log" 2>&1 &
   local i
-  for i in $(seq 100); do [ -s "$RUN/$part.pid" ] && return 0; sleep 0.02; done
+  for i in $(seq 500); do [ -s "$RUN/$part.pid" ] && return 0; sleep 0.02; done
   die "$part did not start"
 }
 

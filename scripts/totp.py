@@ -6,6 +6,7 @@ Standard library only. Used by `make run` to show the demo crew's code, and by t
     scripts/totp.py JBSWY3DPEHPK3PXP            # 6 digits for now
     scripts/totp.py JBSWY3DPEHPK3PXP --at 59    # for a given Unix time (RFC 6238 test vectors)
     scripts/totp.py JBSWY3DPEHPK3PXP --remaining    # the code, then the seconds it stays valid
+    scripts/totp.py --self-test                 # checks the RFC 6238 appendix B SHA-1 vectors
 """
 import argparse
 import base64
@@ -27,7 +28,23 @@ def totp(secret_base32: str, at: float, digits: int = 6, step: int = 30) -> str:
     return str(value % (10**digits)).zfill(digits)
 
 
+# RFC 6238 appendix B, SHA-1: the secret is the ASCII "12345678901234567890", 8 digits.
+RFC6238_SHA1 = [(59, "94287082"), (1111111109, "07081804"), (1111111111, "14050471"),
+                (1234567890, "89005924"), (2000000000, "69279037"), (20000000000, "65353130")]
+
+
+def self_test() -> int:
+    secret = base64.b32encode(b"12345678901234567890").decode()
+    failures = [(t, want, totp(secret, t, 8)) for t, want in RFC6238_SHA1 if totp(secret, t, 8) != want]
+    for t, want, got in failures:
+        print(f"totp.py: at {t} expected {want}, got {got}", file=sys.stderr)
+    print("totp.py self-test: %d passed, %d failed" % (len(RFC6238_SHA1) - len(failures), len(failures)))
+    return 1 if failures else 0
+
+
 def main() -> int:
+    if sys.argv[1:] == ["--self-test"]:
+        return self_test()
     parser = argparse.ArgumentParser(description="Print the current TOTP code for a base32 secret.")
     parser.add_argument("secret", help="the base32 secret (as `kyukyu-gateway crew add` prints it)")
     parser.add_argument("--at", type=float, default=None, help="Unix time (default: now)")

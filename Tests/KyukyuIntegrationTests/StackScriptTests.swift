@@ -84,6 +84,14 @@ struct StackScriptTests {
             let status = try await self.stack(["status", directory])
             #expect(status.status == 1)  // the gateway is not running
             #expect(status.stdout.contains("card-sim: running"))
+
+            // The network lost and back: the stub goes away and comes back on the same ports.
+            #expect(try await self.stack(["stop-stub", directory]).status == 0)
+            #expect(try await self.stack(["status", directory]).stdout.contains("eligibility-sim: stopped"))
+            #expect(try Self.parse(directory + "/stack.env")["KYUKYU_ELIGIBILITY_SIM_PID"] == "")
+            #expect(try await self.stack(["start-stub", directory]).status == 0)
+            #expect(try await self.stack(["status", directory]).stdout.contains("eligibility-sim: running"))
+            values = try Self.parse(directory + "/stack.env")
         } catch {
             _ = try? await self.stack(["stop", directory])
             throw error
@@ -111,6 +119,19 @@ struct StackScriptTests {
         #expect(start.stderr.contains("port \(Bed.basePort + 90)"), "\(start.stderr)")
         let status = try await self.stack(["status", directory])
         #expect(!status.stdout.contains("running"), "\(status.stdout)")
+    }
+
+    @Test func totpScriptGivesTheRFC6238Codes() async throws {
+        let script = Self.packageRoot + "/scripts/totp.py"
+        let selfTest = try await Commands.run("/usr/bin/env", ["python3", script, "--self-test"])
+        #expect(selfTest.status == 0, "\(selfTest.stdout)\(selfTest.stderr)")
+        #expect(selfTest.stdout.contains("6 passed, 0 failed"))
+        // RFC 6238's SHA-1 secret in base32, at T = 59 s, 6 digits: the last six of 94287082.
+        let code = try await Commands.run(
+            "/usr/bin/env",
+            ["python3", script, "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", "--at", "59"]
+        )
+        #expect(code.stdout == "287082\n")
     }
 
     /// `KEY='value'` lines.
