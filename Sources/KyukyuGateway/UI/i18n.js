@@ -115,6 +115,8 @@ const ja = {
   "card.read": "読み取りました",
   "card.failed": "カードを読み取れませんでした",
   "card.noCard": "カードなしで照会",
+  "card.refused.title": "同意の拒否を記録します",
+  "card.refused.body": "閲覧しようとしたこと（拒否）をオンライン資格確認に記録するため、カードを読み取ります。情報は取得も表示もしません。記録が済むと、この事案は終了します。",
   "card.elapsed": "経過 {s} 秒",
 
   "reader.no-service": "カードリーダーのサービスが動いていません。自動で再接続を続けます。",
@@ -377,6 +379,8 @@ const en = {
   "card.read": "Card read",
   "card.failed": "The card could not be read",
   "card.noCard": "No card: look up",
+  "card.refused.title": "Recording the refusal",
+  "card.refused.body": "To record the attempt (refused) with the online eligibility system, the card is read. No records are fetched or shown. Once it is recorded, this incident closes.",
   "card.elapsed": "{s} s elapsed",
 
   "reader.no-service": "The card reader service is not running. Reconnecting automatically.",
