@@ -174,6 +174,8 @@ const ja = {
   "summary.redFlags": "要注意",
   "summary.redFlags.none": "記録上の要注意事項はありません。",
   "summary.redFlags.pending": "要注意事項を確認中（届いた情報から順に表示します）",
+  "summary.redFlags.incomplete": "取得できなかった項目があります（{cats}）。要注意事項が欠けている可能性があります。",
+  "summary.notFetched": "取得できませんでした。",
   "summary.details": "詳細",
   "summary.hideDetails": "詳細を閉じる",
   "summary.noDetails": "詳細な記録はありません。",
@@ -185,6 +187,7 @@ const ja = {
   "summary.toLookup": "カードなしで照会する",
   "summary.identification": "確認方法: {how}",
   "summary.progress": "取得状況 {done}/{total}",
+  "summary.progress.failed": "取得状況 {done}/{total}（{failed}件 取得できず）",
 
   "section.medications": "服用中の薬",
   "section.diagnoses": "病名・既往歴",
@@ -440,6 +443,8 @@ const en = {
   "summary.redFlags": "Red flags",
   "summary.redFlags.none": "No red flags on record.",
   "summary.redFlags.pending": "Checking for red flags (shown as records arrive)",
+  "summary.redFlags.incomplete": "Some records could not be fetched ({cats}): red flags may be missing.",
+  "summary.notFetched": "Could not be fetched.",
   "summary.details": "Details",
   "summary.hideDetails": "Hide details",
   "summary.noDetails": "No detailed records.",
@@ -451,6 +456,7 @@ const en = {
   "summary.toLookup": "Look up without the card",
   "summary.identification": "Identified by: {how}",
   "summary.progress": "Records {done}/{total}",
+  "summary.progress.failed": "Records {done}/{total} ({failed} could not be fetched)",
 
   "section.medications": "Current medications",
   "section.diagnoses": "Diagnoses",
