@@ -28,7 +28,7 @@ function messageView(text, testid, actions, retry = null) {
     "div",
     { class: "view view-message", testid },
     h("p", { class: "notice notice-error", role: "alert" }, icon("warning"), h("span", {}, text)),
-    h("div", { class: "form-actions" }, retry ? h("button", { type: "button", class: "btn btn-big", testid: "incident-retry", on: { click: retry } }, t("common.ok")) : null, h("button", { type: "button", class: "btn btn-big btn-primary", testid: "incident-back-list", on: { click: actions.back } }, t("incident.back"))),
+    h("div", { class: "form-actions" }, retry ? h("button", { type: "button", class: "btn btn-big", testid: "incident-retry", on: { click: retry } }, t("common.retry")) : null, h("button", { type: "button", class: "btn btn-big btn-primary", testid: "incident-back-list", on: { click: actions.back } }, t("incident.back"))),
   );
   return { el, update: () => {} };
 }
@@ -245,6 +245,8 @@ export function incidentScreen(ctx, id) {
   }
 
   async function load() {
+    if (reloadTimer) clearTimeout(reloadTimer);
+    reloadTimer = null;
     try {
       apply(await api.getIncident(id));
     } catch (err) {
