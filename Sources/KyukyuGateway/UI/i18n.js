@@ -63,6 +63,7 @@ const ja = {
   "incidents.created": "作成 {time}",
   "incidents.open": "この事案を開く",
   "incidents.take": "この事案を引き受ける",
+  "incidents.active": "次のカードはこの事案へ",
   "incidents.updated": "{time} 更新",
   "incidents.closedNote": "事案を終了しました。",
 
@@ -331,6 +332,7 @@ const en = {
   "incidents.created": "Created {time}",
   "incidents.open": "Open this incident",
   "incidents.take": "Take this incident",
+  "incidents.active": "Next card goes here",
   "incidents.updated": "Updated {time}",
   "incidents.closedNote": "Incident closed.",
 
