@@ -17,6 +17,7 @@ const ja = {
   "common.cancel": "キャンセル",
   "common.ok": "OK",
   "common.back": "戻る",
+  "common.retry": "もう一度",
   "busy": "通信中… {s} 秒",
   "seconds": "{s} 秒",
   "wait.ms": "{m}分{s}秒",
@@ -62,6 +63,7 @@ const ja = {
   "incidents.created": "作成 {time}",
   "incidents.open": "この事案を開く",
   "incidents.take": "この事案を引き受ける",
+  "incidents.active": "次のカードはこの事案へ",
   "incidents.updated": "{time} 更新",
   "incidents.closedNote": "事案を終了しました。",
 
@@ -115,6 +117,8 @@ const ja = {
   "card.read": "読み取りました",
   "card.failed": "カードを読み取れませんでした",
   "card.noCard": "カードなしで照会",
+  "card.refused.title": "同意の拒否を記録します",
+  "card.refused.body": "閲覧しようとしたこと（拒否）をオンライン資格確認に記録するため、カードを読み取ります。情報は取得も表示もしません。記録が済むと、この事案は終了します。",
   "card.elapsed": "経過 {s} 秒",
 
   "reader.no-service": "カードリーダーのサービスが動いていません。自動で再接続を続けます。",
@@ -172,6 +176,8 @@ const ja = {
   "summary.redFlags": "要注意",
   "summary.redFlags.none": "記録上の要注意事項はありません。",
   "summary.redFlags.pending": "要注意事項を確認中（届いた情報から順に表示します）",
+  "summary.redFlags.incomplete": "取得できなかった項目があります（{cats}）。要注意事項が欠けている可能性があります。",
+  "summary.notFetched": "取得できませんでした。",
   "summary.details": "詳細",
   "summary.hideDetails": "詳細を閉じる",
   "summary.noDetails": "詳細な記録はありません。",
@@ -183,6 +189,7 @@ const ja = {
   "summary.toLookup": "カードなしで照会する",
   "summary.identification": "確認方法: {how}",
   "summary.progress": "取得状況 {done}/{total}",
+  "summary.progress.failed": "取得状況 {done}/{total}（{failed}件 取得できず）",
 
   "section.medications": "服用中の薬",
   "section.diagnoses": "病名・既往歴",
@@ -278,6 +285,7 @@ const en = {
   "common.cancel": "Cancel",
   "common.ok": "OK",
   "common.back": "Back",
+  "common.retry": "Try again",
   "busy": "Working… {s} s",
   "seconds": "{s} s",
   "wait.ms": "{m} min {s} s",
@@ -324,6 +332,7 @@ const en = {
   "incidents.created": "Created {time}",
   "incidents.open": "Open this incident",
   "incidents.take": "Take this incident",
+  "incidents.active": "Next card goes here",
   "incidents.updated": "Updated {time}",
   "incidents.closedNote": "Incident closed.",
 
@@ -377,6 +386,8 @@ const en = {
   "card.read": "Card read",
   "card.failed": "The card could not be read",
   "card.noCard": "No card: look up",
+  "card.refused.title": "Recording the refusal",
+  "card.refused.body": "To record the attempt (refused) with the online eligibility system, the card is read. No records are fetched or shown. Once it is recorded, this incident closes.",
   "card.elapsed": "{s} s elapsed",
 
   "reader.no-service": "The card reader service is not running. Reconnecting automatically.",
@@ -436,6 +447,8 @@ const en = {
   "summary.redFlags": "Red flags",
   "summary.redFlags.none": "No red flags on record.",
   "summary.redFlags.pending": "Checking for red flags (shown as records arrive)",
+  "summary.redFlags.incomplete": "Some records could not be fetched ({cats}): red flags may be missing.",
+  "summary.notFetched": "Could not be fetched.",
   "summary.details": "Details",
   "summary.hideDetails": "Hide details",
   "summary.noDetails": "No detailed records.",
@@ -447,6 +460,7 @@ const en = {
   "summary.toLookup": "Look up without the card",
   "summary.identification": "Identified by: {how}",
   "summary.progress": "Records {done}/{total}",
+  "summary.progress.failed": "Records {done}/{total} ({failed} could not be fetched)",
 
   "section.medications": "Current medications",
   "section.diagnoses": "Diagnoses",

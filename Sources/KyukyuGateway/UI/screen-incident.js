@@ -28,7 +28,7 @@ function messageView(text, testid, actions, retry = null) {
     "div",
     { class: "view view-message", testid },
     h("p", { class: "notice notice-error", role: "alert" }, icon("warning"), h("span", {}, text)),
-    h("div", { class: "form-actions" }, retry ? h("button", { type: "button", class: "btn btn-big", testid: "incident-retry", on: { click: retry } }, t("common.ok")) : null, h("button", { type: "button", class: "btn btn-big btn-primary", testid: "incident-back-list", on: { click: actions.back } }, t("incident.back"))),
+    h("div", { class: "form-actions" }, retry ? h("button", { type: "button", class: "btn btn-big", testid: "incident-retry", on: { click: retry } }, t("common.retry")) : null, h("button", { type: "button", class: "btn btn-big btn-primary", testid: "incident-back-list", on: { click: actions.back } }, t("incident.back"))),
   );
   return { el, update: () => {} };
 }
@@ -51,6 +51,7 @@ export function incidentScreen(ctx, id) {
     lookupForm: emptyLookupForm(),
     lookupFrom: null,
     lookupPending: false,
+    lookupAuthBefore: null,
     lookupBusy: false,
     lookupError: null,
     lookupInvalid: [],
@@ -133,13 +134,16 @@ export function incidentScreen(ctx, id) {
       state.lookupError = null;
       state.lookupInvalid = [];
       render();
+      // Pending from now on: events that arrive before the 202 already belong to this lookup.
+      state.lookupAuthBefore = JSON.stringify(state.incident?.authentication ?? null);
+      state.lookupPending = true;
+      state.mode = "auto";
       try {
         const incident = await api.lookup(id, query);
-        state.mode = "auto";
-        state.lookupPending = true;
-        state.lookupForm = emptyLookupForm();
         if (incident) apply(incident);
       } catch (err) {
+        state.lookupPending = false;
+        state.mode = "lookup";
         state.lookupError = describeError(err);
         state.lookupInvalid = err instanceof ApiError && Array.isArray(err.problem.invalidParams) ? err.problem.invalidParams : [];
       } finally {
@@ -193,8 +197,21 @@ export function incidentScreen(ctx, id) {
       if (fetching && (status === "pending" || status === "retrying")) state.pendingSince[c] ??= now;
       else if (!fetching || (status !== "pending" && status !== "retrying")) delete state.pendingSince[c];
     }
+    // A lookup that found nobody (or was refused) goes back to the form, values kept, with the reason in words.
+    const auth = incident.authentication ?? null;
+    if (state.lookupPending && (auth?.status === "failed" || auth?.status === "refused") && JSON.stringify(auth) !== state.lookupAuthBefore) {
+      state.lookupPending = false;
+      state.mode = "lookup";
+      state.lookupFrom = null;
+      state.lookupError = auth.reason || t(`auth.${auth.status}`);
+    }
+    if (state.lookupPending && auth?.status === "ok") {
+      state.lookupPending = false;
+      state.lookupForm = emptyLookupForm();
+    }
     // A card read while the lookup form is open wins: the summary follows by itself, as for any card holder.
-    if (state.mode === "lookup" && (incident.identification ?? null) !== state.lookupFrom) state.mode = "auto";
+    const byCard = incident.identification != null && !String(incident.identification).startsWith("lookup-");
+    if (state.mode === "lookup" && byCard && incident.identification !== state.lookupFrom) state.mode = "auto";
     if (incident.card?.state === "reading") state.readingSince ??= now;
     else state.readingSince = null;
     if (incident.card?.state !== "pin-required") {
@@ -228,6 +245,8 @@ export function incidentScreen(ctx, id) {
   }
 
   async function load() {
+    if (reloadTimer) clearTimeout(reloadTimer);
+    reloadTimer = null;
     try {
       apply(await api.getIncident(id));
     } catch (err) {
@@ -332,6 +351,8 @@ export function incidentScreen(ctx, id) {
     if (incident.phase === "closed") return "closed";
     if (incident.consent == null) return "consent";
     if (state.mode === "lookup") return "lookup";
+    // A refusal still needs the patient identified so onshi can record the attempt; then the incident closes.
+    if (incident.consent === "refused") return "card";
     if (incident.identification == null && !state.lookupPending) return "card";
     return "summary";
   }

@@ -53,7 +53,13 @@ export function incidentsScreen(ctx) {
       h(
         "div",
         { class: "incident-info" },
-        h("div", { class: "incident-line" }, h("span", { class: `tag ${dispatch ? "tag-dispatch" : "tag-neutral"}` }, t(dispatch ? "incidents.source.dispatch" : "incidents.source.crew")), h("span", { class: "phase" }, t(`phase.${incident.phase}`))),
+        h(
+          "div",
+          { class: "incident-line" },
+          h("span", { class: `tag ${dispatch ? "tag-dispatch" : "tag-neutral"}` }, t(dispatch ? "incidents.source.dispatch" : "incidents.source.crew")),
+          h("span", { class: "phase" }, t(`phase.${incident.phase}`)),
+          incident.active === true ? h("span", { class: "tag tag-active", testid: "incident-active" }, t("incidents.active")) : null,
+        ),
         dispatch
           ? h(
               "div",

@@ -4,7 +4,7 @@
 // Nothing here needs a tap for a card holder: the read and the summary follow by themselves.
 
 import { h, icon, liveSeconds, notice, keyed } from "./dom.js";
-import { t, tn } from "./i18n.js";
+import { t, tn, lang } from "./i18n.js";
 import { pinPad } from "./pinpad.js";
 import { readerStatus, retryBanner } from "./parts.js";
 
@@ -111,6 +111,7 @@ function pinSection(state, actions) {
 /** The card view over the incident screen's shared `state` and `actions`; each part refilled only on change. */
 export function cardView(state, actions) {
   const slots = {
+    refused: h("div", { class: "slot" }),
     retry: h("div", { class: "slot" }),
     reader: h("div", { class: "slot" }),
     card: h("div", { class: "slot" }),
@@ -123,6 +124,7 @@ export function cardView(state, actions) {
   const el = h(
     "div",
     { class: "view view-card", testid: "view-card" },
+    slots.refused,
     slots.retry,
     prompt,
     slots.reader,
@@ -137,6 +139,12 @@ export function cardView(state, actions) {
     const card = incident.card ?? null;
     const needsPin = card?.state === "pin-required";
     const failed = card?.state === "failed";
+    const refused = incident.consent === "refused";
+    keyed(slots.refused, [refused, lang()], () =>
+      refused
+        ? h("div", { class: "banner banner-refused", role: "status", testid: "refused-banner" }, icon("info"), h("div", { class: "banner-text" }, h("strong", {}, t("card.refused.title")), h("div", { class: "banner-sub" }, t("card.refused.body"))))
+        : null,
+    );
     keyed(slots.retry, incident.retry, () => retryBanner(incident));
     keyed(slots.reader, state.reader, () => readerStatus(state.reader));
     keyed(slots.card, [card, state.readingSince], () => cardState(state));

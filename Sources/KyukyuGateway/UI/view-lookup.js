@@ -218,10 +218,10 @@ export function lookupView(state, actions) {
         },
       },
     },
+    status,
     tabs,
     demographics,
     insurance,
-    status,
     h("div", { class: "form-actions" }, h("button", { type: "button", class: "btn btn-big", testid: "lookup-back-to-card", on: { click: actions.toCard } }, t("lookup.backToCard")), submit),
   );
 

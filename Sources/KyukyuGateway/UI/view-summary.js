@@ -133,6 +133,8 @@ function identityLine(state, actions) {
   const auth = incident.authentication ?? { status: "not-started" };
   const how = incident.identification && has(`ident.${incident.identification}`) ? t(`ident.${incident.identification}`) : null;
   const trouble = auth.status === "failed" || auth.status === "refused";
+  // While a retry is scheduled the retry banner says what happens; the lookup would meet the same outage.
+  const offerLookup = trouble && !incident.retry;
   return h(
     "div",
     { class: `identity ${trouble ? "identity-trouble" : ""}` },
@@ -144,7 +146,7 @@ function identityLine(state, actions) {
       icon(auth.status === "ok" ? "check" : trouble ? "cross" : "clock", "icon icon-small"),
       has(`auth.${auth.status}`) ? t(`auth.${auth.status}`) : auth.status,
     ),
-    trouble
+    offerLookup
       ? h(
           "div",
           { class: "identity-problem", role: "alert" },
@@ -159,8 +161,10 @@ function redFlags(state) {
   const incident = state.incident;
   const flags = incident.summary?.redFlags ?? [];
   const statuses = categories.map((c) => incident.categories?.[c]?.status ?? "pending");
-  const allDone = statuses.every((s) => isDone(s) || isTrouble(s));
-  const stateName = flags.length ? "present" : allDone ? "none" : "pending";
+  const settled = statuses.every((s) => isDone(s) || isTrouble(s));
+  const missing = categories.filter((c, i) => isTrouble(statuses[i]));
+  // "No red flags" is said only when every category arrived: a failed one may hide a flag.
+  const stateName = flags.length ? "present" : !settled ? "pending" : missing.length ? "incomplete" : "none";
   return h(
     "section",
     { class: `redflags redflags-${stateName}`, testid: "redflags", dataset: { state: stateName }, "aria-labelledby": "redflags-title" },
@@ -187,6 +191,14 @@ function redFlags(state) {
       : null,
     stateName === "none" ? h("p", { class: "muted", testid: "redflags-none" }, t("summary.redFlags.none")) : null,
     stateName === "pending" ? h("p", { class: "muted", testid: "redflags-pending" }, t("summary.redFlags.pending")) : null,
+    missing.length
+      ? h(
+          "p",
+          { class: "redflags-missing", testid: "redflags-incomplete", dataset: { missing: missing.join(" ") } },
+          icon("warning", "icon icon-small"),
+          t("summary.redFlags.incomplete", { cats: missing.map((c) => t(`cat.${c}`)).join(t("list.separator")) }),
+        )
+      : null,
   );
 }
 
@@ -253,7 +265,10 @@ function sectionBlock(section, state, actions) {
     const rows = section.rows(summary, statuses.every(isDone));
     keyed(body, [statuses, rows.map((r) => r.textContent)], () => {
       if (rows.length) return h("ul", { class: "rows" }, rows);
-      if (statuses.every((st) => isDone(st) || isTrouble(st))) return statuses.some(isTrouble) ? null : h("p", { class: "muted", testid: `${section.name}-empty` }, t("summary.empty"));
+      if (statuses.every((st) => isDone(st) || isTrouble(st)))
+        return statuses.some(isTrouble)
+          ? h("p", { class: "reason", testid: `${section.name}-missing` }, icon("cross", "icon icon-small"), t("summary.notFetched"))
+          : h("p", { class: "muted", testid: `${section.name}-empty` }, t("summary.empty"));
       return h("p", { class: "muted", testid: `${section.name}-waiting` }, t("summary.waiting"));
     });
     keyed(reasons, infos.map((i) => (i && isTrouble(i.status) ? i.reason : null)), () =>
@@ -278,12 +293,14 @@ function progressBar() {
   const el = h("div", { class: "summary-progress", testid: "summary-progress" }, label, bar);
   function update(incident) {
     const statuses = categories.map((c) => incident.categories?.[c]?.status ?? "pending");
-    const done = statuses.filter((s) => isDone(s) || isTrouble(s)).length;
+    const done = statuses.filter(isDone).length;
+    const failed = statuses.filter(isTrouble).length;
     const total = categories.length;
     el.dataset.done = String(done);
+    el.dataset.failed = String(failed);
     el.dataset.total = String(total);
-    label.textContent = t("summary.progress", { done, total });
-    bar.value = done;
+    label.textContent = failed ? t("summary.progress.failed", { done, total, failed }) : t("summary.progress", { done, total });
+    bar.value = done + failed;
   }
   return { el, update };
 }
@@ -318,7 +335,7 @@ export function summaryView(state, actions) {
     const cats = categories.map((c) => incident.categories?.[c] ?? null);
     keyed(slots.retry, incident.retry, () => retryBanner(incident));
     keyed(slots.patient, [incident.summary?.patient ?? null, incident.categories?.qualification ?? null, state.pendingSince.qualification ?? null], () => patientHeader(state));
-    keyed(slots.identity, [incident.identification, incident.authentication, state.lookupPending], () => identityLine(state, actions));
+    keyed(slots.identity, [incident.identification, incident.authentication, state.lookupPending, !!incident.retry], () => identityLine(state, actions));
     slots.progress.update(incident);
     keyed(slots.flags, [incident.summary?.redFlags ?? null, cats.map((c) => c?.status ?? null)], () => redFlags(state));
     for (const b of blocks) b.update();
