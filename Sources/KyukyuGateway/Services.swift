@@ -51,6 +51,7 @@ struct VaultService: Service {
             await VaultPurgeService(vault: vault, interval: purgeInterval, logger: logger).run()
         }
         readiness.vaultOpen(false)
+        await desk.suspendAll()
         _ = await vault.truncateWAL()
     }
 }

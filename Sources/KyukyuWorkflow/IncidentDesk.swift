@@ -104,6 +104,11 @@ public actor IncidentDesk {
         return open
     }
 
+    /// Stops every incident's work in flight, changing nothing, as the service stops; a restart restores them.
+    public func suspendAll() async {
+        for runner in runners.values { await runner.suspend() }
+    }
+
     /// A card touched the reader: the active incident reads it if it waits for identification.
     public func cardTouched(_ card: any PatientCard) async {
         guard let activeID, let runner = runners[activeID], await runner.awaitsIdentification else {

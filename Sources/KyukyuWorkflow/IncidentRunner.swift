@@ -191,6 +191,12 @@ public actor IncidentRunner {
         case .fetching, .retryPending:
             if state.card.state == .reading { state.card.state = .read }
             await startFetch(attempt: state.machine.fetchAttempts)
+        case .summary where configuration.categories.contains(where: { state[$0]?.isSettled != true }):
+            // Some categories were still on their way when the process stopped: ask for those again.
+            await startFetch(
+                attempt: state.machine.fetchAttempts,
+                only: configuration.categories.filter { state[$0]?.isSettled != true }
+            )
         case .created, .consentRecorded:
             if [.reading, .removed].contains(state.card.state) {
                 state.card = CardProgress()
@@ -199,6 +205,19 @@ public actor IncidentRunner {
         default:
             break
         }
+    }
+
+    /// Stops everything this runner has in flight (fetch, retry, consent timer) and changes nothing: the service is
+    /// stopping, and a later start restores the incident from the vault where it was.
+    public func suspend() {
+        fetchTask?.cancel()
+        retryTask?.cancel()
+        expiryTask?.cancel()
+        fetchTask = nil
+        retryTask = nil
+        expiryTask = nil
+        for continuation in subscribers.values { continuation.finish() }
+        subscribers = [:]
     }
 
     private func markSummaryShownIfPresent() async {
@@ -585,7 +604,7 @@ public actor IncidentRunner {
 
     // MARK: - Fetching
 
-    private func startFetch(attempt: Int) async {
+    private func startFetch(attempt: Int, only: [MedicalCategory]? = nil) async {
         guard let identity, let consent = state.machine.consent else {
             logger.error("a fetch is due but the identification is missing")
             return
@@ -601,7 +620,7 @@ public actor IncidentRunner {
             identity.patientIdentity,
             crewID: state.crewID ?? "device",
             consent: consent,
-            categories: configuration.categories,
+            categories: only ?? configuration.categories,
             deadlines: configuration.deadlines
         )
         fetchTask?.cancel()

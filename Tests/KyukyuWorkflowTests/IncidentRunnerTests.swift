@@ -1,6 +1,7 @@
 import Clocks
 import Foundation
 import KyukyuDomain
+import KyukyuEligibility
 import KyukyuIncident
 import KyukyuOnshi
 import KyukyuTestbed
@@ -165,6 +166,41 @@ struct IncidentRunnerTests {
         #expect(shown.state.machine.consent == .verbal)
         #expect(shown.summary?.patient != nil)
         #expect(await second.active == nil)
+    }
+
+    @Test func aRestartAfterTheSummaryFetchesWhatHadNotArrived() async throws {
+        let onshi = InMemoryOnshi()
+        onshi.set(.stallCategories)
+        let clock = TestClock()
+        let harness = Harness(
+            onshi: onshi,
+            clock: clock,
+            onshiClock: clock,
+            deadlines: FetchDeadlines(overall: .seconds(1), perCategory: .seconds(30))
+        )
+        let first = harness.desk()
+        let runner = try await first.open(source: .crew)
+        _ = try await runner.recordConsent(.verbal, by: harness.crew)
+        await first.cardTouched(FakeCard())
+        _ = await waitFor(runner) { $0.state.authentication.status == .ok }
+        // The deadline falls with every category still out: the summary shows, pending.
+        await clock.advance(by: .seconds(1))
+        let partial = try #require(await waitFor(runner) { $0.state.machine.phase == .summary })
+        #expect(partial.state[.qualification]?.status == .pending)
+        // Killed here: the old process writes nothing more. The restarted desk asks onshi again for what had not
+        // arrived, and the summary fills in.
+        await runner.suspend()
+        onshi.release()
+        let second = harness.desk()
+        #expect(try await second.restore(viewer: harness.crew) == 1)
+        let resumed = try await second.runner(runner.id)
+        let filled = try #require(
+            await waitFor(resumed) { snapshot in
+                MedicalCategory.allCases.allSatisfy { snapshot.state[$0]?.isSettled == true }
+            }
+        )
+        #expect(filled.summary?.patient != nil)
+        #expect(filled.state.machine.phase == .summary)
     }
 
     @Test func aCardRemovedMidReadIsShownAndReadAgainWhenBack() async throws {

@@ -20,19 +20,22 @@ struct Harness {
     let configuration: WorkflowConfiguration
     let crew = CrewID("TEST-A1")!
 
-    init(onshi: InMemoryOnshi = InMemoryOnshi(), clock: some Clock<Duration> = ContinuousClock()) {
+    init(
+        onshi: InMemoryOnshi = InMemoryOnshi(),
+        clock: some Clock<Duration> = ContinuousClock(),
+        onshiClock: any Clock<Duration> = ContinuousClock(),
+        deadlines: FetchDeadlines = FetchDeadlines(overall: .seconds(20), perCategory: .seconds(20))
+    ) {
         self.onshi = onshi
         let client = EligibilityClient(
             transport: onshi,
             configuration: EligibilityClientConfiguration(hedgeAfter: nil),
-            breaker: CircuitBreaker(failureThreshold: 50),
+            breaker: CircuitBreaker(failureThreshold: 50, clock: onshiClock),
+            clock: onshiClock,
             logger: silent
         )
         effects = WorkflowEffects(store: store, fetching: client, clock: WorkflowClock(clock: clock))
-        configuration = WorkflowConfiguration(
-            terminalID: "ambulance-test",
-            deadlines: FetchDeadlines(overall: .seconds(20), perCategory: .seconds(20))
-        )
+        configuration = WorkflowConfiguration(terminalID: "ambulance-test", deadlines: deadlines)
     }
 
     func desk() -> IncidentDesk { IncidentDesk(effects: effects, configuration: configuration, logger: silent) }
