@@ -21,6 +21,8 @@ public final class InMemoryOnshi: OnshiTransport {
         case refuse(String)
         /// Categories wait until ``release()``.
         case stallCategories
+        /// Sessions open, but every category request fails before it leaves (the network went mid-fetch).
+        case categoriesUnreachable
     }
     /// The synthetic patient every session opens.
     public let patient: Int
@@ -97,6 +99,9 @@ public final class InMemoryOnshi: OnshiTransport {
                 consent: consent
             )
             return OnshiHTTPResponse(status: 200, body: OnshiXML.encode(response))
+        }
+        if case .categoriesUnreachable = mode, request.method == .get {
+            throw EligibilityError.unreachable("no network (test)")
         }
         if case .stallCategories = mode {
             await withCheckedContinuation { continuation in

@@ -92,6 +92,8 @@ public actor IncidentRunner {
     private var fetchTask: Task<Void, Never>?
     private var retryTask: Task<Void, Never>?
     private var expiryTask: Task<Void, Never>?
+    /// Retries of failed categories after the summary, for the backoff.
+    private var categoryRetries = 0
     private var summaryShown = false
     /// The categories that had settled in the snapshot the summary was shown from: their updates may still be on
     /// their way to this actor, and they are not late.
@@ -609,6 +611,7 @@ public actor IncidentRunner {
             logger.error("a fetch is due but the identification is missing")
             return
         }
+        state.retry = nil
         state.authentication = AuthenticationProgress()
         state.authentication.status = .pending
         for category in configuration.categories where state[category]?.isSettled != true || !summaryShown {
@@ -638,9 +641,68 @@ public actor IncidentRunner {
                     await self.apply(update, attempt: attempt)
                 }
             }
+            guard !Task.isCancelled else { return }
+            await self.fetchSettled(await fetch.completion(), attempt: attempt)
         } onCancel: {
             fetch.cancel()
         }
+    }
+
+    /// Categories that failed for a reason that may pass (no network, onshi down or slow, the breaker open) are asked
+    /// for again on the retry schedule while the incident is open: reading during transport, where the network
+    /// comes and goes. The summary stays on the screen meanwhile.
+    private func fetchSettled(_ snapshot: FetchSnapshot, attempt: Int) async {
+        guard isCurrent(attempt), state.machine.phase == .summary, snapshot.session != nil else { return }
+        let transient = configuration.categories.filter { category in
+            switch snapshot.categories[category] {
+            case .timedOut: return true
+            case .failed(let code, _, _):
+                return [
+                    .unreachable, .connectionLost, .timedOut, .serverError, .rateLimited, .maintenance, .circuitOpen,
+                ]
+                .contains(code)
+            default: return false
+            }
+        }
+        guard !transient.isEmpty else {
+            categoryRetries = 0
+            if state.retry != nil {
+                state.retry = nil
+                await persistAndPublish()
+            }
+            return
+        }
+        categoryRetries += 1
+        let delay = configuration.retrySchedule.delay(afterAttempt: categoryRetries)
+        let reason: FetchDeferral =
+            transient.contains { category in
+                if case .failed(.maintenance, _, _) = snapshot.categories[category] { return true }
+                return false
+            } ? .maintenance : .noNetwork
+        let clock = effects.clock
+        state.retry = RetryProgress(
+            reason: reason,
+            attempt: categoryRetries,
+            nextAttemptAt: clock.now().addingTimeInterval(
+                Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+            )
+        )
+        for category in transient { state[category]?.status = .retrying }
+        await persistAndPublish()
+        retryTask?.cancel()
+        retryTask = Task {
+            do {
+                try await clock.sleep(for: delay)
+            } catch {
+                return
+            }
+            await self.retryCategories(transient, attempt: attempt)
+        }
+    }
+
+    private func retryCategories(_ categories: [MedicalCategory], attempt: Int) async {
+        guard isCurrent(attempt), state.machine.phase == .summary else { return }
+        await startFetch(attempt: attempt, only: categories)
     }
 
     private func isCurrent(_ attempt: Int) -> Bool {

@@ -130,6 +130,37 @@ struct IncidentRunnerTests {
         #expect(onshi.sessions == 1)
     }
 
+    @Test func categoriesLostToADeadZoneAfterTheSummaryAreAskedForAgainWithBackoff() async throws {
+        let onshi = InMemoryOnshi()
+        onshi.set(.categoriesUnreachable)
+        let clock = TestClock()
+        let harness = Harness(onshi: onshi, clock: clock)
+        let desk = harness.desk()
+        let runner = try await desk.open(source: .crew)
+        _ = try await runner.recordConsent(.verbal, by: harness.crew)
+        await desk.cardTouched(FakeCard())
+        let waiting = try #require(
+            await waitFor(runner) { $0.state.machine.phase == .summary && $0.state.retry != nil }
+        )
+        #expect(waiting.state.retry?.reason == .noNetwork)
+        #expect(waiting.state[.qualification]?.status == .retrying)
+        // The network is back; nothing happens before the retry is due (2 s), then everything arrives.
+        onshi.set(.answer)
+        await clock.advance(by: .milliseconds(1900))
+        #expect(await runner.snapshot().state[.qualification]?.status == .retrying)
+        await clock.advance(by: .milliseconds(100))
+        let filled = try #require(
+            await waitFor(runner) { snapshot in
+                MedicalCategory.allCases.allSatisfy {
+                    [.arrived, .late, .noneOnRecord].contains(snapshot.state[$0]?.status)
+                }
+            }
+        )
+        #expect(filled.summary?.patient != nil)
+        #expect(filled.state.retry == nil)
+        #expect(onshi.sessions == 2)
+    }
+
     @Test func theIncidentClosesAndShredsWhenOnshisConsentRunsOut() async throws {
         let clock = TestClock()
         let harness = Harness(onshi: InMemoryOnshi(consentLifetime: 600), clock: clock)
