@@ -212,14 +212,19 @@ public actor IncidentRunner {
     /// Stops everything this runner has in flight (fetch, retry, consent timer) and changes nothing: the service is
     /// stopping, and a later start restores the incident from the vault where it was.
     public func suspend() {
+        stopWork()
+        for continuation in subscribers.values { continuation.finish() }
+        subscribers = [:]
+    }
+
+    /// Cancels the fetch, the scheduled retry and the consent timer.
+    private func stopWork() {
         fetchTask?.cancel()
         retryTask?.cancel()
         expiryTask?.cancel()
         fetchTask = nil
         retryTask = nil
         expiryTask = nil
-        for continuation in subscribers.values { continuation.finish() }
-        subscribers = [:]
     }
 
     private func markSummaryShownIfPresent() async {
@@ -439,16 +444,7 @@ public actor IncidentRunner {
         } catch {
             throw .conflict(error)
         }
-        do {
-            try await effects.store.put(
-                JSONEncoder().encode(stored),
-                kind: .identity,
-                incident: id,
-                now: effects.clock.now()
-            )
-        } catch {
-            throw .storage("the vault could not keep the identification")
-        }
+        try await keep(stored, as: .identity, failure: "the vault could not keep the identification")
         identity = stored
         try await handle(.patientIdentified(kind), actor: actor)
     }
@@ -497,19 +493,10 @@ public actor IncidentRunner {
         case .scheduleRetry(let delay, let attempt):
             scheduleRetry(after: delay, attempt: attempt)
         case .cancelFetch:
-            fetchTask?.cancel()
-            retryTask?.cancel()
-            expiryTask?.cancel()
-            fetchTask = nil
-            retryTask = nil
+            stopWork()
         case .shred(let reason):
             // Late categories may still be on their way after the summary: stop them before the vault forgets.
-            fetchTask?.cancel()
-            retryTask?.cancel()
-            expiryTask?.cancel()
-            fetchTask = nil
-            retryTask = nil
-            expiryTask = nil
+            stopWork()
             summary = nil
             records = [:]
             identity = nil
@@ -842,15 +829,15 @@ public actor IncidentRunner {
 
     private func persist() async throws(WorkflowError) {
         state.version += 1
+        try await keep(state, as: .incidentState, failure: "the vault could not keep the incident's state")
+    }
+
+    /// Stores `value` (JSON) as a new version of `kind` in the vault.
+    private func keep(_ value: some Encodable, as kind: RecordKind, failure: String) async throws(WorkflowError) {
         do {
-            try await effects.store.put(
-                JSONEncoder().encode(state),
-                kind: .incidentState,
-                incident: id,
-                now: effects.clock.now()
-            )
+            try await effects.store.put(JSONEncoder().encode(value), kind: kind, incident: id, now: effects.clock.now())
         } catch {
-            throw .storage("the vault could not keep the incident's state")
+            throw .storage(failure)
         }
     }
 
