@@ -31,6 +31,8 @@ public enum AuthenticationRefusal: String, Sendable, Hashable, Codable, CaseIter
     case certificateProblem = "certificate-problem"
     /// No patient (or several) matched a lookup: identify the patient another way.
     case notFound = "not-found"
+    /// The card could not sign onshi's nonce (it left the reader, or refused): touch it again.
+    case cardFailed = "card-failed"
 }
 
 /// Why an incident was closed. Every close shreds what the incident holds.

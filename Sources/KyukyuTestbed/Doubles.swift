@@ -28,6 +28,9 @@ public final class InMemoryOnshi: OnshiTransport {
     public let patient: Int
     /// The day records are generated for.
     public let today: OnshiDate
+    /// The assurance of every authentication request, in order (`visual`, `pin`; lookups are not listed).
+    public var assurances: [String] { assuranceLog.withLock { $0 } }
+    private let assuranceLog = Mutex<[String]>([])
     private let state = Mutex<(mode: Mode, sessions: Int, waiters: [CheckedContinuation<Void, Never>])>(
         (.answer, 0, [])
     )
@@ -71,6 +74,21 @@ public final class InMemoryOnshi: OnshiTransport {
                 resultSegment: result.status == .completed ? .success : .error,
                 errorCode: result.status == .completed ? nil : result.code
             )
+        }
+        if request.method == .post, request.path.hasSuffix("/nonces") {
+            let response = NonceResponse(
+                header: header(.completed),
+                result: .completed,
+                nonceID: "test-nonce",
+                nonce: Array(repeating: 0x42, count: 32),
+                expiresAt: Date().addingTimeInterval(60)
+            )
+            return OnshiHTTPResponse(status: 200, body: OnshiXML.encode(response))
+        }
+        if request.method == .post, request.path.hasSuffix("/sessions"),
+            let authentication = try? OnshiXML.decode(AuthenticationRequest.self, from: request.body)
+        {
+            assuranceLog.withLock { $0.append(authentication.assurance.rawValue) }
         }
         if request.method == .post {
             if case .refuse(let code) = mode {
@@ -143,6 +161,8 @@ public final class FakeCard: PatientCard {
         public var verifications = 0
         /// Sessions opened.
         public var sessions = 0
+        /// Signatures made (PIN mode).
+        public var signatures = 0
     }
     /// The card's state.
     public let state: Mutex<State>
@@ -197,6 +217,11 @@ public final class FakeCard: PatientCard {
         func authenticationCertificate() async throws -> [UInt8] {
             try present()
             return Array("synthetic certificate (the in-memory onshi does not parse it)".utf8)
+        }
+        func signWithAuthenticationKey(sha256 digest: [UInt8]) async throws -> [UInt8] {
+            try present()
+            card.state.withLock { $0.signatures += 1 }
+            return Array(repeating: 0x5A, count: 256)
         }
     }
 }

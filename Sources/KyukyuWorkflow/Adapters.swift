@@ -77,4 +77,8 @@ struct SessionAccess: CardAccess {
     func authenticationCertificate() async throws -> [UInt8] {
         try await session.readCertificateDER(.userAuthentication)
     }
+
+    func signWithAuthenticationKey(sha256 digest: [UInt8]) async throws -> [UInt8] {
+        try await session.signWithAuthenticationKey(sha256: digest)
+    }
 }

@@ -55,6 +55,9 @@ public protocol CardAccess: Sendable {
     func verify(pin: String, confirmLastTry: Bool) async throws
     /// The user-authentication certificate (DER). On an iPhone the holder approves on the phone first.
     func authenticationCertificate() async throws -> [UInt8]
+    /// The user-authentication key's signature over a SHA-256 digest (after a verified PIN): PIN mode, where the
+    /// card signs onshi's nonce.
+    func signWithAuthenticationKey(sha256 digest: [UInt8]) async throws -> [UInt8]
 }
 
 /// The workflow's clocks: a monotonic clock for retries, and the wall clock for what is recorded.

@@ -1,3 +1,4 @@
+import Crypto
 public import Foundation
 import KyukyuCard
 public import KyukyuDomain
@@ -90,6 +91,10 @@ public actor IncidentRunner {
     private let configuration: WorkflowConfiguration
     private let logger: Logger
     private var fetchTask: Task<Void, Never>?
+    /// The fetch in progress.
+    private var currentFetch: PatientFetch?
+    /// While the card that was just verified is still on the reader: its signature over onshi's nonce (PIN mode).
+    private var signer: (@Sendable ([UInt8]) async throws -> [UInt8])?
     private var retryTask: Task<Void, Never>?
     private var expiryTask: Task<Void, Never>?
     /// Retries of failed categories after the summary, for the backoff.
@@ -356,20 +361,24 @@ public actor IncidentRunner {
         }
         state.card.state = .reading
         await persistAndPublish()
-        let result: Result<(TokenType, [UInt8]), any Error>
+        let result: Result<(TokenType, [UInt8], Bool), any Error>
         do {
-            let read = try await card.withCard { access -> (TokenType, [UInt8]) in
+            let read = try await card.withCard { access -> (TokenType, [UInt8], Bool) in
                 let type = try await access.tokenType()
                 try await access.verify(pin: pin, confirmLastTry: confirmLastTry)
-                return (type, try await access.authenticationCertificate())
+                let der = try await access.authenticationCertificate()
+                // With consent recorded the fetch starts now: the card signs onshi's nonce while it is here.
+                guard await self.consentRecorded else { return (type, der, false) }
+                try await self.identifiedOnCard(type, der: der, access: access)
+                return (type, der, true)
             }
             result = .success(read)
         } catch {
             result = .failure(error)
         }
         switch result {
-        case .success(let (type, der)):
-            try await cardIdentified(type, der: der)
+        case .success(let (type, der, alreadyIdentified)):
+            if !alreadyIdentified { try await cardIdentified(type, der: der) }
             return snapshot()
         case .failure(let error as CardError):
             state.card.state = .pinRequired
@@ -399,6 +408,19 @@ public actor IncidentRunner {
             await cardFailed(error)
             throw .card("the card could not be read")
         }
+    }
+
+    private var consentRecorded: Bool { state.machine.consent != nil }
+
+    /// Identifies the patient with the card still in the session, so that the fetch's authentication is in PIN mode
+    /// (the card signs onshi's nonce); returns once authentication has settled, and the card can go.
+    private func identifiedOnCard(_ type: TokenType, der: [UInt8], access: any CardAccess) async throws(WorkflowError) {
+        signer = { nonce in
+            try await access.signWithAuthenticationKey(sha256: Array(SHA256.hash(data: nonce)))
+        }
+        defer { signer = nil }
+        try await cardIdentified(type, der: der)
+        if let currentFetch { _ = await currentFetch.authentication() }
     }
 
     private enum CardOutcome: Sendable {
@@ -606,14 +628,21 @@ public actor IncidentRunner {
                 state[category] = CategoryProgress(status: .pending)
             }
         }
+        let patientIdentity: PatientIdentity
+        if let signer, case .certificate(let der) = identity {
+            patientIdentity = .pin(certificateDER: Array(der), signNonce: signer)
+        } else {
+            patientIdentity = identity.patientIdentity
+        }
         let fetch = effects.fetching.fetch(
-            identity.patientIdentity,
+            patientIdentity,
             crewID: state.crewID ?? "device",
             consent: consent,
             categories: only ?? configuration.categories,
             deadlines: configuration.deadlines
         )
         fetchTask?.cancel()
+        currentFetch = fetch
         fetchTask = Task { await self.follow(fetch, attempt: attempt) }
     }
 
@@ -725,6 +754,8 @@ public actor IncidentRunner {
             event = .authenticationRefused(.certificateProblem)
         case .notFound:
             event = .authenticationRefused(.notFound)
+        case .signingFailed:
+            event = .authenticationRefused(.cardFailed)
         case .unreachable, .connectionLost, .timedOut:
             event = .fetchDeferred(.noNetwork)
         case .maintenance:

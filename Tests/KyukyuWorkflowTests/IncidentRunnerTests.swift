@@ -85,6 +85,24 @@ struct IncidentRunnerTests {
         #expect(phone.state.withLock { $0.verifications } == 2)
         let shown = await waitFor(runner) { $0.state.machine.phase == .summary }
         #expect(shown?.state.machine.identification == .card(.android))
+        // PIN mode: consent was there, so the phone signed onshi's nonce while it was on the reader, once.
+        #expect(phone.state.withLock { $0.signatures } == 1)
+        #expect(harness.onshi.assurances == ["pin"])
+    }
+
+    @Test func aPINEnteredBeforeConsentIdentifiesByTheCertificateAlone() async throws {
+        let harness = Harness()
+        let desk = harness.desk()
+        let runner = try await desk.open(source: .crew)
+        let phone = FakeCard(.android)
+        await desk.cardTouched(phone)
+        _ = try await runner.submitPIN("1234", confirmLastTry: false, card: phone, by: harness.crew)
+        #expect(await runner.snapshot().state.machine.phase == .identified)
+        _ = try await runner.recordConsent(.verbal, by: harness.crew)
+        _ = await waitFor(runner) { $0.state.machine.phase == .summary }
+        // The phone had gone by the time the fetch started: no signature, a visual-check session.
+        #expect(phone.state.withLock { $0.signatures } == 0)
+        #expect(harness.onshi.assurances == ["visual"])
     }
 
     @Test func aRefusedConsentIsSentClosesAndShreds() async throws {
