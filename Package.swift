@@ -194,6 +194,7 @@ let package = Package(
             dependencies: [
                 "KyukyuDomain",
                 "KyukyuWorkflow",
+                "KyukyuIncident",
                 "KyukyuCard",
                 "KyukyuVault",
                 "KyukyuEligibility",

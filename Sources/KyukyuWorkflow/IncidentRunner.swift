@@ -306,8 +306,10 @@ public actor IncidentRunner {
     /// A card touched the reader while this incident waits for identification: reads it (no tap). A token that
     /// needs a PIN stops at ``CardProgress/State/pinRequired`` with the tries left; ``submitPIN(_:confirmLastTry:card:by:)``
     /// goes on. A card removed mid-read is shown as such and read again when it comes back.
-    public func cardTouched(_ card: any PatientCard) async {
-        guard awaitsIdentification else { return }
+    /// Returns the card's error when the read failed (the state says it in words too).
+    @discardableResult
+    public func cardTouched(_ card: any PatientCard) async -> (any Error)? {
+        guard awaitsIdentification else { return nil }
         state.card.state = .reading
         state.card.reason = nil
         await persistAndPublish()
@@ -338,10 +340,13 @@ public actor IncidentRunner {
             case .certificate(let type, let der):
                 try await cardIdentified(type, der: der)
             }
+            return nil
         } catch let error as WorkflowError {
             logger.warning("card identification failed", metadata: ["kyukyu.error": "\(error.kind.rawValue)"])
+            return error
         } catch {
             await cardFailed(error)
+            return error
         }
     }
 
@@ -356,6 +361,27 @@ public actor IncidentRunner {
         guard awaitsIdentification, state.card.state == .pinRequired else {
             throw .conflict(reason: "no PIN is asked for now")
         }
+        return try await readWithPIN(pin, confirmLastTry: confirmLastTry, card: card)
+    }
+
+    /// PIN mode, whatever the credential: verifies the holder's PIN once (tries asked first, never retried), reads
+    /// the certificate and, with consent recorded, has the card sign onshi's nonce before it is released. For
+    /// `kyukyu fetch --pin-stdin` and a terminal configured for PIN mode.
+    public func identifyWithPIN(
+        _ pin: String,
+        confirmLastTry: Bool,
+        card: any PatientCard,
+        by crew: CrewID
+    ) async throws(WorkflowError) -> IncidentSnapshot {
+        guard awaitsIdentification else { throw .conflict(reason: "the patient is already identified") }
+        return try await readWithPIN(pin, confirmLastTry: confirmLastTry, card: card)
+    }
+
+    private func readWithPIN(
+        _ pin: String,
+        confirmLastTry: Bool,
+        card: any PatientCard
+    ) async throws(WorkflowError) -> IncidentSnapshot {
         guard pin.count == 4, pin.allSatisfy({ $0.isASCII && $0.isNumber }) else {
             throw .invalidInput("the PIN is 4 digits")
         }
@@ -402,7 +428,7 @@ public actor IncidentRunner {
                 throw .invalidInput("the PIN is 4 digits")
             default:
                 await cardFailed(error)
-                throw .card(error.reason)
+                throw .card(error.reason, underlying: error)
             }
         case .failure(let error):
             await cardFailed(error)
@@ -731,6 +757,7 @@ public actor IncidentRunner {
         case .authenticated(let session, _):
             state.authentication.status = .ok
             state.authentication.reason = nil
+            state.authentication.qualificationValidity = session.qualificationValidity
             if let until = session.consent?.availableUntil {
                 state.consentAvailableUntil = until
                 scheduleConsentExpiry()
@@ -775,6 +802,7 @@ public actor IncidentRunner {
             state.authentication.status = .failed
         }
         state.authentication.reason = reason
+        state.authentication.code = code.description
         for category in configuration.categories where state[category]?.isSettled != true {
             state[category] = nil
         }
@@ -813,8 +841,13 @@ public actor IncidentRunner {
             progress = CategoryProgress(status: .timedOut, milliseconds: Self.milliseconds(after))
         case .cancelled(let after):
             progress = CategoryProgress(status: .cancelled, milliseconds: Self.milliseconds(after))
-        case .failed(_, let reason, let elapsed):
-            progress = CategoryProgress(status: .failed, reason: reason, milliseconds: Self.milliseconds(elapsed))
+        case .failed(let code, let reason, let elapsed):
+            progress = CategoryProgress(
+                status: .failed,
+                reason: reason,
+                milliseconds: Self.milliseconds(elapsed),
+                code: code.description
+            )
         }
         guard isCurrent(state.machine.fetchAttempts) else { return }
         state[category] = progress

@@ -81,6 +81,10 @@ public struct AuthenticationProgress: Sendable, Hashable, Codable {
     public var status: Status = .notStarted
     /// Plain words for the crew.
     public var reason: String?
+    /// The eligibility client's error code for a refusal or failure (`consentRefused`, `unreachable`, …).
+    public var code: String?
+    /// onshi's qualification validity (1 valid … 6 other), once a session is open.
+    public var qualificationValidity: Int?
 
     /// Not started.
     public init() {}
@@ -115,13 +119,22 @@ public struct CategoryProgress: Sendable, Hashable, Codable {
     public var milliseconds: Int?
     /// How many records arrived.
     public var count: Int?
+    /// The eligibility client's error code, for a failure.
+    public var code: String?
 
     /// Makes a progress entry.
-    public init(status: Status, reason: String? = nil, milliseconds: Int? = nil, count: Int? = nil) {
+    public init(
+        status: Status,
+        reason: String? = nil,
+        milliseconds: Int? = nil,
+        count: Int? = nil,
+        code: String? = nil
+    ) {
         self.status = status
         self.reason = reason
         self.milliseconds = milliseconds
         self.count = count
+        self.code = code
     }
 
     /// Whether nothing more will come for this category in this attempt.

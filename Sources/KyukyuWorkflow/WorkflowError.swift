@@ -31,6 +31,8 @@ public struct WorkflowError: Error, Hashable, Sendable, CustomStringConvertible 
     private let code: Code
     /// Plain words for the crew.
     public let reason: String
+    /// The card's own error behind a ``Kind/card`` refusal, where there is one.
+    public private(set) var underlying: (any Error & Sendable)?
     /// The file that threw the error.
     public let file: String
     /// The line that threw the error.
@@ -95,9 +97,16 @@ public struct WorkflowError: Error, Hashable, Sendable, CustomStringConvertible 
         )
     }
 
-    /// The card could not be read.
-    public static func card(_ reason: String, file: String = #fileID, line: UInt = #line) -> Self {
-        Self(.card, reason: reason, file: file, line: line)
+    /// The card could not be read; `underlying` is the card's own error.
+    public static func card(
+        _ reason: String,
+        underlying: (any Error & Sendable)? = nil,
+        file: String = #fileID,
+        line: UInt = #line
+    ) -> Self {
+        var error = Self(.card, reason: reason, file: file, line: line)
+        error.underlying = underlying
+        return error
     }
 
     /// The vault failed.

@@ -4,8 +4,10 @@ import Foundation
 import KyukyuCard
 import KyukyuDomain
 import KyukyuEligibility
+import KyukyuIncident
 import KyukyuOnshi
 import KyukyuVault
+import KyukyuWorkflow
 import Logging
 
 /// `kyukyu fetch`: card (or the four fields) → onshi → the summary on the crew's terminal, with every
@@ -238,6 +240,8 @@ struct FetchCommand: AsyncParsableCommand {
         if exitCode != 0 { throw ExitCode(exitCode) }
     }
 
+    /// Drives one incident through the workflow library, as the gateway does, with nothing kept: the store is in
+    /// memory and forgotten when the command ends.
     func fetchAndPresent(
         client: EligibilityClient,
         transport: HTTPOnshiTransport,
@@ -249,157 +253,219 @@ struct FetchCommand: AsyncParsableCommand {
         started: ContinuousClock.Instant,
         logger: Logger
     ) async throws -> Int32 {
-        let exitCode: Int32
+        guard let crewID = CrewID(crew) else { throw ValidationError("--crew must be 1 to 64 of A-Z a-z 0-9 . _ -") }
+        let runner = try await Self.workflow {
+            () async throws(WorkflowError) in
+            try await IncidentRunner.open(
+                source: .crew,
+                effects: WorkflowEffects(store: InMemoryIncidentStore(), fetching: client),
+                configuration: WorkflowConfiguration(terminalID: device, deadlines: deadlines, categories: categories),
+                logger: logger
+            )
+        }
+        let updates = await runner.updates()
+        _ = try await Self.workflow { () async throws(WorkflowError) in
+            try await runner.recordConsent(consent, by: crewID)
+        }
+        var cardTime: Duration?
         if let query {
             await warm.value
-            exitCode = try await present(
-                client.fetch(
-                    .lookup(query),
-                    crewID: crew,
-                    consent: consent,
-                    categories: categories,
-                    deadlines: deadlines
-                ),
-                cardTime: nil,
-                started: started
-            )
+            _ = try await Self.workflow { () async throws(WorkflowError) in try await runner.lookup(query, by: crewID) }
         } else {
-            exitCode = try await withCardReader(global: global, json: json) { reader in
-                let (fetch, cardTime) = try await reader.withSession(reader: self.reader) { session in
-                    let type = try await session.tokenType()
-                    if let secret {
-                        try await session.verify(
-                            try CardPIN(secret, kind: .userAuthentication),
-                            confirmLastTry: confirmLastTry
+            let failure: Int32? = try await withCardReader(global: global, json: json) { reader in
+                let card = ReaderCard(reader: reader, readerName: self.reader)
+                if let secret {
+                    do {
+                        // PIN mode: the card signs onshi's nonce before it is released (and reset).
+                        _ = try await runner.identifyWithPIN(
+                            secret,
+                            confirmLastTry: confirmLastTry,
+                            card: card,
+                            by: crewID
                         )
+                    } catch let error as WorkflowError {
+                        if let cardError = error.underlying as? CardError { throw cardError }
+                        FileHandle.standardError.write(Data("error: \(error.reason)\n".utf8))
+                        return Self.exitCode(error)
                     }
-                    let der = try await session.readCertificateDER(.userAuthentication)
-                    let cardTime = ContinuousClock.now - started
-                    logger.info("card read", metadata: ["kyukyu.card.token": "\(type.rawValue)"])
-                    let identity: PatientIdentity =
-                        secret == nil
-                        ? .visualCheck(certificateDER: der)
-                        : .pin(
-                            certificateDER: der,
-                            signNonce: { nonce in
-                                try await session.signWithAuthenticationKey(sha256: Array(SHA256.hash(data: nonce)))
-                            }
-                        )
-                    let fetch = client.fetch(
-                        identity,
-                        crewID: crew,
-                        consent: consent,
-                        categories: categories,
-                        deadlines: deadlines
+                } else if let error = await runner.cardTouched(card) {
+                    throw error
+                } else if await runner.snapshot().state.card.state == .pinRequired {
+                    FileHandle.standardError.write(
+                        Data("error: this smartphone credential needs the holder's PIN: use --pin-stdin\n".utf8)
                     )
-                    // In PIN mode the card signs onshi's nonce during authentication; after that nothing needs it.
-                    if secret != nil { _ = await fetch.authentication() }
-                    return (fetch, cardTime)
+                    return 14
                 }
-                // The card is released (and reset, if a PIN was verified) while the categories arrive.
-                return try await present(fetch, cardTime: cardTime, started: started)
+                cardTime = ContinuousClock.now - started
+                let type = await runner.snapshot().state.card.tokenType
+                logger.info("card read", metadata: ["kyukyu.card.token": "\(type?.rawValue ?? "?")"])
+                return nil
+            }
+            if let failure {
+                _ = try? await runner.close(by: crewID)
+                return failure
             }
         }
-        return exitCode
+        let code = try await present(runner, updates: updates, cardTime: cardTime, started: started)
+        // Nothing more is fetched or retried once the answer is printed.
+        _ = try? await runner.close(by: crewID)
+        return code
     }
 
-    /// Shows the snapshot at the deadline, then late categories as they arrive; returns the exit code.
-    func present(_ fetch: PatientFetch, cardTime: Duration?, started: ContinuousClock.Instant) async throws -> Int32 {
-        let atDeadline = await fetch.snapshotAtDeadline()
-        if !json {
-            let title =
-                atDeadline.isComplete
-                ? "Everything arrived in \(ms(atDeadline.elapsed)) (deadline \(deadlineMs) ms)"
-                : "At the deadline (\(deadlineMs) ms): what has arrived"
-            printSnapshot(atDeadline, cardTime: cardTime, title: title)
-            flushOutput()
+    static func workflow<T>(_ body: () async throws(WorkflowError) -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error.reason)\n".utf8))
+            throw ExitCode(exitCode(error))
         }
-        var late: [(MedicalCategory, CategoryStatus)] = []
-        if !atDeadline.isComplete {
-            for await update in fetch.updates {
-                guard case .category(let category, let status) = update, status.isFinal,
-                    atDeadline.categories[category]?.isFinal != true
-                else { continue }
-                late.append((category, status))
-                if !json {
-                    print("late: \(category.rawValue) \(statusLine(status))")
-                    flushOutput()
+    }
+
+    static func exitCode(_ error: WorkflowError) -> Int32 {
+        switch error.kind {
+        case .wrongPIN, .invalidInput: 15
+        case .pinLastTry: 16
+        case .pinLocked: 17
+        case .card: 19
+        default: 29
+        }
+    }
+
+    /// Shows the summary at the deadline, then late categories as they arrive; returns the exit code.
+    func present(
+        _ runner: IncidentRunner,
+        updates: AsyncStream<IncidentSnapshot>,
+        cardTime: Duration?,
+        started: ContinuousClock.Instant
+    ) async throws -> Int32 {
+        var atDeadline: IncidentState?
+        var lateShown: Set<MedicalCategory> = []
+        var final: IncidentState?
+        for await snapshot in updates {
+            let state = snapshot.state
+            switch state.machine.phase {
+            case .closed, .retryPending:
+                final = state
+            case .consentRecorded where state.authentication.status == .refused:
+                final = state
+            case .summary:
+                if atDeadline == nil {
+                    atDeadline = state
+                    if !json {
+                        let settled = state.categories.values.allSatisfy(\.isSettled)
+                        let elapsed = ms(ContinuousClock.now - started)
+                        printSnapshot(
+                            state,
+                            cardTime: cardTime,
+                            title: settled
+                                ? "Everything arrived in \(elapsed) (deadline \(deadlineMs) ms)"
+                                : "At the deadline (\(deadlineMs) ms): what has arrived"
+                        )
+                        flushOutput()
+                    }
+                } else if !json, let atDeadline {
+                    for category in MedicalCategory.allCases
+                    where state[category]?.isSettled == true && atDeadline[category]?.isSettled != true
+                        && !lateShown.contains(category)
+                    {
+                        lateShown.insert(category)
+                        print("late: \(category.rawValue) \(statusLine(state[category]))")
+                        flushOutput()
+                    }
                 }
+                if state.retry != nil || state.categories.values.allSatisfy(\.isSettled) { final = state }
+            default:
+                continue
             }
+            if final != nil { break }
         }
-        let final = await fetch.completion()
+        let current = await runner.snapshot().state
+        let last = final ?? current
+        var records: [MedicalCategory: CategoryRecords] = [:]
+        for category in MedicalCategory.allCases {
+            if let stored = await runner.records(category) { records[category] = stored }
+        }
         if json {
             try printJSON(
                 FetchOutput(
-                    atDeadline: atDeadline,
-                    final: final,
+                    atDeadline: atDeadline ?? last,
+                    final: last,
+                    records: records,
                     cardTime: cardTime,
                     total: ContinuousClock.now - started
                 )
             )
         } else {
-            printRecords(final)
+            if atDeadline == nil { printSnapshot(last, cardTime: cardTime, title: "Not authenticated") }
+            printRecords(records)
             flushOutput()
         }
-        if let failure = final.authenticationError {
-            if failure.code == .signingFailed, let card = failure.underlying as? CardError {
-                // The card's own error (wrong state, removed, locked) and its exit code, not "cancelled".
-                FileHandle.standardError.write(Data("error: \(card.reason)\n".utf8))
-                return CardExitCode.for(card)
-            }
-            FileHandle.standardError.write(Data("error: \(failure.reason)\n".utf8))
-            switch failure.code {
-            case .consentRefused: return 21
-            case .certificateProblem: return 22
-            case .notFound: return 23
-            case .maintenance: return 25
-            case .signingFailed: return 19
-            case .unreachable, .timedOut, .circuitOpen, .connectionLost, .serverError, .rateLimited: return 24
-            default: return 29
-            }
-        }
-        return 0
+        return failureExit(last)
     }
 
-    func printSnapshot(_ snapshot: FetchSnapshot, cardTime: Duration?, title: String) {
+    /// The exit code of an incident that ended without a summary: refused consent 21, certificate problem 22, no
+    /// such patient 23, onshi unreachable or failing 24, maintenance 25, the card's signature 19, anything else 29.
+    func failureExit(_ state: IncidentState) -> Int32 {
+        guard state.authentication.status != .ok else { return 0 }
+        guard let code = state.authentication.code else { return state.machine.phase == .summary ? 0 : 29 }
+        let reason = state.authentication.reason ?? code
+        FileHandle.standardError.write(Data("error: \(reason)\n".utf8))
+        switch code {
+        case EligibilityError.Code.consentRefused.description: return 21
+        case EligibilityError.Code.certificateProblem.description: return 22
+        case EligibilityError.Code.notFound.description: return 23
+        case EligibilityError.Code.maintenance.description: return 25
+        case EligibilityError.Code.signingFailed.description: return 19
+        case EligibilityError.Code.unreachable.description, EligibilityError.Code.timedOut.description,
+            EligibilityError.Code.circuitOpen.description, EligibilityError.Code.connectionLost.description,
+            EligibilityError.Code.serverError.description, EligibilityError.Code.rateLimited.description:
+            return 24
+        default: return 29
+        }
+    }
+
+    func printSnapshot(_ state: IncidentState, cardTime: Duration?, title: String) {
         print("== \(title)")
         if let cardTime { print("card read in \(ms(cardTime))") }
-        if let session = snapshot.session {
+        if state.authentication.status == .ok {
             let consent =
-                session.consent.map {
-                    "consent \($0.basis.rawValue) until \(ISO8601DateFormatter().string(from: $0.availableUntil))"
+                state.consentAvailableUntil.map {
+                    "consent \(state.machine.consent?.rawValue ?? "?") until \(ISO8601DateFormatter().string(from: $0))"
                 } ?? ""
             print(
-                "session open: qualification validity \(session.qualificationValidity.map(String.init) ?? "?") \(consent)"
+                "session open: qualification validity \(state.authentication.qualificationValidity.map(String.init) ?? "?") \(consent)"
             )
-        } else if let failure = snapshot.authenticationFailure {
-            print("NOT AUTHENTICATED: \(failure.reason)")
+        } else if let reason = state.authentication.reason {
+            print("NOT AUTHENTICATED: \(reason)")
         }
         for category in MedicalCategory.allCases {
-            guard let status = snapshot.categories[category] else { continue }
-            print("  \(category.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0)) \(statusLine(status))")
+            guard let progress = state[category] else { continue }
+            print("  \(category.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0)) \(statusLine(progress))")
         }
     }
 
-    func statusLine(_ status: CategoryStatus) -> String {
-        switch status {
+    func statusLine(_ progress: CategoryProgress?) -> String {
+        guard let progress else { return "pending" }
+        let elapsed = progress.milliseconds.map { "\($0) ms" } ?? ""
+        switch progress.status {
         case .pending: return "pending"
-        case .retrying(let attempt, let reason): return "retrying (attempt \(attempt)): \(reason)"
-        case .ok(let records, let elapsed): return "ok         \(ms(elapsed))  \(records.count) records"
-        case .empty(let elapsed): return "empty      \(ms(elapsed))"
-        case .timedOut(let after): return "TIMED OUT  \(ms(after))"
-        case .cancelled(let after): return "CANCELLED  \(ms(after))"
-        case .failed(_, let reason, let elapsed): return "FAILED     \(ms(elapsed))  \(reason)"
+        case .retrying: return "retrying: \(progress.reason ?? "")"
+        case .arrived, .late: return "ok         \(elapsed)  \(progress.count ?? 0) records"
+        case .noneOnRecord: return "empty      \(elapsed)"
+        case .timedOut: return "TIMED OUT  \(elapsed)"
+        case .cancelled: return "CANCELLED  \(elapsed)"
+        case .failed: return "FAILED     \(elapsed)  \(progress.reason ?? "")"
         }
     }
 
-    func printRecords(_ snapshot: FetchSnapshot) {
+    func printRecords(_ records: [MedicalCategory: CategoryRecords]) {
         print("== Summary")
         for category in MedicalCategory.allCases {
-            guard case .ok(let records, _) = snapshot.categories[category] else { continue }
+            guard let stored = records[category] else { continue }
             print("[\(category.rawValue)]")
-            for line in RecordText.lines(records).prefix(12) { print("  " + line) }
-            if records.count > 12 { print("  … \(records.count - 12) more") }
+            let lines = RecordText.lines(stored)
+            for line in lines.prefix(12) { print("  " + line) }
+            if lines.count > 12 { print("  … \(lines.count - 12) more") }
         }
     }
 
@@ -473,37 +539,50 @@ struct FetchOutput: Encodable {
     var atDeadline: [String: String]
     var categories: [String: Category]
 
-    init(atDeadline: FetchSnapshot, final: FetchSnapshot, cardTime: Duration?, total: Duration) {
+    /// The status words of the CLI's JSON (stable for scripts and drills).
+    static func label(_ progress: CategoryProgress?) -> String {
+        switch progress?.status {
+        case nil, .pending: "pending"
+        case .arrived, .late: "ok"
+        case .noneOnRecord: "empty"
+        case .timedOut: "timed-out"
+        case .cancelled: "cancelled"
+        case .failed: "failed"
+        case .retrying: "retrying"
+        }
+    }
+
+    init(
+        atDeadline: IncidentState,
+        final: IncidentState,
+        records: [MedicalCategory: CategoryRecords],
+        cardTime: Duration?,
+        total: Duration
+    ) {
         func ms(_ d: Duration) -> Double {
             Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
         }
         cardMilliseconds = cardTime.map(ms)
         totalMilliseconds = ms(total)
-        authenticated = final.session != nil
-        authenticationError = final.authenticationFailure?.code.description
-        qualificationValidity = final.session?.qualificationValidity
+        authenticated = final.authentication.status == .ok
+        authenticationError = authenticated ? nil : final.authentication.code
+        qualificationValidity = final.authentication.qualificationValidity
         self.atDeadline = Dictionary(
-            uniqueKeysWithValues: atDeadline.categories.map { ($0.key.rawValue, $0.value.label) }
+            uniqueKeysWithValues: final.categories.keys.map { ($0, Self.label(atDeadline.categories[$0])) }
         )
         categories = Dictionary(
-            uniqueKeysWithValues: final.categories.map { category, status in
-                let entry: Category
-                switch status {
-                case .ok(let records, let elapsed):
-                    entry = Category(status: "ok", milliseconds: ms(elapsed), records: records)
-                case .empty(let elapsed): entry = Category(status: "empty", milliseconds: ms(elapsed))
-                case .timedOut(let after): entry = Category(status: "timed-out", milliseconds: ms(after))
-                case .cancelled(let after): entry = Category(status: "cancelled", milliseconds: ms(after))
-                case .failed(let code, let reason, let elapsed):
-                    entry = Category(
-                        status: "failed",
-                        milliseconds: ms(elapsed),
-                        code: code.description,
-                        reason: reason
+            uniqueKeysWithValues: final.categories.map { name, progress in
+                let category = MedicalCategory(rawValue: name)
+                return (
+                    name,
+                    Category(
+                        status: Self.label(progress),
+                        milliseconds: progress.milliseconds.map(Double.init),
+                        code: progress.code,
+                        reason: progress.status == .failed ? progress.reason : nil,
+                        records: category.flatMap { records[$0] }
                     )
-                case .pending, .retrying: entry = Category(status: status.label)
-                }
-                return (category.rawValue, entry)
+                )
             }
         )
     }
