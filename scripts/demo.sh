@@ -7,7 +7,7 @@
 #
 # Without a terminal (CI smoke), or with KYUKYU_DEMO_NONINTERACTIVE=1: starts, checks /health/ready, prints, stops.
 # KYUKYU_DEMO_STATE_DIR (default state/demo) keeps the stack's state, logs and the demo crew between runs.
-# The ports and other knobs are scripts/stack.sh's (KYUKYU_STACK_PORT_BASE, default 40600, …).
+# The ports and other knobs are scripts/stack.sh's (KYUKYU_STACK_PORT_BASE, default 20600, …).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export KYUKYU_BIN_DIR="${KYUKYU_BIN_DIR:-.build/debug}"

@@ -18,7 +18,7 @@
 #
 # Environment (all optional):
 #   KYUKYU_BIN_DIR                 the built executables (default .build/debug)
-#   KYUKYU_STACK_PORT_BASE         first port (default 40600): vpcd base, +10 card control, +20 onshi, +21 stub
+#   KYUKYU_STACK_PORT_BASE         first port (default 20600): vpcd base, +10 card control, +20 onshi, +21 stub
 #                                  admin, +30 gateway; each can be set alone:
 #   KYUKYU_STACK_VPCD_PORT, KYUKYU_STACK_CARD_CONTROL_PORT, KYUKYU_STACK_ONSHI_PORT, KYUKYU_STACK_ADMIN_PORT,
 #   KYUKYU_STACK_GATEWAY_PORT
@@ -43,7 +43,7 @@ done
 
 BIN="${KYUKYU_BIN_DIR:-.build/debug}"
 BIN="$(cd "$BIN" 2>/dev/null && pwd || echo "$BIN")"
-BASE="${KYUKYU_STACK_PORT_BASE:-40600}"
+BASE="${KYUKYU_STACK_PORT_BASE:-20600}"
 VPCD_PORT="${KYUKYU_STACK_VPCD_PORT:-$BASE}"
 CONTROL_PORT="${KYUKYU_STACK_CARD_CONTROL_PORT:-$((BASE + 10))}"
 ONSHI_PORT="${KYUKYU_STACK_ONSHI_PORT:-$((BASE + 20))}"

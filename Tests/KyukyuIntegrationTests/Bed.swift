@@ -12,8 +12,9 @@ import Testing
 actor Bed {
     static let shared = Bed()
 
-    /// `KYUKYU_TEST_BASE_PORT` moves it, so that two checkouts can run their suites side by side.
-    static let basePort = ProcessInfo.processInfo.environment["KYUKYU_TEST_BASE_PORT"].flatMap { Int($0) } ?? 40100
+    /// `KYUKYU_TEST_BASE_PORT` moves it, so that two checkouts can run their suites side by side. Below Linux's
+    /// ephemeral range (32768-60999), so that no outgoing connection can hold a port a test listens on.
+    static let basePort = ProcessInfo.processInfo.environment["KYUKYU_TEST_BASE_PORT"].flatMap { Int($0) } ?? 20100
     /// The first reader: vpcd on `basePort`.
     static let readerName = "Kyukyu Sim 00 00"
 
