@@ -21,19 +21,28 @@ import yaml
 
 HERE = pathlib.Path(__file__).resolve().parent
 SPEC = HERE.parent.parent / "docs" / "gateway-api.yaml"
+ROOT_ID = "urn:kyukyu:gateway-api"
 
 
 def main() -> int:
     base = sys.argv[1].rstrip("/")
     document = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+    document["$id"] = ROOT_ID
     resource = referencing.Resource.from_contents(document, default_specification=referencing.jsonschema.DRAFT202012)
-    registry = referencing.Registry().with_resource("", resource)
+    registry = referencing.Registry().with_resource(ROOT_ID, resource)
+
+    def escape(part):
+        return part.replace("~", "~0").replace("/", "~1")
 
     def schema_of(path, method, status):
+        """A reference to the response's schema inside the document (so its own references resolve)."""
+        pointer = f"/paths/{escape(path)}/{method}/responses/{status}"
         response = document["paths"][path][method]["responses"][str(status)]
         while "$ref" in response:
+            pointer = response["$ref"][1:]
             response = document["components"]["responses"][response["$ref"].split("/")[-1]]
-        return next(iter(response["content"].values()))["schema"]
+        media = next(iter(response["content"]))
+        return {"$ref": f"{ROOT_ID}#{pointer}/content/{escape(media)}/schema"}
 
     session = {}
     for line in subprocess.run(
