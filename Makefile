@@ -17,6 +17,13 @@ build: deps
 ## All tests are Swift Testing, so XCTest's empty run is switched off.
 test: build
 	KYUKYU_BIN_DIR=$(BIN_DIR) $(SWIFT) test --no-parallel --disable-xctest
+	$(MAKE) --no-print-directory api-contract
+
+## The API against its OpenAPI document (docs/gateway-api.yaml): check_spec.py, then a bounded schemathesis fuzz of
+## the real gateway on a stack it starts and stops itself (Tests/api-contract/contract.sh; reports in state/).
+.PHONY: api-contract
+api-contract: build
+	KYUKYU_BIN_DIR=$(BIN_DIR) Tests/api-contract/contract.sh
 
 ## The product on this machine: a private pcscd, the card simulator with a synthetic patient, the onshi stub and
 ## the gateway with a demo crew (scripts/stack.sh); prints the tablet's URL and the sign-in, and a menu swaps what

@@ -4,7 +4,8 @@
 # Usage: Tests/api-contract/fuzz.sh <base-url>        e.g. http://127.0.0.1:8443
 # Needs: KYUKYU_FUZZ_CREW, KYUKYU_FUZZ_PASSWORD, KYUKYU_FUZZ_TOTP_SECRET (a crew account of that gateway).
 # Optional: KYUKYU_FUZZ_MAX_EXAMPLES (per operation, default 25), KYUKYU_FUZZ_MAX_TIME (seconds per phase, default
-#   240), KYUKYU_FUZZ_CA (CA bundle for https, e.g. <state>/tls/gateway.cert.pem, or "false"),
+#   240), KYUKYU_FUZZ_SESSION_MAX_TIME (seconds for each of phases 2 and 3, one operation each; default the same),
+#   KYUKYU_FUZZ_CA (CA bundle for https, e.g. <state>/tls/gateway.cert.pem, or "false"),
 #   KYUKYU_FUZZ_DISPATCH_TOKEN (fuzz the dispatch route with it), KYUKYU_FUZZ_REPORT_DIR (default
 #   state/api-fuzz), KYUKYU_FUZZ_SEED.
 #
@@ -20,7 +21,7 @@
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
-  sed -n '2,12p' "$0" >&2
+  sed -n '2,13p' "$0" >&2
   exit 2
 fi
 base="${1%/}"
@@ -34,6 +35,7 @@ command -v st >/dev/null || { echo "fuzz: schemathesis is missing: pip install -
 
 max_examples="${KYUKYU_FUZZ_MAX_EXAMPLES:-25}"
 max_time="${KYUKYU_FUZZ_MAX_TIME:-240}"
+session_max_time="${KYUKYU_FUZZ_SESSION_MAX_TIME:-$max_time}"
 report_dir="${KYUKYU_FUZZ_REPORT_DIR:-$root/state/api-fuzz}"
 mkdir -p "$report_dir"
 report_dir="$(cd "$report_dir" && pwd)"
@@ -70,15 +72,15 @@ write_config() {
 
 # Runs schemathesis with a hard time limit (its own --max-time plus a margin for the last requests).
 run_st() {
-  local name="$1"
-  shift
+  local name="$1" seconds="$2"
+  shift 2
   echo "== fuzz phase: $name"
   # From the report folder, so that schemathesis keeps its cache (.schemathesis/) there, not in the checkout.
-  (cd "$report_dir" && timeout --kill-after=10 $((max_time + 60)) \
+  (cd "$report_dir" && timeout --kill-after=10 $((seconds + 60)) \
     st --no-color --config-file "$(write_config)" run "$spec" --url "$base" \
       --checks "$checks" \
       --phases examples,coverage,fuzzing \
-      --max-examples "$max_examples" --max-time "$max_time" \
+      --max-examples "$max_examples" --max-time "$seconds" \
       --request-timeout 10 --workers 2 \
       ${tls[@]+"${tls[@]}"} ${seed[@]+"${seed[@]}"} \
       --report junit --report-junit-path "$report_dir/$name.xml" \
@@ -95,20 +97,20 @@ sign_in() {
 failed=0
 
 sign_in
-run_st crew \
+run_st crew "$max_time" \
   --exclude-operation-id signOut --exclude-operation-id lockSession --exclude-operation-id unlockSession \
   --exclude-operation-id streamIncidentEvents --exclude-operation-id createDispatchIncident \
   || failed=1
 
 for operation in lockSession unlockSession signOut; do
   sign_in
-  run_st "$operation" --include-operation-id "$operation" \
+  run_st "$operation" "$session_max_time" --include-operation-id "$operation" \
     || failed=1
 done
 
 if [ -n "${KYUKYU_FUZZ_DISPATCH_TOKEN:-}" ]; then
   export KYUKYU_FUZZ_DISPATCH_TOKEN
-  run_st dispatch --include-operation-id createDispatchIncident \
+  run_st dispatch "$session_max_time" --include-operation-id createDispatchIncident \
     || failed=1
 fi
 

@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 
 STEP = 30
+LOCK_WAIT = 120
 
 
 def totp(secret_base32: str, step: int, digits: int = 6) -> str:
@@ -68,17 +69,30 @@ def main() -> int:
     except KeyError as missing:
         print(f"signin: set {missing.args[0]}", file=sys.stderr)
         return 2
-    body = json.dumps({"crewId": crew, "password": password, "totp": totp(secret, fresh_step())}).encode()
-    request = urllib.request.Request(
-        base + "/api/v1/session", data=body, method="POST", headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30, context=context() if base.startswith("https") else None) as response:
-            session = json.load(response)
-            cookies = response.headers.get_all("Set-Cookie") or []
-    except urllib.error.HTTPError as error:
-        print(f"signin: {error.code} {error.read()[:300]!r}", file=sys.stderr)
-        return 1
+    # The fuzz may lock the account: schemathesis reuses the crew ID it read from GET /api/v1/session in its own
+    # (wrong) sign-ins. A lock is waited out (retryAfterSeconds, at most LOCK_WAIT seconds in all), then a fresh code.
+    waited = 0
+    while True:
+        body = json.dumps({"crewId": crew, "password": password, "totp": totp(secret, fresh_step())}).encode()
+        request = urllib.request.Request(
+            base + "/api/v1/session", data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(
+                request, timeout=30, context=context() if base.startswith("https") else None
+            ) as response:
+                session = json.load(response)
+                cookies = response.headers.get_all("Set-Cookie") or []
+            break
+        except urllib.error.HTTPError as error:
+            text = error.read()
+            retry = json.loads(text).get("retryAfterSeconds", 0) if error.code == 423 else None
+            if retry is None or waited + retry > LOCK_WAIT:
+                print(f"signin: {error.code} {text[:300]!r}", file=sys.stderr)
+                return 1
+            print(f"signin: the account is locked; waiting {retry} s", file=sys.stderr)
+            time.sleep(retry + 0.5)
+            waited += retry
     cookie = next((c.split(";", 1)[0].split("=", 1)[1] for c in cookies if c.startswith("kyukyu_session=")), None)
     if not cookie or not session.get("csrfToken"):
         print("signin: no kyukyu_session cookie or csrfToken in the answer", file=sys.stderr)

@@ -53,24 +53,24 @@ public struct GatewayAPI: Sendable {
         self.logger = logger
     }
 
-    /// Every route of the API, as (method, path) pairs: the OpenAPI document's test compares against this list.
-    public static let routes: [(method: String, path: String)] = [
-        ("GET", "/health/live"), ("GET", "/health/ready"),
-        ("GET", "/api/v1/session"), ("POST", "/api/v1/session"), ("DELETE", "/api/v1/session"),
-        ("POST", "/api/v1/session/unlock"), ("POST", "/api/v1/session/lock"),
-        ("GET", "/api/v1/reader"),
-        ("GET", "/api/v1/incidents"), ("POST", "/api/v1/incidents"),
-        ("POST", "/api/v1/dispatch/incidents"),
-        ("GET", "/api/v1/incidents/{id}"),
-        ("POST", "/api/v1/incidents/{id}/consent"), ("POST", "/api/v1/incidents/{id}/activate"),
-        ("POST", "/api/v1/incidents/{id}/pin"), ("POST", "/api/v1/incidents/{id}/lookup"),
-        ("POST", "/api/v1/incidents/{id}/close"), ("GET", "/api/v1/incidents/{id}/events"),
-        ("GET", "/api/v1/incidents/{id}/details/{category}"),
-    ]
+    /// Every route the router serves, as (method, path) pairs in OpenAPI's spelling (`{id}`; the tablet's files
+    /// under `/ui/` as `/ui/{file}`), recorded as the routes are registered: the OpenAPI document's test compares
+    /// this list with docs/gateway-api.yaml.
+    public var routes: [(method: String, path: String)] {
+        let recorder = RouteRecorder(Router(context: GatewayRequestContext.self))
+        register(on: recorder)
+        return recorder.routes.map { ($0.method, $0.path == "/ui/**" ? "/ui/{file}" : $0.path) }
+    }
 
     /// The router.
     public func router() -> Router<GatewayRequestContext> {
-        let router = Router(context: GatewayRequestContext.self)
+        let recorder = RouteRecorder(Router(context: GatewayRequestContext.self))
+        register(on: recorder)
+        return recorder.router
+    }
+
+    /// Registers every route on `router`.
+    func register(on router: RouteRecorder<GatewayRequestContext>) {
         router.add(middleware: SecurityHeadersMiddleware())
         router.get("/health/live") { _, _ in try json(["status": "live"]) }
         router.get("/health/ready") { _, _ in
@@ -95,13 +95,18 @@ public struct GatewayAPI: Sendable {
         api.post("session") { request, context in
             try checkOrigin(request)
             let body = try await RequestBody.object(request, context: context, allowed: ["crewId", "password", "totp"])
+            let crewID = try RequestBody.string(body, "crewId", minLength: 1, maxLength: 64)
+            guard Self.isCrewID(crewID) else {
+                throw Problem.validation(
+                    "crewId",
+                    "must be letters, digits, '.', '_' or '-', starting with a letter or digit"
+                )
+            }
+            let password = try RequestBody.string(body, "password", minLength: 1, maxLength: 256)
+            let totp = try RequestBody.digits(body, "totp", lengths: [6], words: "the 6 digits of the one-time code")
             let session: CrewSessionInfo
             do {
-                session = try await crew.signIn(
-                    crewID: RequestBody.string(body, "crewId", maxLength: 64),
-                    password: RequestBody.string(body, "password", maxLength: 200),
-                    totp: RequestBody.string(body, "totp", maxLength: 10)
-                )
+                session = try await crew.signIn(crewID: crewID, password: password, totp: totp)
             } catch let failure as CrewSessionFailure {
                 throw Self.problem(failure)
             }
@@ -147,7 +152,7 @@ public struct GatewayAPI: Sendable {
         api.post("session/unlock") { request, context in
             let current = try await session(request, locked: true, csrf: true)
             let body = try await RequestBody.object(request, context: context, allowed: ["pin"])
-            let pin = try RequestBody.string(body, "pin", maxLength: 6)
+            let pin = try RequestBody.digits(body, "pin", lengths: [4, 5, 6], words: "the crew PIN, 4 to 6 digits")
             guard let token = request.cookies[Self.sessionCookie]?.value else { throw Problem.unauthenticated }
             do {
                 let unlocked = try await crew.unlock(token: token, pin: pin)
@@ -186,20 +191,19 @@ public struct GatewayAPI: Sendable {
                 context: context,
                 allowed: ["receivedAt", "location", "note"]
             )
-            let receivedText = try RequestBody.string(body, "receivedAt", maxLength: 40)
-            guard let receivedAt = ISO8601DateFormatter().date(from: receivedText) else {
-                throw Problem.validation("receivedAt", "must be an ISO 8601 date-time such as 2026-11-27T03:12:00Z")
-            }
             let facts = DispatchFacts(
-                receivedAt: receivedAt,
-                location: try RequestBody.optionalString(body, "location"),
-                note: try RequestBody.optionalString(body, "note")
+                receivedAt: try RequestBody.timestamp(body, "receivedAt"),
+                location: try RequestBody.optionalString(body, "location", minLength: 1, maxLength: 500),
+                note: try RequestBody.optionalString(body, "note", maxLength: 2000)
             )
             let runner = try await workflow { () throws(WorkflowError) in
                 try await desk.open(source: .dispatch, dispatch: facts)
             }
             let active = await desk.active
-            var response = try json(IncidentView(await runner.snapshot(), active: active == runner.id), status: .created)
+            var response = try json(
+                IncidentView(await runner.snapshot(), active: active == runner.id),
+                status: .created
+            )
             response.headers[.location] = "/api/v1/incidents/\(runner.id)"
             return response
         }
@@ -218,10 +222,8 @@ public struct GatewayAPI: Sendable {
             let session = try await session(request, csrf: true)
             let runner = try await runner(context)
             let body = try await RequestBody.object(request, context: context, allowed: ["basis"])
-            let text = try RequestBody.string(body, "basis", maxLength: 40)
-            guard let basis = ConsentBasis(rawValue: text) else {
-                throw Problem.validation("basis", "must be verbal, life-or-body-exception or refused")
-            }
+            let text = try RequestBody.oneOf(body, "basis", ConsentBasis.allCases.map(\.rawValue))
+            guard let basis = ConsentBasis(rawValue: text) else { throw Problem.validation("basis", "is unknown") }
             let crewID = try Self.crewID(session)
             let snapshot = try await workflow { () throws(WorkflowError) in
                 try await runner.recordConsent(basis, by: crewID)
@@ -232,7 +234,8 @@ public struct GatewayAPI: Sendable {
             let session = try await session(request, csrf: true)
             let runner = try await runner(context)
             let body = try await RequestBody.object(request, context: context, allowed: ["pin", "confirmLastTry"])
-            let pin = try RequestBody.string(body, "pin", maxLength: 8)
+            // The format first: a malformed PIN costs no try.
+            let pin = try RequestBody.digits(body, "pin", lengths: [4], words: "the card's PIN, 4 digits")
             let confirm = try RequestBody.bool(body, "confirmLastTry") ?? false
             let crewID = try Self.crewID(session)
             let snapshot = try await workflow { () throws(WorkflowError) in
@@ -251,32 +254,7 @@ public struct GatewayAPI: Sendable {
                     "insuredNumber",
                 ]
             )
-            let kind = try RequestBody.string(body, "kind", maxLength: 20)
-            let fields: LookupFields
-            switch kind {
-            case "demographics":
-                for key in ["insurerNumber", "insuredSymbol", "insuredNumber"] where body[key] != nil {
-                    throw Problem.validation(key, "is not a field of a lookup by the four fields")
-                }
-                _ = try RequestBody.optionalString(body, "nameKana", maxLength: 100)
-                fields = LookupFields(
-                    name: try RequestBody.string(body, "name", maxLength: 100),
-                    birthDate: try RequestBody.string(body, "birthDate", maxLength: 10),
-                    sex: try RequestBody.string(body, "sex", maxLength: 10),
-                    address: try RequestBody.string(body, "address", maxLength: 400)
-                )
-            case "insurance":
-                for key in ["name", "nameKana", "birthDate", "sex", "address"] where body[key] != nil {
-                    throw Problem.validation(key, "is not a field of a lookup by the insurance card")
-                }
-                fields = LookupFields(
-                    insurerNumber: try RequestBody.string(body, "insurerNumber", maxLength: 8),
-                    insuredSymbol: try RequestBody.string(body, "insuredSymbol", maxLength: 40),
-                    insuredNumber: try RequestBody.string(body, "insuredNumber", maxLength: 40)
-                )
-            default:
-                throw Problem.validation("kind", "must be demographics or insurance")
-            }
+            let fields = try Self.lookupFields(body)
             let crewID = try Self.crewID(session)
             let snapshot = try await workflow { () throws(WorkflowError) in
                 try await runner.lookup(try fields.query(), by: crewID)
@@ -295,7 +273,9 @@ public struct GatewayAPI: Sendable {
             _ = try await session(request)
             let runner = try await runner(context)
             guard let name = context.parameters.get("category"), let category = MedicalCategory(rawValue: name) else {
-                throw Problem.notFound("no such category; known: \(MedicalCategory.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw Problem.notFound(
+                    "no such category; known: \(MedicalCategory.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
             guard let records = await runner.records(category) else {
                 throw Problem.notFound("\(category.rawValue) has not arrived for this incident")
@@ -307,7 +287,6 @@ public struct GatewayAPI: Sendable {
             let runner = try await runner(context)
             return events(runner)
         }
-        return router
     }
 
     // MARK: - Sessions and CSRF
@@ -360,7 +339,64 @@ public struct GatewayAPI: Sendable {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
             Self.constantTimeEqual(Array(header.dropFirst(7).utf8), Array(dispatchToken.utf8))
         else {
-            throw Problem(.unauthorized, "unauthenticated", "Dispatch token", detail: "a valid dispatch token is needed")
+            throw Problem(
+                .unauthorized,
+                "unauthenticated",
+                "Dispatch token",
+                detail: "a valid dispatch token is needed"
+            )
+        }
+    }
+
+    /// A crew ID's form (docs/gateway-api.yaml, `SignIn.crewId`).
+    static func isCrewID(_ text: String) -> Bool {
+        func allowed(_ byte: UInt8, first: Bool) -> Bool {
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || (!first && (byte == 0x2E || byte == 0x5F || byte == 0x2D))
+        }
+        return text.utf8.enumerated().allSatisfy { allowed($0.element, first: $0.offset == 0) }
+    }
+
+    /// The lookup's fields, each checked against the document's form (`DemographicsLookup`, `InsuranceLookup`):
+    /// the workflow checks the values (a real birth date, non-blank names) and asks onshi.
+    static func lookupFields(_ body: [String: JSONValue]) throws -> LookupFields {
+        let demographics = ["name", "nameKana", "birthDate", "sex", "address"]
+        let insurance = ["insurerNumber", "insuredSymbol", "insuredNumber"]
+        switch try RequestBody.oneOf(body, "kind", ["demographics", "insurance"]) {
+        case "demographics":
+            for key in insurance where body[key] != nil {
+                throw Problem.validation(key, "is not a field of a lookup by the four fields")
+            }
+            if let kana = try RequestBody.optionalString(body, "nameKana", minLength: 1, maxLength: 100),
+                !kana.unicodeScalars.allSatisfy({
+                    (0x30A0...0x30FF).contains($0.value) || $0 == " " || $0 == "\u{3000}"
+                })
+            {
+                throw Problem.validation("nameKana", "must be katakana and spaces")
+            }
+            let birthDate = try RequestBody.string(body, "birthDate", maxLength: 10)
+            guard birthDate.utf8.count == 10,
+                birthDate.utf8.enumerated().allSatisfy({
+                    [4, 7].contains($0.offset) ? $0.element == 0x2D : ($0.element >= 0x30 && $0.element <= 0x39)
+                })
+            else {
+                throw Problem.validation("birthDate", "must be YYYY-MM-DD")
+            }
+            return LookupFields(
+                name: try RequestBody.string(body, "name", minLength: 1, maxLength: 100),
+                birthDate: birthDate,
+                sex: try RequestBody.oneOf(body, "sex", ["male", "female", "other"]),
+                address: try RequestBody.string(body, "address", minLength: 1, maxLength: 200)
+            )
+        default:
+            for key in demographics where body[key] != nil {
+                throw Problem.validation(key, "is not a field of a lookup by the insurance card")
+            }
+            return LookupFields(
+                insurerNumber: try RequestBody.digits(body, "insurerNumber", lengths: [6, 8], words: "6 or 8 digits"),
+                insuredSymbol: try RequestBody.string(body, "insuredSymbol", minLength: 1, maxLength: 40),
+                insuredNumber: try RequestBody.string(body, "insuredNumber", minLength: 1, maxLength: 40)
+            )
         }
     }
 
@@ -478,6 +514,34 @@ public struct GatewayAPI: Sendable {
     }
 }
 
+/// A router that records each route as it is registered (method and path), so that the list of routes is the
+/// router's own, not a copy kept by hand.
+final class RouteRecorder<Context: RequestContext>: RouterMethods {
+    /// The router the routes go to.
+    let router: Router<Context>
+    /// The routes registered so far.
+    private(set) var routes: [(method: String, path: String)] = []
+
+    init(_ router: Router<Context>) {
+        self.router = router
+    }
+
+    @discardableResult func on<Responder: HTTPResponder>(
+        _ path: RouterPath,
+        method: HTTPRequest.Method,
+        responder: Responder
+    ) -> Self where Responder.Context == Context {
+        routes.append((method.rawValue, path.description))
+        router.on(path, method: method, responder: responder)
+        return self
+    }
+
+    @discardableResult func add(middleware: any MiddlewareProtocol<Request, Response, Context>) -> Self {
+        router.add(middleware: middleware)
+        return self
+    }
+}
+
 /// One category's raw records, as a plain array, for the details tap.
 struct CategoryDetails: Encodable {
     var category: String
@@ -555,15 +619,41 @@ struct SecurityHeadersMiddleware: RouterMiddleware {
         } catch let error as HTTPError where error.status == .notFound {
             response = try Problem.notFound("no such route").response(from: request, context: context)
         } catch let error as HTTPError {
-            response = try Problem(error.status, "bad-request", "Refused", detail: error.body ?? "refused")
-                .response(from: request, context: context)
+            response = try Self.problem(error).response(from: request, context: context)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            // A fault of the gateway, not of the request: a 500 problem without the error's words (they may name
+            // what was being read); the log has the type.
+            context.logger.error("request failed", metadata: ["kyukyu.error": "\(type(of: error))"])
+            response = try Problem(
+                .internalServerError,
+                "internal",
+                "Gateway fault",
+                detail: "the gateway failed to answer; the log says more"
+            ).response(from: request, context: context)
         }
+        Self.secure(&response)
+        return response
+    }
+
+    /// Hummingbird's own refusals as the document's problems.
+    static func problem(_ error: HTTPError) -> Problem {
+        let detail = error.body ?? "refused"
+        return switch error.status.code {
+        case 413: Problem(.contentTooLarge, "too-large", "Too large", detail: detail)
+        case 415: Problem(.unsupportedMediaType, "unsupported-media-type", "Unsupported media type", detail: detail)
+        case 400..<500: Problem(.badRequest, "bad-request", "Bad request", detail: detail)
+        default: Problem(error.status, "internal", "Gateway fault", detail: detail)
+        }
+    }
+
+    static func secure(_ response: inout Response) {
         response.headers[.contentSecurityPolicy] =
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
             + "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
         response.headers[.xContentTypeOptions] = "nosniff"
         response.headers[.init("Referrer-Policy")!] = "no-referrer"
         response.headers[.init("X-Frame-Options")!] = "DENY"
-        return response
     }
 }

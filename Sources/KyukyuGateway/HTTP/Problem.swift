@@ -111,10 +111,17 @@ public struct Problem: HTTPResponseError, Sendable {
         switch error.kind {
         case .notFound: problem = .notFound(error.reason)
         case .conflict: problem = Problem(.conflict, "conflict", "Not now", detail: error.reason)
-        case .invalidInput: problem = Problem(.unprocessableContent, "validation", "Invalid input", detail: error.reason)
+        case .invalidInput:
+            problem = Problem(.unprocessableContent, "validation", "Invalid input", detail: error.reason)
         case .wrongPIN: problem = Problem(.unauthorized, "wrong-pin", "Wrong PIN", detail: error.reason)
         case .pinLastTry: problem = Problem(.conflict, "pin-last-try", "Last try", detail: error.reason)
-        case .pinLocked: problem = Problem(.init(code: 423, reasonPhrase: "Locked"), "pin-locked", "PIN locked", detail: error.reason)
+        case .pinLocked:
+            problem = Problem(
+                .init(code: 423, reasonPhrase: "Locked"),
+                "pin-locked",
+                "PIN locked",
+                detail: error.reason
+            )
         case .card: problem = Problem(.conflict, "card", "Card", detail: error.reason)
         case .storage: problem = Problem(.serviceUnavailable, "storage", "Storage", detail: error.reason)
         }

@@ -53,7 +53,7 @@ public struct UIFiles: Sendable {
         )
     }
 
-    func register<Context: RequestContext>(on router: Router<Context>) {
+    func register<Context: RequestContext>(on router: some RouterMethods<Context>) {
         router.get("/") { _, _ in
             guard let response = response("index.html") else { throw Problem.notFound("the tablet app is missing") }
             return response

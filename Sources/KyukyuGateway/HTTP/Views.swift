@@ -56,7 +56,9 @@ struct IncidentView: Encodable, Sendable {
         id = state.id.description
         createdAt = state.createdAt
         source = state.source.rawValue
-        dispatch = closed ? nil : state.dispatch.map { Dispatch(receivedAt: $0.receivedAt, location: $0.location, note: $0.note) }
+        dispatch =
+            closed
+            ? nil : state.dispatch.map { Dispatch(receivedAt: $0.receivedAt, location: $0.location, note: $0.note) }
         phase = state.machine.phase.rawValue
         consent = state.machine.consent?.rawValue
         identification = state.machine.identification?.label
@@ -70,7 +72,10 @@ struct IncidentView: Encodable, Sendable {
         retry = state.retry.map {
             Retry(reason: $0.reason.rawValue, attempt: $0.attempt, nextAttemptAt: $0.nextAttemptAt)
         }
-        authentication = Authentication(status: state.authentication.status.rawValue, reason: state.authentication.reason)
+        authentication = Authentication(
+            status: state.authentication.status.rawValue,
+            reason: state.authentication.reason
+        )
         var categories: [String: Category] = [:]
         for category in MedicalCategory.allCases {
             let progress = state[category]

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Walks one incident through a running gateway with a card on the reader (scripts/stack.sh) and checks every answer
+against docs/gateway-api.yaml: the responses a fuzz rarely reaches, with real data (a summary read back from the
+vault, a category's details, the list, the close).
+
+Usage: flow.py <base-url>   (KYUKYU_FUZZ_CREW, KYUKYU_FUZZ_PASSWORD, KYUKYU_FUZZ_TOTP_SECRET, KYUKYU_FUZZ_STATE as for
+signin.py). Exits non-zero, naming the operation and the schema error, when an answer contradicts the document.
+"""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import jsonschema
+import referencing
+import yaml
+
+HERE = pathlib.Path(__file__).resolve().parent
+SPEC = HERE.parent.parent / "docs" / "gateway-api.yaml"
+ROOT_ID = "urn:kyukyu:gateway-api"
+
+
+def main() -> int:
+    base = sys.argv[1].rstrip("/")
+    document = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+    document["$id"] = ROOT_ID
+    resource = referencing.Resource.from_contents(document, default_specification=referencing.jsonschema.DRAFT202012)
+    registry = referencing.Registry().with_resource(ROOT_ID, resource)
+
+    def escape(part):
+        return part.replace("~", "~0").replace("/", "~1")
+
+    def schema_of(path, method, status):
+        """A reference to the response's schema inside the document (so its own references resolve)."""
+        pointer = f"/paths/{escape(path)}/{method}/responses/{status}"
+        response = document["paths"][path][method]["responses"][str(status)]
+        while "$ref" in response:
+            pointer = response["$ref"][1:]
+            response = document["components"]["responses"][response["$ref"].split("/")[-1]]
+        media = next(iter(response["content"]))
+        return {"$ref": f"{ROOT_ID}#{pointer}/content/{escape(media)}/schema"}
+
+    session = {}
+    for line in subprocess.run(
+        [sys.executable, str(HERE / "signin.py"), base], check=True, capture_output=True, text=True
+    ).stdout.splitlines():
+        key, value = line.split("=", 1)
+        session[key] = value.strip("'")
+    headers = {
+        "Cookie": f"kyukyu_session={session['KYUKYU_SESSION_COOKIE']}",
+        "X-CSRF-Token": session["KYUKYU_CSRF_TOKEN"],
+        "Content-Type": "application/json",
+    }
+    failures = []
+
+    def call(method, path, template, body=None, expect=200):
+        request = urllib.request.Request(
+            base + path, method=method, headers=headers, data=None if body is None else json.dumps(body).encode()
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status, data = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, data = error.code, error.read()
+        label = f"{method} {template} -> {status}"
+        if status != expect:
+            failures.append(f"{label}: expected {expect}: {data[:300]!r}")
+            return None
+        value = json.loads(data)
+        validator = jsonschema.Draft202012Validator(
+            schema_of(template, method.lower(), status), registry=registry, format_checker=jsonschema.FormatChecker()
+        )
+        for error in validator.iter_errors(value):
+            failures.append(f"{label}: {error.json_path}: {error.message[:300]}")
+        print(f"flow: {label} checked")
+        return value
+
+    created = call("POST", "/api/v1/incidents", "/api/v1/incidents", {}, expect=201)
+    if created is None:
+        print("\n".join(failures), file=sys.stderr)
+        return 1
+    incident = created["id"]
+    item = f"/api/v1/incidents/{incident}"
+    call("POST", item + "/consent", "/api/v1/incidents/{id}/consent", {"basis": "verbal"})
+    view = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        view = call("GET", item, "/api/v1/incidents/{id}")
+        if view is None or view.get("phase") == "summary" and all(
+            state["status"] != "pending" for state in view["categories"].values()
+        ):
+            break
+        time.sleep(0.5)
+    if view is None or view.get("phase") != "summary":
+        failures.append(f"the incident did not reach its summary in 60 s (phase {view and view.get('phase')})")
+    elif not view.get("summary", {}).get("patient"):
+        failures.append("the summary has no patient")
+    for category in ("qualification", "medications", "visits"):
+        if view and view["categories"][category]["status"] in ("arrived", "late"):
+            call("GET", f"{item}/details/{category}", "/api/v1/incidents/{id}/details/{category}")
+    call("GET", "/api/v1/incidents", "/api/v1/incidents")
+    call("GET", "/api/v1/reader", "/api/v1/reader")
+    call("GET", "/api/v1/session", "/api/v1/session")
+    closed = call("POST", item + "/close", "/api/v1/incidents/{id}/close", {})
+    if closed is not None and "summary" in closed:
+        failures.append("the closed incident still carries a summary")
+    call("GET", f"{item}/details/medications", "/api/v1/incidents/{id}/details/{category}", expect=404)
+    if failures:
+        print("flow: the answers contradict the document:", file=sys.stderr)
+        print("\n".join("  " + failure for failure in failures), file=sys.stderr)
+        return 1
+    print("flow: every answer as documented")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
