@@ -9,7 +9,7 @@
 # Exits non-zero when the document fails its check, the stack does not start, the fuzz finds a failure, or the
 # gateway died during the fuzz.
 #
-# Environment (all optional): KYUKYU_BIN_DIR (built executables), KYUKYU_STACK_PORT_BASE (default 40800),
+# Environment (all optional): KYUKYU_BIN_DIR (built executables), KYUKYU_STACK_PORT_BASE (default 20800),
 #   KYUKYU_CONTRACT_DIR (state folder, default state/api-contract), KYUKYU_FUZZ_MAX_EXAMPLES (default 15),
 #   KYUKYU_FUZZ_MAX_TIME (seconds for the phase of every crew route, default 75), KYUKYU_FUZZ_SESSION_MAX_TIME
 #   (seconds for each of lock, unlock, sign-out and dispatch, default 15), KYUKYU_FUZZ_SEED.
@@ -23,7 +23,7 @@ python3 "$here/check_spec.py"
 
 state="${KYUKYU_CONTRACT_DIR:-$root/state/api-contract}"
 stack="$state/stack"
-export KYUKYU_STACK_PORT_BASE="${KYUKYU_STACK_PORT_BASE:-40800}"
+export KYUKYU_STACK_PORT_BASE="${KYUKYU_STACK_PORT_BASE:-20800}"
 mkdir -p "$stack"
 # A fresh gateway each run (incidents and crew); the simulators' keys and certificates are kept (slow to make).
 scripts/stack.sh stop "$stack"
