@@ -510,15 +510,18 @@ def bench_ui(stack: Stack, crew: dict, runs: int, holder: int) -> dict:
                 f"{u.get('done')} ms (marks {u})")
     finally:
         browser.quit()
-    marks = ("readerPresent", "cardReading", "patient", "redFlags", "allCategories", "done")
+    marks = ("readerPresent", "cardReading", "redFlags", "patient", "allCategories", "done")
     result = {"cli": {"firstByte": stats([c["firstByte"] for c in cli]), "exit": stats([c["exit"] for c in cli])},
               "browser": {m: stats([u[m] for u in ui if m in u]) for m in marks},
               "raw": {"cli": cli, "browser": ui}}
-    cli_median = result["cli"]["exit"]["median"]
-    result["ratio"] = {"browserDone/cliExit (medians)": round(result["browser"]["done"]["median"] / cli_median, 2),
-                       "browserDone-readerPresent/cliExit (medians)": round(
-                           statistics.median([u["done"] - u["readerPresent"] for u in ui if "readerPresent" in u])
-                           / cli_median, 2)}
+    done = result["browser"]["done"]["median"]
+    output, exited = result["cli"]["firstByte"]["median"], result["cli"]["exit"]["median"]
+    after_reader = statistics.median([u["done"] - u["readerPresent"] for u in ui if "readerPresent" in u])
+    result["browser"]["doneAfterReaderPresent"] = stats([u["done"] - u["readerPresent"] for u in ui
+                                                         if "readerPresent" in u])
+    result["ratio"] = {"browserDone/cliOutput": round(done / output, 2),
+                       "browserDone/cliExit": round(done / exited, 2),
+                       "(browserDone-readerPresent)/cliOutput": round(after_reader / output, 2)}
     return result
 
 
@@ -560,7 +563,7 @@ def main() -> int:
         if args.part in ("all", "ui"):
             result["ui"] = bench_ui(stack, crew, args.runs, args.holder)
             r = result["ui"]
-            print(f"kyukyu fetch: exit {fmt(r['cli']['exit'])}; first byte {fmt(r['cli']['firstByte'])}")
+            print(f"kyukyu fetch: output (first byte) {fmt(r['cli']['firstByte'])}; exit {fmt(r['cli']['exit'])}")
             for mark, s in r["browser"].items():
                 print(f"browser {mark}: {fmt(s)}")
             print(f"ratio: {r['ratio']}")
