@@ -40,6 +40,7 @@ browser-check: deps
 bench: deps
 	$(SWIFT) build -c release
 	KYUKYU_BIN_DIR=$(RELEASE_BIN_DIR) $(RELEASE_BIN_DIR)/kyukyu-bench all
+	scripts/bench-gateway.py --bin-dir $(RELEASE_BIN_DIR)
 
 lint:
 	$(SWIFT) format lint --strict -r Sources Tests simulators Package.swift
