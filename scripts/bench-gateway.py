@@ -535,7 +535,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--incidents", type=int, default=100)
     parser.add_argument("--part", choices=("all", "cold", "rss", "ui"), default="all")
-    parser.add_argument("--port-base", type=int, default=int(os.environ.get("KYUKYU_STACK_PORT_BASE", "40900")))
+    parser.add_argument("--port-base", type=int, default=int(os.environ.get("KYUKYU_STACK_PORT_BASE", "20900")))
     parser.add_argument("--state-dir", default="state/bench-gateway")
     parser.add_argument("--out", default="state/bench/gateway.json")
     parser.add_argument("--holder", type=int, default=3, help="the synthetic holder for the browser/CLI runs")

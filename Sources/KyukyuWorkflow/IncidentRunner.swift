@@ -224,6 +224,7 @@ public actor IncidentRunner {
 
     /// Cancels the fetch, the scheduled retry and the consent timer.
     private func stopWork() {
+        currentFetch = nil
         fetchTask?.cancel()
         retryTask?.cancel()
         expiryTask?.cancel()
@@ -685,9 +686,15 @@ public actor IncidentRunner {
             }
             guard !Task.isCancelled else { return }
             await self.fetchSettled(await fetch.completion(), attempt: attempt)
+            await self.release(fetch)
         } onCancel: {
             fetch.cancel()
         }
+    }
+
+    /// Lets go of a settled fetch: it holds every answer it decoded, and the records now live in the vault.
+    private func release(_ fetch: PatientFetch) {
+        if currentFetch === fetch { currentFetch = nil }
     }
 
     /// Categories that failed for a reason that may pass (no network, onshi down or slow, the breaker open) are asked
