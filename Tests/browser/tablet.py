@@ -6,6 +6,7 @@ Every wait is a WebDriverWait with a time limit (polling the page); nothing slee
 """
 from __future__ import annotations
 
+import base64
 import importlib.util
 import subprocess
 import sys
@@ -88,6 +89,10 @@ class Tablet:
         found = self.query(css)
         return None if found is None else found["data"].get(key)
 
+    def api_get(self, path: str) -> object:
+        """GET a gateway API path from inside the page (the tablet's own session cookie), as JSON."""
+        return self.js("return fetch(arguments[0], {credentials: 'same-origin'}).then(r => r.json())", path)
+
     def count(self, css: str) -> int:
         return int(self.js("return document.querySelectorAll(arguments[0]).length", css))
 
@@ -127,7 +132,18 @@ class Tablet:
     def shot(self, state: str) -> Path:
         """A screenshot of what the tablet shows now: state/screenshots/<scenario>-<n>-<state>.png."""
         path = SCREENSHOTS / f"{self.scenario}-{len(self.shots) + 1}-{state}.png"
-        self.browser.save_screenshot(str(path))
+        try:  # the whole page (the summary is taller than the screen), through the DevTools protocol
+            width, height = self.js(
+                "const d = document.documentElement; return [d.clientWidth, Math.min(d.scrollHeight, 8000)]"
+            )
+            shot = self.browser.execute_cdp_cmd(
+                "Page.captureScreenshot",
+                {"format": "png", "captureBeyondViewport": True,
+                 "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}},
+            )
+            path.write_bytes(base64.b64decode(shot["data"]))
+        except Exception:  # noqa: BLE001 (a screenshot is evidence, not the test: fall back to the viewport)
+            self.browser.save_screenshot(str(path))
         self.shots.append(path)
         return path
 
@@ -188,7 +204,7 @@ class Tablet:
         self.wait_screen("incidents", 20)
         self.wait_visible(tid("incident-new"))
         self.wait_visible(tid("crew-id"))
-        assert self.query(tid("crew-id"))["text"].strip().endswith(env["KYUKYU_DEMO_CREW_ID"])
+        assert env["KYUKYU_DEMO_CREW_ID"] in self.query(tid("crew-id"))["text"]
         self.shot("incidents")
 
     def new_incident(self) -> str:
@@ -199,7 +215,8 @@ class Tablet:
         incident_id = self.data(tid("screen-incident"), "incidentId")
         assert incident_id and len(incident_id) >= 8, incident_id
         assert self.browser.current_url.endswith(f"#/incident/{incident_id}")
-        self.wait_data(tid("incident-phase"), "phase", "created")
+        # A card already on the reader is read at once (before the consent tap): created, then identified.
+        self.wait_data(tid("incident-phase"), "phase", {"created", "identified"})
         return incident_id
 
     def statuses(self) -> dict[str, str]:
