@@ -80,6 +80,10 @@ def stacks(request):
             stack.stop()
         except Exception as error:  # keep stopping the others; report at the end
             errors.append(error)
+    for stack in started:
+        print(f"\n[browser] stack {stack.name}: start {stack.start_seconds:.1f} s, stop {stack.stop_seconds:.1f} s")
+        for note in stack.stop_notes:
+            print(f"[browser] stack {stack.name}: {note}")
     if errors:
         raise errors[0]
 

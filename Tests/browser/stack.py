@@ -12,6 +12,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -72,6 +73,10 @@ class Stack:
         self.dir = BROWSER_STATE / self.name
         self.env: dict[str, str] = {}
         self.started = False
+        self.start_seconds = 0.0
+        self.stop_seconds = 0.0
+        self.stop_notes: list[str] = []
+        self.last_stderr = ""
 
     # MARK: - lifecycle
 
@@ -99,6 +104,7 @@ class Stack:
             )
         except subprocess.TimeoutExpired as error:
             raise StackError(f"stack.sh {' '.join(args)}: no answer within {timeout} s") from error
+        self.last_stderr = done.stderr
         if done.returncode != 0:
             raise StackError(f"stack.sh {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
         return done.stdout
@@ -114,7 +120,9 @@ class Stack:
                 if (PKI_SEED / part).is_dir():
                     shutil.copytree(PKI_SEED / part, self.dir / part)
         self.started = True
+        began = time.monotonic()
         self._run("start", str(self.dir))
+        self.start_seconds = time.monotonic() - began
         self.load_env()
         return self
 
@@ -123,7 +131,10 @@ class Stack:
         if not self.started:
             return
         self.started = False
+        began = time.monotonic()
         self._run("stop", str(self.dir), timeout=90)
+        self.stop_seconds = time.monotonic() - began
+        self.stop_notes = [line for line in self.last_stderr.splitlines() if "SIGKILL" in line]
         for part in PKI_PARTS:
             if (self.dir / part).is_dir():
                 shutil.copytree(self.dir / part, PKI_SEED / part, dirs_exist_ok=True)

@@ -238,7 +238,7 @@ def test_5_stalled_onshi(stacks, tablet_for):
             "seed": 8,
             "endpoints": {
                 "checkups": {"latency": {"kind": "fixed", "ms": 4500}},
-                "surgery": {"failures": [{"kind": "stall", "stallMs": 30000}]},
+                "surgery": {"failures": [{"kind": "stall", "stallMs": 8000}]},
             },
         }
     )
@@ -293,6 +293,7 @@ def test_6_card_removed_mid_read(stacks, tablet_for):
     tablet.tap("consent-verbal")
     tablet.wait_view("card")
     tablet.wait_data(tid("card-status"), "state", "waiting")
+    tablet.shot("waiting-for-card")
     taps = tablet.taps
 
     armed = stack.remove_after_apdus(2, 2500)
