@@ -69,9 +69,10 @@ def stacks(request):
     def start(name: str, **options) -> Stack:
         stack = Stack(name, **options)
         started.append(stack)
+        stack.start()
         USED.stacks.append(stack)
         USED.patients.add(stack.holder)
-        return stack.start()
+        return stack
 
     yield start
     errors = []

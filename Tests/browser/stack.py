@@ -77,6 +77,7 @@ class Stack:
         self.stop_seconds = 0.0
         self.stop_notes: list[str] = []
         self.last_stderr = ""
+        self.port_base = port_base()
 
     # MARK: - lifecycle
 
@@ -85,7 +86,7 @@ class Stack:
         env.update(
             {
                 "KYUKYU_BIN_DIR": str(bin_dir()),
-                "KYUKYU_STACK_PORT_BASE": str(port_base()),
+                "KYUKYU_STACK_PORT_BASE": str(self.port_base),
                 "KYUKYU_STACK_HOLDER": str(self.holder),
                 "KYUKYU_STACK_PROFILE": self.profile,
                 "KYUKYU_STACK_GATEWAY_ARGS": self.gateway_args,
@@ -110,26 +111,51 @@ class Stack:
         return done.stdout
 
     def start(self) -> "Stack":
-        """A fresh state folder (the key material seeded), then `stack.sh start`; reads stack.env."""
-        if self.dir.exists():
-            self._run("stop", str(self.dir), timeout=60)
-            shutil.rmtree(self.dir)
-        self.dir.mkdir(parents=True)
-        if PKI_SEED.is_dir():
-            for part in PKI_PARTS:
-                if (PKI_SEED / part).is_dir():
-                    shutil.copytree(PKI_SEED / part, self.dir / part)
-        self.started = True
-        began = time.monotonic()
-        self._run("start", str(self.dir))
-        self.start_seconds = time.monotonic() - began
-        self.load_env()
-        return self
+        """A fresh state folder (the key material seeded), then `stack.sh start`; reads stack.env.
+
+        The ports are in Linux's ephemeral range (32768-60999), so another process's outgoing connection can hold
+        one of them between stack.sh's free-port check and a part's bind ("Address already in use"). Then the
+        start is tried again on the next port block (+100, +200): every URL and port is read from stack.env.
+        """
+        for attempt in range(3):
+            self.port_base = port_base() + 100 * attempt
+            if self.dir.exists():
+                self._run("stop", str(self.dir), timeout=90)
+                shutil.rmtree(self.dir)
+            self.dir.mkdir(parents=True)
+            if PKI_SEED.is_dir():
+                for part in PKI_PARTS:
+                    if (PKI_SEED / part).is_dir():
+                        shutil.copytree(PKI_SEED / part, self.dir / part)
+            self.started = True
+            began = time.monotonic()
+            try:
+                self._run("start", str(self.dir))
+            except StackError as error:
+                self.started = False
+                if attempt < 2 and (self._port_taken(str(error)) or self._port_taken_in_logs()):
+                    print(f"\n[browser] stack {self.name}: a port of block {self.port_base} was taken; next block")
+                    continue
+                raise
+            self.start_seconds = time.monotonic() - began
+            self.load_env()
+            return self
+        raise StackError("unreachable")
+
+    @staticmethod
+    def _port_taken(text: str) -> bool:
+        return "Address already in use" in text or "is taken; set KYUKYU_STACK_PORT_BASE" in text
+
+    def _port_taken_in_logs(self) -> bool:
+        logs = self.dir / "logs"
+        return logs.is_dir() and any(
+            self._port_taken(path.read_text(errors="replace")) for path in logs.iterdir() if path.is_file()
+        )
 
     def stop(self) -> None:
         """`stack.sh stop` (nothing keeps running); keeps the state folder for the PHI check; refreshes the seed."""
-        if not self.started:
-            return
+        if not self.started and not (self.dir / "run").is_dir():
+            return  # never started (a start that failed was already stopped by stack.sh; see below)
         self.started = False
         began = time.monotonic()
         self._run("stop", str(self.dir), timeout=90)
