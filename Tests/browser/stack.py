@@ -115,10 +115,11 @@ class Stack:
 
         The ports are in Linux's ephemeral range (32768-60999), so another process's outgoing connection can hold
         one of them between stack.sh's free-port check and a part's bind ("Address already in use"). Then the
-        start is tried again on the next port block (+100, +200): every URL and port is read from stack.env.
+        start is tried again on the next port block (+33, +66: a stack takes base…base+30, so the three blocks stay
+        within base…base+99): every URL and port is read from stack.env.
         """
         for attempt in range(3):
-            self.port_base = port_base() + 100 * attempt
+            self.port_base = port_base() + 33 * attempt
             if self.dir.exists():
                 self._run("stop", str(self.dir), timeout=90)
                 shutil.rmtree(self.dir)
