@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN_DIR = $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
 RELEASE_BIN_DIR = $(shell $(SWIFT) build -c release --show-bin-path 2>/dev/null)
 
-.PHONY: deps build test run browser-check bench lint format clean
+.PHONY: deps build test browser-test run browser-check bench lint format clean
 
 deps:
 	@scripts/install-deps.sh
@@ -15,9 +15,19 @@ build: deps
 ## One test at a time: on 2 cores, CPU-heavy suites (key generation, multi-MB XML) running beside the
 ## deadline tests would starve Swift's cooperative pool and make the deadlines, not the code, fail.
 ## All tests are Swift Testing, so XCTest's empty run is switched off.
+## Then the tablet in a real headless browser against the real stack (Tests/browser: every scenario of issue 8, and
+## the PHI-at-rest search); screenshots of each state go to state/screenshots/.
 test: build
 	KYUKYU_BIN_DIR=$(BIN_DIR) $(SWIFT) test --no-parallel --disable-xctest
+	$(BROWSER_TESTS)
 	$(MAKE) --no-print-directory api-contract
+
+## The browser tests alone (Debian's chromium + chromedriver via selenium, nothing downloaded; needs root for the
+## stack's private pcscd). Ports from KYUKYU_BROWSER_PORT_BASE (default 20700). PYTEST_ARGS=-k card, for example.
+browser-test: build
+	$(BROWSER_TESTS)
+
+BROWSER_TESTS = KYUKYU_BIN_DIR=$(BIN_DIR) SE_OFFLINE=true python3 -m pytest -p no:cacheprovider -rA -v Tests/browser $(PYTEST_ARGS)
 
 ## The API against its OpenAPI document (docs/gateway-api.yaml): check_spec.py, then a bounded schemathesis fuzz of
 ## the real gateway on a stack it starts and stops itself (Tests/api-contract/contract.sh; reports in state/).

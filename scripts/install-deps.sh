@@ -13,9 +13,10 @@ packages=(
   # The tablet UI in a real headless browser (and Japanese glyphs in its screenshots).
   chromium chromium-driver fonts-noto-cjk
 )
-# Pinned; each exists on PyPI (checked with `pip index versions`). The API contract's own pins
-# (Tests/api-contract/requirements.txt: schemathesis, the OpenAPI validator, PyYAML) are added to these.
-python_packages=(selenium==4.51.0 schemathesis==4.32.5)
+# Pinned; each exists on PyPI (checked with `pip index versions`); pytest runs the browser tests (Tests/browser).
+# The API contract's own pins (Tests/api-contract/requirements.txt: schemathesis, the OpenAPI validator, PyYAML)
+# are added to these.
+python_packages=(selenium==4.51.0 schemathesis==4.32.5 pytest==9.0.3)
 requirements="$(dirname "$0")/../Tests/api-contract/requirements.txt"
 if [ -f "$requirements" ]; then
   while IFS= read -r line; do
