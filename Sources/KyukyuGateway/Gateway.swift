@@ -264,13 +264,14 @@ public struct Gateway: Sendable {
             ),
             http,
         ]
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
-            )
+        var configuration = ServiceGroupConfiguration(
+            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
         )
+        // A service that does not stop within this is cancelled: the vault's state is durable after every change.
+        configuration.maximumGracefulShutdownDuration = .seconds(8)
+        let group = ServiceGroup(configuration: configuration)
         return Gateway(group: group, desk: desk, readiness: readiness)
     }
 }

@@ -806,7 +806,8 @@ public actor IncidentRunner {
                 state.card.reason = reason
             }
         } else {
-            state.authentication.status = .failed
+            // Not a failure of the patient's identity: it is tried again (the incident's retry says when).
+            state.authentication.status = .pending
         }
         state.authentication.reason = reason
         state.authentication.code = code.description
@@ -845,7 +846,11 @@ public actor IncidentRunner {
         case .empty(let elapsed):
             progress = CategoryProgress(status: .noneOnRecord, milliseconds: Self.milliseconds(elapsed), count: 0)
         case .timedOut(let after):
-            progress = CategoryProgress(status: .timedOut, milliseconds: Self.milliseconds(after))
+            progress = CategoryProgress(
+                status: .timedOut,
+                reason: "onshi did not answer within \(Self.milliseconds(after)) ms",
+                milliseconds: Self.milliseconds(after)
+            )
         case .cancelled(let after):
             progress = CategoryProgress(status: .cancelled, milliseconds: Self.milliseconds(after))
         case .failed(let code, let reason, let elapsed):

@@ -74,7 +74,8 @@ public struct AuthenticationProgress: Sendable, Hashable, Codable {
         case ok
         /// onshi refused (consent refused, certificate problem, not found).
         case refused
-        /// It could not be done now (network, onshi); see the incident's retry.
+        /// It failed for good (reserved; a failure that may pass keeps it ``pending`` while the incident's retry
+        /// waits).
         case failed
     }
     /// The outcome.

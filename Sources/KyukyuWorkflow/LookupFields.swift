@@ -15,7 +15,7 @@ public struct LookupFields: Sendable, Hashable {
     public var address: String?
     /// Insurer number, 6 to 8 digits.
     public var insurerNumber: String?
-    /// Insurance card symbol (記号).
+    /// Insurance card symbol (記号); empty for cards that have none (後期高齢者医療).
     public var insuredSymbol: String?
     /// Insurance card number (番号).
     public var insuredNumber: String?
@@ -55,7 +55,10 @@ public struct LookupFields: Sendable, Hashable {
             guard (6...8).contains(insurerNumber.count), insurerNumber.allSatisfy({ $0.isASCII && $0.isNumber }) else {
                 throw .invalidInput("the insurer number must be 6 to 8 digits")
             }
-            try Self.requireText(insuredSymbol, field: "insured symbol", maxLength: 40)
+            // 後期高齢者 cards (insurer numbers 39…) have no 記号: an empty symbol is a real one.
+            if !insuredSymbol.isEmpty {
+                try Self.requireText(insuredSymbol, field: "insured symbol", maxLength: 40)
+            }
             try Self.requireText(insuredNumber, field: "insured number", maxLength: 40)
             return .insurance(insurerNumber: insurerNumber, symbol: insuredSymbol, number: insuredNumber)
         }

@@ -91,8 +91,19 @@ struct GatewayEndToEndTests {
                 #expect(
                     steps.contains { $0.event.attributes["step"] == "consent-recorded" && $0.event.actor == "TEST-E2E" }
                 )
+                // SIGTERM with an incident open and its event stream connected: the gateway still stops at once
+                // (it waited for the stream to end, for ever, before the stream ended on shutdown).
+                let second = try #require(try await api.post("/api/v1/incidents", "{}")["id"] as? String)
+                var stream = HTTPClientRequest(url: api.base + "/api/v1/incidents/\(second)/events")
+                stream.headers.add(name: "Cookie", value: api.cookie)
+                let events = try await api.http.execute(stream, timeout: .seconds(30))
+                var chunks = events.body.makeAsyncIterator()
+                let first = try #require(try await chunks.next())
+                #expect(String(buffer: first).hasPrefix("event: incident"))
+                let stopping = ContinuousClock.now
                 await gateway.shutdown()
                 try await running.value
+                #expect(ContinuousClock.now - stopping < .seconds(5))
             }
         }
     }

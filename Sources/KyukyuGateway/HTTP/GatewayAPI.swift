@@ -9,6 +9,7 @@ import KyukyuOnshi
 import KyukyuVault
 public import KyukyuWorkflow
 public import Logging
+import ServiceLifecycle
 
 /// The gateway's HTTP API (docs/gateway-api.yaml) and the tablet's files, on one router.
 public struct GatewayAPI: Sendable {
@@ -394,7 +395,7 @@ public struct GatewayAPI: Sendable {
             }
             return LookupFields(
                 insurerNumber: try RequestBody.digits(body, "insurerNumber", lengths: [6, 8], words: "6 or 8 digits"),
-                insuredSymbol: try RequestBody.string(body, "insuredSymbol", minLength: 1, maxLength: 40),
+                insuredSymbol: try RequestBody.string(body, "insuredSymbol", minLength: 0, maxLength: 40),
                 insuredNumber: try RequestBody.string(body, "insuredNumber", minLength: 1, maxLength: 40)
             )
         }
@@ -495,12 +496,18 @@ public struct GatewayAPI: Sendable {
                         continuation.yield(": keep-alive\n\n")
                     }
                 }
-                do {
-                    for await line in lines {
-                        try await writer.write(ByteBuffer(string: line))
+                // The stream ends when the service shuts down: the server's graceful shutdown waits for open
+                // requests, and this one would otherwise stay open for as long as the incident does.
+                await withGracefulShutdownHandler {
+                    do {
+                        for await line in lines {
+                            try await writer.write(ByteBuffer(string: line))
+                        }
+                    } catch {
+                        // The tablet went away.
                     }
-                } catch {
-                    // The tablet went away.
+                } onGracefulShutdown: {
+                    continuation.finish()
                 }
                 group.cancelAll()
             }
