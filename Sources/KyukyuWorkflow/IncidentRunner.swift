@@ -697,21 +697,17 @@ public actor IncidentRunner {
         if currentFetch === fetch { currentFetch = nil }
     }
 
-    /// Categories that failed for a reason that may pass (no network, onshi down or slow, the breaker open) are asked
+    /// Categories that failed for a reason that may pass (no network, onshi down, the breaker open) are asked
     /// for again on the retry schedule while the incident is open: reading during transport, where the network
     /// comes and goes. The summary stays on the screen meanwhile.
     private func fetchSettled(_ snapshot: FetchSnapshot, attempt: Int) async {
         guard isCurrent(attempt), state.machine.phase == .summary, snapshot.session != nil else { return }
+        // A dead zone's failures only: a category onshi was too slow for stays timed out (asking again would
+        // record another viewing for each try while onshi stalls).
         let transient = configuration.categories.filter { category in
-            switch snapshot.categories[category] {
-            case .timedOut: return true
-            case .failed(let code, _, _):
-                return [
-                    .unreachable, .connectionLost, .timedOut, .serverError, .rateLimited, .maintenance, .circuitOpen,
-                ]
+            guard case .failed(let code, _, _) = snapshot.categories[category] else { return false }
+            return [.unreachable, .connectionLost, .serverError, .rateLimited, .maintenance, .circuitOpen]
                 .contains(code)
-            default: return false
-            }
         }
         guard !transient.isEmpty else {
             categoryRetries = 0

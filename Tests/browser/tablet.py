@@ -232,8 +232,13 @@ class Tablet:
         )
 
     def summary_settled(self) -> bool:
+        """Every category ended: arrived, none on record or late (`data-done`), or failed, timed out or cancelled
+        (`data-failed`)."""
         progress = self.query(tid("summary-progress"))
-        return bool(progress) and progress["data"].get("done") == progress["data"].get("total") != None  # noqa: E711
+        if not progress or progress["data"].get("total") is None:
+            return False
+        data = progress["data"]
+        return int(data.get("done") or 0) + int(data.get("failed") or 0) == int(data["total"])
 
     def wait_summary(self, timeout: float = READ, settled: bool = True) -> dict:
         """The summary view with the patient present (and, when `settled`, every category finished)."""
