@@ -4,6 +4,7 @@ import Foundation
 import KyukyuCardSim
 import KyukyuCrew
 import KyukyuGateway
+import KyukyuTestbed
 import KyukyuVault
 import Logging
 import NIOCore
@@ -14,10 +15,19 @@ import Testing
 /// onshi stub over mutual TLS, the vault and the crew database in SQLite files, and HTTP on loopback.
 @Suite("Gateway end to end (real pcscd, card simulator, onshi stub, SQLite)", .serialized, .timeLimit(.minutes(3)))
 struct GatewayEndToEndTests {
-    @Test(.enabled(if: realPartsAvailable))
-    func aCardOnTheReaderAndOneConsentTapGiveTheSummaryAndNothingReadableIsLeftAtRest() async throws {
-        let holder = SyntheticHolder(number: 4)
-        try await withSimulatedCard({ $0.holder = 4 }) { _, _ in
+    /// A running gateway over the real parts, a signed-in tablet client, and its state folder; the gateway is stopped
+    /// and the folder removed afterwards.
+    struct Running {
+        let gateway: Gateway
+        let running: Task<Void, any Error>
+        let api: TabletClient
+        let vault: IncidentVault
+        let onshi: OnshiBed
+        let state: String
+    }
+
+    func withGateway(holder: Int, _ body: (Running) async throws -> Void) async throws {
+        try await withSimulatedCard({ $0.holder = holder }) { _, _ in
             try await withOnshi { onshi in
                 let state = FileManager.default.temporaryDirectory.appendingPathComponent("kyukyu-gw-\(UUID())").path
                 defer { try? FileManager.default.removeItem(atPath: state) }
@@ -41,7 +51,8 @@ struct GatewayEndToEndTests {
                         terminalID: OnshiBed.device,
                         onshiURL: "https://127.0.0.1:\(onshi.port)",
                         onshiTLSDirectory: OnshiBed.tlsDirectory + "/terminals",
-                        readerName: Bed.readerName
+                        readerName: Bed.readerName,
+                        readerPoll: .milliseconds(200)
                     ),
                     vault: vault,
                     crew: crew,
@@ -54,57 +65,86 @@ struct GatewayEndToEndTests {
                 let port = try #require(await portIterator.next())
                 let api = TabletClient(base: "http://127.0.0.1:\(port)")
                 defer { Task { try? await api.http.shutdown() } }
-
                 try await api.waitUntilReady()
                 try await api.signIn(
                     crewID: "TEST-E2E",
                     password: "synthetic-pass-0001",
                     totp: totp(enrolment.totpSecret)
                 )
-                let incident = try await api.post("/api/v1/incidents", "{}")
-                let id = try #require(incident["id"] as? String)
-                // One tap: the card already lies on the reader and is read without one.
-                _ = try await api.post("/api/v1/incidents/\(id)/consent", #"{"basis":"verbal"}"#)
-                let summary = try await api.waitFor(id) {
-                    $0["phase"] as? String == "summary"
-                        && ($0["categories"] as? [String: [String: Any]])?["qualification"]?["status"] as? String
-                            == "arrived"
-                }
-                let patient = try #require((summary["summary"] as? [String: Any])?["patient"] as? [String: Any])
-                #expect(patient["name"] as? String == holder.fullName)
-                #expect((summary["card"] as? [String: Any])?["tokenType"] as? String == "individual-number-card")
-
-                // While the incident is open, nothing of the patient is readable in the state folder.
-                let open = try stateBytes(state)
-                for secret in [holder.fullName, holder.fullNameKana, holder.familyName, holder.address] {
-                    #expect(open.range(of: Data(secret.utf8)) == nil, "found patient data at rest")
-                }
-                // A restart of the tablet (a reload) finds the incident where it was: read back from the vault.
-                let reloaded = try await api.get("/api/v1/incidents/\(id)")
-                #expect(reloaded["phase"] as? String == "summary")
-
-                _ = try await api.post("/api/v1/incidents/\(id)/close", "{}")
-                #expect(try await vault.incidents().isEmpty)
-                let verification = try await vault.audit.verify()
-                #expect(verification.isIntact)
-                let steps = try await vault.audit.export().filter { $0.event.action == .incidentStep }
-                #expect(
-                    steps.contains { $0.event.attributes["step"] == "consent-recorded" && $0.event.actor == "TEST-E2E" }
+                try await body(
+                    Running(gateway: gateway, running: running, api: api, vault: vault, onshi: onshi, state: state)
                 )
-                // SIGTERM with an incident open and its event stream connected: the gateway still stops at once
-                // (it waited for the stream to end, for ever, before the stream ended on shutdown).
-                let second = try #require(try await api.post("/api/v1/incidents", "{}")["id"] as? String)
-                var stream = HTTPClientRequest(url: api.base + "/api/v1/incidents/\(second)/events")
-                stream.headers.add(name: "Cookie", value: api.cookie)
-                let events = try await api.http.execute(stream, timeout: .seconds(30))
-                var chunks = events.body.makeAsyncIterator()
-                let first = try #require(try await chunks.next())
-                #expect(String(buffer: first).hasPrefix("event: incident"))
-                let stopping = ContinuousClock.now
-                await gateway.shutdown()
-                try await running.value
-                #expect(ContinuousClock.now - stopping < .seconds(5))
             }
+        }
+    }
+
+    @Test(.enabled(if: realPartsAvailable))
+    func aCardOnTheReaderAndOneConsentTapGiveTheSummaryAndNothingReadableIsLeftAtRest() async throws {
+        let holder = SyntheticHolder(number: 4)
+        try await withGateway(holder: 4) { gw in
+            let incident = try await gw.api.post("/api/v1/incidents", "{}")
+            let id = try #require(incident["id"] as? String)
+            // One tap: the card already lies on the reader and is read without one.
+            _ = try await gw.api.post("/api/v1/incidents/\(id)/consent", #"{"basis":"verbal"}"#)
+            let summary = try await gw.api.waitFor(id) {
+                $0["phase"] as? String == "summary"
+                    && ($0["categories"] as? [String: [String: Any]])?["qualification"]?["status"] as? String
+                        == "arrived"
+            }
+            let patient = try #require((summary["summary"] as? [String: Any])?["patient"] as? [String: Any])
+            #expect(patient["name"] as? String == holder.fullName)
+            #expect((summary["card"] as? [String: Any])?["tokenType"] as? String == "individual-number-card")
+
+            // While the incident is open, nothing of the patient is readable in the state folder.
+            let open = try stateBytes(gw.state)
+            for secret in [holder.fullName, holder.fullNameKana, holder.familyName, holder.address] {
+                #expect(open.range(of: Data(secret.utf8)) == nil, "found patient data at rest")
+            }
+            // A restart of the tablet (a reload) finds the incident where it was: read back from the vault.
+            let reloaded = try await gw.api.get("/api/v1/incidents/\(id)")
+            #expect(reloaded["phase"] as? String == "summary")
+
+            _ = try await gw.api.post("/api/v1/incidents/\(id)/close", "{}")
+            #expect(try await gw.vault.incidents().isEmpty)
+            let verification = try await gw.vault.audit.verify()
+            #expect(verification.isIntact)
+            let steps = try await gw.vault.audit.export().filter { $0.event.action == .incidentStep }
+            #expect(
+                steps.contains { $0.event.attributes["step"] == "consent-recorded" && $0.event.actor == "TEST-E2E" }
+            )
+            // SIGTERM with an incident open and its event stream connected: the gateway still stops at once
+            // (it waited for the stream to end, for ever, before the stream ended on shutdown).
+            let second = try #require(try await gw.api.post("/api/v1/incidents", "{}")["id"] as? String)
+            var stream = HTTPClientRequest(url: gw.api.base + "/api/v1/incidents/\(second)/events")
+            stream.headers.add(name: "Cookie", value: gw.api.cookie)
+            let events = try await gw.api.http.execute(stream, timeout: .seconds(30))
+            var chunks = events.body.makeAsyncIterator()
+            let first = try #require(try await chunks.next())
+            #expect(String(buffer: first).hasPrefix("event: incident"))
+            let stopping = ContinuousClock.now
+            await gw.gateway.shutdown()
+            try await gw.running.value
+            #expect(ContinuousClock.now - stopping < .seconds(5))
+        }
+    }
+
+    /// pcscd stops (a restart, or the reader's USB link): the tablet is told, and once it is back the gateway reads
+    /// cards again without being restarted.
+    @Test(.enabled(if: realPartsAvailable))
+    func pcscdStoppedIsShownAndTheGatewayReadsAgainWhenItIsBack() async throws {
+        let daemon = try await Bed.shared.pcscd()
+        try await withGateway(holder: 2) { gw in
+            _ = try await gw.api.waitFor(reader: "card-present")
+            await daemon.stop()
+            _ = try await gw.api.waitFor(reader: "no-service")
+            try await daemon.start()
+            _ = try await gw.api.waitFor(reader: "card-present")
+            let id = try #require(try await gw.api.post("/api/v1/incidents", "{}")["id"] as? String)
+            _ = try await gw.api.post("/api/v1/incidents/\(id)/consent", #"{"basis":"verbal"}"#)
+            let summary = try await gw.api.waitFor(id) { $0["phase"] as? String == "summary" }
+            #expect((summary["card"] as? [String: Any])?["state"] as? String == "read")
+            await gw.gateway.shutdown()
+            try await gw.running.value
         }
     }
 }
@@ -174,6 +214,17 @@ final class TabletClient: @unchecked Sendable {
             throw TestbedFailure("\(request.url): \(response.status) \(String(buffer: body))")
         }
         return (try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]) ?? [:]
+    }
+
+    /// Polls `GET /api/v1/reader` until the reader is in `state` (at most 30 s).
+    func waitFor(reader state: String) async throws -> [String: Any] {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            let reader = try await get("/api/v1/reader")
+            if reader["state"] as? String == state { return reader }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestbedFailure("the reader did not get to \(state) in 30 s")
     }
 
     /// Polls the incident until `condition` holds (at most 30 s).
