@@ -105,7 +105,8 @@ enum TOTPCheck {
 /// bound to the crew ID, so that the database file alone yields no secret and a sealed secret cannot be moved to
 /// another account.
 ///
-/// `@unchecked`: `SymmetricKey` is an immutable value that swift-crypto 3 does not yet mark `Sendable`.
+// @unchecked Sendable: the one stored property, `SymmetricKey`, is an immutable value that swift-crypto 3 does not
+// yet mark `Sendable`; nothing here mutates it.
 struct SecretBox: @unchecked Sendable {
     let key: SymmetricKey
 

@@ -227,15 +227,26 @@ final class TabletClient: @unchecked Sendable {
         throw TestbedFailure("the reader did not get to \(state) in 30 s")
     }
 
-    /// Polls the incident until `condition` holds (at most 30 s).
+    /// Follows the incident's event stream (the tablet's own) until a view satisfies `condition`; the request's
+    /// 30 s deadline bounds the wait.
     func waitFor(_ id: String, _ condition: ([String: Any]) -> Bool) async throws -> [String: Any] {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            let view = try await get("/api/v1/incidents/\(id)")
-            if condition(view) { return view }
-            try await Task.sleep(for: .milliseconds(50))
+        var request = HTTPClientRequest(url: base + "/api/v1/incidents/\(id)/events")
+        request.headers.add(name: "Cookie", value: cookie)
+        let response = try await http.execute(request, timeout: .seconds(30))
+        var pending = ""
+        for try await chunk in response.body {
+            pending += String(buffer: chunk)
+            while let end = pending.range(of: "\n\n") {
+                let event = String(pending[..<end.lowerBound])
+                pending = String(pending[end.upperBound...])
+                guard event.hasPrefix("event: incident"),
+                    let line = event.split(separator: "\n").first(where: { $0.hasPrefix("data: ") }),
+                    let view = try JSONSerialization.jsonObject(with: Data(line.dropFirst(6).utf8)) as? [String: Any]
+                else { continue }
+                if condition(view) { return view }
+            }
         }
-        throw TestbedFailure("the incident did not get there in 30 s")
+        throw TestbedFailure("the incident's event stream ended before it got there")
     }
 }
 
