@@ -21,6 +21,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import shlex
 import shutil
 import statistics
@@ -206,6 +207,8 @@ class Stack:
 
 
 STARTED = []  # every gateway started here, so that an error stops it too
+PHASE = random.Random(8)  # when in pcscd's poll of the vpcd reader the card touches it (seeded: reproducible)
+LOG_LEVEL = "info"  # the gateway's; --log-level debug writes the runner's stage times to its log
 
 
 class Gateway:
@@ -222,7 +225,8 @@ class Gateway:
         env = self.stack.env
         return [os.path.join(self.stack.bin_dir, "kyukyu-gateway"), "serve", "--state-directory", self.state_dir,
                 "--http-host", "127.0.0.1", "--http-port", str(self.stack.gateway_port),
-                "--onshi-url", env["KYUKYU_ONSHI_URL"], "--onshi-tls-directory", env["KYUKYU_TERMINAL_TLS_DIR"]]
+                "--onshi-url", env["KYUKYU_ONSHI_URL"], "--onshi-tls-directory", env["KYUKYU_TERMINAL_TLS_DIR"],
+                "--log-level", LOG_LEVEL]
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KYUKYU_GATEWAY_")}
@@ -461,6 +465,7 @@ def browser_run(browser, stack: Stack, holder: int) -> dict:
     wait.until(ec.element_to_be_clickable(by_testid("consent-verbal"))).click()
     wait.until(lambda b: b.find_element(*by_testid("screen-incident")).get_attribute("data-view") == "card")
     browser.execute_script(OBSERVER_JS)
+    time.sleep(PHASE.uniform(0, 0.4))  # the touch at a random point of pcscd's 400 ms poll, as for the CLI
     stack.put_card(holder, removal_ms=100)
     touched = time.time() * 1000.0
     wait.until(lambda b: b.execute_script("return window.__bench.marks.done || null"))
@@ -473,16 +478,19 @@ def browser_run(browser, stack: Stack, holder: int) -> dict:
     return result
 
 
+def cli_argv(stack: Stack, crew_id: str, extra=()) -> list:
+    return [os.path.join(stack.bin_dir, "kyukyu"), "fetch", "--consent", "verbal", "--crew", crew_id, "--json",
+            "--reader", "Kyukyu Demo Reader", "--onshi-url", stack.env["KYUKYU_ONSHI_URL"],
+            "--tls-dir", stack.env["KYUKYU_TERMINAL_TLS_DIR"], "--device", "ambulance-01", *extra]
+
+
 def cli_run(stack: Stack, holder: int, crew_id: str) -> dict:
     """`kyukyu fetch` reading the card on the reader: ms from exec to its first stdout byte and to its exit."""
     stack.put_card(holder)
     time.sleep(1.0)  # let pcscd see the card (it polls the vpcd link about every 400 ms)
     env = dict(os.environ, PCSCLITE_CSOCK_NAME=stack.env["PCSCLITE_CSOCK_NAME"])
-    argv = [os.path.join(stack.bin_dir, "kyukyu"), "fetch", "--consent", "verbal", "--crew", crew_id, "--json",
-            "--reader", "Kyukyu Demo Reader", "--onshi-url", stack.env["KYUKYU_ONSHI_URL"],
-            "--tls-dir", stack.env["KYUKYU_TERMINAL_TLS_DIR"], "--device", "ambulance-01"]
     start = now_ms()
-    process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    process = subprocess.Popen(cli_argv(stack, crew_id), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL)
     first = process.stdout.read(1)
     first_ms = now_ms() - start
@@ -494,33 +502,63 @@ def cli_run(stack: Stack, holder: int, crew_id: str) -> dict:
     return {"firstByte": round(first_ms, 1), "exit": round(exit_ms, 1), "bytes": len(first + rest)}
 
 
+def cli_touch_run(stack: Stack, holder: int, crew_id: str) -> dict:
+    """`kyukyu fetch --wait` started on an empty reader, then the card touches it: ms from the control's answer
+    (the card's link is up: the same clock as the browser's) to the first stdout byte and to the exit."""
+    stack.remove_card()
+    time.sleep(1.0)  # let pcscd see the reader empty
+    env = dict(os.environ, PCSCLITE_CSOCK_NAME=stack.env["PCSCLITE_CSOCK_NAME"])
+    process = subprocess.Popen(cli_argv(stack, crew_id, ("--wait", "30")), env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    time.sleep(1.0 + PHASE.uniform(0, 0.4))  # up and waiting; the touch at a random point of pcscd's 400 ms poll
+    if process.poll() is not None:
+        raise RuntimeError(f"kyukyu fetch --wait exited {process.returncode} before the card came")
+    stack.put_card(holder, removal_ms=100)
+    touched = now_ms()
+    first = process.stdout.read(1)
+    first_ms = now_ms() - touched
+    rest = process.stdout.read()
+    process.wait(timeout=60)
+    exit_ms = now_ms() - touched
+    if process.returncode != 0 or not first:
+        raise RuntimeError(f"kyukyu fetch --wait exited {process.returncode}")
+    return {"firstByte": round(first_ms, 1), "exit": round(exit_ms, 1), "bytes": len(first + rest)}
+
+
 def bench_ui(stack: Stack, crew: dict, runs: int, holder: int) -> dict:
     browser = browser_driver()
     try:
         browser_sign_in(browser, f"http://127.0.0.1:{stack.gateway_port}/", crew)
         # One unmeasured run of each: the holder's keys, chromium's caches, the CLI's page cache.
         cli_run(stack, holder, crew["crewId"])
+        cli_touch_run(stack, holder, crew["crewId"])
         browser_run(browser, stack, holder)
-        cli, ui = [], []
+        cli, touch, ui = [], [], []
         for i in range(runs):
             c = cli_run(stack, holder, crew["crewId"])
+            t = cli_touch_run(stack, holder, crew["crewId"])
             u = browser_run(browser, stack, holder)
             cli.append(c)
+            touch.append(t)
             ui.append(u)
-            log(f"ui {i + 1}/{runs}: cli exit {c['exit']} ms (first byte {c['firstByte']}); browser done "
-                f"{u.get('done')} ms (marks {u})")
+            log(f"ui {i + 1}/{runs}: cli exit {c['exit']} ms (first byte {c['firstByte']}); cli --wait from the "
+                f"touch {t['firstByte']} ms; browser done {u.get('done')} ms (marks {u})")
     finally:
         browser.quit()
     marks = ("readerPresent", "cardReading", "redFlags", "patient", "allCategories", "done")
     result = {"cli": {"firstByte": stats([c["firstByte"] for c in cli]), "exit": stats([c["exit"] for c in cli])},
+              "cliFromTouch": {"firstByte": stats([t["firstByte"] for t in touch]),
+                               "exit": stats([t["exit"] for t in touch])},
               "browser": {m: stats([u[m] for u in ui if m in u]) for m in marks},
-              "raw": {"cli": cli, "browser": ui}}
+              "raw": {"cli": cli, "cliFromTouch": touch, "browser": ui}}
     done = result["browser"]["done"]["median"]
     output, exited = result["cli"]["firstByte"]["median"], result["cli"]["exit"]["median"]
     after_reader = statistics.median([u["done"] - u["readerPresent"] for u in ui if "readerPresent" in u])
     result["browser"]["doneAfterReaderPresent"] = stats([u["done"] - u["readerPresent"] for u in ui
                                                          if "readerPresent" in u])
-    result["ratio"] = {"browserDone/cliOutput": round(done / output, 2),
+    touch_output = result["cliFromTouch"]["firstByte"]["median"]
+    result["ratio"] = {"browserDone/cliFromTouchOutput": round(done / touch_output, 2),
+                       "browserDone/cliOutput": round(done / output, 2),
                        "browserDone/cliExit": round(done / exited, 2),
                        "(browserDone-readerPresent)/cliOutput": round(after_reader / output, 2)}
     return result
@@ -539,7 +577,11 @@ def main() -> int:
     parser.add_argument("--state-dir", default="state/bench-gateway")
     parser.add_argument("--out", default="state/bench/gateway.json")
     parser.add_argument("--holder", type=int, default=3, help="the synthetic holder for the browser/CLI runs")
+    parser.add_argument("--log-level", default="info",
+                        help="the gateway's log level; debug logs the incident's stage times (ms after the card)")
     args = parser.parse_args()
+    global LOG_LEVEL
+    LOG_LEVEL = args.log_level
     os.chdir(ROOT)
     bin_dir = os.path.abspath(args.bin_dir)
     work = os.path.abspath(args.state_dir)
@@ -565,6 +607,8 @@ def main() -> int:
             result["ui"] = bench_ui(stack, crew, args.runs, args.holder)
             r = result["ui"]
             print(f"kyukyu fetch: output (first byte) {fmt(r['cli']['firstByte'])}; exit {fmt(r['cli']['exit'])}")
+            print(f"kyukyu fetch --wait, from the touch: output {fmt(r['cliFromTouch']['firstByte'])}; "
+                  f"exit {fmt(r['cliFromTouch']['exit'])}")
             for mark, s in r["browser"].items():
                 print(f"browser {mark}: {fmt(s)}")
             print(f"ratio: {r['ratio']}")

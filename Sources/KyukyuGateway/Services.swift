@@ -3,7 +3,7 @@ import KyukyuCard
 import KyukyuEligibility
 import KyukyuVault
 import KyukyuWorkflow
-public import Logging
+import Logging
 import ServiceLifecycle
 import Synchronization
 

@@ -335,57 +335,116 @@ public final class IncidentVault: Sendable {
         let version = try await self.withKeyring { keyring in
             try await self.writer.write { db -> Int in
                 let dataKey = try Self.dataKey(for: incident, in: db, keyring: keyring)
-                let version: Int
-                if dataKey.bindsRecordSet {
-                    version =
-                        try Self.authenticatedRecordCount(incident: incident, kind: kind, dataKey: dataKey.key, in: db)
-                        + 1
-                } else {
-                    version =
-                        try Int.fetchOne(
-                            db,
-                            sql: "SELECT COALESCE(MAX(version), 0) + 1 FROM record WHERE incident_id = ? AND kind = ?",
-                            arguments: [incident.description, kind.rawValue]
-                        ) ?? 1
-                }
-                let sealed = try Self.seal(
-                    payload,
-                    dataKey: dataKey.key,
+                return try self.insertRecord(
                     incident: incident,
                     kind: kind,
-                    version: version
+                    payload: payload,
+                    now: now,
+                    dataKey: dataKey,
+                    in: db
                 )
-                try db.execute(
-                    sql: "INSERT INTO record (incident_id, kind, version, stored_at, sealed) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [incident.description, kind.rawValue, version, now.timeIntervalSince1970, sealed]
-                )
-                if dataKey.bindsRecordSet {
-                    try db.execute(
-                        sql: """
-                            INSERT INTO record_head (incident_id, kind, version, tag) VALUES (?, ?, ?, ?)
-                            ON CONFLICT(incident_id, kind) DO UPDATE SET version = excluded.version, tag = excluded.tag
-                            """,
-                        arguments: [
-                            incident.description, kind.rawValue, version,
-                            try Self.recordHeadTag(
-                                dataKey: dataKey.key,
-                                incident: incident,
-                                kind: kind,
-                                version: version
-                            ),
-                        ]
-                    )
-                }
-                try self.audit.append(.categoryFetched(incident: incident, category: kind, version: version), in: db)
-                return version
             }
         }
+        self.logStored(incident: incident, kind: kind, version: version, bytes: payload.count)
+        return version
+    }
+
+    /// Stores a new version of each of `records`, in order, and then reads back the latest version of each kind in
+    /// `readBack`, all in one transaction: one commit (one fsync) for what would otherwise be a write per record
+    /// and an audited read. Each stored record gets its `category.fetched` entry and each kind read back its
+    /// `category.viewed` entry naming `viewer`, as ``putRecord(incident:kind:payload:now:)`` and
+    /// ``latestRecord(incident:kind:viewer:)`` would. What is returned was decrypted from the rows just written.
+    public func putRecords(
+        incident: IncidentID,
+        _ records: [(kind: RecordKind, payload: Data)],
+        readingBack readBack: Set<RecordKind>,
+        viewer: CrewID,
+        now: Date = Date()
+    ) async throws -> [VaultRecord] {
+        let (versions, read) = try await self.withKeyring { keyring in
+            try await self.writer.write { db -> ([Int], [VaultRecord]) in
+                let dataKey = try Self.dataKey(for: incident, in: db, keyring: keyring)
+                var versions: [Int] = []
+                for record in records {
+                    versions.append(
+                        try self.insertRecord(
+                            incident: incident,
+                            kind: record.kind,
+                            payload: record.payload,
+                            now: now,
+                            dataKey: dataKey,
+                            in: db
+                        )
+                    )
+                }
+                var read: [VaultRecord] = []
+                for kind in readBack.sorted(by: { $0.rawValue < $1.rawValue }) {
+                    read += try self.read(
+                        incident: incident,
+                        kind: kind,
+                        viewer: viewer,
+                        latestOnly: true,
+                        keyring: keyring,
+                        in: db
+                    )
+                }
+                return (versions, read)
+            }
+        }
+        for (record, version) in zip(records, versions) {
+            self.logStored(incident: incident, kind: record.kind, version: version, bytes: record.payload.count)
+        }
+        return read
+    }
+
+    /// Inserts the next version of `kind` with its head and its `category.fetched` audit entry; returns the version.
+    private func insertRecord(
+        incident: IncidentID,
+        kind: RecordKind,
+        payload: Data,
+        now: Date,
+        dataKey: UnwrappedDataKey,
+        in db: Database
+    ) throws -> Int {
+        let version: Int
+        if dataKey.bindsRecordSet {
+            version =
+                try Self.authenticatedRecordCount(incident: incident, kind: kind, dataKey: dataKey.key, in: db) + 1
+        } else {
+            version =
+                try Int.fetchOne(
+                    db,
+                    sql: "SELECT COALESCE(MAX(version), 0) + 1 FROM record WHERE incident_id = ? AND kind = ?",
+                    arguments: [incident.description, kind.rawValue]
+                ) ?? 1
+        }
+        let sealed = try Self.seal(payload, dataKey: dataKey.key, incident: incident, kind: kind, version: version)
+        try db.execute(
+            sql: "INSERT INTO record (incident_id, kind, version, stored_at, sealed) VALUES (?, ?, ?, ?, ?)",
+            arguments: [incident.description, kind.rawValue, version, now.timeIntervalSince1970, sealed]
+        )
+        if dataKey.bindsRecordSet {
+            try db.execute(
+                sql: """
+                    INSERT INTO record_head (incident_id, kind, version, tag) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(incident_id, kind) DO UPDATE SET version = excluded.version, tag = excluded.tag
+                    """,
+                arguments: [
+                    incident.description, kind.rawValue, version,
+                    try Self.recordHeadTag(dataKey: dataKey.key, incident: incident, kind: kind, version: version),
+                ]
+            )
+        }
+        try self.audit.append(.categoryFetched(incident: incident, category: kind, version: version), in: db)
+        return version
+    }
+
+    private func logStored(incident: IncidentID, kind: RecordKind, version: Int, bytes: Int) {
         var logger = self.logger(for: incident)
         logger[metadataKey: "kyukyu.kind"] = "\(kind)"
         logger[metadataKey: "kyukyu.version"] = "\(version)"
-        logger[metadataKey: "kyukyu.bytes"] = "\(payload.count)"
+        logger[metadataKey: "kyukyu.bytes"] = "\(bytes)"
         logger.debug("record stored")
-        return version
     }
 
     /// Decrypts every record version of an incident, ordered by kind and version, and appends a

@@ -1,6 +1,6 @@
 public import Foundation
 public import KyukyuCard
-public import KyukyuDomain
+import KyukyuDomain
 public import KyukyuVault
 
 /// The vault as the workflow's store: every write durable, every read audited as a view by the crew member.
@@ -9,6 +9,27 @@ extension IncidentVault: IncidentStore {
     /// Stores a new version of `kind`.
     public func put(_ payload: Data, kind: RecordKind, incident: IncidentID, now: Date) async throws {
         _ = try await putRecord(incident: incident, kind: kind, payload: payload, now: now)
+    }
+
+    /// Stores the records and reads `readingBack` back in one transaction (one commit).
+    public func put(
+        _ records: [(kind: RecordKind, payload: Data)],
+        readingBack: Set<RecordKind>,
+        incident: IncidentID,
+        viewer: CrewID,
+        now: Date
+    ) async throws -> [RecordKind: Data] {
+        var latest: [RecordKind: Data] = [:]
+        for record in try await putRecords(
+            incident: incident,
+            records,
+            readingBack: readingBack,
+            viewer: viewer,
+            now: now
+        ) {
+            latest[record.kind] = record.payload
+        }
+        return latest
     }
 
     /// The latest version of every kind, audited as viewed by `viewer`.

@@ -11,6 +11,15 @@ public protocol IncidentStore: Sendable {
     func createIncident(now: Date) async throws -> IncidentID
     /// Stores a new version of `kind` for `incident`.
     func put(_ payload: Data, kind: RecordKind, incident: IncidentID, now: Date) async throws
+    /// Stores new versions of `records`, in order, as one durable step, and returns the latest version of each kind
+    /// in `readingBack` as read back from the store (a read audited as a view by `viewer`).
+    func put(
+        _ records: [(kind: RecordKind, payload: Data)],
+        readingBack: Set<RecordKind>,
+        incident: IncidentID,
+        viewer: CrewID,
+        now: Date
+    ) async throws -> [RecordKind: Data]
     /// The latest version of every kind of `incident`, read on behalf of `viewer`.
     func latest(incident: IncidentID, viewer: CrewID) async throws -> [RecordKind: Data]
     /// The latest version of one kind, read on behalf of `viewer`; nil when none is stored.

@@ -33,6 +33,26 @@ public actor InMemoryIncidentStore: IncidentStore {
         incidents[incident]?[kind, default: []].append(payload)
     }
 
+    /// Stores the versions, all or none, and returns the latest of each kind in `readingBack`.
+    public func put(
+        _ records: [(kind: RecordKind, payload: Data)],
+        readingBack: Set<RecordKind>,
+        incident: IncidentID,
+        viewer: CrewID,
+        now: Date
+    ) async throws -> [RecordKind: Data] {
+        guard !failingWrites else { throw CocoaError(.fileWriteOutOfSpace) }
+        guard incidents[incident] != nil else { throw CocoaError(.fileNoSuchFile) }
+        batches += 1
+        for record in records { incidents[incident]?[record.kind, default: []].append(record.payload) }
+        var latest: [RecordKind: Data] = [:]
+        for kind in readingBack { latest[kind] = incidents[incident]?[kind]?.last }
+        return latest
+    }
+
+    /// How many multi-record writes (``put(_:readingBack:incident:viewer:now:)``) were made.
+    public private(set) var batches = 0
+
     /// The latest version of each kind.
     public func latest(incident: IncidentID, viewer: CrewID) async throws -> [RecordKind: Data] {
         guard let records = incidents[incident] else { throw CocoaError(.fileNoSuchFile) }

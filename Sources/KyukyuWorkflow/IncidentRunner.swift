@@ -1,5 +1,5 @@
 import Crypto
-public import Foundation
+import Foundation
 import KyukyuCard
 public import KyukyuDomain
 public import KyukyuEligibility
@@ -104,6 +104,15 @@ public actor IncidentRunner {
     /// their way to this actor, and they are not late.
     private var settledAtDeadline: Set<MedicalCategory> = []
     private var subscribers: [UUID: AsyncStream<IncidentSnapshot>.Continuation] = [:]
+    /// When the card touched the reader (or the lookup was entered): the start of the debug log's stage times.
+    private var stageStart: ContinuousClock.Instant?
+    /// Category updates waiting to be stored. Those that arrive while a write is under way are stored together in
+    /// the next one: one transaction for several categories, not three per category.
+    private var inbox: [(category: MedicalCategory, status: CategoryStatus, attempt: Int)] = []
+    /// Stores the inbox while it has something in it.
+    private var storing: Task<Void, Never>?
+    /// The category updates in the write under way.
+    private var beingStored: [CategoryStatus] = []
 
     private init(
         state: IncidentState,
@@ -225,6 +234,7 @@ public actor IncidentRunner {
     /// Cancels the fetch, the scheduled retry and the consent timer.
     private func stopWork() {
         currentFetch = nil
+        inbox = []
         fetchTask?.cancel()
         retryTask?.cancel()
         expiryTask?.cancel()
@@ -287,6 +297,7 @@ public actor IncidentRunner {
         guard awaitsIdentification else {
             throw .conflict(reason: "the patient is already identified for this incident")
         }
+        stageStart = .now
         let kind: Identification =
             switch query {
             case .demographics: .lookupByDemographics
@@ -302,6 +313,62 @@ public actor IncidentRunner {
         return snapshot()
     }
 
+    // MARK: - The crew's observations
+
+    /// Changes the crew's observations (chief complaint, vitals, priority, ETA, hospital…): `change` edits the
+    /// current set, which is then checked, persisted with the state, audited (which parts changed, never the
+    /// values) and published. Refused once the incident is closed; a set that does not check out changes nothing.
+    public func updateObservations(
+        by crew: CrewID,
+        _ change: @Sendable (inout CrewObservations) -> Void
+    ) async throws(WorkflowError) -> IncidentSnapshot {
+        guard state.machine.phase != .closed else {
+            throw .conflict(reason: "the incident is closed")
+        }
+        let before = state.observations ?? CrewObservations()
+        var after = before
+        change(&after)
+        do {
+            try after.validate()
+        } catch {
+            throw .invalidInput(error.reason)
+        }
+        guard after != before else { return snapshot() }
+        state.observations = after
+        try await persist()
+        do {
+            try await effects.store.audit(
+                .incidentStep(
+                    incident: id,
+                    step: "observations-recorded",
+                    by: crew.rawValue,
+                    terminal: configuration.terminalID,
+                    outcome: Self.changedParts(before, after).joined(separator: ",")
+                )
+            )
+        } catch {
+            logger.error("the observations' audit entry could not be written")
+        }
+        publish()
+        return snapshot()
+    }
+
+    /// Which parts of the observations changed, by name (the audit's outcome: no values).
+    static func changedParts(_ before: CrewObservations, _ after: CrewObservations) -> [String] {
+        var parts: [String] = []
+        if before.chiefComplaint != after.chiefComplaint || before.complaintNote != after.complaintNote {
+            parts.append("complaint")
+        }
+        if before.trauma != after.trauma { parts.append("trauma") }
+        if before.onset != after.onset { parts.append("onset") }
+        if before.priority != after.priority { parts.append("priority") }
+        if before.vitals != after.vitals { parts.append("vitals") }
+        if before.treatments != after.treatments { parts.append("treatments") }
+        if before.etaMinutes != after.etaMinutes || before.etaRecordedAt != after.etaRecordedAt { parts.append("eta") }
+        if before.hospital != after.hospital { parts.append("hospital") }
+        return parts
+    }
+
     // MARK: - The card
 
     /// A card touched the reader while this incident waits for identification: reads it (no tap). A token that
@@ -311,9 +378,11 @@ public actor IncidentRunner {
     @discardableResult
     public func cardTouched(_ card: any PatientCard) async -> (any Error)? {
         guard awaitsIdentification else { return nil }
+        stageStart = .now
         state.card.state = .reading
         state.card.reason = nil
         await persistAndPublish()
+        stage("card reading shown")
         do {
             let outcome = try await card.withCard { access -> CardOutcome in
                 let type = try await access.tokenType()
@@ -327,6 +396,7 @@ public actor IncidentRunner {
                     return .certificate(type, try await access.authenticationCertificate())
                 }
             }
+            stage("card read")
             switch outcome {
             case .needsPIN(let type, let triesLeft):
                 state.card = CardProgress()
@@ -494,6 +564,7 @@ public actor IncidentRunner {
             throw .conflict(error)
         }
         try await keep(stored, as: .identity, failure: "the vault could not keep the identification")
+        stage("identification kept")
         identity = stored
         try await handle(.patientIdentified(kind), actor: actor)
     }
@@ -681,15 +752,47 @@ public actor IncidentRunner {
                     await self.deadlineReached(snapshot, attempt: attempt)
                 }
                 for await update in fetch.updates {
-                    await self.apply(update, attempt: attempt)
+                    if case .category(let category, let status) = update {
+                        self.enqueue(category, status, attempt: attempt)
+                    } else {
+                        await self.stored()
+                        await self.apply(update, attempt: attempt)
+                    }
                 }
             }
+            await self.stored()
             guard !Task.isCancelled else { return }
             await self.fetchSettled(await fetch.completion(), attempt: attempt)
-            await self.release(fetch)
+            self.release(fetch)
         } onCancel: {
             fetch.cancel()
         }
+    }
+
+    /// Queues a category's update; a task stores the queue, taking everything that arrived meanwhile each time.
+    private func enqueue(_ category: MedicalCategory, _ status: CategoryStatus, attempt: Int) {
+        inbox.append((category, status, attempt))
+        guard storing == nil else { return }
+        storing = Task {
+            while !self.inbox.isEmpty {
+                let batch = self.inbox
+                self.inbox = []
+                self.beingStored = batch.map(\.status)
+                await self.categoriesChanged(batch)
+                self.beingStored = []
+            }
+            self.storing = nil
+        }
+    }
+
+    /// How many final category updates are being stored or wait to be (for tests of the batching).
+    func finalCategoryUpdatesInFlight() -> Int {
+        (beingStored + inbox.map(\.status)).filter(\.isFinal).count
+    }
+
+    /// Returns when every queued category update has been stored and published.
+    private func stored() async {
+        while let storing { await storing.value }
     }
 
     /// Lets go of a settled fetch: it holds every answer it decoded, and the records now live in the vault.
@@ -765,11 +868,12 @@ public actor IncidentRunner {
                 state.consentAvailableUntil = until
                 scheduleConsentExpiry()
             }
+            stage("onshi authenticated")
             await persistAndPublish()
         case .authenticationFailed(let code, let reason, _):
             await authenticationFailed(code, reason: reason)
         case .category(let category, let status):
-            await categoryChanged(category, status)
+            await categoriesChanged([(category, status, attempt)])
         }
     }
 
@@ -813,73 +917,122 @@ public actor IncidentRunner {
         try? await handle(event, actor: "device")
     }
 
-    private func categoryChanged(_ category: MedicalCategory, _ status: CategoryStatus) async {
+    /// Stores the records that arrived, with the incident's new state, in one write, reads them back and publishes
+    /// the state and the summary rebuilt from what the store returned.
+    private func categoriesChanged(_ batch: [(category: MedicalCategory, status: CategoryStatus, attempt: Int)]) async {
+        let current = batch.filter { isCurrent($0.attempt) }
+        guard !current.isEmpty else { return }
+        var arrived: [(kind: RecordKind, payload: Data)] = []
+        var arrivedCategories: [MedicalCategory] = []
+        for (category, status, _) in current {
+            if case .ok(let records, _) = status {
+                stage("category arrived", category)
+                do {
+                    arrived.append((RecordKind(category), try JSONEncoder().encode(records)))
+                    arrivedCategories.append(category)
+                } catch {
+                    state[category] = CategoryProgress(status: .failed, reason: "the records could not be encoded")
+                    continue
+                }
+            }
+            state[category] = progress(category, status)
+        }
+        state.version += 1
+        let encodedState: Data
+        do {
+            encodedState = try JSONEncoder().encode(state)
+        } catch {
+            logger.error("the incident's state could not be encoded")
+            return
+        }
+        let viewer = state.crewID.flatMap(CrewID.init) ?? CrewID("device")!
+        let readBack: [RecordKind: Data]
+        do {
+            readBack = try await effects.store.put(
+                arrived + [(RecordKind.incidentState, encodedState)],
+                readingBack: Set(arrived.map(\.kind)),
+                incident: id,
+                viewer: viewer,
+                now: effects.clock.now()
+            )
+        } catch {
+            logger.error("the vault could not store the records that arrived")
+            for category in arrivedCategories {
+                state[category] = CategoryProgress(status: .failed, reason: "the vault could not store it")
+            }
+            await persistAndPublish()
+            return
+        }
+        for category in arrivedCategories {
+            guard let data = readBack[RecordKind(category)],
+                let decoded = try? JSONDecoder().decode(CategoryRecords.self, from: data)
+            else {
+                logger.error("a stored category could not be read back", metadata: ["kyukyu.category": "\(category)"])
+                continue
+            }
+            records[category] = decoded
+        }
+        if !arrivedCategories.isEmpty {
+            summary = PatientSummary(records: records, today: OnshiDate(japanDayOf: effects.clock.now()))
+        }
+        guard state.machine.phase != .closed else { return }
+        publish()
+        stage("categories stored, read back and published: \(current.count)")
+    }
+
+    /// What the tablet is told of a category's status.
+    private func progress(_ category: MedicalCategory, _ status: CategoryStatus) -> CategoryProgress {
         let late = summaryShown && !settledAtDeadline.contains(category)
-        var progress: CategoryProgress
         switch status {
         case .pending:
-            progress = CategoryProgress(status: .pending)
+            return CategoryProgress(status: .pending)
         case .retrying(_, let reason):
-            progress = CategoryProgress(status: .retrying, reason: reason)
+            return CategoryProgress(status: .retrying, reason: reason)
         case .ok(let records, let elapsed):
-            do {
-                try await effects.store.put(
-                    JSONEncoder().encode(records),
-                    kind: RecordKind(category),
-                    incident: id,
-                    now: effects.clock.now()
-                )
-            } catch {
-                progress = CategoryProgress(status: .failed, reason: "the vault could not store it")
-                break
-            }
-            progress = CategoryProgress(
+            return CategoryProgress(
                 status: late ? .late : .arrived,
                 milliseconds: Self.milliseconds(elapsed),
                 count: records.count
             )
-            await readBack(category)
         case .empty(let elapsed):
-            progress = CategoryProgress(status: .noneOnRecord, milliseconds: Self.milliseconds(elapsed), count: 0)
+            return CategoryProgress(status: .noneOnRecord, milliseconds: Self.milliseconds(elapsed), count: 0)
         case .timedOut(let after):
-            progress = CategoryProgress(
+            return CategoryProgress(
                 status: .timedOut,
                 reason: "onshi did not answer within \(Self.milliseconds(after)) ms",
                 milliseconds: Self.milliseconds(after)
             )
         case .cancelled(let after):
-            progress = CategoryProgress(status: .cancelled, milliseconds: Self.milliseconds(after))
+            return CategoryProgress(status: .cancelled, milliseconds: Self.milliseconds(after))
         case .failed(let code, let reason, let elapsed):
-            progress = CategoryProgress(
+            return CategoryProgress(
                 status: .failed,
                 reason: reason,
                 milliseconds: Self.milliseconds(elapsed),
                 code: code.description
             )
         }
-        guard isCurrent(state.machine.fetchAttempts) else { return }
-        state[category] = progress
-        await persistAndPublish()
+    }
+
+    /// Logs (debug) how long after the card touched the reader a stage was reached: where the time between the
+    /// card and the summary goes. No patient data: the stage's name and the category only.
+    private func stage(_ name: @autoclosure () -> String, _ category: MedicalCategory? = nil) {
+        guard logger.logLevel <= .debug, let stageStart else { return }
+        let elapsed = ContinuousClock.now - stageStart
+        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        var metadata: Logger.Metadata = ["kyukyu.stage.ms": "\((milliseconds * 100).rounded() / 100)"]
+        if let category { metadata["kyukyu.category"] = "\(category)" }
+        logger.debug("stage: \(name())", metadata: metadata)
     }
 
     private func deadlineReached(_ snapshot: FetchSnapshot, attempt: Int) async {
+        // What arrived before the deadline is stored (and its status shown) before the summary is.
+        await stored()
         guard isCurrent(attempt), state.machine.phase == .fetching, snapshot.session != nil else { return }
         summaryShown = true
+        stage("summary shown")
         settledAtDeadline = Set(snapshot.categories.filter { $0.value.isFinal }.keys)
         try? await handle(.summaryShown(complete: snapshot.isComplete), actor: "device")
-    }
-
-    /// Reads the category just stored back from the vault and rebuilds the summary from what the vault holds.
-    private func readBack(_ category: MedicalCategory) async {
-        let viewer = state.crewID.flatMap(CrewID.init) ?? CrewID("device")!
-        guard let data = try? await effects.store.latest(incident: id, kind: RecordKind(category), viewer: viewer),
-            let decoded = try? JSONDecoder().decode(CategoryRecords.self, from: data)
-        else {
-            logger.error("a stored category could not be read back", metadata: ["kyukyu.category": "\(category)"])
-            return
-        }
-        records[category] = decoded
-        summary = PatientSummary(records: records, today: OnshiDate(japanDayOf: effects.clock.now()))
     }
 
     static func decode(_ stored: [RecordKind: Data]) -> [MedicalCategory: CategoryRecords] {

@@ -178,6 +178,9 @@ public struct IncidentState: Sendable, Hashable, Codable {
     public var crewID: String?
     /// Until when onshi's consent covers this incident; the incident closes and is shredded then.
     public var consentAvailableUntil: Date?
+    /// What the crew observed and did on the way (nil until the first entry; absent in states stored before the
+    /// handoff existed).
+    public var observations: CrewObservations?
     /// Increases with every change.
     public var version = 0
 

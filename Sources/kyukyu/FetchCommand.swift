@@ -92,15 +92,31 @@ struct FetchCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON on stdout.")
     var json = false
 
+    @Option(
+        help: """
+            Wait up to this many seconds (0 to 3600, fractions allowed) for the card to touch the reader; the times \
+            shown then count from the card's arrival. 0: the card must be on the reader already.
+            """
+    )
+    var wait: Double = 0
+
     @OptionGroup var global: GlobalOptions
 
     /// The longest deadline a flag may ask for: past it, a fetch is no longer an emergency read.
     static let maxDeadlineMs = 120_000
 
     func validate() throws {
+        guard wait.isFinite, (0...CardCommand.ReaderOptions.maximumWait).contains(wait) else {
+            throw ValidationError(
+                "--wait takes a number of seconds from 0 to \(Int(CardCommand.ReaderOptions.maximumWait)); \(wait) is not one"
+            )
+        }
         let lookupFlags = [name, birth, sex, address, insurerNumber, insuredSymbol, insuredNumber]
         if lookupStdin, lookupFlags.contains(where: { $0 != nil }) {
             throw ValidationError("--lookup-stdin takes the lookup fields from stdin; give none of them as flags")
+        }
+        if wait > 0, lookupStdin || name != nil || insurerNumber != nil {
+            throw ValidationError("--wait waits for the card; a card-less lookup does not read one")
         }
         if lookupStdin && pinStdin {
             throw ValidationError("--pin-stdin needs the card; it cannot be combined with --lookup-stdin")
@@ -253,6 +269,7 @@ struct FetchCommand: AsyncParsableCommand {
         started: ContinuousClock.Instant,
         logger: Logger
     ) async throws -> Int32 {
+        var started = started
         guard let crewID = CrewID(crew) else { throw ValidationError("--crew must be 1 to 64 of A-Z a-z 0-9 . _ -") }
         let runner = try await Self.workflow {
             () async throws(WorkflowError) in
@@ -273,6 +290,14 @@ struct FetchCommand: AsyncParsableCommand {
             _ = try await Self.workflow { () async throws(WorkflowError) in try await runner.lookup(query, by: crewID) }
         } else {
             let failure: Int32? = try await withCardReader(global: global, json: json) { reader in
+                if wait > 0 {
+                    // validate() bounds the value, so the conversion cannot trap.
+                    _ = try await reader.service.waitForCard(
+                        reader: self.reader,
+                        timeout: .milliseconds(Int(wait * 1000))
+                    )
+                    started = .now
+                }
                 let card = ReaderCard(reader: reader, readerName: self.reader)
                 if let secret {
                     do {

@@ -143,6 +143,25 @@ extension ThroughPCSCD {
             }
         }
 
+        /// `--wait`: the command is started first and the card touches the reader afterwards, the way a crew uses
+        /// it (and the way the gateway's clock runs from the card's touch). Without it, an empty reader is an error.
+        @Test(.timeLimit(.minutes(1)))
+        func theCardMayTouchTheReaderAfterTheCommandStarts() async throws {
+            try await withOnshi { bed in
+                let arguments = try fetchArguments(
+                    bed,
+                    ["--consent", "verbal", "--json", "--wait", "30", "--categories", "qualification"]
+                )
+                let fetch = Task { try await kyukyu(arguments) }
+                let result = try await withSimulatedCard({ $0.holder = 4 }) { _, _ in try await fetch.value }
+                #expect(result.status == 0, "\(result.stderr)")
+                let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+                #expect(object?["authenticated"] as? Bool == true)
+                let cardMs = try #require(object?["cardMilliseconds"] as? Double)
+                #expect(Duration.milliseconds(cardMs) < result.elapsed, "the card's time counts from its arrival")
+            }
+        }
+
         @Test func pinModeAndRefusedConsentThroughTheCLI() async throws {
             try await withSimulatedCard({ $0.holder = 1 }) { simulator, _ in
                 try await withOnshi { bed in

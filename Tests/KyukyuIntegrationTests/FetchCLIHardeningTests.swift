@@ -27,6 +27,10 @@ struct FetchCLIHardeningTests {
             (["--device", "../../etc/x"], "--device"),
             (["--institution-code", "12ab"], "--institution-code"),
             (["--lookup-stdin", "--pin-stdin"], "--lookup-stdin"),
+            (["--wait=-1"], "--wait"),
+            (["--wait", "nan"], "--wait"),
+            (["--wait", "3601"], "--wait"),
+            (["--lookup-stdin", "--wait", "5"], "--wait"),
             (["--lookup-stdin", "--insurer-number", "12345678"], "--lookup-stdin"),
             (["--name", "試験 太郎", "--birth", "1980-02-30", "--sex", "male", "--address", "x"], "calendar"),
         ]

@@ -397,3 +397,55 @@ struct HardeningTests {
         try await appending.value
     }
 }
+
+/// Several records and their read-back in one transaction (the workflow stores what arrived together this way).
+@Suite("Vault: records stored and read back together")
+struct PutRecordsTests {
+    @Test func storesEachVersionReadsBackAndAuditsBothInOneStep() async throws {
+        let (vault, _) = try makeMemoryVault()
+        let incident = try await vault.createIncident()
+        try await vault.putRecord(incident: incident, kind: .medications, payload: Data("SYNTHETIC-DRUG-1".utf8))
+        let before = try await vault.audit.count()
+        let read = try await vault.putRecords(
+            incident: incident,
+            [
+                (.medications, Data("SYNTHETIC-DRUG-2".utf8)), (.visits, Data("SYNTHETIC-VISIT".utf8)),
+                (.patient, Data("state".utf8)),
+            ],
+            readingBack: [.medications, .visits],
+            viewer: testCrew
+        )
+        #expect(read.map(\.kind) == [.medications, .visits])
+        #expect(read.map(\.version) == [2, 1])
+        #expect(read.map { String(decoding: $0.payload, as: UTF8.self) } == ["SYNTHETIC-DRUG-2", "SYNTHETIC-VISIT"])
+        let actions = try await vault.audit.export().dropFirst(before).map(\.event.action)
+        #expect(actions == [.categoryFetched, .categoryFetched, .categoryFetched, .categoryViewed, .categoryViewed])
+        let patient = try await vault.latestRecord(incident: incident, kind: .patient, viewer: testCrew)
+        #expect(patient.map { String(decoding: $0.payload, as: UTF8.self) } == "state")
+    }
+
+    @Test func aFailureOnTheSecondRecordStoresNotEvenTheFirst() async throws {
+        let (vault, queue) = try makeMemoryVault()
+        let incident = try await vault.createIncident()
+        try await vault.putRecord(incident: incident, kind: .visits, payload: Data("SYNTHETIC-VISIT".utf8))
+        // The visits' stored version goes missing: storing the next one is an integrity error.
+        try await queue.write { db in
+            try db.execute(
+                sql: "DELETE FROM record WHERE incident_id = ? AND kind = 'visits'",
+                arguments: [incident.description]
+            )
+        }
+        let before = try await vault.audit.count()
+        await #expect(throws: VaultError.integrityViolation(reason: "")) {
+            _ = try await vault.putRecords(
+                incident: incident,
+                [(.medications, Data("SYNTHETIC-DRUG".utf8)), (.visits, Data("SYNTHETIC-VISIT-2".utf8))],
+                readingBack: [.medications],
+                viewer: testCrew
+            )
+        }
+        #expect(try await vault.latestRecord(incident: incident, kind: .medications, viewer: testCrew)?.version == nil)
+        // The read just above is the only entry added (none for the medications that were not stored).
+        #expect(try await vault.audit.count() == before)
+    }
+}

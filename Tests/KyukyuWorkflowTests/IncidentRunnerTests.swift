@@ -6,9 +6,10 @@ import KyukyuIncident
 import KyukyuOnshi
 import KyukyuTestbed
 import KyukyuVault
-import KyukyuWorkflow
 import Synchronization
 import Testing
+
+@testable import KyukyuWorkflow
 
 @Suite("Incident workflow (in-memory doubles)", .timeLimit(.minutes(1)))
 struct IncidentRunnerTests {
@@ -305,5 +306,121 @@ struct IncidentRunnerTests {
         let dump = "\(await harness.store.auditTrail)"
         #expect(!dump.contains(name))
         #expect(try await harness.store.incidentIDs().isEmpty)
+    }
+}
+
+/// A store whose first write of arrived categories waits until the test opens it.
+actor GatedStore: IncidentStore {
+    let inner = InMemoryIncidentStore()
+    private var gate: CheckedContinuation<Void, Never>?
+    private var gated = false
+    private var opened = false
+    /// How many writes stored category records or statuses (every write but the state-only ones).
+    private(set) var categoryWrites = 0
+
+    func open() {
+        opened = true
+        gate?.resume()
+        gate = nil
+    }
+
+    func createIncident(now: Date) async throws -> IncidentID { try await inner.createIncident(now: now) }
+    func put(_ payload: Data, kind: RecordKind, incident: IncidentID, now: Date) async throws {
+        try await inner.put(payload, kind: kind, incident: incident, now: now)
+    }
+    func put(
+        _ records: [(kind: RecordKind, payload: Data)],
+        readingBack: Set<RecordKind>,
+        incident: IncidentID,
+        viewer: CrewID,
+        now: Date
+    ) async throws -> [RecordKind: Data] {
+        categoryWrites += 1
+        if !gated {
+            gated = true
+            if !opened { await withCheckedContinuation { gate = $0 } }
+        }
+        return try await inner.put(records, readingBack: readingBack, incident: incident, viewer: viewer, now: now)
+    }
+    func latest(incident: IncidentID, viewer: CrewID) async throws -> [RecordKind: Data] {
+        try await inner.latest(incident: incident, viewer: viewer)
+    }
+    func latest(incident: IncidentID, kind: RecordKind, viewer: CrewID) async throws -> Data? {
+        try await inner.latest(incident: incident, kind: kind, viewer: viewer)
+    }
+    func incidentIDs() async throws -> [IncidentID] { try await inner.incidentIDs() }
+    func shred(incident: IncidentID, reason: PurgeReason) async throws {
+        try await inner.shred(incident: incident, reason: reason)
+    }
+    func audit(_ event: AuditEvent) async throws { try await inner.audit(event) }
+}
+
+@Suite("Incident workflow: categories that arrive together are stored together", .timeLimit(.minutes(1)))
+struct CategoryBatchingTests {
+    /// Before, each category cost three writes (records, read-back, state) one after another; categories that
+    /// arrive while a write is under way now go into the next write together, read back in it.
+    @Test func categoriesArrivingDuringAWriteShareTheNextOne() async throws {
+        let onshi = InMemoryOnshi()
+        onshi.set(.stallCategories)
+        let store = GatedStore()
+        let harness = Harness(onshi: onshi)
+        let effects = WorkflowEffects(store: store, fetching: harness.effects.fetching)
+        let runner = try await IncidentRunner.open(
+            source: .crew,
+            effects: effects,
+            configuration: harness.configuration,
+            logger: silent
+        )
+        _ = try await runner.recordConsent(.verbal, by: harness.crew)
+        await runner.cardTouched(FakeCard(.individualNumberCard))
+        onshi.release()
+        // Every category's answer is in the gated first write or queued behind it (bounded by the time limit).
+        while await runner.finalCategoryUpdatesInFlight() < MedicalCategory.allCases.count {
+            await Task.yield()
+        }
+        await store.open()
+        let summary = try #require(
+            await waitFor(runner) {
+                $0.state.machine.phase == .summary && $0.state.categories.values.allSatisfy(\.isSettled)
+            }
+        )
+        #expect(await store.categoryWrites == 2, "the gated write, then one for the eight that waited")
+        for category in MedicalCategory.allCases {
+            #expect([.arrived, .noneOnRecord].contains(summary.state[category]?.status), "\(category)")
+        }
+        #expect(summary.summary?.patient?.synthetic == true, "the summary was rebuilt from what was read back")
+    }
+}
+
+@Suite("Incident workflow: the crew's observations", .timeLimit(.minutes(1)))
+struct ObservationUpdateTests {
+    @Test func observationsArePersistedAuditedByPartAndSurviveARestart() async throws {
+        let harness = Harness()
+        let desk = harness.desk()
+        let runner = try await desk.open(source: .crew)
+        let at = Date(timeIntervalSince1970: 1_800_000_000)
+        let snapshot = try await runner.updateObservations(by: harness.crew) { observations in
+            observations.priority = .red
+            var set = VitalSigns(takenAt: at)
+            set.heartRate = 130
+            observations.vitals.append(set)
+        }
+        #expect(snapshot.state.observations?.priority == .red)
+        let steps = await harness.store.auditTrail.filter { $0.attributes["step"] == "observations-recorded" }
+        #expect(steps.map { $0.attributes["outcome"] } == ["priority,vitals"])
+        // No value in the audit.
+        #expect(!steps.contains { $0.attributes.values.contains { $0.contains("130") } })
+
+        // A set that does not check out changes nothing.
+        await #expect(throws: WorkflowError.self) {
+            try await runner.updateObservations(by: harness.crew) { $0.vitals[0].spo2 = 140 }
+        }
+        #expect(await runner.snapshot().state.observations?.vitals.first?.spo2 == nil)
+
+        // A restarted desk finds them in the store.
+        let restarted = harness.desk()
+        _ = try await restarted.restore(viewer: harness.crew)
+        let restored = try await restarted.runner(runner.id)
+        #expect(await restored.snapshot().state.observations?.vitals.first?.heartRate == 130)
     }
 }

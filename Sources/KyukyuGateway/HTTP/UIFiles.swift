@@ -1,5 +1,5 @@
-public import Foundation
-public import Hummingbird
+import Foundation
+import Hummingbird
 
 /// The tablet's app: the files of the `UI` folder, read once at start and served from memory, `/` for
 /// `index.html` and `/ui/<name>` for the rest. No build chain, nothing from a CDN.
