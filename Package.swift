@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "kyukyu-eligibility-sim", targets: ["kyukyu-eligibility-sim"]),
         .executable(name: "kyukyu-bench", targets: ["kyukyu-bench"]),
         .executable(name: "kyukyu-gateway", targets: ["kyukyu-gateway"]),
+        .executable(name: "kyukyu-hospital", targets: ["kyukyu-hospital"]),
         .library(name: "KyukyuCard", targets: ["KyukyuCard"]),
         .library(name: "KyukyuVault", targets: ["KyukyuVault"]),
         .library(name: "KyukyuDomain", targets: ["KyukyuDomain"]),
@@ -172,6 +173,37 @@ let package = Package(
             resources: [.copy("UI")],
             swiftSettings: swiftSettings
         ),
+        // The pre-arrival document: a FHIR R4 document Bundle on JP Core, built and checked; pure, no I/O.
+        .target(
+            name: "KyukyuFHIR",
+            dependencies: ["KyukyuDomain", "KyukyuOnshi", "KyukyuSummary"],
+            swiftSettings: swiftSettings
+        ),
+        // The hospital's receiver: intake over mutual TLS, the encrypted store, the ER board's API and page, and
+        // the ambulances' acknowledgement stream.
+        .target(
+            name: "KyukyuReceiver",
+            dependencies: [
+                "KyukyuDomain",
+                "KyukyuFHIR",
+                "KyukyuCrew",
+                "KyukyuVault",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "KyukyuTestbed",
             dependencies: [
@@ -188,6 +220,17 @@ let package = Package(
         ),
 
         // MARK: Executables
+
+        .executableTarget(
+            name: "kyukyu-hospital",
+            dependencies: [
+                "KyukyuReceiver",
+                "KyukyuDomain",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         .executableTarget(
             name: "kyukyu",
@@ -418,6 +461,33 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Clocks", package: "swift-clocks"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KyukyuFHIRTests",
+            dependencies: [
+                "KyukyuFHIR", "KyukyuDomain", "KyukyuOnshi", "KyukyuSummary", "KyukyuEligibilitySim", "KyukyuTestbed",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KyukyuReceiverTests",
+            dependencies: [
+                "KyukyuReceiver",
+                "KyukyuFHIR",
+                "KyukyuDomain",
+                "KyukyuCrew",
+                "KyukyuTestbed",
+                "KyukyuEligibilitySim",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Clocks", package: "swift-clocks"),
                 .product(name: "Logging", package: "swift-log"),
             ],
