@@ -43,6 +43,8 @@ public enum ClosureReason: String, Sendable, Hashable, Codable, CaseIterable {
     case consentExpired = "consent-expired"
     /// The crew closed the incident.
     case closedByCrew = "closed-by-crew"
+    /// The receiving hospital marked the patient arrived: handover is complete.
+    case handedOver = "handed-over"
 }
 
 /// Where an incident stands.
@@ -81,6 +83,8 @@ public enum IncidentEvent: Sendable, Hashable {
     case consentExpired
     /// The crew closed the incident.
     case closedByCrew
+    /// The hospital marked the patient arrived (handover complete).
+    case handedOver
 
     /// The event's name, for errors and the audit (never a value).
     public var name: String {
@@ -93,6 +97,7 @@ public enum IncidentEvent: Sendable, Hashable {
         case .authenticationRefused: "authentication-refused"
         case .consentExpired: "consent-expired"
         case .closedByCrew: "closed-by-crew"
+        case .handedOver: "handed-over"
         }
     }
 }
@@ -264,6 +269,9 @@ public struct IncidentMachine: Sendable, Hashable, Codable {
 
         case (_, .closedByCrew):
             return [.audit(event)] + close(.closedByCrew, fetchRunning: phase == .fetching || phase == .retryPending)
+
+        case (_, .handedOver):
+            return [.audit(event)] + close(.handedOver, fetchRunning: phase == .fetching || phase == .retryPending)
 
         default:
             throw .notApplicable(phase: phase, event: event)

@@ -60,6 +60,11 @@ extension IncidentVault: IncidentStore {
     public func audit(_ event: AuditEvent) async throws {
         _ = try await audit.append(event)
     }
+
+    /// The audit trail's signed head.
+    public func auditHead() async throws -> AuditHead? {
+        try await audit.head()
+    }
 }
 
 /// The PC/SC reader as the workflow's card: one guarded session per call, released (and reset after a PIN) when

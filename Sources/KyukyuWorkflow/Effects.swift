@@ -30,6 +30,8 @@ public protocol IncidentStore: Sendable {
     func shred(incident: IncidentID, reason: PurgeReason) async throws
     /// Appends `event` to the audit trail.
     func audit(_ event: AuditEvent) async throws
+    /// The audit trail's signed head (nil when the store keeps no signed trail).
+    func auditHead() async throws -> AuditHead?
 }
 
 /// Starts a patient fetch: ``EligibilityClient`` in the service; the same client over an in-memory onshi in

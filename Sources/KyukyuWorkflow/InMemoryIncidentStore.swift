@@ -86,4 +86,7 @@ public actor InMemoryIncidentStore: IncidentStore {
     public func audit(_ event: AuditEvent) async throws {
         auditTrail.append(event)
     }
+
+    /// No signed trail in memory.
+    public func auditHead() async throws -> AuditHead? { nil }
 }

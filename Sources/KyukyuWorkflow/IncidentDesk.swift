@@ -1,4 +1,6 @@
-import KyukyuIncident
+public import Foundation
+public import KyukyuDomain
+public import KyukyuIncident
 public import KyukyuVault
 public import Logging
 
@@ -107,6 +109,31 @@ public actor IncidentDesk {
     /// Stops every incident's work in flight, changing nothing, as the service stops; a restart restores them.
     public func suspendAll() async {
         for runner in runners.values { await runner.suspend() }
+    }
+
+    /// The open incident whose document set is `documentSet` (the receiver's events name the set, never the
+    /// incident).
+    public func runner(documentSet: UUID) async -> IncidentRunner? {
+        for id in order.reversed() {
+            guard let runner = runners[id] else { continue }
+            if await runner.documentSet() == documentSet { return runner }
+        }
+        return nil
+    }
+
+    /// The hospital's receiver reported a status for `documentSet`; nothing happens for a set this gateway no
+    /// longer holds (shredded after the handover, or another gateway's).
+    public func hospitalReported(
+        documentSet: UUID,
+        status: HandoffStatus,
+        hospital: HospitalCode,
+        reason: DivertReason?
+    ) async {
+        guard let runner = await runner(documentSet: documentSet) else {
+            logger.debug("a hospital's event names a document set this gateway does not hold")
+            return
+        }
+        await runner.hospitalReported(status, hospital: hospital, reason: reason)
     }
 
     /// A card touched the reader: the active incident reads it if it waits for identification.

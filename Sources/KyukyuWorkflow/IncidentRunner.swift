@@ -41,12 +41,20 @@ public struct WorkflowEffects: Sendable {
     public var fetching: any PatientFetching
     /// The clocks.
     public var clock: WorkflowClock
+    /// The hospital handoff (nil where nothing is sent, as in `kyukyu fetch`).
+    public var handoff: HandoffEffects?
 
     /// Bundles the effects.
-    public init(store: any IncidentStore, fetching: any PatientFetching, clock: WorkflowClock = WorkflowClock()) {
+    public init(
+        store: any IncidentStore,
+        fetching: any PatientFetching,
+        clock: WorkflowClock = WorkflowClock(),
+        handoff: HandoffEffects? = nil
+    ) {
         self.store = store
         self.fetching = fetching
         self.clock = clock
+        self.handoff = handoff
     }
 }
 
@@ -201,6 +209,9 @@ public actor IncidentRunner {
     /// Carries on after a restore: a fetch that was running or waiting starts again (a new viewing at onshi);
     /// a card read in progress waits for the card again.
     public func resume() async {
+        if let handoff = effects.handoff, let items = state.handoff?.outbox {
+            for item in items.sorted(by: { $0.queuedAt < $1.queuedAt }) { await handoff.outbox.enqueue(item) }
+        }
         await markSummaryShownIfPresent()
         if state.consentAvailableUntil != nil { scheduleConsentExpiry() }
         switch state.machine.phase {
@@ -336,6 +347,10 @@ public actor IncidentRunner {
         guard after != before else { return snapshot() }
         state.observations = after
         try await persist()
+        if state.handoff != nil {
+            // The hospital gets the update (a new version of the document).
+            await handleHandoff(.observationsChanged, actor: crew.rawValue)
+        }
         do {
             try await effects.store.audit(
                 .incidentStep(
@@ -367,6 +382,217 @@ public actor IncidentRunner {
         if before.etaMinutes != after.etaMinutes || before.etaRecordedAt != after.etaRecordedAt { parts.append("eta") }
         if before.hospital != after.hospital { parts.append("hospital") }
         return parts
+    }
+
+    // MARK: - The hospital handoff
+
+    /// Sends the pre-arrival document to `code` (one of the terminal's hospitals): the first send, or another
+    /// hospital after a divert or a change of mind (the first is then told). Updates follow each change of the
+    /// observations until the patient arrives.
+    public func sendHandoff(to code: HospitalCode, by crew: CrewID) async throws(WorkflowError) -> IncidentSnapshot {
+        guard let handoffEffects = effects.handoff else {
+            throw .conflict(reason: "this terminal has no receiving hospitals configured")
+        }
+        guard handoffEffects.hospitals[code] != nil else {
+            throw .invalidInput("that hospital is not in this terminal's list")
+        }
+        guard state.machine.phase != .closed else { throw .conflict(reason: "the incident is closed") }
+        var progress = state.handoff ?? HandoffProgress()
+        let handoffEffectsToRun: [HandoffEffect]
+        do {
+            handoffEffectsToRun = try progress.machine.handle(.send(to: code))
+        } catch {
+            throw .conflict(reason: error.description)
+        }
+        state.handoff = progress
+        var observations = state.observations ?? CrewObservations()
+        observations.hospital = code
+        state.observations = observations
+        await runHandoff(handoffEffectsToRun, actor: crew.rawValue)
+        return snapshot()
+    }
+
+    /// What the outbox should deliver now for `item`: the document's latest stored version (nil when `item` is
+    /// superseded, already delivered, or the incident is gone).
+    public func outboxPayload(_ item: OutboxItem) async -> OutboxPayload? {
+        guard let progress = state.handoff, progress.outbox.contains(item), state.machine.phase != .closed else {
+            return nil
+        }
+        switch item.kind {
+        case .withdrawal:
+            return .withdrawal(documentSet: progress.machine.documentSet)
+        case .document(let version):
+            guard version == progress.storedVersion, let versionID = progress.storedVersionID else { return nil }
+            do {
+                guard
+                    let data = try await effects.store.latest(
+                        incident: id,
+                        kind: .handoffDocument,
+                        viewer: CrewID("device")!
+                    )
+                else { return nil }
+                return .document(data, versionID: versionID, documentSet: progress.machine.documentSet)
+            } catch {
+                logger.error("the document to send could not be read from the vault")
+                return nil
+            }
+        }
+    }
+
+    /// The receiver took `item` (a document stored, or a withdrawal noted).
+    public func outboxDelivered(_ item: OutboxItem) async {
+        guard var progress = state.handoff, let index = progress.outbox.firstIndex(of: item) else { return }
+        progress.outbox.remove(at: index)
+        progress.problem = nil
+        state.handoff = progress
+        switch item.kind {
+        case .document(let version):
+            await handleHandoff(.delivered(version: version, hospital: item.hospital), actor: "device")
+        case .withdrawal:
+            await handleHandoff(.withdrawalDelivered(hospital: item.hospital), actor: "device")
+        }
+    }
+
+    /// The outbox could not deliver `item`: it retries unless `final` (the receiver refused it for good, and the
+    /// item is dropped). `problem` is shown to the crew as it is (no patient data).
+    public func outboxProblem(_ item: OutboxItem, problem: String, final: Bool) async {
+        guard var progress = state.handoff, let index = progress.outbox.firstIndex(of: item) else { return }
+        if final { progress.outbox.remove(at: index) }
+        guard progress.problem != problem || final else { return }
+        progress.problem = problem
+        state.handoff = progress
+        await persistAndPublish()
+    }
+
+    /// The hospital's receiver reported where this incident's document stands there.
+    public func hospitalReported(_ status: HandoffStatus, hospital: HospitalCode, reason: DivertReason?) async {
+        guard state.handoff != nil, state.machine.phase != .closed else { return }
+        await handleHandoff(.hospitalStatus(status, hospital: hospital, reason: reason), actor: "hospital")
+    }
+
+    /// The incident's document set, once the document was sent.
+    public func documentSet() -> UUID? { state.handoff?.machine.documentSet }
+
+    private func handleHandoff(_ event: HandoffEvent, actor: String) async {
+        guard var progress = state.handoff else { return }
+        let handoffEffectsToRun: [HandoffEffect]
+        do {
+            handoffEffectsToRun = try progress.machine.handle(event)
+        } catch {
+            logger.debug("handoff event not applicable", metadata: ["kyukyu.handoff.event": "\(event.name)"])
+            return
+        }
+        state.handoff = progress
+        await runHandoff(handoffEffectsToRun, actor: actor)
+    }
+
+    private func runHandoff(_ handoffEffectsToRun: [HandoffEffect], actor: String) async {
+        var queued: [OutboxItem] = []
+        var handedOver = false
+        for effect in handoffEffectsToRun {
+            switch effect {
+            case .audit(let event):
+                await auditHandoff(event, actor: actor)
+            case .buildAndQueue(let version, let hospital):
+                if let item = await buildDocument(version: version, for: hospital, actor: actor) { queued.append(item) }
+            case .withdraw(let hospital):
+                let item = OutboxItem(
+                    incident: id,
+                    hospital: hospital,
+                    kind: .withdrawal,
+                    queuedAt: effects.clock.now()
+                )
+                state.handoff?.outbox.append(item)
+                queued.append(item)
+            case .handedOver:
+                handedOver = true
+            }
+        }
+        // Kept before it is queued: a restart finds what is still to go.
+        await persistAndPublish()
+        if let outbox = effects.handoff?.outbox {
+            for item in queued { await outbox.enqueue(item) }
+        }
+        if handedOver { try? await handle(.handedOver, actor: "hospital") }
+    }
+
+    /// Builds version `version` from what the vault holds, keeps it in the vault, and returns its outbox item
+    /// (earlier versions for the same hospital still waiting are superseded by it).
+    private func buildDocument(version: Int, for code: HospitalCode, actor: String) async -> OutboxItem? {
+        guard let handoffEffects = effects.handoff, let hospital = handoffEffects.hospitals[code],
+            var progress = state.handoff
+        else { return nil }
+        var anchor: AuditAnchor?
+        do {
+            anchor = try await effects.store.auditHead().map(AuditAnchor.init)
+        } catch {
+            logger.warning("the audit head could not be read for the document's anchor")
+        }
+        let versionID = UUID()
+        let request = HandoffBuildRequest(
+            documentSet: progress.machine.documentSet,
+            version: version,
+            versionID: versionID,
+            previousVersionID: progress.storedVersionID,
+            builtAt: effects.clock.now(),
+            records: records,
+            categoryStatus: state.categories.compactMapValues { $0.status.rawValue }
+                .reduce(into: [:]) { result, entry in
+                    if let category = MedicalCategory(rawValue: entry.key) { result[category] = entry.value }
+                },
+            observations: state.observations ?? CrewObservations(),
+            consent: state.machine.consent,
+            crewID: state.crewID ?? actor,
+            terminalID: configuration.terminalID,
+            hospital: hospital,
+            anchor: anchor
+        )
+        do {
+            let document = try handoffEffects.builder.build(request)
+            try await effects.store.put(document, kind: .handoffDocument, incident: id, now: effects.clock.now())
+        } catch {
+            logger.error("the document could not be built or kept")
+            progress.problem = "the document could not be built; the crew can send it again"
+            state.handoff = progress
+            return nil
+        }
+        progress.storedVersion = version
+        progress.storedVersionID = versionID
+        let item = OutboxItem(
+            incident: id,
+            hospital: code,
+            kind: .document(version: version),
+            queuedAt: effects.clock.now()
+        )
+        progress.outbox.removeAll { $0.hospital == code && $0.kind != .withdrawal }
+        progress.outbox.append(item)
+        state.handoff = progress
+        return item
+    }
+
+    private func auditHandoff(_ event: HandoffEvent, actor: String) async {
+        var outcome: String?
+        switch event {
+        case .send(let hospital): outcome = hospital.rawValue
+        case .delivered(let version, let hospital): outcome = "\(hospital.rawValue) v\(version)"
+        case .hospitalStatus(_, let hospital, let reason):
+            outcome = [hospital.rawValue, reason?.code].compactMap { $0 }.joined(separator: " ")
+        case .withdrawalDelivered(let hospital): outcome = hospital.rawValue
+        case .observationsChanged: break
+        }
+        do {
+            try await effects.store.audit(
+                .incidentStep(
+                    incident: id,
+                    step: event.name,
+                    by: actor,
+                    terminal: configuration.terminalID,
+                    outcome: outcome
+                )
+            )
+        } catch {
+            logger.error("a handoff step could not be audited")
+        }
     }
 
     // MARK: - The card
@@ -641,7 +867,7 @@ public actor IncidentRunner {
             outcome = complete ? "complete" : "partial"
             categories = configuration.categories.filter { state[$0]?.status == .arrived }
         case .authenticationRefused(let refusal): outcome = refusal.rawValue
-        case .retryDue, .consentExpired, .closedByCrew: break
+        case .retryDue, .consentExpired, .closedByCrew, .handedOver: break
         }
         do {
             try await effects.store.audit(

@@ -181,6 +181,8 @@ public struct IncidentState: Sendable, Hashable, Codable {
     /// What the crew observed and did on the way (nil until the first entry; absent in states stored before the
     /// handoff existed).
     public var observations: CrewObservations?
+    /// The pre-arrival handoff, once the crew has sent the document.
+    public var handoff: HandoffProgress?
     /// Increases with every change.
     public var version = 0
 

@@ -353,6 +353,7 @@ actor GatedStore: IncidentStore {
         try await inner.shred(incident: incident, reason: reason)
     }
     func audit(_ event: AuditEvent) async throws { try await inner.audit(event) }
+    func auditHead() async throws -> AuditHead? { nil }
 }
 
 @Suite("Incident workflow: categories that arrive together are stored together", .timeLimit(.minutes(1)))

@@ -1,0 +1,166 @@
+public import Foundation
+public import KyukyuDomain
+public import KyukyuIncident
+public import KyukyuOnshi
+public import KyukyuVault
+
+/// A receiving hospital the crew can pick: its code, its name as the tablet shows it, and where its receiver is.
+public struct ReceivingHospital: Sendable, Hashable, Codable {
+    /// The 10-digit medical-institution code.
+    public var code: HospitalCode
+    /// Its name.
+    public var name: String
+    /// Its receiver's base URL (`https://…`).
+    public var url: URL
+
+    /// A hospital.
+    public init(code: HospitalCode, name: String, url: URL) {
+        self.code = code
+        self.name = name
+        self.url = url
+    }
+}
+
+/// The gateway's signed audit head when a document was built: the receiver keeps it, so that a tablet whose audit
+/// trail is later rolled back is caught (`kyukyu audit verify --anchors`).
+public struct AuditAnchor: Sendable, Hashable, Codable {
+    /// The head entry's sequence number.
+    public var sequence: Int64
+    /// Its hash (hex).
+    public var hash: String
+    /// When the head was signed.
+    public var signedAt: Date
+    /// The audit signing key (base64).
+    public var signingPublicKey: String
+    /// The signature (base64).
+    public var signature: String
+
+    /// From the vault's signed head.
+    public init(_ head: AuditHead) {
+        sequence = head.sequence
+        hash = head.hash
+        signedAt = Date(timeIntervalSince1970: Double(head.signedAtMilliseconds) / 1000)
+        signingPublicKey = head.signingPublicKey
+        signature = head.signature
+    }
+}
+
+/// Everything one version of the pre-arrival document is built from.
+public struct HandoffBuildRequest: Sendable {
+    /// The incident's document set.
+    public var documentSet: UUID
+    /// This version's number (1, 2, …).
+    public var version: Int
+    /// This version's own identifier (the idempotency key).
+    public var versionID: UUID
+    /// The version it replaces, if any.
+    public var previousVersionID: UUID?
+    /// When it is built.
+    public var builtAt: Date
+    /// onshi's records, by category (what the vault holds; categories missing when they never arrived).
+    public var records: [MedicalCategory: CategoryRecords]
+    /// Each fetched category's status word (`arrived`, `late`, `timed-out`, `failed`, …) for the provenance.
+    public var categoryStatus: [MedicalCategory: String]
+    /// The crew's observations.
+    public var observations: CrewObservations
+    /// The consent basis, if recorded.
+    public var consent: ConsentBasis?
+    /// The crew member who sent it.
+    public var crewID: String
+    /// This terminal.
+    public var terminalID: String
+    /// Where it goes.
+    public var hospital: ReceivingHospital
+    /// The audit anchor.
+    public var anchor: AuditAnchor?
+}
+
+/// Builds the document (KyukyuFHIR's builder in the service; a double in unit tests).
+public protocol HandoffDocumentBuilding: Sendable {
+    /// The document's bytes (FHIR JSON).
+    func build(_ request: HandoffBuildRequest) throws -> Data
+}
+
+/// One thing the outbox delivers for an incident.
+public struct OutboxItem: Sendable, Hashable, Codable {
+    /// What is delivered.
+    public enum Kind: Sendable, Hashable, Codable {
+        /// A version of the document.
+        case document(version: Int)
+        /// The news that the patient goes elsewhere.
+        case withdrawal
+    }
+    /// The incident.
+    public var incident: IncidentID
+    /// The hospital it goes to.
+    public var hospital: HospitalCode
+    /// What.
+    public var kind: Kind
+    /// When it was queued (the outbox delivers each hospital's items in this order).
+    public var queuedAt: Date
+
+    /// An item.
+    public init(incident: IncidentID, hospital: HospitalCode, kind: Kind, queuedAt: Date) {
+        self.incident = incident
+        self.hospital = hospital
+        self.kind = kind
+        self.queuedAt = queuedAt
+    }
+}
+
+/// What the outbox sends for an item.
+public enum OutboxPayload: Sendable, Hashable {
+    /// A version of the document: its bytes, its own identifier (the idempotency key) and its set.
+    case document(Data, versionID: UUID, documentSet: UUID)
+    /// A withdrawal of the set at the item's hospital.
+    case withdrawal(documentSet: UUID)
+}
+
+/// The outbox: takes items to deliver, in order per hospital, through dead zones and restarts (the items are
+/// kept in each incident's state, and queued again when the gateway restores its incidents).
+public protocol HandoffOutbox: Sendable {
+    /// Queues `item` behind everything queued earlier for its hospital.
+    func enqueue(_ item: OutboxItem) async
+}
+
+/// The handoff's effects: the document builder, the outbox and the hospitals the crew can pick.
+public struct HandoffEffects: Sendable {
+    /// Builds documents.
+    public var builder: any HandoffDocumentBuilding
+    /// Delivers them.
+    public var outbox: any HandoffOutbox
+    /// The hospitals, by code.
+    public var hospitals: [HospitalCode: ReceivingHospital]
+
+    /// Bundles them.
+    public init(builder: any HandoffDocumentBuilding, outbox: any HandoffOutbox, hospitals: [ReceivingHospital]) {
+        self.builder = builder
+        self.outbox = outbox
+        self.hospitals = Dictionary(hospitals.map { ($0.code, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+}
+
+/// The handoff as the tablet sees it, kept in the incident's state.
+public struct HandoffProgress: Sendable, Hashable, Codable {
+    /// The machine.
+    public var machine: HandoffMachine
+    /// The latest version built and kept in the vault (0 before the first).
+    public var storedVersion = 0
+    /// That version's identifier (the next version replaces it).
+    public var storedVersionID: UUID?
+    /// What is still to be delivered.
+    public var outbox: [OutboxItem] = []
+    /// The latest delivery problem, in words (the receiver unreachable, a refusal), until a delivery succeeds.
+    public var problem: String?
+
+    /// A handoff for `documentSet`.
+    public init(documentSet: UUID = UUID()) {
+        machine = HandoffMachine(documentSet: documentSet)
+    }
+}
+
+/// Record kinds of the handoff.
+extension RecordKind {
+    /// The document's versions as sent (FHIR JSON).
+    public static let handoffDocument = RecordKind("handoff-document")!
+}
