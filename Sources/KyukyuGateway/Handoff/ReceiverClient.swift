@@ -1,0 +1,312 @@
+import AsyncHTTPClient
+import Foundation
+import KyukyuDomain
+import KyukyuEligibility
+import KyukyuIncident
+import KyukyuWorkflow
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import NIOSSL
+
+/// What one delivery attempt came to.
+public enum DeliveryResult: Sendable, Hashable {
+    /// The receiver took it (201, or 200 for a resend it already holds).
+    case delivered
+    /// It may pass (no network, the receiver down or busy): try again later. The words are for the crew.
+    case retry(String)
+    /// The receiver refused it for good (invalid, not for this hospital, a different document under the same
+    /// key): it is dropped and the crew told. The words are for the crew.
+    case refused(String)
+}
+
+/// One status the receiver reported for one of this gateway's document sets.
+public struct ReceiverEvent: Sendable, Hashable {
+    /// The event's id (for `Last-Event-ID`).
+    public var id: String?
+    /// The document set.
+    public var documentSet: UUID
+    /// The hospital that reported it.
+    public var hospital: HospitalCode
+    /// The status.
+    public var status: HandoffStatus
+    /// Why, for a divert.
+    public var reason: DivertReason?
+}
+
+/// The hospitals' receivers, as the outbox and the event listener use them (HTTPS with the gateway's device
+/// certificate; a double in unit tests).
+public protocol ReceiverDelivering: Sendable {
+    /// `POST {url}/fhir/Bundle` with the document and its idempotency key.
+    func post(_ document: Data, versionID: UUID, to hospital: ReceivingHospital) async -> DeliveryResult
+    /// `POST {url}/ambulance/v1/document-sets/{set}/withdraw`.
+    func withdraw(documentSet: UUID, reason: String, at hospital: ReceivingHospital) async -> DeliveryResult
+    /// The receiver's event stream for this device, from after `lastEventID`; ends (or throws) when the
+    /// connection does.
+    func events(from hospital: ReceivingHospital, after lastEventID: String?) -> AsyncThrowingStream<
+        ReceiverEvent, any Error
+    >
+}
+
+/// The gateway's certificate and key for the hospitals' receivers, and the CA that issued their server
+/// certificates (`kyukyu-hospital device issue` writes all three).
+public struct ReceiverTLSFiles: Sendable, Hashable {
+    /// PEM: this gateway's client certificate.
+    public var certificatePath: String
+    /// PEM: its private key (0600).
+    public var keyPath: String
+    /// PEM: the receivers' CA.
+    public var trustRootsPath: String
+
+    /// The three files.
+    public init(certificatePath: String, keyPath: String, trustRootsPath: String) {
+        self.certificatePath = certificatePath
+        self.keyPath = keyPath
+        self.trustRootsPath = trustRootsPath
+    }
+}
+
+/// ``ReceiverDelivering`` over async-http-client with mutual TLS.
+public final class HTTPReceiverClient: ReceiverDelivering {
+    private let client: HTTPClient
+    private let logger: Logger
+    /// How long one POST may take, body included.
+    let requestTimeout: TimeAmount
+
+    /// A client presenting `tls`'s certificate. Throws when the files cannot be loaded.
+    public init(tls: ReceiverTLSFiles, requestTimeout: TimeAmount = .seconds(10), logger: Logger) throws {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(tls.certificatePath).map { .certificate($0) }
+        configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: tls.keyPath, format: .pem))
+        configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(tls.trustRootsPath))
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.certificateVerification = .fullVerification
+        configuration.shutdownTimeout = .milliseconds(100)
+        var pool = HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(60))
+        pool.retryConnectionEstablishment = false
+        let http = HTTPClient.Configuration(
+            tlsConfiguration: configuration,
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(5)),
+            connectionPool: pool,
+            decompression: .disabled
+        )
+        self.client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: http)
+        self.requestTimeout = requestTimeout
+        self.logger = logger
+    }
+
+    /// Closes the connections.
+    public func shutdown() async {
+        try? await client.shutdown()
+    }
+
+    /// Posts one version of the document.
+    public func post(_ document: Data, versionID: UUID, to hospital: ReceivingHospital) async -> DeliveryResult {
+        var request = HTTPClientRequest(url: Self.url(hospital, "/fhir/Bundle"))
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/fhir+json")
+        request.headers.add(name: "Idempotency-Key", value: "urn:uuid:\(versionID.uuidString.lowercased())")
+        request.body = .bytes(ByteBuffer(data: document))
+        return await exchange(request, at: hospital)
+    }
+
+    /// Tells the hospital the patient goes elsewhere.
+    public func withdraw(documentSet: UUID, reason: String, at hospital: ReceivingHospital) async -> DeliveryResult {
+        var request = HTTPClientRequest(
+            url: Self.url(hospital, "/ambulance/v1/document-sets/\(documentSet.uuidString.lowercased())/withdraw")
+        )
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: #"{"reason":"\#(reason)"}"#))
+        return await exchange(request, at: hospital)
+    }
+
+    private func exchange(_ request: HTTPClientRequest, at hospital: ReceivingHospital) async -> DeliveryResult {
+        do {
+            let response = try await client.execute(request, timeout: requestTimeout)
+            let body = try await response.body.collect(upTo: 64 * 1024)
+            return Self.result(status: response.status, body: Data(buffer: body))
+        } catch {
+            logger.info(
+                "a hospital's receiver could not be reached",
+                metadata: ["kyukyu.hospital": "\(hospital.code)", "kyukyu.error": "\(type(of: error))"]
+            )
+            return .retry("the hospital's receiver cannot be reached")
+        }
+    }
+
+    /// What an answer means for the outbox.
+    static func result(status: HTTPResponseStatus, body: Data) -> DeliveryResult {
+        switch status.code {
+        case 200, 201: return .delivered
+        case 408, 425, 429, 500...599: return .retry("the hospital's receiver is busy or failing (HTTP \(status.code))")
+        case 409: return .refused("the hospital already holds a different document under this version's key")
+        case 422: return .refused("the hospital refused it: this document is for another hospital")
+        case 403: return .refused("the hospital does not know this ambulance's certificate")
+        case 413: return .refused("the document is too large for the hospital's receiver")
+        default:
+            return .refused(
+                "the hospital refused the document (HTTP \(status.code)\(diagnostics(body).map { ": \($0)" } ?? ""))"
+            )
+        }
+    }
+
+    /// The first issue's diagnostics of an OperationOutcome (the receiver never puts patient data there).
+    static func diagnostics(_ body: Data) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+            let issues = object["issue"] as? [[String: Any]],
+            let text = issues.first?["diagnostics"] as? String
+        else { return nil }
+        return String(text.prefix(200))
+    }
+
+    /// The receiver's event stream.
+    public func events(from hospital: ReceivingHospital, after lastEventID: String?) -> AsyncThrowingStream<
+        ReceiverEvent, any Error
+    > {
+        let client = self.client
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                var request = HTTPClientRequest(url: Self.url(hospital, "/ambulance/v1/events"))
+                request.headers.add(name: "Accept", value: "text/event-stream")
+                if let lastEventID { request.headers.add(name: "Last-Event-ID", value: lastEventID) }
+                do {
+                    let response = try await client.execute(request, timeout: .hours(24 * 365))
+                    guard response.status == .ok else {
+                        throw ReceiverStreamError(status: Int(response.status.code))
+                    }
+                    var parser = ServerSentEventParser()
+                    for try await buffer in response.body {
+                        for message in parser.feed(Data(buffer: buffer)) {
+                            if let event = Self.event(message, from: hospital) { continuation.yield(event) }
+                        }
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// A `handoff` message as an event; nil for anything else (a keep-alive, another kind, a malformed one).
+    static func event(_ message: ServerSentEventParser.Message, from hospital: ReceivingHospital) -> ReceiverEvent? {
+        guard message.event == "handoff",
+            let object = try? JSONSerialization.jsonObject(with: Data(message.data.utf8)) as? [String: Any],
+            let setText = object["documentSet"] as? String,
+            let documentSet = UUID(uuidString: String(setText.dropFirst(setText.hasPrefix("urn:uuid:") ? 9 : 0))),
+            let statusText = object["status"] as? String,
+            let status = Self.status(statusText)
+        else { return nil }
+        if let code = object["hospital"] as? String, code != hospital.code.rawValue { return nil }
+        var reason: DivertReason?
+        if status == .diverted {
+            if let reasonObject = object["reason"] as? [String: Any], let code = reasonObject["code"] as? String {
+                reason = DivertReason(code: code, note: reasonObject["note"] as? String)
+            } else if let code = object["reason"] as? String {
+                reason = DivertReason(code: code, note: object["note"] as? String)
+            } else {
+                reason = DivertReason(code: "other")
+            }
+        }
+        return ReceiverEvent(
+            id: message.id,
+            documentSet: documentSet,
+            hospital: hospital.code,
+            status: status,
+            reason: reason
+        )
+    }
+
+    /// The receiver's status words; `withdrawn` is the receiver's echo of the gateway's own withdrawal (nothing
+    /// for the machine).
+    static func status(_ text: String) -> HandoffStatus? {
+        switch text {
+        case "received": .received
+        case "acknowledged": .acknowledged
+        case "diverted": .diverted
+        case "arrived": .arrived
+        default: nil
+        }
+    }
+
+    static func url(_ hospital: ReceivingHospital, _ path: String) -> String {
+        var base = hospital.url.absoluteString
+        while base.hasSuffix("/") { base.removeLast() }
+        return base + path
+    }
+}
+
+/// The event stream answered with something other than 200.
+struct ReceiverStreamError: Error {
+    let status: Int
+}
+
+/// A `text/event-stream` parser (the HTML standard's rules: `id`, `event`, `data` lines, a blank line ends a
+/// message, `:` starts a comment), fed in pieces as they arrive.
+public struct ServerSentEventParser: Sendable {
+    /// One message.
+    public struct Message: Sendable, Hashable {
+        /// Its `id`, or the last one seen before it.
+        public var id: String?
+        /// Its `event` (`message` when none is given).
+        public var event: String
+        /// Its `data` lines, joined with newlines.
+        public var data: String
+    }
+
+    private var buffer = Data()
+    private var lastID: String?
+    private var event: String?
+    private var data: [String] = []
+
+    /// An empty parser.
+    public init() {}
+
+    /// Feeds bytes and returns every message they completed.
+    public mutating func feed(_ bytes: Data) -> [Message] {
+        buffer.append(bytes)
+        var messages: [Message] = []
+        while let newline = buffer.firstIndex(where: { $0 == 0x0A || $0 == 0x0D }) {
+            var lineData = buffer[buffer.startIndex..<newline]
+            var next = buffer.index(after: newline)
+            if buffer[newline] == 0x0D {
+                // A lone CR at the end of what has arrived may be half of a CRLF: wait for the next piece.
+                if next == buffer.endIndex { break }
+                if buffer[next] == 0x0A { next = buffer.index(after: next) }
+            }
+            if lineData.first == 0xEF, lineData.starts(with: [0xEF, 0xBB, 0xBF]) { lineData = lineData.dropFirst(3) }
+            let line = String(decoding: lineData, as: UTF8.self)
+            buffer = Data(buffer[next...])
+            if line.isEmpty {
+                if !data.isEmpty {
+                    messages.append(Message(id: lastID, event: event ?? "message", data: data.joined(separator: "\n")))
+                }
+                event = nil
+                data = []
+                continue
+            }
+            if line.hasPrefix(":") { continue }
+            let field: Substring
+            var value: Substring
+            if let colon = line.firstIndex(of: ":") {
+                field = line[..<colon]
+                value = line[line.index(after: colon)...]
+                if value.hasPrefix(" ") { value = value.dropFirst() }
+            } else {
+                field = Substring(line)
+                value = ""
+            }
+            switch field {
+            case "id": if !value.contains("\0") { lastID = String(value) }
+            case "event": event = String(value)
+            case "data": data.append(String(value))
+            default: break
+            }
+        }
+        return messages
+    }
+}
