@@ -85,13 +85,14 @@ extension OnshiTransport {
     }
 }
 
-/// The terminal's TLS identity: its client certificate and key, and the CA that signs onshi's server certificate.
+/// A terminal's mutual-TLS identity towards one service: its client certificate and key, and the CA that signs the
+/// service's server certificate. onshi is one such service; the hospitals' receivers are another.
 public struct TerminalTLSFiles: Sendable, Hashable {
     /// PEM file with the terminal's client certificate (chain).
     public var certificatePath: String
     /// PEM file with the terminal's private key.
     public var keyPath: String
-    /// PEM file with the CA that issued onshi's server certificate.
+    /// PEM file with the CA that issued the service's server certificate.
     public var trustRootsPath: String
 
     /// Creates the file set.
@@ -99,6 +100,18 @@ public struct TerminalTLSFiles: Sendable, Hashable {
         self.certificatePath = certificatePath
         self.keyPath = keyPath
         self.trustRootsPath = trustRootsPath
+    }
+
+    /// A client TLS configuration presenting the certificate and trusting only the CA: TLS 1.2 or later, full
+    /// verification. Throws when a file cannot be loaded.
+    public func clientConfiguration() throws -> TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificatePath).map { .certificate($0) }
+        configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem))
+        configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(trustRootsPath))
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.certificateVerification = .fullVerification
+        return configuration
     }
 }
 
@@ -118,18 +131,12 @@ public final class HTTPOnshiTransport: OnshiTransport {
     ///   - maxConnections: Kept-alive HTTP/1.1 connections; one per category fetched in parallel, per session.
     public init(baseURL: String, tls: TerminalTLSFiles, maxConnections: Int = 16, logger: Logger) throws {
         let base = try Self.validated(baseURL: baseURL)
-        var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+        var tlsConfiguration: TLSConfiguration
         do {
-            tlsConfiguration.certificateChain = try NIOSSLCertificate.fromPEMFile(tls.certificatePath).map {
-                .certificate($0)
-            }
-            tlsConfiguration.privateKey = .privateKey(try NIOSSLPrivateKey(file: tls.keyPath, format: .pem))
-            tlsConfiguration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(tls.trustRootsPath))
+            tlsConfiguration = try tls.clientConfiguration()
         } catch {
             throw EligibilityError.configuration("cannot load the terminal's TLS files: \(error)")
         }
-        tlsConfiguration.minimumTLSVersion = .tlsv12
-        tlsConfiguration.certificateVerification = .fullVerification
         // A connection is closed when its exchange was cancelled (a deadline, a losing hedge); NIOSSL would wait
         // up to 5 s for the peer's close_notify, which a stalled onshi never sends, holding shutdown() that long.
         tlsConfiguration.shutdownTimeout = .milliseconds(100)

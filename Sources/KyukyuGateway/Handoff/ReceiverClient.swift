@@ -51,21 +51,7 @@ public protocol ReceiverDelivering: Sendable {
 
 /// The gateway's certificate and key for the hospitals' receivers, and the CA that issued their server
 /// certificates (`kyukyu-hospital device issue` writes all three).
-public struct ReceiverTLSFiles: Sendable, Hashable {
-    /// PEM: this gateway's client certificate.
-    public var certificatePath: String
-    /// PEM: its private key (0600).
-    public var keyPath: String
-    /// PEM: the receivers' CA.
-    public var trustRootsPath: String
-
-    /// The three files.
-    public init(certificatePath: String, keyPath: String, trustRootsPath: String) {
-        self.certificatePath = certificatePath
-        self.keyPath = keyPath
-        self.trustRootsPath = trustRootsPath
-    }
-}
+public typealias ReceiverTLSFiles = TerminalTLSFiles
 
 /// ``ReceiverDelivering`` over async-http-client with mutual TLS.
 public final class HTTPReceiverClient: ReceiverDelivering {
@@ -76,12 +62,7 @@ public final class HTTPReceiverClient: ReceiverDelivering {
 
     /// A client presenting `tls`'s certificate. Throws when the files cannot be loaded.
     public init(tls: ReceiverTLSFiles, requestTimeout: TimeAmount = .seconds(10), logger: Logger) throws {
-        var configuration = TLSConfiguration.makeClientConfiguration()
-        configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(tls.certificatePath).map { .certificate($0) }
-        configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: tls.keyPath, format: .pem))
-        configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(tls.trustRootsPath))
-        configuration.minimumTLSVersion = .tlsv12
-        configuration.certificateVerification = .fullVerification
+        var configuration = try tls.clientConfiguration()
         configuration.shutdownTimeout = .milliseconds(100)
         var pool = HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(60))
         pool.retryConnectionEstablishment = false
