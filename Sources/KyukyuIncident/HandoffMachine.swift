@@ -1,36 +1,6 @@
 public import Foundation
 public import KyukyuDomain
 
-/// Where the pre-arrival document stands at the hospital it is going to, as the tablet shows it.
-public enum HandoffStatus: String, Sendable, Hashable, Codable, CaseIterable {
-    /// A version waits in the outbox (no network, or the receiver is down).
-    case queued
-    /// The receiver stored it (its POST answered 201 or 200).
-    case sent
-    /// The hospital's board has it (the receiver's event).
-    case received
-    /// Someone at the hospital acknowledged it.
-    case acknowledged
-    /// The hospital cannot take the patient: pick another (the reason says why).
-    case diverted
-    /// The patient arrived and was handed over: the incident is shredded.
-    case arrived
-}
-
-/// Why a hospital diverted, as the receiver sends it: one of the contract's codes, with an optional short note.
-public struct DivertReason: Sendable, Hashable, Codable {
-    /// `no-beds`, `no-specialist`, `ct-unavailable`, `operating-rooms-full`, `icu-full` or `other`.
-    public var code: String
-    /// The hospital's note (at most 200 characters; shown to the crew as it is).
-    public var note: String?
-
-    /// A reason.
-    public init(code: String, note: String? = nil) {
-        self.code = code
-        self.note = note
-    }
-}
-
 /// What happens to the handoff.
 public enum HandoffEvent: Sendable, Hashable {
     /// The crew sent the document to `hospital` (first send, or another hospital after a divert or a change of
@@ -41,7 +11,7 @@ public enum HandoffEvent: Sendable, Hashable {
     /// The receiver stored `version` (201 or 200).
     case delivered(version: Int, hospital: HospitalCode)
     /// The hospital's status for this incident changed (from the receiver's event stream).
-    case hospitalStatus(HandoffStatus, hospital: HospitalCode, reason: DivertReason?)
+    case hospitalStatus(HandoffStatus, hospital: HospitalCode, divert: Divert?)
     /// A former hospital was told the patient goes elsewhere.
     case withdrawalDelivered(hospital: HospitalCode)
 
@@ -139,8 +109,8 @@ public struct HandoffMachine: Sendable, Hashable, Codable {
     public private(set) var latestVersion = 0
     /// The latest version the current hospital's receiver stored.
     public private(set) var deliveredVersion = 0
-    /// The current hospital's divert reason, while it is ``HandoffStatus/diverted``.
-    public private(set) var divertReason: DivertReason?
+    /// The current hospital's divert, while it is ``HandoffStatus/diverted``.
+    public private(set) var divert: Divert?
     /// Hospitals that diverted, oldest first (the crew should not pick them again without a reason).
     public private(set) var divertedBy: [HospitalCode] = []
     /// Former hospitals still to be told the patient goes elsewhere.
@@ -171,7 +141,7 @@ public struct HandoffMachine: Sendable, Hashable, Codable {
             }
             hospital = destination
             status = .queued
-            divertReason = nil
+            divert = nil
             deliveredVersion = 0
             latestVersion += 1
             effects.append(.buildAndQueue(version: latestVersion, hospital: destination))
@@ -190,10 +160,10 @@ public struct HandoffMachine: Sendable, Hashable, Codable {
             if status == .queued { status = .sent }
             return [.audit(event)]
 
-        case .hospitalStatus(let new, let from, let reason):
+        case .hospitalStatus(let new, let from, let divert):
             guard from == hospital, let current = status else { return [] }
             switch new {
-            case .queued, .sent:
+            case .queued, .sent, .withdrawn:
                 return []
             case .received:
                 guard [.queued, .sent].contains(current) else { return [] }
@@ -205,7 +175,7 @@ public struct HandoffMachine: Sendable, Hashable, Codable {
                 return [.audit(event)]
             case .diverted:
                 status = .diverted
-                divertReason = reason ?? DivertReason(code: "other")
+                self.divert = divert ?? Divert(.other)
                 if !divertedBy.contains(from) { divertedBy.append(from) }
                 return [.audit(event)]
             case .arrived:

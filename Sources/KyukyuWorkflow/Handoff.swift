@@ -21,27 +21,16 @@ public struct ReceivingHospital: Sendable, Hashable, Codable {
     }
 }
 
-/// The gateway's signed audit head when a document was built: the receiver keeps it, so that a tablet whose audit
-/// trail is later rolled back is caught (`kyukyu audit verify --anchors`).
-public struct AuditAnchor: Sendable, Hashable, Codable {
-    /// The head entry's sequence number.
-    public var sequence: Int64
-    /// Its hash (hex).
-    public var hash: String
-    /// When the head was signed.
-    public var signedAt: Date
-    /// The audit signing key (base64).
-    public var signingPublicKey: String
-    /// The signature (base64).
-    public var signature: String
-
-    /// From the vault's signed head.
+extension AuditAnchor {
+    /// The vault's signed head as a document's anchor.
     public init(_ head: AuditHead) {
-        sequence = head.sequence
-        hash = head.hash
-        signedAt = Date(timeIntervalSince1970: Double(head.signedAtMilliseconds) / 1000)
-        signingPublicKey = head.signingPublicKey
-        signature = head.signature
+        self.init(
+            sequence: head.sequence,
+            hash: head.hash,
+            signedAtMilliseconds: head.signedAtMilliseconds,
+            signingPublicKey: head.signingPublicKey,
+            signature: head.signature
+        )
     }
 }
 

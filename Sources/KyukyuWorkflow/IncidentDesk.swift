@@ -127,13 +127,13 @@ public actor IncidentDesk {
         documentSet: UUID,
         status: HandoffStatus,
         hospital: HospitalCode,
-        reason: DivertReason?
+        divert: Divert?
     ) async {
         guard let runner = await runner(documentSet: documentSet) else {
             logger.debug("a hospital's event names a document set this gateway does not hold")
             return
         }
-        await runner.hospitalReported(status, hospital: hospital, reason: reason)
+        await runner.hospitalReported(status, hospital: hospital, divert: divert)
     }
 
     /// A card touched the reader: the active incident reads it if it waits for identification.

@@ -465,9 +465,9 @@ public actor IncidentRunner {
     }
 
     /// The hospital's receiver reported where this incident's document stands there.
-    public func hospitalReported(_ status: HandoffStatus, hospital: HospitalCode, reason: DivertReason?) async {
+    public func hospitalReported(_ status: HandoffStatus, hospital: HospitalCode, divert: Divert?) async {
         guard state.handoff != nil, state.machine.phase != .closed else { return }
-        await handleHandoff(.hospitalStatus(status, hospital: hospital, reason: reason), actor: "hospital")
+        await handleHandoff(.hospitalStatus(status, hospital: hospital, divert: divert), actor: "hospital")
     }
 
     /// The incident's document set, once the document was sent.
@@ -575,8 +575,8 @@ public actor IncidentRunner {
         switch event {
         case .send(let hospital): outcome = hospital.rawValue
         case .delivered(let version, let hospital): outcome = "\(hospital.rawValue) v\(version)"
-        case .hospitalStatus(_, let hospital, let reason):
-            outcome = [hospital.rawValue, reason?.code].compactMap { $0 }.joined(separator: " ")
+        case .hospitalStatus(_, let hospital, let divert):
+            outcome = [hospital.rawValue, divert?.reason.rawValue].compactMap { $0 }.joined(separator: " ")
         case .withdrawalDelivered(let hospital): outcome = hospital.rawValue
         case .observationsChanged: break
         }
@@ -1200,6 +1200,7 @@ public actor IncidentRunner {
         }
         if !arrivedCategories.isEmpty {
             summary = PatientSummary(records: records, today: OnshiDate(japanDayOf: effects.clock.now()))
+            state.recordsAsOf = effects.clock.now()
         }
         guard state.machine.phase != .closed else { return }
         publish()

@@ -181,6 +181,8 @@ public struct IncidentState: Sendable, Hashable, Codable {
     /// What the crew observed and did on the way (nil until the first entry; absent in states stored before the
     /// handoff existed).
     public var observations: CrewObservations?
+    /// When onshi's records last arrived (the document's "data as of").
+    public var recordsAsOf: Date?
     /// The pre-arrival handoff, once the crew has sent the document.
     public var handoff: HandoffProgress?
     /// Increases with every change.

@@ -259,7 +259,7 @@ struct ReceiverClientTests {
         )
         #expect(diverted?.documentSet == set)
         #expect(diverted?.status == .diverted)
-        #expect(diverted?.reason == DivertReason(code: "no-beds", note: "満床"))
+        #expect(diverted?.divert == Divert(.noBeds, note: "満床"))
         #expect(diverted?.id == "3")
         let otherHospital = HTTPReceiverClient.event(
             message(#"{"documentSet":"urn:uuid:\#(set.uuidString)","hospital":"1111111111","status":"arrived"}"#),

@@ -25,13 +25,13 @@ struct HandoffMachineTests {
         // A resend's late answer for an older version changes nothing.
         #expect(try machine.handle(.delivered(version: 1, hospital: Self.first)).isEmpty)
         #expect(machine.deliveredVersion == 2)
-        _ = try machine.handle(.hospitalStatus(.received, hospital: Self.first, reason: nil))
-        _ = try machine.handle(.hospitalStatus(.acknowledged, hospital: Self.first, reason: nil))
+        _ = try machine.handle(.hospitalStatus(.received, hospital: Self.first, divert: nil))
+        _ = try machine.handle(.hospitalStatus(.acknowledged, hospital: Self.first, divert: nil))
         #expect(machine.status == .acknowledged)
         // A late "received" does not move it back.
-        _ = try machine.handle(.hospitalStatus(.received, hospital: Self.first, reason: nil))
+        _ = try machine.handle(.hospitalStatus(.received, hospital: Self.first, divert: nil))
         #expect(machine.status == .acknowledged)
-        let effects = try machine.handle(.hospitalStatus(.arrived, hospital: Self.first, reason: nil))
+        let effects = try machine.handle(.hospitalStatus(.arrived, hospital: Self.first, divert: nil))
         #expect(effects.last == .handedOver)
         #expect(throws: HandoffTransitionError.handedOver()) { try machine.handle(.observationsChanged) }
         #expect(throws: HandoffTransitionError.handedOver()) { try machine.handle(.send(to: Self.second)) }
@@ -41,10 +41,10 @@ struct HandoffMachineTests {
         var machine = HandoffMachine()
         _ = try machine.handle(.send(to: Self.first))
         _ = try machine.handle(.delivered(version: 1, hospital: Self.first))
-        let reason = DivertReason(code: "no-beds")
-        _ = try machine.handle(.hospitalStatus(.diverted, hospital: Self.first, reason: reason))
+        let divert = Divert(.noBeds)
+        _ = try machine.handle(.hospitalStatus(.diverted, hospital: Self.first, divert: divert))
         #expect(machine.status == .diverted)
-        #expect(machine.divertReason == reason)
+        #expect(machine.divert == divert)
         // Updates wait while diverted.
         #expect(try machine.handle(.observationsChanged).isEmpty)
         // The diverting hospital is not told again: it said no.
@@ -54,7 +54,7 @@ struct HandoffMachineTests {
         #expect(machine.deliveredVersion == 0)
         #expect(machine.divertedBy == [Self.first])
         // The first hospital's later events are not the second's.
-        #expect(try machine.handle(.hospitalStatus(.acknowledged, hospital: Self.first, reason: nil)).isEmpty)
+        #expect(try machine.handle(.hospitalStatus(.acknowledged, hospital: Self.first, divert: nil)).isEmpty)
         #expect(machine.status == .queued)
     }
 
@@ -75,7 +75,7 @@ struct HandoffMachineTests {
     @Test func theMachineSurvivesARestartAsJSON() throws {
         var machine = HandoffMachine()
         _ = try machine.handle(.send(to: Self.first))
-        _ = try machine.handle(.hospitalStatus(.diverted, hospital: Self.first, reason: DivertReason(code: "icu-full")))
+        _ = try machine.handle(.hospitalStatus(.diverted, hospital: Self.first, divert: Divert(.icuFull)))
         let restored = try JSONDecoder().decode(HandoffMachine.self, from: JSONEncoder().encode(machine))
         #expect(restored == machine)
     }

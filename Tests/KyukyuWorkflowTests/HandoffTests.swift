@@ -124,13 +124,13 @@ struct HandoffTests {
         #expect(await runner.snapshot().state.handoff?.machine.status == .sent)
         #expect(await runner.outboxPayload(v2) == nil, "delivered: nothing left to send")
         let set = try #require(await runner.documentSet())
-        await bed.desk.hospitalReported(documentSet: set, status: .acknowledged, hospital: Self.first.code, reason: nil)
+        await bed.desk.hospitalReported(documentSet: set, status: .acknowledged, hospital: Self.first.code, divert: nil)
         #expect(await runner.snapshot().state.handoff?.machine.status == .acknowledged)
         // Another hospital's word about this set changes nothing.
-        await bed.desk.hospitalReported(documentSet: set, status: .arrived, hospital: Self.second.code, reason: nil)
+        await bed.desk.hospitalReported(documentSet: set, status: .arrived, hospital: Self.second.code, divert: nil)
         #expect(await runner.snapshot().state.machine.phase == .summary)
 
-        await bed.desk.hospitalReported(documentSet: set, status: .arrived, hospital: Self.first.code, reason: nil)
+        await bed.desk.hospitalReported(documentSet: set, status: .arrived, hospital: Self.first.code, divert: nil)
         let closed = await runner.snapshot().state
         #expect(closed.machine.phase == .closed)
         #expect(closed.machine.closure == .handedOver)
@@ -148,11 +148,11 @@ struct HandoffTests {
             documentSet: set,
             status: .diverted,
             hospital: Self.first.code,
-            reason: DivertReason(code: "no-beds")
+            divert: Divert(.noBeds)
         )
         let diverted = await runner.snapshot().state.handoff
         #expect(diverted?.machine.status == .diverted)
-        #expect(diverted?.machine.divertReason?.code == "no-beds")
+        #expect(diverted?.machine.divert?.reason == .noBeds)
         _ = try await runner.sendHandoff(to: Self.second.code, by: bed.harness.crew)
         // The diverting hospital said no: it is not told again.
         #expect(await bed.outbox.items.map(\.kind) == [.document(version: 1), .document(version: 2)])

@@ -147,7 +147,11 @@ public actor GatewayOutbox: HandoffOutbox {
         case .document(let data, let versionID, _):
             result = await client.post(data, versionID: versionID, to: hospital)
         case .withdrawal(let documentSet):
-            result = await client.withdraw(documentSet: documentSet, reason: "another-hospital", at: hospital)
+            result = await client.withdraw(
+                documentSet: documentSet,
+                reason: WithdrawReason.anotherHospital.rawValue,
+                at: hospital
+            )
         }
         switch result {
         case .delivered:
@@ -212,7 +216,7 @@ struct ReceiverEventsService: Service {
                         documentSet: event.documentSet,
                         status: event.status,
                         hospital: event.hospital,
-                        reason: event.reason
+                        divert: event.divert
                     )
                     if let id = event.id { cursor.remember(id, for: hospital.code) }
                 }

@@ -31,8 +31,8 @@ public struct ReceiverEvent: Sendable, Hashable {
     public var hospital: HospitalCode
     /// The status.
     public var status: HandoffStatus
-    /// Why, for a divert.
-    public var reason: DivertReason?
+    /// The divert, for ``HandoffStatus/diverted``.
+    public var divert: Divert?
 }
 
 /// The hospitals' receivers, as the outbox and the event listener use them (HTTPS with the gateway's device
@@ -183,35 +183,27 @@ public final class HTTPReceiverClient: ReceiverDelivering {
             let status = Self.status(statusText)
         else { return nil }
         if let code = object["hospital"] as? String, code != hospital.code.rawValue { return nil }
-        var reason: DivertReason?
+        var divert: Divert?
         if status == .diverted {
-            if let reasonObject = object["reason"] as? [String: Any], let code = reasonObject["code"] as? String {
-                reason = DivertReason(code: code, note: reasonObject["note"] as? String)
-            } else if let code = object["reason"] as? String {
-                reason = DivertReason(code: code, note: object["note"] as? String)
-            } else {
-                reason = DivertReason(code: "other")
-            }
+            let code = (object["reason"] as? String).flatMap(DivertReason.init(rawValue:)) ?? .other
+            divert = Divert(code, note: (object["note"] as? String).map { String($0.prefix(200)) })
         }
         return ReceiverEvent(
             id: message.id,
             documentSet: documentSet,
             hospital: hospital.code,
             status: status,
-            reason: reason
+            divert: divert
         )
     }
 
-    /// The receiver's status words; `withdrawn` is the receiver's echo of the gateway's own withdrawal (nothing
-    /// for the machine).
+    /// The receiver's status words (the outbox's own `queued` and `sent`, and `withdrawn`, the echo of the
+    /// gateway's own withdrawal, are nothing for the machine).
     static func status(_ text: String) -> HandoffStatus? {
-        switch text {
-        case "received": .received
-        case "acknowledged": .acknowledged
-        case "diverted": .diverted
-        case "arrived": .arrived
-        default: nil
-        }
+        guard let status = HandoffStatus(rawValue: text),
+            [.received, .acknowledged, .diverted, .arrived].contains(status)
+        else { return nil }
+        return status
     }
 
     static func url(_ hospital: ReceivingHospital, _ path: String) -> String {
