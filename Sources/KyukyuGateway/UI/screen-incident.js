@@ -10,6 +10,7 @@ import { consentView } from "./view-consent.js";
 import { cardView } from "./view-card.js";
 import { lookupView, emptyLookupForm } from "./view-lookup.js";
 import { summaryView, categories } from "./view-summary.js";
+import { transportView, emptyTransportState } from "./view-transport.js";
 
 function closedView(state, actions) {
   const closure = state.incident.closure ?? "closed-by-crew";
@@ -60,6 +61,7 @@ export function incidentScreen(ctx, id) {
     pendingSince: {},
     readingSince: null,
     actionError: null,
+    transport: emptyTransportState(),
   };
   let el = null;
   let head = null;
@@ -81,6 +83,15 @@ export function incidentScreen(ctx, id) {
       state.lookupFrom = state.incident?.identification ?? null;
       render();
     },
+    toTransport: () => {
+      state.mode = "transport";
+      render();
+    },
+    toSummary: () => {
+      state.mode = "auto";
+      render();
+    },
+    apply: (incident) => apply(incident),
     toCard: () => {
       state.mode = "auto";
       render();
@@ -351,6 +362,7 @@ export function incidentScreen(ctx, id) {
     if (incident.phase === "closed") return "closed";
     if (incident.consent == null) return "consent";
     if (state.mode === "lookup") return "lookup";
+    if (state.mode === "transport") return "transport";
     // A refusal still needs the patient identified so onshi can record the attempt; then the incident closes.
     if (incident.consent === "refused") return "card";
     if (incident.identification == null && !state.lookupPending) return "card";
@@ -413,6 +425,9 @@ export function incidentScreen(ctx, id) {
         break;
       case "summary":
         view = summaryView(state, actions);
+        break;
+      case "transport":
+        view = transportView(state, actions);
         break;
       case "closed":
         view = closedView(state, actions);
