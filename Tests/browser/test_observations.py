@@ -1,9 +1,9 @@
 """The crew's transport record on the tablet (issue 9, "What the crew adds on the tablet"), end to end through the
-real gateway process: after the summary (still one tap from card to summary), one tap opens the transport view;
-complaint, priority, two timed vital-sign sets on the number pad (JCS and GCS as buttons), a treatment, the ETA,
-the hospital, a note and the onset are entered by taps; a heart rate of 400 is refused by the gateway with its
-message next to the field; after a reload of the page everything is there again, read back from the vault.
-Screenshots under state/screenshots/transport-*.png.
+real gateway process: the priority is recorded from the card view before the card is touched (the card then gives
+the summary with no tap); one tap from the summary opens the transport view; complaint, two timed vital-sign sets on
+the number pad (JCS and GCS as buttons), a treatment, the ETA, the hospital, a note and the onset are entered by
+taps; a heart rate of 400 is refused by the gateway with its message next to the field; after a reload of the page
+everything is there again, read back from the vault. Screenshots under state/screenshots/transport-*.png.
 """
 from __future__ import annotations
 
@@ -36,16 +36,29 @@ def rows(tablet: Tablet) -> int:
 def test_transport_record(stacks, tablet_for, used):
     scenario = "transport"
     stack = stacks(scenario, holder=3)
+    stack.remove_card()  # the patient's card comes later: the crew records before the patient is identified
     used.notes.add(NOTE)
     tablet = tablet_for(stack, scenario)
     tablet.sign_in()
     incident = tablet.new_incident()
-    tablet.taps = 0
     tablet.tap("consent-verbal")
+    tablet.wait_view("card")
+    tablet.shot("card-view")
+
+    # Before the card: the transport record is a tap away from the card view too.
+    tablet.tap("card-to-transport")
+    tablet.wait_view("transport")
+    tablet.tap("priority-red")
+    wait_pressed(tablet, "priority-red")
+    tablet.tap("transport-back")
+    tablet.wait_view("card")
+
+    # The card touches the reader: the summary comes with no tap (the record adds none to that path).
+    tablet.taps = 0
+    stack.put_card(3)
     tablet.wait_summary()
-    assert tablet.taps == 1, "the transport record adds no tap between the card and the summary"
-    tablet.wait_visible(tid("to-transport"))
-    assert tablet.query(tid("transport-digest")) is None, "nothing recorded yet"
+    assert tablet.taps == 0, f"{tablet.taps} taps from the card to the summary"
+    tablet.wait_visible(tid("transport-digest"))  # the priority recorded before the card
 
     # One tap from the summary.
     tablet.taps = 0
@@ -54,7 +67,7 @@ def test_transport_record(stacks, tablet_for, used):
     assert tablet.taps == 1
     tablet.wait_visible(tid("vitals-pad"))
     tablet.wait_visible(tid("vitals-none"))
-    tablet.shot("transport-empty")
+    tablet.shot("transport-from-summary")
     small = tablet.js(
         """
         return [...document.querySelectorAll('[data-testid="view-transport"] button')]
@@ -65,10 +78,9 @@ def test_transport_record(stacks, tablet_for, used):
     )
     assert small == [], f"touch targets under 48 px: {small}"
 
+    wait_pressed(tablet, "priority-red")
     tablet.tap("complaint-chest-pain")
     wait_pressed(tablet, "complaint-chest-pain")
-    tablet.tap("priority-red")
-    wait_pressed(tablet, "priority-red")
 
     # The first set: HR 120, BP 160/90, RR 22, SpO2 94, JCS II-10, GCS E3V4M6.
     pad(tablet, "heartRate", "120")

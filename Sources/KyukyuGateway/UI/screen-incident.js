@@ -362,9 +362,10 @@ export function incidentScreen(ctx, id) {
     if (incident.phase === "closed") return "closed";
     if (incident.consent == null) return "consent";
     if (state.mode === "lookup") return "lookup";
-    if (state.mode === "transport") return "transport";
     // A refusal still needs the patient identified so onshi can record the attempt; then the incident closes.
     if (incident.consent === "refused") return "card";
+    // The transport record, until a token asks for its PIN (the card view shows the pad; the record stays a tap away).
+    if (state.mode === "transport" && incident.card?.state !== "pin-required") return "transport";
     if (incident.identification == null && !state.lookupPending) return "card";
     return "summary";
   }
