@@ -48,6 +48,8 @@ public struct GatewaySettings: Sendable {
     public var dispatchToken: String?
     /// The tablet's files (nil: the bundled ones).
     public var uiDirectory: String?
+    /// The receiving hospitals the crew may pick (`handoff.hospitals`).
+    public var hospitals: [ReceivingHospital]
 
     /// Settings with every default; the tests and `kyukyu-gateway serve` override what they need.
     public init(
@@ -67,7 +69,8 @@ public struct GatewaySettings: Sendable {
         vaultMaximumAge: TimeInterval = 24 * 3600,
         purgeInterval: Duration = .seconds(60),
         dispatchToken: String? = nil,
-        uiDirectory: String? = nil
+        uiDirectory: String? = nil,
+        hospitals: [ReceivingHospital] = ReceivingHospital.demo
     ) {
         self.host = host
         self.port = port
@@ -86,6 +89,7 @@ public struct GatewaySettings: Sendable {
         self.purgeInterval = purgeInterval
         self.dispatchToken = dispatchToken
         self.uiDirectory = uiDirectory
+        self.hospitals = hospitals
     }
 
     /// Whether `host` is a loopback address, the only place plain HTTP is allowed.
@@ -204,6 +208,7 @@ public struct Gateway: Sendable {
             ui: ui,
             dispatchToken: settings.dispatchToken,
             secureCookies: true,
+            hospitals: settings.hospitals,
             logger: logger
         )
         let address = BindAddress.hostname(settings.host, port: settings.port)

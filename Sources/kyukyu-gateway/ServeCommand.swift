@@ -115,6 +115,7 @@ struct ServeCommand: AsyncParsableCommand {
             vaultMaximumAge: seconds(configuration.vault.maximumAge),
             purgeInterval: configuration.vault.purgeInterval
         )
+        settings.hospitals = try configuration.hospitals()
         if let material = try configuration.tlsMaterial() {
             settings.tls = (material.certificatePEM, material.keyPEM)
         }

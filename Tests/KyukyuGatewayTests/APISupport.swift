@@ -67,7 +67,11 @@ struct APIHarness {
     let readiness = Readiness()
     let api: GatewayAPI
 
-    init() throws {
+    /// The API over fresh doubles; `now` is the gateway's clock for what the crew records.
+    init(
+        now: @escaping @Sendable () -> Date = Date.init,
+        hospitals: [ReceivingHospital] = ReceivingHospital.demo
+    ) throws {
         let client = EligibilityClient(
             transport: onshi,
             configuration: EligibilityClientConfiguration(hedgeAfter: nil),
@@ -89,6 +93,8 @@ struct APIHarness {
             card: card,
             ui: try UIFiles(),
             dispatchToken: "dispatch-test-token",
+            hospitals: hospitals,
+            now: now,
             logger: silent
         )
     }

@@ -1,4 +1,5 @@
 import Foundation
+import KyukyuDomain
 import KyukyuVault
 import Logging
 import Testing
@@ -101,6 +102,7 @@ private func rendered(_ configuration: GatewayConfiguration, _ key: String) -> S
     case "reader.name": return configuration.reader.name ?? "none"
     case "reader.poll-ms": return milliseconds(configuration.reader.pollInterval)
     case "dispatch.token-file": return configuration.dispatch.tokenFile ?? "none"
+    case "handoff.hospitals": return configuration.handoff.hospitalsFile ?? "none"
     case "log.level": return configuration.logLevel.rawValue
     default:
         Issue.record("no rendering for \(key): add it here")
@@ -745,5 +747,65 @@ struct ConfigurationDocumentationTests {
                 == "KYUKYU_GATEWAY_TERMINAL_INSTITUTION_CODE"
         )
         #expect(GatewayConfiguration.flag(for: "http.tls.generate") == "--http-tls-generate")
+    }
+}
+
+@Suite("Gateway configuration: the receiving hospitals (handoff.hospitals)")
+struct HospitalListConfigurationTests {
+    @Test("without the key, the one demo hospital; with it, the file's entries in order")
+    func demoAndFile() async throws {
+        try await withTemporaryFolder { folder in
+            let none = try await load(in: folder)
+            #expect(try none.hospitals() == ReceivingHospital.demo)
+            #expect(ReceivingHospital.demo.map(\.code.rawValue) == ["9999999999"])
+            #expect(ReceivingHospital.demo.first?.url == "https://127.0.0.1:20640")
+            let path = folder + "/hospitals.json"
+            let list = #"""
+                [{"code": "1312345678", "name": "架空総合病院", "nameKana": "カクウソウゴウビョウイン", "url": "https://er.example.invalid:8443"},
+                 {"code": "1398765432", "name": "架空医大", "url": "https://10.0.0.9"}]
+                """#
+            FileManager.default.createFile(atPath: path, contents: Data(list.utf8))
+            let configured = try await load(["--handoff-hospitals", path], in: folder)
+            let hospitals = try configured.hospitals()
+            #expect(hospitals.map(\.code.rawValue) == ["1312345678", "1398765432"])
+            #expect(hospitals.first?.nameKana == "カクウソウゴウビョウイン")
+            #expect(hospitals.last?.nameKana == nil)
+            #expect(hospitals.last?.url == "https://10.0.0.9")
+        }
+    }
+
+    @Test("a bad list is refused with the key and the entry, never loaded in part")
+    func refusals() async throws {
+        try await withTemporaryFolder { folder in
+            let cases: [(String, String)] = [
+                ("[]", "1 to 200"),
+                (#"[{"code": "131234567", "name": "A", "url": "https://a.invalid"}]"#, "10-digit"),
+                (#"[{"code": "1312345678", "name": "A", "url": "http://a.invalid"}]"#, "https"),
+                (#"[{"code": "1312345678", "name": "", "url": "https://a.invalid"}]"#, "name"),
+                (#"[{"code": "1312345678", "name": "A", "nameKana": "abc", "url": "https://a.invalid"}]"#, "katakana"),
+                (#"[{"code": "1312345678", "name": "A", "url": "https://a.invalid", "fax": "1"}]"#, "fax"),
+                (
+                    #"[{"code": "1312345678", "name": "A", "url": "https://a.invalid"}, {"code": "1312345678", "name": "B", "url": "https://b.invalid"}]"#,
+                    "repeats"
+                ),
+                ("{}", "JSON array"),
+            ]
+            for (index, (json, mention)) in cases.enumerated() {
+                let path = folder + "/bad-\(index).json"
+                FileManager.default.createFile(atPath: path, contents: Data(json.utf8))
+                let configuration = try await load(environment: ["KYUKYU_GATEWAY_HANDOFF_HOSPITALS": path], in: folder)
+                do throws(GatewayConfigurationError) {
+                    _ = try configuration.hospitals()
+                    Issue.record("accepted: \(json)")
+                } catch {
+                    #expect(error.code == .invalidValue, "\(json)")
+                    #expect(error.key == "handoff.hospitals", "\(json)")
+                    #expect(error.source == .environment, "\(json)")
+                    #expect(error.reason.contains(mention), "\(error.reason) should mention \(mention)")
+                }
+            }
+            let missing = try await load(["--handoff-hospitals", folder + "/none.json"], in: folder)
+            #expect(throws: GatewayConfigurationError.self) { try missing.hospitals() }
+        }
     }
 }

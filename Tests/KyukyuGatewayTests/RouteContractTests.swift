@@ -45,6 +45,7 @@ struct RouteContractTests {
         path.replacingOccurrences(of: "{id}", with: UUID().uuidString.lowercased())
             .replacingOccurrences(of: "{category}", with: "medications")
             .replacingOccurrences(of: "{file}", with: "app.css")
+            .replacingOccurrences(of: "{index}", with: "0")
     }
 
     @Test func theScanReadsTheDocumentAsCheckSpecDoes() throws {

@@ -102,6 +102,29 @@ def main() -> int:
     for category in ("qualification", "medications", "visits"):
         if view and view["categories"][category]["status"] in ("arrived", "late"):
             call("GET", f"{item}/details/{category}", "/api/v1/incidents/{id}/details/{category}")
+    # The crew's observations, with real values (the incident view carries them back).
+    hospitals = call("GET", "/api/v1/hospitals", "/api/v1/hospitals")
+    code = hospitals["hospitals"][0]["code"] if hospitals and hospitals.get("hospitals") else None
+    call("PATCH", item + "/observations", "/api/v1/incidents/{id}/observations", {
+        "chiefComplaint": "trauma", "complaintNote": "flow", "priority": "yellow", "etaMinutes": 9, "hospital": code,
+        "trauma": {"mechanism": "fall-from-height", "injuries": ["head", "spine"]},
+        "onset": {"kind": "onset", "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 600))},
+    })
+    call("POST", item + "/vitals", "/api/v1/incidents/{id}/vitals", {
+        "jcs": 2, "gcs": {"eye": 4, "verbal": 4, "motor": 6}, "heartRate": 96, "systolic": 128, "diastolic": 80,
+        "respiratoryRate": 18, "spo2": 98, "temperature": 36.6, "bloodGlucose": 104,
+    })
+    call("POST", item + "/vitals", "/api/v1/incidents/{id}/vitals", {"heartRate": 90})
+    call("POST", item + "/treatments", "/api/v1/incidents/{id}/treatments", {"kind": "spinal-immobilisation"})
+    call("POST", item + "/treatments", "/api/v1/incidents/{id}/treatments", {"kind": "oxygen"})
+    call("DELETE", item + "/treatments/1", "/api/v1/incidents/{id}/treatments/{index}")
+    call("DELETE", item + "/vitals/1", "/api/v1/incidents/{id}/vitals/{index}")
+    refused = call("POST", item + "/vitals", "/api/v1/incidents/{id}/vitals", {"heartRate": 301}, expect=422)
+    if refused is not None and "301" in refused.get("detail", ""):
+        failures.append("the refusal echoes the value")
+    view = call("GET", item, "/api/v1/incidents/{id}")
+    if view is not None and [v.get("heartRate") for v in view["observations"]["vitals"]] != [96]:
+        failures.append(f"the observations were not kept: {view['observations']}")
     call("GET", "/api/v1/incidents", "/api/v1/incidents")
     call("GET", "/api/v1/reader", "/api/v1/reader")
     call("GET", "/api/v1/session", "/api/v1/session")

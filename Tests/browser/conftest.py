@@ -19,11 +19,12 @@ from tablet import Tablet, browser_smoke  # noqa: E402
 
 
 class Used:
-    """Every stack (its state folder) and every synthetic patient number the scenarios used."""
+    """Every stack (its state folder), every synthetic patient number and every free-text note the scenarios used."""
 
     def __init__(self) -> None:
         self.stacks: list[Stack] = []
         self.patients: set[int] = set()
+        self.notes: set[str] = set()
 
 
 USED = Used()

@@ -1,9 +1,11 @@
 """PHI at rest (issue 8, "Figures"): after the browser scenarios, no file of any gateway's state folder (vault
 database, WAL, SHM, crew database, keys, logs) nor the gateway's log file holds a synthetic patient's name (kanji
 and kana, with and without the ideographic space), birth date (YYYYMMDD, YYYY-MM-DD, YYYY/MM/DD), address or insurer
-number, as UTF-8 or as JSON \\u escapes. The values come from the stub's population, not from this file.
+number, as UTF-8 or as JSON \\u escapes. The values come from the stub's population, not from this file. Nor does any
+hold the free-text notes the crew typed in the scenarios (test_observations.py's complaint note).
 
-Runs after test_flows.py (pytest takes files in name order) over every stack that ran in the same session.
+Runs after test_flows.py and test_observations.py (pytest takes files in name order) over every stack that ran in
+the same session.
 """
 from __future__ import annotations
 
@@ -93,6 +95,11 @@ def test_no_patient_data_at_rest(used, tmp_path):
     assert scan([escaped], [sample]), "a JSON-escaped name is found"
 
     found = scan(files, patients)
+    for note in sorted(used.notes):
+        spellings = [note.encode()] + _escaped(note)
+        pattern = re.compile(b"|".join(re.escape(s) for s in spellings))
+        found += [f"{path}: a crew note" for path in files if pattern.search(path.read_bytes())]
     print(f"\n[browser] PHI at rest: {len(files)} files, {scanned} bytes, {len(patients)} synthetic patients "
-          f"({', '.join(str(p.number) for p in patients)}) from {len(used.stacks)} stacks: {len(found)} found")
+          f"({', '.join(str(p.number) for p in patients)}) and {len(used.notes)} crew notes from {len(used.stacks)} stacks: "
+          f"{len(found)} found")
     assert not found, "patient data at rest:\n" + "\n".join(found)

@@ -133,6 +133,13 @@ public struct GatewayConfiguration: Sendable {
         public var tokenFile: String?
     }
 
+    /// The hospital handoff (`handoff.*`).
+    public struct Handoff: Sendable, Equatable {
+        /// The JSON file of the receiving hospitals the crew may pick, or `nil` for the one demo hospital
+        /// (`handoff.hospitals`); read by ``GatewayConfiguration/hospitals()``.
+        public var hospitalsFile: String?
+    }
+
     /// The HTTP server.
     public var http: HTTP
     /// The gateway's state folder (`state.directory`).
@@ -151,6 +158,8 @@ public struct GatewayConfiguration: Sendable {
     public var reader: Reader
     /// The dispatch route.
     public var dispatch: Dispatch
+    /// The hospital handoff.
+    public var handoff: Handoff
     /// The lowest level logged (`log.level`).
     public var logLevel: Logger.Level
 

@@ -243,6 +243,17 @@ extension GatewayConfigurationKey {
             + "by its owner only); none, or an empty value, turns the dispatch route off.",
         sample: "/etc/kyukyu/dispatch-token"
     )
+    static let handoffHospitals = Self(
+        name: "handoff.hospitals",
+        type: .string,
+        defaultText: "none",
+        meaning: "A JSON file listing the receiving hospitals the crew may pick: an array of objects with `code` "
+            + "(the 10-digit medical-institution code, a string), `name` (1-100 characters), optional `nameKana` "
+            + "(katakana and spaces, at most 100) and `url` (the hospital receiver's https base URL); 1-200 entries, "
+            + "codes unique. none, or an empty value, lists one demo hospital: 9999999999 テスト救命救急センター (架空) "
+            + "at https://127.0.0.1:20640.",
+        sample: "/etc/kyukyu/hospitals.json"
+    )
     static let logLevel = Self(
         name: "log.level",
         type: .string,
@@ -263,6 +274,7 @@ extension GatewayConfigurationKey {
         .fetchRetryMaxMilliseconds,
         .readerName, .readerPollMilliseconds,
         .dispatchTokenFile,
+        .handoffHospitals,
         .logLevel,
     ]
 }

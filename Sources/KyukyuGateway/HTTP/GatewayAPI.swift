@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+public import Foundation
 public import HTTPTypes
 public import Hummingbird
 import KyukyuCard
@@ -27,9 +27,13 @@ public struct GatewayAPI: Sendable {
     let dispatchToken: String?
     let secureCookies: Bool
     let keepAlive: Duration
+    let hospitals: [ReceivingHospital]
+    let now: @Sendable () -> Date
     let logger: Logger
 
-    /// Assembles the API over the desk, the crew sessions, the reader and the readiness checks.
+    /// Assembles the API over the desk, the crew sessions, the reader and the readiness checks. `hospitals` are the
+    /// receiving hospitals the crew may pick; `now` is the clock that times what the crew records (an ETA, a set of
+    /// vital signs or a treatment without its own time).
     public init(
         desk: IncidentDesk,
         crew: any CrewAuthenticating,
@@ -40,6 +44,8 @@ public struct GatewayAPI: Sendable {
         dispatchToken: String?,
         secureCookies: Bool = true,
         keepAlive: Duration = .seconds(15),
+        hospitals: [ReceivingHospital] = ReceivingHospital.demo,
+        now: @escaping @Sendable () -> Date = Date.init,
         logger: Logger
     ) {
         self.desk = desk
@@ -51,6 +57,8 @@ public struct GatewayAPI: Sendable {
         self.dispatchToken = dispatchToken
         self.secureCookies = secureCookies
         self.keepAlive = keepAlive
+        self.hospitals = hospitals
+        self.now = now
         self.logger = logger
     }
 
@@ -288,6 +296,7 @@ public struct GatewayAPI: Sendable {
             let runner = try await runner(context)
             return events(runner)
         }
+        registerObservations(on: api)
     }
 
     // MARK: - Sessions and CSRF

@@ -4,19 +4,23 @@ import Hummingbird
 /// Request bodies: JSON objects, strictly checked. An unknown key, a wrong type or a missing field is a 4xx
 /// problem naming the field, never a silent default.
 enum RequestBody {
-    /// Reads the body as one JSON object with only `allowed` keys.
+    /// Reads the body as one JSON object with only `allowed` keys; its media type must be one of `mediaTypes`.
     static func object(
         _ request: Request,
         context: GatewayRequestContext,
-        allowed: Set<String>
+        allowed: Set<String>,
+        mediaTypes: [String] = ["application/json"]
     ) async throws -> [String: JSONValue] {
         let type = request.headers[.contentType]?.lowercased() ?? ""
-        guard type.hasPrefix("application/json") else {
+        let essence = type.split(separator: ";", maxSplits: 1).first.map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
+        guard let essence, mediaTypes.contains(essence) else {
             throw Problem(
                 .unsupportedMediaType,
                 "unsupported-media-type",
                 "Unsupported media type",
-                detail: "send the body as application/json"
+                detail: "send the body as \(mediaTypes.joined(separator: " or "))"
             )
         }
         let buffer: ByteBuffer
@@ -95,6 +99,14 @@ enum RequestBody {
             throw Problem.validation(key, "must be \(words)")
         }
         return text
+    }
+
+    /// A whole number, if `value` is one (JSON Schema's `integer`: `80` and `80.0` alike).
+    static func integer(_ value: JSONValue) -> Int? {
+        guard case .number(let number) = value, number.isFinite, number == number.rounded(),
+            abs(number) <= 1_000_000_000
+        else { return nil }
+        return Int(number)
     }
 
     /// A required date-time in RFC 3339 form (`2026-11-27T03:12:00Z`, `2026-11-27T12:12:00.5+09:00`).

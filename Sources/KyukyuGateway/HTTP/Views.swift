@@ -46,6 +46,7 @@ struct IncidentView: Encodable, Sendable {
     var authentication: Authentication
     var categories: [String: Category]
     var summary: PatientSummary?
+    var observations: ObservationsView?
     var closure: String?
     var version: Int
     var active: Bool
@@ -88,9 +89,91 @@ struct IncidentView: Encodable, Sendable {
         }
         self.categories = categories
         summary = includeSummary && !closed ? snapshot.summary : nil
+        observations = includeSummary && !closed ? ObservationsView(state.observations ?? CrewObservations()) : nil
         closure = state.machine.closure?.rawValue
         version = state.version
         self.active = active
+    }
+}
+
+/// The crew's observations as the API returns them (docs/gateway-api.yaml, `ObservationsView`): a field with no
+/// value is left out; the lists are oldest first, each entry with its `index` (for `DELETE …/vitals/{index}`).
+struct ObservationsView: Encodable, Sendable {
+    struct Trauma: Encodable, Sendable {
+        var mechanism: String?
+        var injuries: [String]
+    }
+    struct Onset: Encodable, Sendable {
+        var kind: String
+        var at: Date
+    }
+    struct GCS: Encodable, Sendable {
+        var eye: Int
+        var verbal: Int
+        var motor: Int
+        var total: Int
+    }
+    struct Vitals: Encodable, Sendable {
+        var index: Int
+        var takenAt: Date
+        var jcs: Int?
+        var jcsLabel: String?
+        var gcs: GCS?
+        var heartRate: Int?
+        var systolic: Int?
+        var diastolic: Int?
+        var respiratoryRate: Int?
+        var spo2: Int?
+        var temperature: Double?
+        var bloodGlucose: Int?
+    }
+    struct Treatment: Encodable, Sendable {
+        var index: Int
+        var kind: String
+        var at: Date
+    }
+
+    var chiefComplaint: String?
+    var complaintNote: String?
+    var trauma: Trauma?
+    var onset: Onset?
+    var priority: String?
+    var vitals: [Vitals]
+    var treatments: [Treatment]
+    var etaMinutes: Int?
+    var etaRecordedAt: Date?
+    var hospital: String?
+
+    init(_ observations: CrewObservations) {
+        chiefComplaint = observations.chiefComplaint?.rawValue
+        complaintNote = observations.complaintNote
+        trauma = observations.trauma.map {
+            Trauma(mechanism: $0.mechanism?.rawValue, injuries: $0.injuries.map(\.rawValue))
+        }
+        onset = observations.onset.map { Onset(kind: $0.kind.rawValue, at: $0.at) }
+        priority = observations.priority?.rawValue
+        vitals = observations.vitals.enumerated().map { index, set in
+            Vitals(
+                index: index,
+                takenAt: set.takenAt,
+                jcs: set.jcs?.rawValue,
+                jcsLabel: set.jcs?.label,
+                gcs: set.gcs.map { GCS(eye: $0.eye, verbal: $0.verbal, motor: $0.motor, total: $0.total) },
+                heartRate: set.heartRate,
+                systolic: set.systolic,
+                diastolic: set.diastolic,
+                respiratoryRate: set.respiratoryRate,
+                spo2: set.spo2,
+                temperature: set.temperature,
+                bloodGlucose: set.bloodGlucose
+            )
+        }
+        treatments = observations.treatments.enumerated().map {
+            Treatment(index: $0, kind: $1.kind.rawValue, at: $1.at)
+        }
+        etaMinutes = observations.etaMinutes
+        etaRecordedAt = observations.etaRecordedAt
+        hospital = observations.hospital?.rawValue
     }
 }
 

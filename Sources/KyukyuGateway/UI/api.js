@@ -166,5 +166,11 @@ export const api = {
   lookup: (id, query) => request("POST", `/api/v1/incidents/${encodeURIComponent(id)}/lookup`, query),
   close: (id) => request("POST", `/api/v1/incidents/${encodeURIComponent(id)}/close`, {}),
   details: (id, category) => request("GET", `/api/v1/incidents/${encodeURIComponent(id)}/details/${encodeURIComponent(category)}`),
+  hospitals: () => request("GET", "/api/v1/hospitals", undefined, { quiet: true }),
+  patchObservations: (id, patch) => request("PATCH", `/api/v1/incidents/${encodeURIComponent(id)}/observations`, patch),
+  addVitals: (id, set) => request("POST", `/api/v1/incidents/${encodeURIComponent(id)}/vitals`, set),
+  deleteVitals: (id, index) => request("DELETE", `/api/v1/incidents/${encodeURIComponent(id)}/vitals/${Number(index)}`),
+  addTreatment: (id, treatment) => request("POST", `/api/v1/incidents/${encodeURIComponent(id)}/treatments`, treatment),
+  deleteTreatment: (id, index) => request("DELETE", `/api/v1/incidents/${encodeURIComponent(id)}/treatments/${Number(index)}`),
   eventsURL: (id) => `/api/v1/incidents/${encodeURIComponent(id)}/events`,
 };

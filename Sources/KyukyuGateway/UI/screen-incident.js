@@ -10,6 +10,7 @@ import { consentView } from "./view-consent.js";
 import { cardView } from "./view-card.js";
 import { lookupView, emptyLookupForm } from "./view-lookup.js";
 import { summaryView, categories } from "./view-summary.js";
+import { transportView, emptyTransportState } from "./view-transport.js";
 
 function closedView(state, actions) {
   const closure = state.incident.closure ?? "closed-by-crew";
@@ -60,6 +61,7 @@ export function incidentScreen(ctx, id) {
     pendingSince: {},
     readingSince: null,
     actionError: null,
+    transport: emptyTransportState(),
   };
   let el = null;
   let head = null;
@@ -81,6 +83,15 @@ export function incidentScreen(ctx, id) {
       state.lookupFrom = state.incident?.identification ?? null;
       render();
     },
+    toTransport: () => {
+      state.mode = "transport";
+      render();
+    },
+    toSummary: () => {
+      state.mode = "auto";
+      render();
+    },
+    apply: (incident) => apply(incident),
     toCard: () => {
       state.mode = "auto";
       render();
@@ -353,6 +364,8 @@ export function incidentScreen(ctx, id) {
     if (state.mode === "lookup") return "lookup";
     // A refusal still needs the patient identified so onshi can record the attempt; then the incident closes.
     if (incident.consent === "refused") return "card";
+    // The transport record, until a token asks for its PIN (the card view shows the pad; the record stays a tap away).
+    if (state.mode === "transport" && incident.card?.state !== "pin-required") return "transport";
     if (incident.identification == null && !state.lookupPending) return "card";
     return "summary";
   }
@@ -413,6 +426,9 @@ export function incidentScreen(ctx, id) {
         break;
       case "summary":
         view = summaryView(state, actions);
+        break;
+      case "transport":
+        view = transportView(state, actions);
         break;
       case "closed":
         view = closedView(state, actions);

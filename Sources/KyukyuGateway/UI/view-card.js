@@ -120,7 +120,10 @@ export function cardView(state, actions) {
     error: h("div", { class: "slot" }),
   };
   const prompt = h("div", { class: "card-prompt" }, icon("card", "icon icon-huge"), h("div", {}, h("h2", { class: "view-title", testid: "card-title" }, t("card.title")), h("p", { class: "view-sub" }, t("card.sub"))));
-  const footer = h("div", { class: "view-footer" }, h("button", { type: "button", class: "btn btn-big", testid: "card-no-card", on: { click: actions.toLookup } }, t("card.noCard")));
+  const noCard = h("button", { type: "button", class: "btn btn-big", testid: "card-no-card", on: { click: actions.toLookup } }, t("card.noCard"));
+  // Vitals and treatment can be recorded before the patient is identified (or when nobody can be).
+  const transport = h("button", { type: "button", class: "btn btn-big", testid: "card-to-transport", on: { click: actions.toTransport } }, t("tr.open"));
+  const footer = h("div", { class: "view-footer" }, noCard, transport);
   const el = h(
     "div",
     { class: "view view-card", testid: "view-card" },
@@ -153,7 +156,8 @@ export function cardView(state, actions) {
       failed ? h("button", { type: "button", class: "btn btn-big btn-primary", testid: "card-failed-to-lookup", on: { click: actions.toLookup } }, t("card.noCard")) : null,
     );
     keyed(slots.error, state.actionError, () => (state.actionError ? notice(state.actionError, { testid: "incident-error" }) : null));
-    footer.hidden = failed;
+    noCard.hidden = failed;
+    transport.hidden = refused;
     prompt.hidden = needsPin;
   }
   update();

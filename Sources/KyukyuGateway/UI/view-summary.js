@@ -6,6 +6,7 @@
 import { h, icon, calendarDate, notice, keyed } from "./dom.js";
 import { t, has } from "./i18n.js";
 import { retryBanner, statusChip, isDone, isTrouble } from "./parts.js";
+import { transportDigest } from "./view-transport.js";
 
 /** The nine categories, in the order of the contract. */
 export const categories = ["qualification", "visits", "diagnoses", "medications", "prescriptions", "surgery", "treatment", "checkups", "allergies"];
@@ -312,6 +313,7 @@ function progressBar() {
 export function summaryView(state, actions) {
   const slots = {
     retry: h("div", { class: "slot" }),
+    transport: h("div", { class: "slot" }),
     patient: h("div", { class: "slot" }),
     identity: h("div", { class: "slot" }),
     progress: progressBar(),
@@ -323,6 +325,7 @@ export function summaryView(state, actions) {
     "div",
     { class: "view view-summary", testid: "view-summary" },
     slots.retry,
+    slots.transport,
     slots.patient,
     slots.identity,
     slots.progress.el,
@@ -334,6 +337,15 @@ export function summaryView(state, actions) {
     const incident = state.incident;
     const cats = categories.map((c) => incident.categories?.[c] ?? null);
     keyed(slots.retry, incident.retry, () => retryBanner(incident));
+    const digest = transportDigest(incident.observations);
+    keyed(slots.transport, digest, () =>
+      h(
+        "button",
+        { type: "button", class: "btn btn-big btn-transport", testid: "to-transport", on: { click: actions.toTransport } },
+        h("span", { class: "btn-transport-title" }, t("tr.open")),
+        digest ? h("span", { class: "btn-transport-digest", testid: "transport-digest" }, digest) : null,
+      ),
+    );
     keyed(slots.patient, [incident.summary?.patient ?? null, incident.categories?.qualification ?? null, state.pendingSince.qualification ?? null], () => patientHeader(state));
     keyed(slots.identity, [incident.identification, incident.authentication, state.lookupPending, !!incident.retry], () => identityLine(state, actions));
     slots.progress.update(incident);
