@@ -4,19 +4,23 @@ public import KyukyuIncident
 public import KyukyuOnshi
 public import KyukyuVault
 
-/// A receiving hospital the crew can pick: its code, its name as the tablet shows it, and where its receiver is.
+/// A receiving hospital the crew can pick: its code, its name as the tablet shows it, and where its receiver is
+/// (the gateway reads the list from its `handoff.hospitals` file).
 public struct ReceivingHospital: Sendable, Hashable, Codable {
-    /// The 10-digit medical-institution code.
+    /// The 10-digit medical-institution code (医療機関コード).
     public var code: HospitalCode
-    /// Its name.
+    /// The name as the crew knows it.
     public var name: String
-    /// Its receiver's base URL (`https://…`).
-    public var url: URL
+    /// The name in katakana, if given.
+    public var nameKana: String?
+    /// The base URL of the hospital's receiver (`https`).
+    public var url: String
 
     /// A hospital.
-    public init(code: HospitalCode, name: String, url: URL) {
+    public init(code: HospitalCode, name: String, nameKana: String? = nil, url: String) {
         self.code = code
         self.name = name
+        self.nameKana = nameKana
         self.url = url
     }
 }

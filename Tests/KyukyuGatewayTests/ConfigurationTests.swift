@@ -1,6 +1,7 @@
 import Foundation
 import KyukyuDomain
 import KyukyuVault
+import KyukyuWorkflow
 import Logging
 import Testing
 

@@ -64,7 +64,7 @@ struct OutboxTests {
     static let hospital = ReceivingHospital(
         code: HospitalCode(rawValue: "9999999991")!,
         name: "テスト第一病院 (架空)",
-        url: URL(string: "https://127.0.0.1:1")!
+        url: "https://127.0.0.1:1"
     )
 
     struct Bed {

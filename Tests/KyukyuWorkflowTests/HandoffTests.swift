@@ -48,12 +48,12 @@ struct HandoffTests {
     static let first = ReceivingHospital(
         code: HospitalCode(rawValue: "9999999991")!,
         name: "テスト第一病院 (架空)",
-        url: URL(string: "https://127.0.0.1:1")!
+        url: "https://127.0.0.1:1"
     )
     static let second = ReceivingHospital(
         code: HospitalCode(rawValue: "9999999992")!,
         name: "テスト第二病院 (架空)",
-        url: URL(string: "https://127.0.0.1:2")!
+        url: "https://127.0.0.1:2"
     )
 
     struct Bed {

@@ -1,26 +1,10 @@
 import Foundation
 public import KyukyuDomain
+public import KyukyuWorkflow
 
-/// A receiving hospital the crew may pick on the tablet (`GET /api/v1/hospitals`), from the `handoff.hospitals` file.
-/// The handoff's outbox sends the document to ``url``.
-public struct ReceivingHospital: Sendable, Hashable, Codable {
-    /// The 10-digit medical-institution code (医療機関コード).
-    public var code: HospitalCode
-    /// The name as the crew knows it.
-    public var name: String
-    /// The name in katakana, if given.
-    public var nameKana: String?
-    /// The base URL of the hospital's receiver (`https`).
-    public var url: String
-
-    /// A hospital; the values are checked by ``GatewayConfiguration/hospitals()`` when read from the file.
-    public init(code: HospitalCode, name: String, nameKana: String? = nil, url: String) {
-        self.code = code
-        self.name = name
-        self.nameKana = nameKana
-        self.url = url
-    }
-
+/// The receiving hospitals of the `handoff.hospitals` file (`GET /api/v1/hospitals`); the outbox sends the
+/// document to each one's ``ReceivingHospital/url``.
+extension ReceivingHospital {
     /// The list used when `handoff.hospitals` is not set: one fictitious hospital, whose receiver `make run`
     /// starts on loopback.
     public static let demo: [ReceivingHospital] = [

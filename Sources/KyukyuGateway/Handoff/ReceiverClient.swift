@@ -207,7 +207,7 @@ public final class HTTPReceiverClient: ReceiverDelivering {
     }
 
     static func url(_ hospital: ReceivingHospital, _ path: String) -> String {
-        var base = hospital.url.absoluteString
+        var base = hospital.url
         while base.hasSuffix("/") { base.removeLast() }
         return base + path
     }
