@@ -138,6 +138,9 @@ public struct GatewayConfiguration: Sendable {
         /// The JSON file of the receiving hospitals the crew may pick, or `nil` for the one demo hospital
         /// (`handoff.hospitals`); read by ``GatewayConfiguration/hospitals()``.
         public var hospitalsFile: String?
+        /// The folder of this terminal's certificate and key for the hospitals' receivers and of their CA
+        /// (`handoff.tls-directory`).
+        public var tlsDirectory: String
     }
 
     /// The HTTP server.

@@ -254,6 +254,16 @@ extension GatewayConfigurationKey {
             + "at https://127.0.0.1:20640.",
         sample: "/etc/kyukyu/hospitals.json"
     )
+    static let handoffTLSDirectory = Self(
+        name: "handoff.tls-directory",
+        type: .string,
+        defaultText: "state/hospital-tls",
+        meaning: "The folder of this terminal's client certificate and key for the hospitals' receivers "
+            + "(`<device>.cert.pem`, `<device>.key.pem`, 0600) and of `ca.cert.pem`, their CA: what "
+            + "`kyukyu-hospital device issue --device <terminal.id> --out <folder>` writes. Without them the crew can "
+            + "still record everything, and the tablet says that nothing can be sent.",
+        sample: "/etc/kyukyu/hospital-tls"
+    )
     static let logLevel = Self(
         name: "log.level",
         type: .string,
@@ -274,7 +284,7 @@ extension GatewayConfigurationKey {
         .fetchRetryMaxMilliseconds,
         .readerName, .readerPollMilliseconds,
         .dispatchTokenFile,
-        .handoffHospitals,
+        .handoffHospitals, .handoffTLSDirectory,
         .logLevel,
     ]
 }

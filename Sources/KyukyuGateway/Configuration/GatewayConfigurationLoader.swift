@@ -405,6 +405,7 @@ extension GatewayConfiguration {
             let poll = try self.integer(.readerPollMilliseconds, default: 500, range: 50...10_000)
             let tokenFile = try self.optionalString(.dispatchTokenFile, check: Self.checkPath)
             let hospitalsFile = try self.optionalString(.handoffHospitals, check: Self.checkPath)
+            let handoffTLS = try self.string(.handoffTLSDirectory, default: "state/hospital-tls", check: Self.checkPath)
             let logLevel = try self.string(.logLevel, default: "info") { value in
                 Logger.Level(rawValue: value) == nil ? "trace, debug, info, notice, warning, error or critical" : nil
             }
@@ -438,7 +439,7 @@ extension GatewayConfiguration {
                 ),
                 reader: Reader(name: readerName.value, pollInterval: .milliseconds(poll.value)),
                 dispatch: Dispatch(tokenFile: tokenFile.value),
-                handoff: Handoff(hospitalsFile: hospitalsFile.value),
+                handoff: Handoff(hospitalsFile: hospitalsFile.value, tlsDirectory: handoffTLS.value),
                 logLevel: Logger.Level(rawValue: logLevel.value)!,
                 origins: self.origins
             )
