@@ -104,6 +104,7 @@ private func rendered(_ configuration: GatewayConfiguration, _ key: String) -> S
     case "reader.poll-ms": return milliseconds(configuration.reader.pollInterval)
     case "dispatch.token-file": return configuration.dispatch.tokenFile ?? "none"
     case "handoff.hospitals": return configuration.handoff.hospitalsFile ?? "none"
+    case "handoff.tls-directory": return configuration.handoff.tlsDirectory
     case "log.level": return configuration.logLevel.rawValue
     default:
         Issue.record("no rendering for \(key): add it here")
