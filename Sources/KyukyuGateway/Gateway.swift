@@ -50,6 +50,9 @@ public struct GatewaySettings: Sendable {
     public var uiDirectory: String?
     /// The receiving hospitals the crew may pick (`handoff.hospitals`).
     public var hospitals: [ReceivingHospital]
+    /// Folder with this terminal's certificate and key for the hospitals' receivers, and their CA
+    /// (`handoff.tls-directory`).
+    public var handoffTLSDirectory: String
 
     /// Settings with every default; the tests and `kyukyu-gateway serve` override what they need.
     public init(
@@ -70,7 +73,8 @@ public struct GatewaySettings: Sendable {
         purgeInterval: Duration = .seconds(60),
         dispatchToken: String? = nil,
         uiDirectory: String? = nil,
-        hospitals: [ReceivingHospital] = ReceivingHospital.demo
+        hospitals: [ReceivingHospital] = ReceivingHospital.demo,
+        handoffTLSDirectory: String = "state/hospital-tls"
     ) {
         self.host = host
         self.port = port
@@ -90,6 +94,7 @@ public struct GatewaySettings: Sendable {
         self.dispatchToken = dispatchToken
         self.uiDirectory = uiDirectory
         self.hospitals = hospitals
+        self.handoffTLSDirectory = handoffTLSDirectory
     }
 
     /// Whether `host` is a loopback address, the only place plain HTTP is allowed.
@@ -180,8 +185,18 @@ public struct Gateway: Sendable {
             configuration: EligibilityClientConfiguration(institutionCode: settings.institutionCode),
             logger: logger
         )
+        let receivers = try Self.receiverClient(settings, logger: logger)
+        let outbox = GatewayOutbox(hospitals: settings.hospitals, client: receivers, logger: logger)
         let desk = IncidentDesk(
-            effects: WorkflowEffects(store: vault, fetching: client),
+            effects: WorkflowEffects(
+                store: vault,
+                fetching: client,
+                handoff: HandoffEffects(
+                    builder: FHIRDocumentBuilder(),
+                    outbox: outbox,
+                    hospitals: settings.hospitals
+                )
+            ),
             configuration: WorkflowConfiguration(
                 terminalID: settings.terminalID,
                 deadlines: settings.deadlines,
@@ -267,6 +282,16 @@ public struct Gateway: Sendable {
                 pollInterval: settings.readerPoll,
                 logger: logger
             ),
+            OutboxService(outbox: outbox, desk: desk, client: receivers),
+            ReceiverEventsService(
+                hospitals: settings.hospitals,
+                client: receivers,
+                desk: desk,
+                cursor: EventCursorFile(path: settings.stateDirectory + "/hospital-events.json"),
+                clock: ContinuousClock(),
+                backoff: DeliveryBackoff(),
+                logger: logger
+            ),
             http,
         ]
         var configuration = ServiceGroupConfiguration(
@@ -278,5 +303,31 @@ public struct Gateway: Sendable {
         configuration.maximumGracefulShutdownDuration = .seconds(8)
         let group = ServiceGroup(configuration: configuration)
         return Gateway(group: group, desk: desk, readiness: readiness)
+    }
+
+    /// The client for the hospitals' receivers: mutual TLS with this terminal's certificate from
+    /// `handoff.tls-directory`; without one, a stand-in that keeps every document queued and says why.
+    static func receiverClient(_ settings: GatewaySettings, logger: Logger) throws -> any ReceiverDelivering {
+        let folder = settings.handoffTLSDirectory
+        let files = ReceiverTLSFiles(
+            certificatePath: "\(folder)/\(settings.terminalID).cert.pem",
+            keyPath: "\(folder)/\(settings.terminalID).key.pem",
+            trustRootsPath: "\(folder)/ca.cert.pem"
+        )
+        guard FileManager.default.fileExists(atPath: files.certificatePath) else {
+            logger.notice(
+                "no certificate for the hospitals' receivers: documents stay queued until one is installed",
+                metadata: ["kyukyu.handoff.tls-directory": "\(folder)"]
+            )
+            return UnconfiguredReceivers()
+        }
+        do {
+            try FilePermissions.requirePrivate(path: files.keyPath)
+            return try HTTPReceiverClient(tls: files, logger: logger)
+        } catch let error as VaultError {
+            throw GatewayError.startUp("the key for the hospitals' receivers: \(error.reason)")
+        } catch {
+            throw GatewayError.startUp("the certificate for the hospitals' receivers cannot be loaded: \(error)")
+        }
     }
 }

@@ -50,6 +50,8 @@ public struct HandoffBuildRequest: Sendable {
     public var previousVersionID: UUID?
     /// When it is built.
     public var builtAt: Date
+    /// When onshi's records last arrived (nil when none did).
+    public var dataAsOf: Date?
     /// onshi's records, by category (what the vault holds; categories missing when they never arrived).
     public var records: [MedicalCategory: CategoryRecords]
     /// Each fetched category's status word (`arrived`, `late`, `timed-out`, `failed`, …) for the provenance.

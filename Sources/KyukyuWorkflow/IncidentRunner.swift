@@ -535,6 +535,7 @@ public actor IncidentRunner {
             versionID: versionID,
             previousVersionID: progress.storedVersionID,
             builtAt: effects.clock.now(),
+            dataAsOf: state.recordsAsOf,
             records: records,
             categoryStatus: state.categories.compactMapValues { $0.status.rawValue }
                 .reduce(into: [:]) { result, entry in

@@ -116,6 +116,7 @@ struct ServeCommand: AsyncParsableCommand {
             purgeInterval: configuration.vault.purgeInterval
         )
         settings.hospitals = try configuration.hospitals()
+        settings.handoffTLSDirectory = configuration.handoff.tlsDirectory
         if let material = try configuration.tlsMaterial() {
             settings.tls = (material.certificatePEM, material.keyPEM)
         }

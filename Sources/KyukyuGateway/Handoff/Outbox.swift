@@ -174,14 +174,39 @@ public actor GatewayOutbox: HandoffOutbox {
     }
 }
 
-/// The outbox as a service in the gateway's group: it delivers until shutdown.
+/// The outbox as a service in the gateway's group: it delivers until shutdown, then closes the receivers'
+/// connections.
 struct OutboxService: Service {
     let outbox: GatewayOutbox
+    let desk: IncidentDesk
+    let client: any ReceiverDelivering
 
     func run() async throws {
+        await outbox.attach(desk)
         await cancelWhenGracefulShutdown {
             await outbox.run()
         }
+        if let client = client as? HTTPReceiverClient { await client.shutdown() }
+    }
+}
+
+/// Stands in for the receivers when this terminal has no certificate for them: every document stays queued, and
+/// the tablet says why.
+struct UnconfiguredReceivers: ReceiverDelivering {
+    static let problem = "this ambulance has no certificate for the hospitals' receivers yet; the document waits"
+
+    func post(_ document: Data, versionID: UUID, to hospital: ReceivingHospital) async -> DeliveryResult {
+        .retry(Self.problem)
+    }
+
+    func withdraw(documentSet: UUID, reason: String, at hospital: ReceivingHospital) async -> DeliveryResult {
+        .retry(Self.problem)
+    }
+
+    func events(from hospital: ReceivingHospital, after lastEventID: String?) -> AsyncThrowingStream<
+        ReceiverEvent, any Error
+    > {
+        AsyncThrowingStream { $0.finish() }
     }
 }
 
