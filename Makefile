@@ -21,6 +21,7 @@ test: build
 	KYUKYU_BIN_DIR=$(BIN_DIR) $(SWIFT) test --no-parallel --disable-xctest
 	$(BROWSER_TESTS)
 	$(MAKE) --no-print-directory api-contract
+	$(MAKE) --no-print-directory fhir-test
 
 ## The browser tests alone (Debian's chromium + chromedriver via selenium, nothing downloaded; needs root for the
 ## stack's private pcscd). Ports from KYUKYU_BROWSER_PORT_BASE (default 20700). PYTEST_ARGS=-k card, for example.
@@ -34,6 +35,16 @@ BROWSER_TESTS = KYUKYU_BIN_DIR=$(BIN_DIR) SE_OFFLINE=true python3 -m pytest -p n
 .PHONY: api-contract
 api-contract: build
 	KYUKYU_BIN_DIR=$(BIN_DIR) Tests/api-contract/contract.sh
+
+## The pre-arrival FHIR document checked by another implementation: the Swift test writes every archetype's documents
+## (with and without vitals, with categories missing) to state/fhir-documents, and Tests/fhir/validate.py checks them
+## with fhir.resources 6.4.0 (R4) and the Bundle invariants in FHIRPath (fhirpathpy), in the venv that
+## scripts/install-deps.sh makes (state/fhir-venv). The documents stay there for other tools.
+.PHONY: fhir-test
+fhir-test: build
+	rm -rf state/fhir-documents
+	KYUKYU_FHIR_OUT=$(CURDIR)/state/fhir-documents $(SWIFT) test --no-parallel --disable-xctest --filter IndependentCheckTests
+	state/fhir-venv/bin/python3 Tests/fhir/validate.py state/fhir-documents
 
 ## The product on this machine: a private pcscd, the card simulator with a synthetic patient, the onshi stub and
 ## the gateway with a demo crew (scripts/stack.sh); prints the tablet's URL and the sign-in, and a menu swaps what

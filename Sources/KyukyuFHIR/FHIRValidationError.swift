@@ -167,7 +167,9 @@ public enum OperationOutcome {
             var resourceType = "OperationOutcome"
             var issue: [Issue]
         }
-        let list = issues.isEmpty ? [FHIRIssue(severity: .information, code: .informational, diagnostics: "ok", expression: nil)] : issues
+        let list =
+            issues.isEmpty
+            ? [FHIRIssue(severity: .information, code: .informational, diagnostics: "ok", expression: nil)] : issues
         let outcome = Outcome(
             issue: list.map {
                 Issue(

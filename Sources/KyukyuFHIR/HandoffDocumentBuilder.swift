@@ -225,7 +225,9 @@ private struct Assembly {
         var patient = Patient(
             id: id,
             meta: Meta(profile: [HandoffURI.jpCore("JP_Patient")]),
-            identifier: [Identifier(HandoffURI.incidentPatient, "urn:uuid:\(input.documentSet.uuidString.lowercased())")]
+            identifier: [
+                Identifier(HandoffURI.incidentPatient, "urn:uuid:\(input.documentSet.uuidString.lowercased())")
+            ]
         )
         if let q {
             var names: [HumanName] = []
@@ -374,7 +376,9 @@ private struct Assembly {
         }
         let insurerID = reserve()
         var insurerIdentifiers: [Identifier] = []
-        if let number = text(q.insurerNumber) { insurerIdentifiers.append(Identifier(HandoffURI.insurerNumber, number)) }
+        if let number = text(q.insurerNumber) {
+            insurerIdentifiers.append(Identifier(HandoffURI.insurerNumber, number))
+        }
         let insurer = add(
             insurerID,
             .organization(
@@ -388,8 +392,12 @@ private struct Assembly {
             )
         )
         var extensions: [Extension] = []
-        if let symbol = text(q.symbol) { extensions.append(Extension(url: HandoffURI.insuredSymbol, valueString: symbol)) }
-        if let number = text(q.number) { extensions.append(Extension(url: HandoffURI.insuredNumber, valueString: number)) }
+        if let symbol = text(q.symbol) {
+            extensions.append(Extension(url: HandoffURI.insuredSymbol, valueString: symbol))
+        }
+        if let number = text(q.number) {
+            extensions.append(Extension(url: HandoffURI.insuredNumber, valueString: number))
+        }
         if let branch = text(q.branchNumber) {
             extensions.append(Extension(url: HandoffURI.insuredSubNumber, valueString: branch))
         }
@@ -466,7 +474,9 @@ private struct Assembly {
             )
             refs.append(ref)
             byKey[m.genericName] = ref
-            lines.append("\(m.genericName)（\(text(m.brandName) ?? "一般名")）\(dose)・最終調剤 \(FHIRTime.date(m.dispensedDate))")
+            lines.append(
+                "\(m.genericName)（\(text(m.brandName) ?? "一般名")）\(dose)・最終調剤 \(FHIRTime.date(m.dispensedDate))"
+            )
         }
         if refs.isEmpty {
             return Listed(
@@ -510,7 +520,9 @@ private struct Assembly {
                             clinicalStatus: CodeableConcept(Coding(HandoffURI.conditionClinical, "active")),
                             verificationStatus: CodeableConcept(Coding(HandoffURI.conditionVerification, "confirmed")),
                             category: [
-                                CodeableConcept(Coding(HandoffURI.conditionCategory, "problem-list-item", "Problem List Item"))
+                                CodeableConcept(
+                                    Coding(HandoffURI.conditionCategory, "problem-list-item", "Problem List Item")
+                                )
                             ],
                             code: CodeableConcept(text: text(a.substance) ?? "感染症"),
                             subject: c.patient,
@@ -531,11 +543,14 @@ private struct Assembly {
                             clinicalStatus: CodeableConcept(Coding(HandoffURI.allergyClinical, "active")),
                             verificationStatus: CodeableConcept(Coding(HandoffURI.allergyVerification, "confirmed")),
                             type: a.kind == .contraindication ? "intolerance" : "allergy",
-                            category: a.kind == .food ? ["food"] : (a.kind == .drug || a.kind == .contraindication ? ["medication"] : nil),
+                            category: a.kind == .food
+                                ? ["food"] : (a.kind == .drug || a.kind == .contraindication ? ["medication"] : nil),
                             code: CodeableConcept(coding, text: text(a.substance) ?? kindWord(a.kind)),
                             patient: c.patient,
                             recordedDate: FHIRTime.date(a.recordedDate),
-                            reaction: text(a.reaction).map { [AllergyReaction(manifestation: [CodeableConcept(text: $0)])] }
+                            reaction: text(a.reaction).map {
+                                [AllergyReaction(manifestation: [CodeableConcept(text: $0)])]
+                            }
                         )
                     )
                 )
@@ -643,7 +658,10 @@ private struct Assembly {
                 byKey: [:]
             )
         }
-        return Listed(section: section(title, code, lines: lines + missing.map(missingLine), entries: refs), byKey: byKey)
+        return Listed(
+            section: section(title, code, lines: lines + missing.map(missingLine), entries: refs),
+            byKey: byKey
+        )
     }
 
     mutating func problemsSection(_ c: Context) -> Section {
@@ -673,7 +691,9 @@ private struct Assembly {
                             clinicalStatus: CodeableConcept(Coding(HandoffURI.conditionClinical, clinical)),
                             verificationStatus: CodeableConcept(Coding(HandoffURI.conditionVerification, "confirmed")),
                             category: [
-                                CodeableConcept(Coding(HandoffURI.conditionCategory, "problem-list-item", "Problem List Item"))
+                                CodeableConcept(
+                                    Coding(HandoffURI.conditionCategory, "problem-list-item", "Problem List Item")
+                                )
                             ],
                             code: CodeableConcept(
                                 text(d.icd10).map { [Coding(HandoffURI.icd10, $0, d.name)] },
@@ -717,7 +737,10 @@ private struct Assembly {
             let id = reserve()
             var o = Observation(
                 id: id,
-                code: CodeableConcept(Coding(HandoffURI.jlac10, item.jlac10, item.name), text: text(item.name) ?? item.jlac10)
+                code: CodeableConcept(
+                    Coding(HandoffURI.jlac10, item.jlac10, item.name),
+                    text: text(item.name) ?? item.jlac10
+                )
             )
             o.meta = Meta(profile: [HandoffURI.jpCore("JP_Observation_Common")])
             o.category = [
@@ -835,7 +858,10 @@ private struct Assembly {
             }
             if let jcs = set.jcs {
                 vital(Coding(HandoffURI.kyukyuCodes, "jcs", "Japan Coma Scale"), "JCS") {
-                    $0.valueCodeableConcept = CodeableConcept(Coding(HandoffURI.jcs, jcs.label, jcs.label), text: jcs.label)
+                    $0.valueCodeableConcept = CodeableConcept(
+                        Coding(HandoffURI.jcs, jcs.label, jcs.label),
+                        text: jcs.label
+                    )
                 }
                 parts.append("JCS \(jcs.label)")
             }
@@ -895,7 +921,10 @@ private struct Assembly {
                 parts.append("RR \(rr)")
             }
             if let spo2 = set.spo2 {
-                vital(Coding(HandoffURI.loinc, "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"), "SpO2") {
+                vital(
+                    Coding(HandoffURI.loinc, "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"),
+                    "SpO2"
+                ) {
                     $0.code.coding?.append(Coding(HandoffURI.loinc, "2708-6", "Oxygen saturation in Arterial blood"))
                     $0.valueQuantity = quantity(Double(spo2), "%", "%")
                 }
@@ -936,7 +965,10 @@ private struct Assembly {
                             meta: Meta(profile: [HandoffURI.jpCore("JP_Procedure")]),
                             status: "completed",
                             category: CodeableConcept(Coding(HandoffURI.kyukyuCodes, "prehospital", "救急救命処置")),
-                            code: CodeableConcept(Coding(HandoffURI.prehospitalTreatment, t.kind.rawValue, word), text: word),
+                            code: CodeableConcept(
+                                Coding(HandoffURI.prehospitalTreatment, t.kind.rawValue, word),
+                                text: word
+                            ),
                             subject: c.patient,
                             encounter: c.encounter,
                             performedDateTime: FHIRTime.instant(t.at),
@@ -1117,7 +1149,8 @@ private struct Assembly {
             code: code,
             text: Narrative(status: "generated", div: div),
             entry: (entries?.isEmpty ?? true) ? nil : entries,
-            emptyReason: (entries?.isEmpty ?? true) ? empty.map { CodeableConcept(Coding(HandoffURI.listEmptyReason, $0)) } : nil
+            emptyReason: (entries?.isEmpty ?? true)
+                ? empty.map { CodeableConcept(Coding(HandoffURI.listEmptyReason, $0)) } : nil
         )
     }
 

@@ -39,7 +39,12 @@ public enum HandoffDocumentValidator {
             root = try JSONDecoder().decode(JSONValue.self, from: data)
         } catch {
             throw .notJSON([
-                FHIRIssue(severity: .fatal, code: .structure, diagnostics: "the body is not valid UTF-8 JSON", expression: nil)
+                FHIRIssue(
+                    severity: .fatal,
+                    code: .structure,
+                    diagnostics: "the body is not valid UTF-8 JSON",
+                    expression: nil
+                )
             ])
         }
         var checker = Checker()
@@ -110,27 +115,41 @@ private struct Rule {
 
 private let rules: [String: [Rule]] = [
     "Composition": [
-        Rule("identifier", .object, required: true), Rule("status", .codeIn(["preliminary", "final", "amended", "entered-in-error"]), required: true),
+        Rule("identifier", .object, required: true),
+        Rule("status", .codeIn(["preliminary", "final", "amended", "entered-in-error"]), required: true),
         Rule("type", .object, required: true), Rule("subject", .reference, required: true),
         Rule("encounter", .reference, required: true), Rule("date", .dateTime, required: true),
         Rule("author", .reference, required: true, many: true), Rule("title", .string, required: true),
-        Rule("confidentiality", .code), Rule("relatesTo", .object, many: true), Rule("section", .object, required: true, many: true),
+        Rule("confidentiality", .code), Rule("relatesTo", .object, many: true),
+        Rule("section", .object, required: true, many: true),
     ],
     "Patient": [
         Rule("identifier", .object, required: true, many: true), Rule("name", .object, many: true),
         Rule("gender", .codeIn(["male", "female", "other", "unknown"])), Rule("birthDate", .date),
         Rule("address", .object, many: true),
     ],
-    "Organization": [Rule("identifier", .object, many: true), Rule("type", .object, many: true), Rule("name", .string)],
+    "Organization": [
+        Rule("identifier", .object, many: true), Rule("type", .object, many: true), Rule("name", .string),
+    ],
     "Practitioner": [Rule("identifier", .object, many: true)],
-    "Device": [Rule("identifier", .object, many: true), Rule("deviceName", .object, many: true), Rule("type", .object)],
+    "Device": [
+        Rule("identifier", .object, many: true), Rule("deviceName", .object, many: true), Rule("type", .object),
+    ],
     "Coverage": [
-        Rule("identifier", .object, many: true), Rule("status", .codeIn(["active", "cancelled", "draft", "entered-in-error"]), required: true),
+        Rule("identifier", .object, many: true),
+        Rule("status", .codeIn(["active", "cancelled", "draft", "entered-in-error"]), required: true),
         Rule("type", .object), Rule("dependent", .string), Rule("beneficiary", .reference, required: true),
         Rule("period", .object), Rule("payor", .reference, required: true, many: true),
     ],
     "Encounter": [
-        Rule("status", .codeIn(["planned", "arrived", "triaged", "in-progress", "onleave", "finished", "cancelled", "entered-in-error", "unknown"]), required: true),
+        Rule(
+            "status",
+            .codeIn([
+                "planned", "arrived", "triaged", "in-progress", "onleave", "finished", "cancelled", "entered-in-error",
+                "unknown",
+            ]),
+            required: true
+        ),
         Rule("class", .object, required: true), Rule("type", .object, many: true), Rule("subject", .reference),
         Rule("hospitalization", .object),
     ],
@@ -140,19 +159,39 @@ private let rules: [String: [Rule]] = [
         Rule("recordedDate", .dateTime), Rule("note", .object, many: true),
     ],
     "MedicationStatement": [
-        Rule("status", .codeIn(["active", "completed", "entered-in-error", "intended", "stopped", "on-hold", "unknown", "not-taken"]), required: true),
+        Rule(
+            "status",
+            .codeIn([
+                "active", "completed", "entered-in-error", "intended", "stopped", "on-hold", "unknown", "not-taken",
+            ]),
+            required: true
+        ),
         Rule("medicationCodeableConcept", .object), Rule("medicationReference", .reference),
         Rule("subject", .reference, required: true), Rule("effectivePeriod", .object), Rule("dateAsserted", .dateTime),
         Rule("note", .object, many: true), Rule("dosage", .object, many: true),
     ],
     "Procedure": [
-        Rule("status", .codeIn(["preparation", "in-progress", "not-done", "on-hold", "stopped", "completed", "entered-in-error", "unknown"]), required: true),
+        Rule(
+            "status",
+            .codeIn([
+                "preparation", "in-progress", "not-done", "on-hold", "stopped", "completed", "entered-in-error",
+                "unknown",
+            ]),
+            required: true
+        ),
         Rule("category", .object), Rule("code", .object), Rule("subject", .reference, required: true),
         Rule("encounter", .reference), Rule("performedDateTime", .dateTime), Rule("performer", .object, many: true),
         Rule("note", .object, many: true),
     ],
     "Observation": [
-        Rule("status", .codeIn(["registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"]), required: true),
+        Rule(
+            "status",
+            .codeIn([
+                "registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error",
+                "unknown",
+            ]),
+            required: true
+        ),
         Rule("category", .object, many: true), Rule("code", .object, required: true), Rule("subject", .reference),
         Rule("encounter", .reference), Rule("effectiveDateTime", .dateTime), Rule("performer", .reference, many: true),
         Rule("valueQuantity", .object), Rule("valueCodeableConcept", .object), Rule("valueString", .string),
@@ -161,7 +200,8 @@ private let rules: [String: [Rule]] = [
     ],
     "AllergyIntolerance": [
         Rule("clinicalStatus", .object), Rule("verificationStatus", .object),
-        Rule("type", .codeIn(["allergy", "intolerance"])), Rule("category", .codeIn(["food", "medication", "environment", "biologic"]), many: true),
+        Rule("type", .codeIn(["allergy", "intolerance"])),
+        Rule("category", .codeIn(["food", "medication", "environment", "biologic"]), many: true),
         Rule("code", .object), Rule("patient", .reference, required: true), Rule("recordedDate", .dateTime),
         Rule("reaction", .object, many: true),
     ],
@@ -292,7 +332,9 @@ private struct Checker {
                 continue
             }
             if let fullUrl, entries[fullUrl] == nil { entries[fullUrl] = (index, type) }
-            if let id = resource["id"]?.string, let fullUrl, !fullUrl.hasPrefix("urn:"), !fullUrl.hasSuffix("/\(type)/\(id)") {
+            if let id = resource["id"]?.string, let fullUrl, !fullUrl.hasPrefix("urn:"),
+                !fullUrl.hasSuffix("/\(type)/\(id)")
+            {
                 fail(.invariant, "bdl-8: fullUrl must end with the resource's type and id", "\(path).fullUrl")
             }
             resources.append((fullUrl, type, resource))
@@ -315,7 +357,9 @@ private struct Checker {
             fail(.structure, "unknown element for \(type)", "\(path).\(key)")
         }
         for rule in shape { element(object[rule.name], rule, "\(path).\(rule.name)") }
-        if type == "MedicationStatement", object["medicationCodeableConcept"] == nil, object["medicationReference"] == nil {
+        if type == "MedicationStatement", object["medicationCodeableConcept"] == nil,
+            object["medicationReference"] == nil
+        {
             fail(.required, "MedicationStatement.medication[x] is required", "\(path).medication")
         }
         if type == "Composition", let sections = object["section"]?.array {
@@ -394,7 +438,9 @@ private struct Checker {
                 fail(.value, "section narrative needs a status and an XHTML div", "\(path).text")
             }
         }
-        if let entry = s["entry"], entry.array == nil { fail(.structure, "section.entry must be an array", "\(path).entry") }
+        if let entry = s["entry"], entry.array == nil {
+            fail(.structure, "section.entry must be an array", "\(path).entry")
+        }
         let hasEntries = !(s["entry"]?.array?.isEmpty ?? true)
         if s["text"] == nil, !hasEntries, s["section"] == nil {
             fail(.invariant, "cmp-1: a section needs text, entries or sub-sections", path)
@@ -424,7 +470,9 @@ private struct Checker {
                     fail(.structure, "system must be a string", "\(path).system")
                 }
             }
-            if let system = o["system"]?.string, o["value"] != nil, o["code"] != nil, !HandoffURI.codeSystems.contains(system) {
+            if let system = o["system"]?.string, o["value"] != nil, o["code"] != nil,
+                !HandoffURI.codeSystems.contains(system)
+            {
                 fail(.codeInvalid, "unknown code system", "\(path).system")
             }
             for key in o.keys.sorted() { walk(o[key]!, "\(path).\(key)") }
@@ -479,7 +527,11 @@ private struct Checker {
         {
             documentSet = set
         } else {
-            fail(.value, "Composition.identifier must be the document set's urn:uuid (urn:ietf:rfc:3986)", "\(path).identifier")
+            fail(
+                .value,
+                "Composition.identifier must be the document set's urn:uuid (urn:ietf:rfc:3986)",
+                "\(path).identifier"
+            )
         }
         if let subject = target(composition["subject"]), subject.type != "Patient" {
             fail(.value, "Composition.subject must be the Patient", "\(path).subject")
@@ -521,7 +573,11 @@ private struct Checker {
                     )
                 }
             } else {
-                fail(.required, "the destination hospital (an Organization) is required", "\(encounterPath).hospitalization.destination")
+                fail(
+                    .required,
+                    "the destination hospital (an Organization) is required",
+                    "\(encounterPath).hospitalization.destination"
+                )
             }
         } else {
             fail(.required, "Composition.encounter must be the transport Encounter", "\(path).encounter")
@@ -530,7 +586,8 @@ private struct Checker {
         // Sender and audit anchor: the Provenance whose target is the Composition.
         let compositionURL = resources[0].fullUrl
         let provenances = resources.enumerated().filter { _, r in
-            r.type == "Provenance" && (r.value["target"]?.array ?? []).contains { $0["reference"]?.string == compositionURL }
+            r.type == "Provenance"
+                && (r.value["target"]?.array ?? []).contains { $0["reference"]?.string == compositionURL }
         }
         guard provenances.count == 1, let (provenanceIndex, provenance) = provenances.first else {
             fail(.required, "exactly one Provenance must target the Composition", "Bundle.entry")
@@ -540,11 +597,17 @@ private struct Checker {
         var sender: String?
         for (i, agent) in (provenance.value["agent"]?.array ?? []).enumerated() {
             guard let who = target(agent["who"]), who.type == "Device" else { continue }
-            let ids = (resources[who.index].value["identifier"]?.array ?? []).filter { $0["system"]?.string == HandoffURI.device }
+            let ids = (resources[who.index].value["identifier"]?.array ?? []).filter {
+                $0["system"]?.string == HandoffURI.device
+            }
             if ids.count == 1, let value = ids[0]["value"]?.string, HandoffDocumentBuilder.isIdentifierToken(value) {
                 sender = value
             } else {
-                fail(.value, "the sending Device needs one urn:kyukyu:device identifier", "\(provenancePath).agent[\(i)].who")
+                fail(
+                    .value,
+                    "the sending Device needs one urn:kyukyu:device identifier",
+                    "\(provenancePath).agent[\(i)].who"
+                )
             }
         }
         if sender == nil, !issues.contains(where: { $0.expression?.hasPrefix("\(provenancePath).agent") == true }) {

@@ -64,7 +64,11 @@ struct HandoffDocumentBuilderTests {
         #expect(bundle["type"] as? String == "document")
         #expect((bundle["meta"] as? [String: Any])?["versionId"] as? String == "1")
         let identifier = try #require(bundle["identifier"] as? [String: String])
-        #expect(identifier == ["system": "urn:ietf:rfc:3986", "value": "urn:uuid:\(Fixture.versionID.uuidString.lowercased())"])
+        #expect(
+            identifier == [
+                "system": "urn:ietf:rfc:3986", "value": "urn:uuid:\(Fixture.versionID.uuidString.lowercased())",
+            ]
+        )
         #expect(bundle["timestamp"] as? String == "2026-11-27T09:00:00Z")
         let first = try #require((bundle["entry"] as? [[String: Any]])?.first?["resource"] as? [String: Any])
         #expect(first["resourceType"] as? String == "Composition")
@@ -73,8 +77,11 @@ struct HandoffDocumentBuilderTests {
                 == ["system": "urn:ietf:rfc:3986", "value": "urn:uuid:\(Fixture.documentSet.uuidString.lowercased())"]
         )
         let sections = try #require(first["section"] as? [[String: Any]])
-        let codes = sections.compactMap { (($0["code"] as? [String: Any])?["coding"] as? [[String: String]])?.first?["code"] }
-        for loinc in ["10154-3", "10164-2", "11450-4", "10160-0", "48765-2", "8716-3", "47519-4", "30954-2", "48768-6"] {
+        let codes = sections.compactMap {
+            (($0["code"] as? [String: Any])?["coding"] as? [[String: String]])?.first?["code"]
+        }
+        for loinc in ["10154-3", "10164-2", "11450-4", "10160-0", "48765-2", "8716-3", "47519-4", "30954-2", "48768-6"]
+        {
             #expect(codes.contains(loinc), "section \(loinc)")
         }
         for local in ["red-flags", "prehospital-treatment", "incident", "consent", "provenance"] {
@@ -103,7 +110,10 @@ struct HandoffDocumentBuilderTests {
             (names[0]["extension"] as? [[String: Any]])?.first?["url"] as? String
                 == "http://hl7.org/fhir/StructureDefinition/iso21090-EN-representation"
         )
-        #expect(patient["birthDate"] as? String == String(format: "%04d-%02d-%02d", q.birthDate.year, q.birthDate.month, q.birthDate.day))
+        #expect(
+            patient["birthDate"] as? String
+                == String(format: "%04d-%02d-%02d", q.birthDate.year, q.birthDate.month, q.birthDate.day)
+        )
         #expect((patient["address"] as? [[String: Any]])?.first?["text"] as? String == q.address)
         // The patient's identifier is the incident's random set uuid, never a card number.
         let patientID = (patient["identifier"] as? [[String: String]])?.first
@@ -117,12 +127,15 @@ struct HandoffDocumentBuilderTests {
         let urls = (coverage["extension"] as? [[String: Any]])?.compactMap { $0["url"] as? String } ?? []
         #expect(urls.contains { $0.hasSuffix("JP_Coverage_InsuredPersonNumber") })
         let insurer = Fixture.resources(data, "Organization").first {
-            (($0["identifier"] as? [[String: String]])?.first?["system"]) == "http://jpfhir.jp/fhir/core/mhlw/IdSystem/InsurerNumber"
+            (($0["identifier"] as? [[String: String]])?.first?["system"])
+                == "http://jpfhir.jp/fhir/core/mhlw/IdSystem/InsurerNumber"
         }
         #expect((insurer?["identifier"] as? [[String: String]])?.first?["value"] == q.insurerNumber)
     }
 
-    @Test("Medications: one MedicationStatement per drug, the latest dispensing (RedFlags.currentMedications), YJ coded")
+    @Test(
+        "Medications: one MedicationStatement per drug, the latest dispensing (RedFlags.currentMedications), YJ coded"
+    )
     func medicationsDeduplicated() throws {
         let input = Fixture.input(.elderlyPolypharmacy)
         guard case .medications(let all) = input.records[.medications] else {
@@ -140,7 +153,9 @@ struct HandoffDocumentBuilderTests {
         #expect(Set(codings.compactMap { $0["code"] }) == Set(current.map(\.yjCode)))
         #expect(codings.allSatisfy { $0["system"] == "http://capstandard.jp/iyaku.info/CodeSystem/YJ-code" })
         let starts = statements.compactMap { ($0["effectivePeriod"] as? [String: String])?["start"] }
-        let latest = current.map { String(format: "%04d-%02d-%02d", $0.dispensedDate.year, $0.dispensedDate.month, $0.dispensedDate.day) }
+        let latest = current.map {
+            String(format: "%04d-%02d-%02d", $0.dispensedDate.year, $0.dispensedDate.month, $0.dispensedDate.day)
+        }
         #expect(starts.sorted() == latest.sorted())
     }
 

@@ -37,7 +37,9 @@ struct HandoffDocumentValidatorTests {
     }
 
     static let broken: [Broken] = [
-        Broken(name: "wrong resourceType", code: .invalid, expression: "Bundle.resourceType") { $0["resourceType"] = "Patient" },
+        Broken(name: "wrong resourceType", code: .invalid, expression: "Bundle.resourceType") {
+            $0["resourceType"] = "Patient"
+        },
         Broken(name: "type collection", code: .value, expression: "Bundle.type") { $0["type"] = "collection" },
         Broken(name: "no identifier (bdl-9)", code: .invariant, expression: "Bundle.identifier") {
             $0["identifier"] = nil
@@ -45,12 +47,18 @@ struct HandoffDocumentValidatorTests {
         Broken(name: "identifier without system (bdl-9)", code: .invariant, expression: "Bundle.identifier") {
             $0["identifier"] = ["value": "urn:uuid:0a1b2c3d-4e5f-4061-8273-8495a6b7c8d9"]
         },
-        Broken(name: "no timestamp (bdl-10)", code: .invariant, expression: "Bundle.timestamp") { $0["timestamp"] = nil },
+        Broken(name: "no timestamp (bdl-10)", code: .invariant, expression: "Bundle.timestamp") {
+            $0["timestamp"] = nil
+        },
         Broken(name: "timestamp not an instant", code: .value, expression: "Bundle.timestamp") {
             $0["timestamp"] = "2026-11-27 09:00"
         },
-        Broken(name: "versionId 0", code: .value, expression: "Bundle.meta.versionId") { $0["meta"] = ["versionId": "0"] },
-        Broken(name: "versionId 01", code: .value, expression: "Bundle.meta.versionId") { $0["meta"] = ["versionId": "01"] },
+        Broken(name: "versionId 0", code: .value, expression: "Bundle.meta.versionId") {
+            $0["meta"] = ["versionId": "0"]
+        },
+        Broken(name: "versionId 01", code: .value, expression: "Bundle.meta.versionId") {
+            $0["meta"] = ["versionId": "01"]
+        },
         Broken(name: "versionId not a number", code: .value, expression: "Bundle.meta.versionId") {
             $0["meta"] = ["versionId": "v1"]
         },
@@ -104,7 +112,9 @@ struct HandoffDocumentValidatorTests {
         },
         Broken(name: "an unexpected resource type", code: .notSupported, expression: nil) {
             var list = entries($0)
-            list.append(["fullUrl": "urn:uuid:12345678-1234-4234-8234-123456789012", "resource": ["resourceType": "Basic"]])
+            list.append([
+                "fullUrl": "urn:uuid:12345678-1234-4234-8234-123456789012", "resource": ["resourceType": "Basic"],
+            ])
             $0["entry"] = list
         },
         Broken(name: "destination without a hospital code", code: .value, expression: nil) {
@@ -117,7 +127,11 @@ struct HandoffDocumentValidatorTests {
             let i = index($0, "Provenance")
             editResource(&$0, i) { $0["extension"] = nil }
         },
-        Broken(name: "version 2 that replaces nothing", code: .businessRule, expression: "Bundle.entry[0].resource.relatesTo") {
+        Broken(
+            name: "version 2 that replaces nothing",
+            code: .businessRule,
+            expression: "Bundle.entry[0].resource.relatesTo"
+        ) {
             $0["meta"] = ["versionId": "2"]
         },
         Broken(name: "section with entries and an emptyReason (cmp-2)", code: .invariant, expression: nil) {
@@ -194,7 +208,9 @@ struct HandoffDocumentValidatorTests {
         #expect(issues.count == error.issues.count)
         #expect(issues.allSatisfy { $0["severity"] as? String == "error" && $0["code"] != nil })
         #expect(issues.contains { ($0["expression"] as? [String]) == ["Bundle.type"] })
-        let stored = try #require(try JSONSerialization.jsonObject(with: OperationOutcome.information("stored")) as? [String: Any])
+        let stored = try #require(
+            try JSONSerialization.jsonObject(with: OperationOutcome.information("stored")) as? [String: Any]
+        )
         #expect((stored["issue"] as? [[String: Any]])?.first?["severity"] as? String == "information")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import KyukyuEligibilitySim
 import KyukyuFHIR
 import KyukyuTestbed
 import Testing
@@ -53,7 +54,9 @@ struct IndependentCheckTests {
         let written = try Self.writeDocuments(to: folder)
         #expect(written == 7 * 2 * 2 + 1)
         guard FileManager.default.isExecutableFile(atPath: Self.python) else {
-            Issue.record("\(Self.python) is missing: run scripts/install-deps.sh (it makes the venv with fhir.resources)")
+            Issue.record(
+                "\(Self.python) is missing: run scripts/install-deps.sh (it makes the venv with fhir.resources)"
+            )
             return
         }
         let script = Self.repository.appendingPathComponent("Tests/fhir/validate.py").path
@@ -75,9 +78,12 @@ struct IndependentCheckTests {
         var entries = tree["entry"] as! [[String: Any]]
         entries.swapAt(0, 1)  // bdl-11
         entries[2]["fullUrl"] = entries[3]["fullUrl"]  // bdl-7
-        var resource = entries[4]["resource"] as! [String: Any]
-        resource["status"] = nil  // a required element
-        entries[4]["resource"] = resource
+        let encounter = entries.firstIndex {
+            ($0["resource"] as? [String: Any])?["resourceType"] as? String == "Encounter"
+        }!
+        var resource = entries[encounter]["resource"] as! [String: Any]
+        resource["status"] = nil  // a required element (Encounter.status 1..1)
+        entries[encounter]["resource"] = resource
         tree["entry"] = entries
         try Fixture.data(tree).write(to: folder.appendingPathComponent("broken.json"))
         let script = Self.repository.appendingPathComponent("Tests/fhir/validate.py").path
@@ -85,6 +91,7 @@ struct IndependentCheckTests {
         #expect(result.status == 1)
         #expect(result.stdout.contains("bdl-11 failed"))
         #expect(result.stdout.contains("bdl-7 failed"))
-        #expect(result.stdout.contains("fhir.resources"))
+        #expect(result.stdout.contains("fhir.resources 4.0.1"))
+        #expect(result.stdout.contains("status"))
     }
 }
