@@ -34,15 +34,13 @@ public struct ValidatedHandoffDocument: Sendable, Hashable, Codable {
 public enum HandoffDocumentValidator {
     /// The document, or ``FHIRValidationError`` listing every issue found.
     public static func validate(_ data: Data) throws(FHIRValidationError) -> ValidatedHandoffDocument {
-        let root: JSONValue
-        do {
-            root = try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch {
+        guard let root = JSONValue.parse(data) else {
             throw .notJSON([
                 FHIRIssue(
                     severity: .fatal,
                     code: .structure,
-                    diagnostics: "the body is not valid UTF-8 JSON",
+                    diagnostics:
+                        "the body is not valid UTF-8 JSON (or nests deeper than \(JSONValue.maximumDepth), or repeats a key)",
                     expression: nil
                 )
             ])
@@ -55,43 +53,13 @@ public enum HandoffDocumentValidator {
         if checker.issues.isEmpty {
             checker.fail(.processing, "the document could not be read", nil)
         }
-        throw .invalidDocument(checker.issues)
-    }
-}
-
-/// Any JSON value (numbers kept as integer when they are one).
-indirect enum JSONValue: Decodable, Hashable, Sendable {
-    case null
-    case bool(Bool)
-    case integer(Int64)
-    case number(Double)
-    case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
-
-    init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() {
-            self = .null
-        } else if let b = try? c.decode(Bool.self) {
-            self = .bool(b)
-        } else if let i = try? c.decode(Int64.self) {
-            self = .integer(i)
-        } else if let d = try? c.decode(Double.self) {
-            self = .number(d)
-        } else if let s = try? c.decode(String.self) {
-            self = .string(s)
-        } else if let a = try? c.decode([JSONValue].self) {
-            self = .array(a)
-        } else {
-            self = .object(try c.decode([String: JSONValue].self))
+        // Dictionary order varies between processes: the issues are sorted by path (then found order) so that the
+        // same bytes give the same OperationOutcome.
+        let sorted = checker.issues.enumerated().sorted {
+            ($0.element.expression ?? "", $0.offset) < ($1.element.expression ?? "", $1.offset)
         }
+        throw .invalidDocument(sorted.map(\.element))
     }
-
-    var string: String? { if case .string(let s) = self { s } else { nil } }
-    var object: [String: JSONValue]? { if case .object(let o) = self { o } else { nil } }
-    var array: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
-    subscript(key: String) -> JSONValue? { object?[key] }
 }
 
 /// The shape of one element of a resource: how many, of what kind.
@@ -215,6 +183,15 @@ private let rules: [String: [Rule]] = [
 /// Elements every resource may carry.
 private let common: Set<String> = ["resourceType", "id", "meta", "text", "extension", "language"]
 
+/// Every element a resource type may carry.
+private let knownElements: [String: Set<String>] = rules.mapValues { Set($0.map(\.name)).union(common) }
+
+/// One step of an element path.
+private enum PathPart {
+    case key(String)
+    case index(Int)
+}
+
 private struct Checker {
     var issues: [FHIRIssue] = []
     /// fullUrl → (entry index, resource type).
@@ -236,7 +213,6 @@ private struct Checker {
             fail(.invalid, "resourceType must be Bundle", "Bundle.resourceType")
             return nil
         }
-        noEmpties(root, "Bundle")
         if bundle["type"]?.string != "document" {
             fail(.value, "Bundle.type must be document", "Bundle.type")
         }
@@ -274,6 +250,8 @@ private struct Checker {
         for (index, r) in resources.enumerated() {
             resource(r.value, type: r.type, path: "Bundle.entry[\(index)].resource")
         }
+        var path: [PathPart] = []
+        walk(root, &path)
         guard let composition = resources.first, composition.type == "Composition" else { return nil }
         return handoff(
             composition: composition.value,
@@ -352,8 +330,8 @@ private struct Checker {
         if let id = object["id"], id.string.map(isResourceID) != true {
             fail(.value, "id must be a FHIR id", "\(path).id")
         }
-        let known = Set(shape.map(\.name)).union(common)
-        for key in object.keys.sorted() where !known.contains(key) && !key.hasPrefix("_") {
+        let known = knownElements[type] ?? common
+        for key in object.keys where !known.contains(key) && !key.hasPrefix("_") {
             fail(.structure, "unknown element for \(type)", "\(path).\(key)")
         }
         for rule in shape { element(object[rule.name], rule, "\(path).\(rule.name)") }
@@ -378,7 +356,6 @@ private struct Checker {
                 fail(.required, "Observation.component.code is required", "\(path).component[\(i)].code")
             }
         }
-        walk(value, path)
     }
 
     mutating func element(_ value: JSONValue?, _ rule: Rule, _ path: String) {
@@ -450,39 +427,6 @@ private struct Checker {
         }
     }
 
-    /// Everything under a resource: references resolve, codings name a known system.
-    mutating func walk(_ value: JSONValue, _ path: String) {
-        switch value {
-        case .object(let o):
-            if let reference = o["reference"] {
-                if let target = reference.string {
-                    if resolve(target) == nil {
-                        fail(.notFound, "reference does not resolve inside the bundle", "\(path).reference")
-                    }
-                } else {
-                    fail(.structure, "Reference.reference must be a string", "\(path).reference")
-                }
-            }
-            if o["value"] == nil, o["url"] == nil, let system = o["system"] {
-                if let system = system.string, !HandoffURI.codeSystems.contains(system) {
-                    fail(.codeInvalid, "unknown code system", "\(path).system")
-                } else if system.string == nil {
-                    fail(.structure, "system must be a string", "\(path).system")
-                }
-            }
-            if let system = o["system"]?.string, o["value"] != nil, o["code"] != nil,
-                !HandoffURI.codeSystems.contains(system)
-            {
-                fail(.codeInvalid, "unknown code system", "\(path).system")
-            }
-            for key in o.keys.sorted() { walk(o[key]!, "\(path).\(key)") }
-        case .array(let a):
-            for (i, item) in a.enumerated() { walk(item, "\(path)[\(i)]") }
-        default:
-            break
-        }
-    }
-
     func resolve(_ reference: String) -> (index: Int, type: String)? {
         if let found = entries[reference] { return found }
         // A relative reference `Type/id` resolves to an entry whose fullUrl ends with it.
@@ -492,19 +436,62 @@ private struct Checker {
         return nil
     }
 
-    /// FHIR's JSON rules: no null, no empty string, array or object, anywhere.
-    mutating func noEmpties(_ value: JSONValue, _ path: String) {
+    /// One pass over the whole bundle: FHIR's JSON rules (no null, no empty string, array or object), every
+    /// `reference` resolving inside the bundle, every `Coding.system` (and `Quantity.system`) a known code system.
+    /// The path is a stack of parts, rendered only for an issue.
+    mutating func walk(_ value: JSONValue, _ path: inout [PathPart]) {
         switch value {
-        case .null: fail(.structure, "null is not allowed in FHIR JSON", path)
-        case .string(let s) where s.isEmpty: fail(.value, "empty strings are not allowed in FHIR JSON", path)
+        case .null:
+            fail(.structure, "null is not allowed in FHIR JSON", render(path))
+        case .string(let s) where s.isEmpty:
+            fail(.value, "empty strings are not allowed in FHIR JSON", render(path))
         case .array(let a):
-            if a.isEmpty { fail(.structure, "empty arrays are not allowed in FHIR JSON", path) }
-            for (i, item) in a.enumerated() { noEmpties(item, "\(path)[\(i)]") }
+            if a.isEmpty { fail(.structure, "empty arrays are not allowed in FHIR JSON", render(path)) }
+            for (i, item) in a.enumerated() {
+                path.append(.index(i))
+                walk(item, &path)
+                path.removeLast()
+            }
         case .object(let o):
-            if o.isEmpty { fail(.structure, "empty objects are not allowed in FHIR JSON", path) }
-            for key in o.keys.sorted() { noEmpties(o[key]!, "\(path).\(key)") }
-        default: break
+            if o.isEmpty { fail(.structure, "empty objects are not allowed in FHIR JSON", render(path)) }
+            if let reference = o["reference"] {
+                if let target = reference.string {
+                    if !target.isEmpty, resolve(target) == nil {
+                        fail(.notFound, "reference does not resolve inside the bundle", render(path) + ".reference")
+                    }
+                } else {
+                    fail(.structure, "Reference.reference must be a string", render(path) + ".reference")
+                }
+            }
+            if let system = o["system"], o["url"] == nil, o["value"] == nil || o["code"] != nil {
+                // A Coding (system without value) or a Quantity (value, system and code); not an Identifier.
+                if let system = system.string {
+                    if !system.isEmpty, !HandoffURI.codeSystems.contains(system) {
+                        fail(.codeInvalid, "unknown code system", render(path) + ".system")
+                    }
+                } else {
+                    fail(.structure, "system must be a string", render(path) + ".system")
+                }
+            }
+            for (key, item) in o {
+                path.append(.key(key))
+                walk(item, &path)
+                path.removeLast()
+            }
+        default:
+            break
         }
+    }
+
+    func render(_ path: [PathPart]) -> String {
+        var text = "Bundle"
+        for part in path {
+            switch part {
+            case .key(let key): text += "." + key
+            case .index(let i): text += "[\(i)]"
+            }
+        }
+        return text
     }
 
     // MARK: The handoff's own rules

@@ -167,7 +167,15 @@ struct HandoffDocumentValidatorTests {
 
     @Test("Not JSON, not UTF-8, not an object: refused as not-json or structure")
     func notJSON() throws {
-        for body in [Data("{\"resourceType\": \"Bundle\",".utf8), Data([0xFF, 0xFE, 0x00]), Data()] {
+        let bodies = [
+            Data("{\"resourceType\": \"Bundle\",".utf8), Data([0xFF, 0xFE, 0x00]), Data(),
+            Data("{\"resourceType\": \"Bundle\", \"resourceType\": \"Bundle\"}".utf8),  // a repeated key
+            Data((String(repeating: "[", count: 100) + String(repeating: "]", count: 100)).utf8),  // too deep
+            Data("{\"a\": \"\\ud800\"}".utf8),  // a lone surrogate
+            Data("{\"a\": \"\u{01}\"}".utf8),  // a raw control character
+            Data("{\"a\": 01}".utf8), Data("{} x".utf8), Data("{\"a\": NaN}".utf8),
+        ]
+        for body in bodies {
             let error = try #require(throws: FHIRValidationError.self) { try HandoffDocumentValidator.validate(body) }
             #expect(error.kind == "not-json")
             #expect(error.issues.first?.code == .structure)
@@ -176,6 +184,13 @@ struct HandoffDocumentValidatorTests {
             try HandoffDocumentValidator.validate(Data("[1, 2]".utf8))
         }
         #expect(array.issues.first?.code == .structure)
+        // Escapes, surrogate pairs and numbers of every form are read: the same document re-escaped still passes.
+        let escaped = String(decoding: try HandoffDocumentBuilder.build(Fixture.input(.epilepsy)), as: UTF8.self)
+            .replacingOccurrences(of: "テスト", with: "\\u30c6\\u30b9\\u30c8")
+            .replacingOccurrences(of: "\"title\":", with: "\"title\" :\n\t")
+        #expect(escaped.contains("\\u30c6"))
+        let document = try HandoffDocumentValidator.validate(Data(escaped.utf8))
+        #expect(document.version == 1)
     }
 
     @Test("Issues never carry patient data; the OperationOutcome lists them")
