@@ -16,14 +16,17 @@ import sys
 from fhir.resources import __fhir_version__
 from fhir.resources.bundle import Bundle
 from fhirpathpy import evaluate
+from fhirpathpy.models import models
 
-# The invariants as FHIR R4 states them on Bundle (bdl-7 reduced to fullUrl, since no entry carries a versionId),
-# and the reference check. Each must evaluate to [True].
+# The invariants as FHIR R4 states them on Bundle (evaluated with fhirpathpy's R4 model), and the reference check.
+# bdl-10's `timestamp.hasValue()` is written `timestamp.exists()`: fhirpathpy does not implement hasValue(), and a
+# JSON primitive without a value cannot exist. Each must evaluate to [True].
 INVARIANTS = {
-    "bdl-7": "entry.where(fullUrl.exists()).select(fullUrl).isDistinct()",
+    "bdl-7": "(type = 'history') or entry.where(fullUrl.exists()).select(fullUrl & iif(resource.meta.versionId.exists(),"
+    " resource.meta.versionId, '')).isDistinct()",
     "bdl-9": "type = 'document' implies (identifier.system.exists() and identifier.value.exists())",
     "bdl-10": "type = 'document' implies timestamp.exists()",
-    "bdl-11": "type = 'document' implies entry.first().resource.resourceType = 'Composition'",
+    "bdl-11": "type = 'document' implies entry.first().resource.is(Composition)",
     "every entry has a fullUrl": "entry.all(fullUrl.exists())",
     "every reference resolves": "entry.resource.descendants().where($this.reference.exists()).reference"
     ".all(%fullUrls contains $this)",
@@ -44,7 +47,7 @@ def check(path):
     full_urls = [e.get("fullUrl") for e in data.get("entry", []) if isinstance(e, dict)]
     for name, expression in INVARIANTS.items():
         try:
-            result = evaluate(data, expression, {"fullUrls": full_urls})
+            result = evaluate(data, expression, {"fullUrls": full_urls}, models["r4"])
         except Exception as error:
             problems.append(f"{name}: FHIRPath failed: {error}")
             continue
@@ -56,6 +59,7 @@ def check(path):
             "entry.resource.descendants().where($this.reference.exists()).reference"
             ".where((%fullUrls contains $this).not())",
             {"fullUrls": full_urls},
+            models["r4"],
         )
         if dangling:
             problems.append(f"{len(dangling)} reference(s) do not resolve inside the bundle")
