@@ -438,12 +438,6 @@ private struct Assembly {
 
     mutating func addMedications(_ c: Context) -> Listed {
         let code = sectionCode(HandoffURI.loinc, "10160-0", "History of Medication use Narrative")
-        guard has(.medications) else {
-            return Listed(
-                section: section("服薬", code, lines: [missingLine(.medications)], empty: emptyReason(.medications)),
-                byKey: [:]
-            )
-        }
         let all = records(.medications) { if case .medications(let r) = $0 { r } else { nil } }
         let current = RedFlags.currentMedications(all, today: today)
         var refs: [Reference] = []
@@ -478,13 +472,57 @@ private struct Assembly {
                 "\(m.genericName)（\(text(m.brandName) ?? "一般名")）\(dose)・最終調剤 \(FHIRTime.date(m.dispensedDate))"
             )
         }
+        // Electronic prescriptions not dispensed yet, still within their days, of a drug not listed above: the
+        // latest of each drug, as an intended MedicationStatement.
+        let listed = Set(current.map(\.yjCode))
+        var pending: [String: Prescription] = [:]
+        for p in records(.prescriptions, { if case .prescriptions(let r) = $0 { r } else { nil } })
+        where !p.dispensed && p.issuedDate.adding(days: p.days) >= today && !listed.contains(p.yjCode) {
+            if let seen = pending[p.yjCode], seen.issuedDate >= p.issuedDate { continue }
+            pending[p.yjCode] = p
+        }
+        for p in pending.values.sorted(by: { ($0.issuedDate, $0.yjCode) > ($1.issuedDate, $1.yjCode) }) {
+            let id = reserve()
+            let dose = "\(format(p.dose))\(p.unit)/日 \(p.usage)"
+            let issued = FHIRTime.date(p.issuedDate)
+            refs.append(
+                add(
+                    id,
+                    .medicationStatement(
+                        MedicationStatement(
+                            id: id,
+                            meta: Meta(profile: [HandoffURI.jpCore("JP_MedicationStatement")]),
+                            status: "intended",
+                            medicationCodeableConcept: CodeableConcept(
+                                Coding(HandoffURI.yjCode, p.yjCode, p.genericName),
+                                text: text(p.brandName) ?? p.genericName
+                            ),
+                            subject: c.patient,
+                            effectivePeriod: Period(
+                                start: issued,
+                                end: FHIRTime.date(p.issuedDate.adding(days: p.days))
+                            ),
+                            dateAsserted: FHIRTime.instant(input.dataAsOf),
+                            note: [Annotation(text: "電子処方箋（未調剤）\(issued) \(p.days)日分 \(p.institutionName)")],
+                            dosage: text(dose).map { [Dosage(text: $0)] }
+                        )
+                    )
+                )
+            )
+            lines.append("\(p.genericName) \(dose)・電子処方箋 \(issued)（未調剤）")
+        }
+        let missing = [MedicalCategory.medications, .prescriptions].filter { !has($0) }
         if refs.isEmpty {
+            let empty = missing.contains(.medications) ? "unavailable" : "nilknown"
             return Listed(
-                section: section("服薬", code, lines: ["現在の服薬の記録なし"], empty: "nilknown"),
+                section: section("服薬", code, lines: ["現在の服薬の記録なし"] + missing.map(missingLine), empty: empty),
                 byKey: [:]
             )
         }
-        return Listed(section: section("服薬", code, lines: lines, entries: refs), byKey: byKey)
+        return Listed(
+            section: section("服薬", code, lines: lines + missing.map(missingLine), entries: refs),
+            byKey: byKey
+        )
     }
 
     static func allergyKey(_ kind: Allergy.Kind, _ substance: String) -> String { "\(kind.rawValue)|\(substance)" }

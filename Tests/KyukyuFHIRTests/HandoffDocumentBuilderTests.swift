@@ -145,7 +145,7 @@ struct HandoffDocumentBuilderTests {
         let current = RedFlags.currentMedications(all, today: Fixture.today)
         #expect(all.count > current.count * 10)  // weekly for years: deduplication matters
         let data = try HandoffDocumentBuilder.build(input)
-        let statements = Fixture.resources(data, "MedicationStatement")
+        let statements = Fixture.resources(data, "MedicationStatement").filter { $0["status"] as? String == "active" }
         #expect(statements.count == current.count)
         let codings = statements.compactMap {
             (($0["medicationCodeableConcept"] as? [String: Any])?["coding"] as? [[String: String]])?.first
@@ -157,6 +157,33 @@ struct HandoffDocumentBuilderTests {
             String(format: "%04d-%02d-%02d", $0.dispensedDate.year, $0.dispensedDate.month, $0.dispensedDate.day)
         }
         #expect(starts.sorted() == latest.sorted())
+    }
+
+    @Test("Without the dispensing category, undispensed electronic prescriptions still show, as intended")
+    func undispensedPrescriptions() throws {
+        var input = Fixture.input(.insulinDiabetic, missing: true)
+        #expect(input.records[.medications] == nil)
+        guard case .prescriptions(var prescriptions) = input.records[.prescriptions], prescriptions.count > 2 else {
+            Issue.record("no prescriptions")
+            return
+        }
+        // One issued today and not dispensed yet; one never dispensed whose days ran out long ago (not shown).
+        prescriptions[0].issuedDate = Fixture.today
+        prescriptions[0].dispensed = false
+        prescriptions[prescriptions.count - 1].dispensed = false
+        prescriptions[prescriptions.count - 1].issuedDate = Fixture.today.adding(days: -400)
+        input.records[.prescriptions] = .prescriptions(prescriptions)
+        let pending = Set(
+            prescriptions.filter { !$0.dispensed && $0.issuedDate.adding(days: $0.days) >= Fixture.today }.map(\.yjCode)
+        )
+        #expect(pending == [prescriptions[0].yjCode])
+        let statements = Fixture.resources(try HandoffDocumentBuilder.build(input), "MedicationStatement")
+        #expect(statements.allSatisfy { $0["status"] as? String == "intended" })
+        let codes = statements.compactMap {
+            (($0["medicationCodeableConcept"] as? [String: Any])?["coding"] as? [[String: String]])?.first?["code"]
+        }
+        #expect(Set(codes) == pending)
+        #expect(codes.count == pending.count)
     }
 
     @Test("Red flags: the anticoagulant and dialysis are flagged and point at their resources")

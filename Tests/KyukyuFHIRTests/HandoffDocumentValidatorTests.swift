@@ -123,6 +123,21 @@ struct HandoffDocumentValidatorTests {
                 $0["identifier"] = [["system": HandoffURI.medicalInstitution, "value": "12345"]]
             }
         },
+        Broken(name: "sending Device without its identifier", code: .value, expression: nil) {
+            let i = index($0, "Device")
+            editResource(&$0, i) { $0["identifier"] = [["system": "urn:example:other", "value": "ambulance-01"]] }
+        },
+        Broken(name: "audit anchor with a signature that is not base64", code: .value, expression: nil) {
+            let i = index($0, "Provenance")
+            editResource(&$0, i) {
+                var extensions = $0["extension"] as! [[String: Any]]
+                var parts = extensions[0]["extension"] as! [[String: Any]]
+                let signature = parts.firstIndex { $0["url"] as? String == "signature" }!
+                parts[signature]["valueBase64Binary"] = "not base64!"
+                extensions[0]["extension"] = parts
+                $0["extension"] = extensions
+            }
+        },
         Broken(name: "no audit anchor", code: .required, expression: nil) {
             let i = index($0, "Provenance")
             editResource(&$0, i) { $0["extension"] = nil }
