@@ -18,7 +18,9 @@ build: deps
 ## Then the tablet in a real headless browser against the real stack (Tests/browser: every scenario of issue 8, and
 ## the PHI-at-rest search); screenshots of each state go to state/screenshots/.
 test: build
-	KYUKYU_BIN_DIR=$(BIN_DIR) $(SWIFT) test --no-parallel --disable-xctest
+	rm -rf $(FHIR_DOCUMENTS)
+	KYUKYU_FHIR_OUT=$(FHIR_DOCUMENTS) KYUKYU_BIN_DIR=$(BIN_DIR) $(SWIFT) test --no-parallel --disable-xctest
+	$(FHIR_CHECK)
 	$(BROWSER_TESTS)
 	$(MAKE) --no-print-directory api-contract
 
@@ -34,6 +36,20 @@ BROWSER_TESTS = KYUKYU_BIN_DIR=$(BIN_DIR) SE_OFFLINE=true python3 -m pytest -p n
 .PHONY: api-contract
 api-contract: build
 	KYUKYU_BIN_DIR=$(BIN_DIR) Tests/api-contract/contract.sh
+
+## The pre-arrival FHIR document checked by another implementation: the Swift test (IndependentCheckTests) writes every
+## archetype's documents (with and without vitals, with categories missing) to state/fhir-documents, and
+## Tests/fhir/validate.py checks them with fhir.resources 6.4.0 (R4) and the Bundle invariants in FHIRPath
+## (fhirpathpy), in the venv that scripts/install-deps.sh makes (state/fhir-venv). The documents stay there for other
+## tools. `make test` does the same from its one `swift test` run (the documents written there, then $(FHIR_CHECK)).
+.PHONY: fhir-test
+fhir-test: build
+	rm -rf $(FHIR_DOCUMENTS)
+	KYUKYU_FHIR_OUT=$(FHIR_DOCUMENTS) $(SWIFT) test --no-parallel --disable-xctest --filter IndependentCheckTests
+	$(FHIR_CHECK)
+
+FHIR_DOCUMENTS = $(CURDIR)/state/fhir-documents
+FHIR_CHECK = state/fhir-venv/bin/python3 Tests/fhir/validate.py $(FHIR_DOCUMENTS)
 
 ## The product on this machine: a private pcscd, the card simulator with a synthetic patient, the onshi stub and
 ## the gateway with a demo crew (scripts/stack.sh); prints the tablet's URL and the sign-in, and a menu swaps what

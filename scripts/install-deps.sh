@@ -9,7 +9,7 @@
 set -euo pipefail
 packages=(
   libpcsclite-dev libssl-dev libsqlite3-dev libcurl4-openssl-dev pcscd vsmartcard-vpcd opensc pcsc-tools sqlite3
-  util-linux curl python3 python3-pip
+  util-linux curl python3 python3-pip python3-venv
   # The tablet UI in a real headless browser (and Japanese glyphs in its screenshots).
   chromium chromium-driver fonts-noto-cjk
 )
@@ -36,10 +36,13 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  # python3/python3-pip are only needed when no python3 with pip is on the PATH (pyenv or the like).
-  if command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1; then
+  # python3/python3-pip/python3-venv are only needed when no python3 with pip and venv is on the PATH (pyenv…).
+  if command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1 \
+    && python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
     filtered=()
-    for p in "${missing[@]}"; do [ "$p" = python3 ] || [ "$p" = python3-pip ] || filtered+=("$p"); done
+    for p in "${missing[@]}"; do
+      [ "$p" = python3 ] || [ "$p" = python3-pip ] || [ "$p" = python3-venv ] || filtered+=("$p")
+    done
     missing=("${filtered[@]+"${filtered[@]}"}")
   fi
 fi
@@ -61,6 +64,23 @@ if [ ${#python_missing[@]} -gt 0 ]; then
   # Debian's own python3 refuses system-wide pip installs (PEP 668) unless told; a pyenv python does not care.
   python3 -m pip install -q --disable-pip-version-check "${python_missing[@]}" 2>/dev/null \
     || python3 -m pip install -q --disable-pip-version-check --break-system-packages "${python_missing[@]}"
+fi
+
+# The FHIR document's independent check (Tests/fhir/validate.py) needs fhir.resources 6.4.0, the last release with
+# FHIR R4 models, and it needs pydantic 1 (<2), while the API contract's validators need pydantic 2: so these live
+# in their own venv, state/fhir-venv (KYUKYU_FHIR_PYTHON names another python), not in the system's python.
+fhir_packages=(fhir.resources==6.4.0 pydantic==1.10.27 fhirpathpy==2.2.4)
+fhir_venv="$(cd "$(dirname "$0")/.." && pwd)/state/fhir-venv"
+[ -x "$fhir_venv/bin/python3" ] || python3 -m venv "$fhir_venv"
+fhir_missing=()
+for spec in "${fhir_packages[@]}"; do
+  name="${spec%%==*}" version="${spec##*==}"
+  installed="$("$fhir_venv/bin/python3" -c "import importlib.metadata as m; print(m.version('$name'))" 2>/dev/null || true)"
+  [ "$installed" = "$version" ] || fhir_missing+=("$spec")
+done
+if [ ${#fhir_missing[@]} -gt 0 ]; then
+  echo "installing (pip, $fhir_venv): ${fhir_missing[*]}"
+  "$fhir_venv/bin/python3" -m pip install -q --disable-pip-version-check "${fhir_missing[@]}"
 fi
 
 # The private pcscd of the tests and the demo mounts a tmpfs here inside its own namespace.
