@@ -150,6 +150,7 @@ let package = Package(
             dependencies: [
                 "KyukyuDomain",
                 "KyukyuWorkflow",
+                "KyukyuFHIR",
                 "KyukyuCrew",
                 "KyukyuIncident",
                 "KyukyuSummary",
@@ -450,6 +451,7 @@ let package = Package(
             name: "KyukyuGatewayTests",
             dependencies: [
                 "KyukyuGateway",
+                "KyukyuFHIR",
                 "KyukyuIncident",
                 "KyukyuEligibility",
                 .product(name: "HTTPTypes", package: "swift-http-types"),

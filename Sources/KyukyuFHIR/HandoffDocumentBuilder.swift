@@ -343,12 +343,10 @@ private struct Assembly {
                     target: [target],
                     occurredDateTime: FHIRTime.instant(input.dataAsOf),
                     recorded: FHIRTime.instant(input.builtAt),
-                    reason: [
-                        CodeableConcept(Coding(HandoffURI.v3ActReason, "ETREAT", "emergency treatment")),
-                        CodeableConcept(
-                            Coding(HandoffURI.consentBasis, input.consent.rawValue, Words.consent(input.consent))
-                        ),
-                    ],
+                    reason: [CodeableConcept(Coding(HandoffURI.v3ActReason, "ETREAT", "emergency treatment"))]
+                        + (input.consent.map { consent in
+                            [CodeableConcept(Coding(HandoffURI.consentBasis, consent.rawValue, Words.consent(consent)))]
+                        } ?? []),
                     agent: [
                         ProvenanceAgent(
                             type: CodeableConcept(Coding(HandoffURI.provenanceParticipant, "author", "Author")),
@@ -1144,7 +1142,8 @@ private struct Assembly {
 
     func consentSection(_ provenance: Reference) -> Section {
         let code = sectionCode(HandoffURI.kyukyuCodes, "consent", "Consent basis")
-        return section("閲覧の根拠", code, lines: [Words.consent(input.consent)], entries: [provenance])
+        let words = input.consent.map(Words.consent) ?? "同意未記録（オンライン資格確認の情報なし）"
+        return section("閲覧の根拠", code, lines: [words], entries: [provenance])
     }
 
     func provenanceSection(_ provenance: Reference) -> Section {

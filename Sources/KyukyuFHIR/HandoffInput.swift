@@ -2,31 +2,6 @@ public import Foundation
 public import KyukyuDomain
 public import KyukyuOnshi
 
-/// The gateway's signed audit head at build time, as the document carries it: the same fields as
-/// `KyukyuVault.AuditHead` (this module does not import the vault).
-public struct AuditAnchor: Sendable, Hashable, Codable {
-    /// The number of audit entries (and sequence of the last one) at signing time.
-    public var sequence: Int64
-    /// The hash of the last entry, lowercase hex.
-    public var hash: String
-    /// When the head was signed, milliseconds since 1970 (the exact value that was signed).
-    public var signedAtMilliseconds: Int64
-    /// The Ed25519 public key that signed it, base64.
-    public var signingPublicKey: String
-    /// The Ed25519 signature, base64.
-    public var signature: String
-
-    /// An anchor; the builder checks the forms (hex, base64) and throws ``HandoffBuildError`` when one is wrong.
-    public init(sequence: Int64, hash: String, signedAtMilliseconds: Int64, signingPublicKey: String, signature: String)
-    {
-        self.sequence = sequence
-        self.hash = hash
-        self.signedAtMilliseconds = signedAtMilliseconds
-        self.signingPublicKey = signingPublicKey
-        self.signature = signature
-    }
-}
-
 /// A category of records that did not arrive in time (or at all) when the document was built.
 public struct CategoryGap: Sendable, Hashable, Codable {
     /// The category.
@@ -64,7 +39,7 @@ public struct HandoffInput: Sendable, Hashable {
     /// What the crew observed and did (may be empty: no vitals yet).
     public var observations: CrewObservations
     /// The legal basis of the viewing.
-    public var consent: ConsentBasis
+    public var consent: ConsentBasis?
     /// The crew member's id (`[A-Za-z0-9._-]{1,64}`).
     public var crewID: String
     /// The sending device's id, the CN of its client certificate (`[A-Za-z0-9._-]{1,64}`).
@@ -87,7 +62,7 @@ public struct HandoffInput: Sendable, Hashable {
         records: [MedicalCategory: CategoryRecords],
         gaps: [CategoryGap],
         observations: CrewObservations,
-        consent: ConsentBasis,
+        consent: ConsentBasis?,
         crewID: String,
         deviceID: String,
         hospital: HospitalCode,

@@ -68,6 +68,39 @@ public struct HandoffBuildRequest: Sendable {
     public var hospital: ReceivingHospital
     /// The audit anchor.
     public var anchor: AuditAnchor?
+
+    /// A request.
+    public init(
+        documentSet: UUID,
+        version: Int,
+        versionID: UUID,
+        previousVersionID: UUID?,
+        builtAt: Date,
+        dataAsOf: Date?,
+        records: [MedicalCategory: CategoryRecords],
+        categoryStatus: [MedicalCategory: String],
+        observations: CrewObservations,
+        consent: ConsentBasis?,
+        crewID: String,
+        terminalID: String,
+        hospital: ReceivingHospital,
+        anchor: AuditAnchor?
+    ) {
+        self.documentSet = documentSet
+        self.version = version
+        self.versionID = versionID
+        self.previousVersionID = previousVersionID
+        self.builtAt = builtAt
+        self.dataAsOf = dataAsOf
+        self.records = records
+        self.categoryStatus = categoryStatus
+        self.observations = observations
+        self.consent = consent
+        self.crewID = crewID
+        self.terminalID = terminalID
+        self.hospital = hospital
+        self.anchor = anchor
+    }
 }
 
 /// Builds the document (KyukyuFHIR's builder in the service; a double in unit tests).
