@@ -226,6 +226,8 @@ let package = Package(
             dependencies: [
                 "KyukyuReceiver",
                 "KyukyuDomain",
+                "KyukyuCrew",
+                "KyukyuVault",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -477,6 +479,7 @@ let package = Package(
             name: "KyukyuReceiverTests",
             dependencies: [
                 "KyukyuReceiver",
+                "KyukyuVault",
                 "KyukyuFHIR",
                 "KyukyuDomain",
                 "KyukyuCrew",
