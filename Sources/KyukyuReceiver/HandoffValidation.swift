@@ -16,7 +16,8 @@ public struct HandoffAuditAnchor: Sendable, Hashable, Codable {
     public var signature: String
 
     /// Makes an anchor.
-    public init(sequence: Int64, hash: String, signedAtMilliseconds: Int64, signingPublicKey: String, signature: String) {
+    public init(sequence: Int64, hash: String, signedAtMilliseconds: Int64, signingPublicKey: String, signature: String)
+    {
         self.sequence = sequence
         self.hash = hash
         self.signedAtMilliseconds = signedAtMilliseconds
@@ -209,7 +210,11 @@ public struct StructuralHandoffValidator: HandoffDocumentValidating {
                 text.utf8.allSatisfy({ (0x30...0x39).contains($0) }) && text.utf8.count <= 9 ? Int(text) : nil
             }
             if version == nil || version! < 1 {
-                fail("value", "Bundle.meta.versionId must be the version number as a string (\"1\", \"2\", …)", "Bundle.meta.versionId")
+                fail(
+                    "value",
+                    "Bundle.meta.versionId must be the version number as a string (\"1\", \"2\", …)",
+                    "Bundle.meta.versionId"
+                )
             }
             let timestamp = (root["timestamp"] as? String).flatMap(Instant.date)
             if timestamp == nil {
@@ -258,16 +263,29 @@ public struct StructuralHandoffValidator: HandoffDocumentValidating {
                     organization["resourceType"] as? String == "Organization"
                 {
                     let identifiers = organization["identifier"] as? [[String: Any]] ?? []
-                    destination = identifiers.lazy.filter { $0["system"] as? String == StructuralHandoffValidator.hospitalSystem }
+                    destination =
+                        identifiers.lazy.filter { $0["system"] as? String == StructuralHandoffValidator.hospitalSystem }
                         .compactMap { ($0["value"] as? String).flatMap(HospitalCode.init(rawValue:)) }.first
                     if destination == nil {
-                        fail("value", "the destination Organization has no 10-digit medical institution code", "Organization.identifier")
+                        fail(
+                            "value",
+                            "the destination Organization has no 10-digit medical institution code",
+                            "Organization.identifier"
+                        )
                     }
                 } else {
-                    fail("not-found", "Encounter.hospitalization.destination does not resolve to an Organization in the bundle", "Encounter.hospitalization.destination")
+                    fail(
+                        "not-found",
+                        "Encounter.hospitalization.destination does not resolve to an Organization in the bundle",
+                        "Encounter.hospitalization.destination"
+                    )
                 }
             } else {
-                fail("required", "Encounter.hospitalization.destination is missing", "Encounter.hospitalization.destination")
+                fail(
+                    "required",
+                    "Encounter.hospitalization.destination is missing",
+                    "Encounter.hospitalization.destination"
+                )
             }
 
             // The sender and the audit anchor.
@@ -279,19 +297,30 @@ public struct StructuralHandoffValidator: HandoffDocumentValidating {
                         let device = byReference[reference], device["resourceType"] as? String == "Device"
                     else { continue }
                     let identifiers = device["identifier"] as? [[String: Any]] ?? []
-                    sender = identifiers.lazy.filter { $0["system"] as? String == StructuralHandoffValidator.deviceSystem }
+                    sender =
+                        identifiers.lazy.filter { $0["system"] as? String == StructuralHandoffValidator.deviceSystem }
                         .compactMap { $0["value"] as? String }.first
                 }
                 if sender.map(Self.isDeviceID) != true {
-                    fail("required", "Provenance.agent names no Device with a urn:kyukyu:device identifier", "Provenance.agent")
+                    fail(
+                        "required",
+                        "Provenance.agent names no Device with a urn:kyukyu:device identifier",
+                        "Provenance.agent"
+                    )
                 }
                 if let extensions = provenance["extension"] as? [[String: Any]],
-                    let found = extensions.first(where: { $0["url"] as? String == StructuralHandoffValidator.anchorExtension })
+                    let found = extensions.first(where: {
+                        $0["url"] as? String == StructuralHandoffValidator.anchorExtension
+                    })
                 {
                     anchor = readAnchor(found)
                 }
             } else {
-                fail("required", "the bundle has no Provenance naming the sending device", "Bundle.entry.resource.ofType(Provenance)")
+                fail(
+                    "required",
+                    "the bundle has no Provenance naming the sending device",
+                    "Bundle.entry.resource.ofType(Provenance)"
+                )
             }
             guard issues.isEmpty, let bundleID, let identifier, let version, let timestamp, let set, let destination,
                 let sender
@@ -323,7 +352,11 @@ public struct StructuralHandoffValidator: HandoffDocumentValidating {
                 let key = values["signingPublicKey"] as? String, Data(base64Encoded: key)?.count == 32,
                 let signature = values["signature"] as? String, Data(base64Encoded: signature)?.count == 64
             else {
-                fail("value", "the audit anchor needs sequence (decimal string), hash (64 hex), signedAt (instant), signingPublicKey and signature (base64 Ed25519)", expression)
+                fail(
+                    "value",
+                    "the audit anchor needs sequence (decimal string), hash (64 hex), signedAt (instant), signingPublicKey and signature (base64 Ed25519)",
+                    expression
+                )
                 return nil
             }
             return HandoffAuditAnchor(

@@ -56,28 +56,75 @@ public struct HospitalConfiguration: Sendable {
     }
 
     static let keys: [Key] = [
-        Key(name: "http.host", type: .string, defaultText: "127.0.0.1", meaning: "The address to listen on (always HTTPS with the certificate of `tls.directory`)."),
+        Key(
+            name: "http.host",
+            type: .string,
+            defaultText: "127.0.0.1",
+            meaning: "The address to listen on (always HTTPS with the certificate of `tls.directory`)."
+        ),
         Key(name: "http.port", type: .integer, defaultText: "9443", meaning: "The TCP port to listen on (1-65535)."),
-        Key(name: "state.directory", type: .string, defaultText: "state/hospital", meaning: "The receiver's state folder, mode 0700: `hospital.sqlite` (the documents, sealed), `device-keyring.json` (the sealing keyring, 0600, made on first start), `staff.sqlite` and `staff-secret.key` (staff accounts)."),
-        Key(name: "hospital.code", type: .string, defaultText: "1312345678", meaning: "This hospital's medical institution code: exactly 10 digits (a string in JSON). Documents for another hospital are refused (422)."),
-        Key(name: "tls.directory", type: .string, defaultText: "<state>/pki", meaning: "The folder of `ca.cert.pem`, `ca.key.pem`, `server.cert.pem` and `server.key.pem` (keys 0600), made by `kyukyu-hospital ca init`."),
-        Key(name: "events.keep-alive-seconds", type: .integer, defaultText: "15", meaning: "Seconds between two `: keep-alive` comments on the event streams (1-300)."),
-        Key(name: "staff.session-hours", type: .integer, defaultText: "12", meaning: "The longest a staff session lasts, in hours (1-24); then a full sign-in is needed."),
-        Key(name: "staff.max-failures", type: .integer, defaultText: "5", meaning: "Failed sign-ins before a staff account locks, with doubling backoff (1-20)."),
-        Key(name: "log.level", type: .string, defaultText: "info", meaning: "The lowest level logged: trace, debug, info, notice, warning, error or critical."),
+        Key(
+            name: "state.directory",
+            type: .string,
+            defaultText: "state/hospital",
+            meaning:
+                "The receiver's state folder, mode 0700: `hospital.sqlite` (the documents, sealed), `device-keyring.json` (the sealing keyring, 0600, made on first start), `staff.sqlite` and `staff-secret.key` (staff accounts)."
+        ),
+        Key(
+            name: "hospital.code",
+            type: .string,
+            defaultText: "1312345678",
+            meaning:
+                "This hospital's medical institution code: exactly 10 digits (a string in JSON). Documents for another hospital are refused (422)."
+        ),
+        Key(
+            name: "tls.directory",
+            type: .string,
+            defaultText: "<state>/pki",
+            meaning:
+                "The folder of `ca.cert.pem`, `ca.key.pem`, `server.cert.pem` and `server.key.pem` (keys 0600), made by `kyukyu-hospital ca init`."
+        ),
+        Key(
+            name: "events.keep-alive-seconds",
+            type: .integer,
+            defaultText: "15",
+            meaning: "Seconds between two `: keep-alive` comments on the event streams (1-300)."
+        ),
+        Key(
+            name: "staff.session-hours",
+            type: .integer,
+            defaultText: "12",
+            meaning: "The longest a staff session lasts, in hours (1-24); then a full sign-in is needed."
+        ),
+        Key(
+            name: "staff.max-failures",
+            type: .integer,
+            defaultText: "5",
+            meaning: "Failed sign-ins before a staff account locks, with doubling backoff (1-20)."
+        ),
+        Key(
+            name: "log.level",
+            type: .string,
+            defaultText: "info",
+            meaning: "The lowest level logged: trace, debug, info, notice, warning, error or critical."
+        ),
     ]
 
     /// Every key (dotted), in the documentation's order.
     public static var keyNames: [String] { keys.map(\.name) }
     /// The environment variable of a key.
-    public static func environmentVariable(for key: String) -> String? { keys.first { $0.name == key }?.environmentName }
+    public static func environmentVariable(for key: String) -> String? {
+        keys.first { $0.name == key }?.environmentName
+    }
     /// The flag of a key.
     public static func flag(for key: String) -> String? { keys.first { $0.name == key }?.flagName }
 
     /// Loads and checks the configuration from `arguments` (flags, and `--config FILE`), `environment`, and the
     /// file; every unknown key, flag or `KYUKYU_HOSPITAL_` variable, and every value out of range, is an error
     /// naming it.
-    public static func load(arguments: [String], environment: [String: String]) throws(ReceiverError) -> HospitalConfiguration {
+    public static func load(arguments: [String], environment: [String: String]) throws(ReceiverError)
+        -> HospitalConfiguration
+    {
         var file: String?
         var index = 0
         let flags = Set(keys.map(\.flagName))
@@ -87,7 +134,9 @@ public struct HospitalConfiguration: Sendable {
             index += 1
             guard argument.hasPrefix("--") else {
                 guard expectsValue else {
-                    throw .invalidInput("unexpected argument '\(argument)': give settings as --key value (docs/hospital-configuration.md)")
+                    throw .invalidInput(
+                        "unexpected argument '\(argument)': give settings as --key value (docs/hospital-configuration.md)"
+                    )
                 }
                 expectsValue = false
                 continue
@@ -107,7 +156,9 @@ public struct HospitalConfiguration: Sendable {
                 continue
             }
             guard flags.contains(name) else {
-                throw .invalidInput("unknown flag \(name) (docs/hospital-configuration.md lists the keys and their flags)")
+                throw .invalidInput(
+                    "unknown flag \(name) (docs/hospital-configuration.md lists the keys and their flags)"
+                )
             }
             expectsValue = !inline
         }
@@ -158,7 +209,9 @@ public struct HospitalConfiguration: Sendable {
             }
             return nil
         }
-        func string(_ name: String, _ defaultValue: String, _ check: (String) -> Bool, allowed: String) throws(ReceiverError) -> String {
+        func string(_ name: String, _ defaultValue: String, _ check: (String) -> Bool, allowed: String)
+            throws(ReceiverError) -> String
+        {
             guard let (content, source) = try lookup(name) else { return defaultValue }
             guard case .string(let value) = content, check(value) else {
                 throw .invalidInput("\(name) (\(source)) is not allowed: \(allowed)")
@@ -168,25 +221,42 @@ public struct HospitalConfiguration: Sendable {
         func integer(_ name: String, _ defaultValue: Int, _ range: ClosedRange<Int>) throws(ReceiverError) -> Int {
             guard let (content, source) = try lookup(name) else { return defaultValue }
             guard case .int(let value) = content, range.contains(value) else {
-                throw .invalidInput("\(name) (\(source)) is not allowed: an integer \(range.lowerBound)-\(range.upperBound)")
+                throw .invalidInput(
+                    "\(name) (\(source)) is not allowed: an integer \(range.lowerBound)-\(range.upperBound)"
+                )
             }
             return value
         }
         let path4096: (String) -> Bool = { !$0.isEmpty && $0.utf8.count <= 4096 && !$0.contains("\0") }
         let state = try string("state.directory", "state/hospital", path4096, allowed: "a path")
         return HospitalConfiguration(
-            host: try string("http.host", "127.0.0.1", { !$0.isEmpty && $0.utf8.count <= 253 }, allowed: "an address or host name"),
+            host: try string(
+                "http.host",
+                "127.0.0.1",
+                { !$0.isEmpty && $0.utf8.count <= 253 },
+                allowed: "an address or host name"
+            ),
             port: try integer("http.port", 9443, 1...65535),
             stateDirectory: state,
             hospital: HospitalCode(
-                rawValue: try string("hospital.code", "1312345678", { HospitalCode(rawValue: $0) != nil }, allowed: "exactly 10 digits")
+                rawValue: try string(
+                    "hospital.code",
+                    "1312345678",
+                    { HospitalCode(rawValue: $0) != nil },
+                    allowed: "exactly 10 digits"
+                )
             )!,
             tlsDirectory: try string("tls.directory", state + "/pki", path4096, allowed: "a path"),
             keepAlive: .seconds(try integer("events.keep-alive-seconds", 15, 1...300)),
             staffSession: .seconds(try integer("staff.session-hours", 12, 1...24) * 3600),
             staffMaximumFailures: try integer("staff.max-failures", 5, 1...20),
             logLevel: Logger.Level(
-                rawValue: try string("log.level", "info", { Logger.Level(rawValue: $0) != nil }, allowed: "trace, debug, info, notice, warning, error or critical")
+                rawValue: try string(
+                    "log.level",
+                    "info",
+                    { Logger.Level(rawValue: $0) != nil },
+                    allowed: "trace, debug, info, notice, warning, error or critical"
+                )
             )!
         )
     }

@@ -9,7 +9,10 @@ actor EventHub {
     private var subscribers: [UUID: AsyncStream<HandoffEvent>.Continuation] = [:]
 
     func subscribe() -> AsyncStream<HandoffEvent> {
-        let (stream, continuation) = AsyncStream.makeStream(of: HandoffEvent.self, bufferingPolicy: .bufferingNewest(1024))
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: HandoffEvent.self,
+            bufferingPolicy: .bufferingNewest(1024)
+        )
         let key = UUID()
         subscribers[key] = continuation
         continuation.onTermination = { _ in Task { await self.unsubscribe(key) } }
@@ -160,7 +163,13 @@ public final class HospitalDesk: Sendable {
         if reason == .other, note?.isEmpty ?? true {
             throw .invalidInput("note: a note is required when the reason is other")
         }
-        return try await change(set, to: .diverted, reason: reason.rawValue, note: note?.isEmpty == true ? nil : note, by: .staff)
+        return try await change(
+            set,
+            to: .diverted,
+            reason: reason.rawValue,
+            note: note?.isEmpty == true ? nil : note,
+            by: .staff
+        )
     }
 
     /// Staff mark the patient arrived (handover complete).
@@ -182,7 +191,14 @@ public final class HospitalDesk: Sendable {
         note: String?,
         by actor: HospitalStore.Actor
     ) async throws(ReceiverError) -> DocumentSetSummary {
-        let (summary, event) = try await store.transition(set, to: status, reason: reason, note: note, by: actor, at: now())
+        let (summary, event) = try await store.transition(
+            set,
+            to: status,
+            reason: reason,
+            note: note,
+            by: actor,
+            at: now()
+        )
         if let event {
             await hub.publish(event)
             logger.info("status changed", metadata: ["kyukyu.device": "\(event.device)", "kyukyu.status": "\(status)"])
@@ -194,11 +210,13 @@ public final class HospitalDesk: Sendable {
 
     /// One server-sent event's text.
     func frame(_ event: HandoffEvent, board: Bool) -> String {
-        let data = (try? JSONSerialization.data(
-            withJSONObject: event.json(hospital: hospital, board: board),
-            options: [.sortedKeys, .withoutEscapingSlashes]
-        )) ?? Data("{}".utf8)
-        return "id: \(board ? event.id : event.sequence)\nevent: handoff\ndata: \(String(decoding: data, as: UTF8.self))\n\n"
+        let data =
+            (try? JSONSerialization.data(
+                withJSONObject: event.json(hospital: hospital, board: board),
+                options: [.sortedKeys, .withoutEscapingSlashes]
+            )) ?? Data("{}".utf8)
+        return
+            "id: \(board ? event.id : event.sequence)\nevent: handoff\ndata: \(String(decoding: data, as: UTF8.self))\n\n"
     }
 
     /// Runs a device's event stream until `emit` fails (the client went), the service shuts down, or the task is
@@ -256,7 +274,10 @@ public final class HospitalDesk: Sendable {
                         last = max(last, at)
                     }
                 } catch {
-                    self.logger.error("the event replay failed", metadata: ["kyukyu.error": "\((error as? ReceiverError)?.code.description ?? "unknown")"])
+                    self.logger.error(
+                        "the event replay failed",
+                        metadata: ["kyukyu.error": "\((error as? ReceiverError)?.code.description ?? "unknown")"]
+                    )
                     continuation.finish()
                     return
                 }

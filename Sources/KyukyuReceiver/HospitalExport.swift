@@ -26,7 +26,9 @@ public enum HospitalExport {
     /// `{"format": "kyukyu-hospital-anchors/1", "device": …, "anchors": [{"sequence", "hash",
     /// "signedAtMilliseconds", "signingPublicKey", "signature", "documentSet", "version", "receivedAt"}, …]}`,
     /// by sequence. Each anchor decodes as `KyukyuVault.AuditHead` (extra keys aside). Returns how many.
-    public static func anchors(from store: HospitalStore, device: String, to path: String) async throws(ReceiverError) -> Int {
+    public static func anchors(from store: HospitalStore, device: String, to path: String) async throws(ReceiverError)
+        -> Int
+    {
         let anchors = try await store.anchors(device: device)
         let data = anchorsJSON(device: device, anchors: anchors)
         do {
@@ -56,7 +58,11 @@ public enum HospitalExport {
                 ]
             },
         ]
-        return (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]))
+        return
+            (try? JSONSerialization.data(
+                withJSONObject: object,
+                options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            ))
             ?? Data()
     }
 }

@@ -39,7 +39,9 @@ public struct HospitalPKI: Sendable {
         now: Date = Date()
     ) throws(ReceiverError) {
         guard !exists else {
-            throw .conflict("a CA exists in \(directory) already: remove the folder to start over (every device needs a new certificate then)")
+            throw .conflict(
+                "a CA exists in \(directory) already: remove the folder to start over (every device needs a new certificate then)"
+            )
         }
         do {
             try PrivateFiles.ensureDirectory(directory)
@@ -83,7 +85,11 @@ public struct HospitalPKI: Sendable {
                 now: now
             )
             try PrivateFiles.create(caKeyPath, Data((caKey.pemRepresentation + "\n").utf8), mode: 0o600)
-            try PrivateFiles.create(caCertificatePath, Data((try ca.serializeAsPEM().pemString + "\n").utf8), mode: 0o644)
+            try PrivateFiles.create(
+                caCertificatePath,
+                Data((try ca.serializeAsPEM().pemString + "\n").utf8),
+                mode: 0o644
+            )
             try PrivateFiles.create(serverKeyPath, Data((serverKey.pemRepresentation + "\n").utf8), mode: 0o600)
             try PrivateFiles.create(
                 serverCertificatePath,
@@ -101,7 +107,8 @@ public struct HospitalPKI: Sendable {
     /// `<device>.cert.pem`, `<device>.key.pem` (0600) and `ca.cert.pem` (to trust the receiver), the layout of
     /// the gateway's TLS folders. Returns the certificate's path. Refuses to overwrite an existing key.
     @discardableResult
-    public func issueDevice(_ device: String, outDirectory: String, now: Date = Date()) throws(ReceiverError) -> String {
+    public func issueDevice(_ device: String, outDirectory: String, now: Date = Date()) throws(ReceiverError) -> String
+    {
         guard DeviceName.isValid(device) else { throw .invalidInput("a device id is 1-64 of A-Z a-z 0-9 . _ -") }
         do {
             let (ca, caKey) = try loadCA()
@@ -123,7 +130,11 @@ public struct HospitalPKI: Sendable {
                 try FileManager.default.removeItem(atPath: path)
             }
             try PrivateFiles.create(keyPath, Data((key.pemRepresentation + "\n").utf8), mode: 0o600)
-            try PrivateFiles.create(certificatePath, Data((try certificate.serializeAsPEM().pemString + "\n").utf8), mode: 0o644)
+            try PrivateFiles.create(
+                certificatePath,
+                Data((try certificate.serializeAsPEM().pemString + "\n").utf8),
+                mode: 0o644
+            )
             let caCopy = outDirectory + "/ca.cert.pem"
             if !FileManager.default.fileExists(atPath: caCopy) {
                 try PrivateFiles.create(caCopy, Data((try ca.serializeAsPEM().pemString + "\n").utf8), mode: 0o644)
@@ -182,7 +193,9 @@ public struct HospitalPKI: Sendable {
         let attributes = try FileManager.default.attributesOfItem(atPath: path)
         let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0o777
         guard mode & 0o077 == 0 else {
-            throw ReceiverError.pki("\(path) has mode \(String(mode, radix: 8)); it must be 600 (run: chmod 600 \(path))")
+            throw ReceiverError.pki(
+                "\(path) has mode \(String(mode, radix: 8)); it must be 600 (run: chmod 600 \(path))"
+            )
         }
     }
 

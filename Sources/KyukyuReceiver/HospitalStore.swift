@@ -192,8 +192,12 @@ public final class HospitalStore: Sendable {
         let sealed: Data
         do {
             let key = try keyring.derivedKey(purpose: Self.purpose, keyID: keyID)
-            sealed = try AES.GCM.seal(body, using: key, authenticating: Data(("document " + info.versionIdentifier).utf8))
-                .combined!
+            sealed = try AES.GCM.seal(
+                body,
+                using: key,
+                authenticating: Data(("document " + info.versionIdentifier).utf8)
+            )
+            .combined!
         } catch {
             throw .storage("the document cannot be sealed")
         }
@@ -346,8 +350,11 @@ public final class HospitalStore: Sendable {
                 at: at
             )
             try db.execute(
-                sql: "UPDATE document_set SET status = ?, reason = ?, note_sealed = ?, updated_at = ? WHERE set_uuid = ?",
-                arguments: [status.rawValue, reason, try note.map { try self.sealNote($0, set: set) }, Self.ms(at), set]
+                sql:
+                    "UPDATE document_set SET status = ?, reason = ?, note_sealed = ?, updated_at = ? WHERE set_uuid = ?",
+                arguments: [
+                    status.rawValue, reason, try note.map { try self.sealNote($0, set: set) }, Self.ms(at), set,
+                ]
             )
             summary.status = status
             summary.reason = reason
@@ -373,7 +380,11 @@ public final class HospitalStore: Sendable {
         at: Date
     ) throws -> HandoffEvent {
         let sequence =
-            try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(sequence), 0) + 1 FROM event WHERE device = ?", arguments: [device])
+            try Int64.fetchOne(
+                db,
+                sql: "SELECT COALESCE(MAX(sequence), 0) + 1 FROM event WHERE device = ?",
+                arguments: [device]
+            )
             ?? 1
         try db.execute(
             sql: """
@@ -443,8 +454,12 @@ public final class HospitalStore: Sendable {
     /// Every event of one set, in order (the board's timeline).
     public func events(of documentSet: UUID) async throws(ReceiverError) -> [HandoffEvent] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM event WHERE set_uuid = ? ORDER BY id", arguments: [Self.text(documentSet)])
-                .map { try self.event($0) }
+            try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM event WHERE set_uuid = ? ORDER BY id",
+                arguments: [Self.text(documentSet)]
+            )
+            .map { try self.event($0) }
         }
     }
 
@@ -453,7 +468,8 @@ public final class HospitalStore: Sendable {
         try await read { db in
             try Row.fetchAll(
                 db,
-                sql: "SELECT * FROM document_set WHERE status NOT IN ('arrived', 'withdrawn') ORDER BY first_received_at DESC"
+                sql:
+                    "SELECT * FROM document_set WHERE status NOT IN ('arrived', 'withdrawn') ORDER BY first_received_at DESC"
             ).map { try self.summary($0) }
         }
     }
@@ -461,8 +477,12 @@ public final class HospitalStore: Sendable {
     /// One set.
     public func set(_ documentSet: UUID) async throws(ReceiverError) -> DocumentSetSummary? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM document_set WHERE set_uuid = ?", arguments: [Self.text(documentSet)])
-                .map { try self.summary($0) }
+            try Row.fetchOne(
+                db,
+                sql: "SELECT * FROM document_set WHERE set_uuid = ?",
+                arguments: [Self.text(documentSet)]
+            )
+            .map { try self.summary($0) }
         }
     }
 
@@ -480,8 +500,12 @@ public final class HospitalStore: Sendable {
     /// The decrypted bytes of one version, exactly as posted.
     public func document(versionIdentifier: String) async throws(ReceiverError) -> Data {
         let row = try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM document WHERE version_identifier = ?", arguments: [versionIdentifier])
-                .map(SealedRow.init)
+            try Row.fetchOne(
+                db,
+                sql: "SELECT * FROM document WHERE version_identifier = ?",
+                arguments: [versionIdentifier]
+            )
+            .map(SealedRow.init)
         }
         guard let row else { throw .notFound("no such document version") }
         return try open(row)
@@ -489,7 +513,9 @@ public final class HospitalStore: Sendable {
 
     /// Every stored version with its decrypted bytes, in the order they arrived (for `export`).
     public func forEachDocument(_ body: (StoredVersion, Data) throws -> Void) async throws(ReceiverError) {
-        let rows = try await read { db in try Row.fetchAll(db, sql: "SELECT * FROM document ORDER BY id").map(SealedRow.init) }
+        let rows = try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM document ORDER BY id").map(SealedRow.init)
+        }
         for row in rows {
             let data = try open(row)
             do {
@@ -507,7 +533,11 @@ public final class HospitalStore: Sendable {
         try await read { db in
             let rows: [Row] =
                 if let device {
-                    try Row.fetchAll(db, sql: "SELECT * FROM anchor WHERE device = ? ORDER BY sequence, received_at", arguments: [device])
+                    try Row.fetchAll(
+                        db,
+                        sql: "SELECT * FROM anchor WHERE device = ? ORDER BY sequence, received_at",
+                        arguments: [device]
+                    )
                 } else {
                     try Row.fetchAll(db, sql: "SELECT * FROM anchor ORDER BY device, sequence, received_at")
                 }
@@ -561,7 +591,11 @@ public final class HospitalStore: Sendable {
         do {
             let key = try keyring.derivedKey(purpose: Self.purpose, keyID: DeviceKeyID(rawValue: row.keyID))
             let box = try AES.GCM.SealedBox(combined: row.sealed)
-            return try AES.GCM.open(box, using: key, authenticating: Data(("document " + row.version.versionIdentifier).utf8))
+            return try AES.GCM.open(
+                box,
+                using: key,
+                authenticating: Data(("document " + row.version.versionIdentifier).utf8)
+            )
         } catch {
             logger.error("a stored document cannot be opened", metadata: ["kyukyu.error": "\(type(of: error))"])
             throw .storage("a stored document cannot be opened (another keyring, or a damaged row)")
@@ -579,7 +613,10 @@ public final class HospitalStore: Sendable {
         let keyID = DeviceKeyID(rawValue: String(decoding: data[data.startIndex..<separator], as: UTF8.self))
         let key = try keyring.derivedKey(purpose: Self.purpose, keyID: keyID)
         let box = try AES.GCM.SealedBox(combined: data[(separator + 1)...])
-        return String(decoding: try AES.GCM.open(box, using: key, authenticating: Data(("note " + set).utf8)), as: UTF8.self)
+        return String(
+            decoding: try AES.GCM.open(box, using: key, authenticating: Data(("note " + set).utf8)),
+            as: UTF8.self
+        )
     }
 
     private func event(_ row: Row) throws -> HandoffEvent {
@@ -636,7 +673,8 @@ public final class HospitalStore: Sendable {
     static func ms(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
     static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
 
-    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(ReceiverError) -> T {
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(ReceiverError) -> T
+    {
         do {
             return try await database.write(body)
         } catch let error as ReceiverError {
@@ -646,7 +684,8 @@ public final class HospitalStore: Sendable {
         }
     }
 
-    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(ReceiverError) -> T {
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(ReceiverError) -> T
+    {
         do {
             return try await database.read(body)
         } catch let error as ReceiverError {

@@ -5,7 +5,8 @@ import ArgumentParser
 struct KyukyuHospitalCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kyukyu-hospital",
-        abstract: "The hospital's receiver: intake over mutual TLS, the ER board's API, and the ambulances' acknowledgements.",
+        abstract:
+            "The hospital's receiver: intake over mutual TLS, the ER board's API, and the ambulances' acknowledgements.",
         subcommands: [
             ServeCommand.self, CACommand.self, DeviceCommand.self, StaffCommand.self, ExportCommand.self,
             AnchorsCommand.self,

@@ -14,7 +14,8 @@ struct CACommand: AsyncParsableCommand {
     /// `ca init`: the CA and the server certificate.
     struct Init: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Make the CA (ca.cert.pem, ca.key.pem) and the server certificate (server.cert.pem, server.key.pem).",
+            abstract:
+                "Make the CA (ca.cert.pem, ca.key.pem) and the server certificate (server.cert.pem, server.key.pem).",
             discussion: "Keys are written with mode 0600. An existing CA is never replaced."
         )
 
@@ -23,7 +24,10 @@ struct CACommand: AsyncParsableCommand {
         @Option(help: "This hospital's 10-digit medical institution code (named in the CA's subject).")
         var hospital = "1312345678"
 
-        @Option(name: .customLong("server-name"), help: "A DNS name or IPv4 address of the server (repeatable; default localhost and 127.0.0.1).")
+        @Option(
+            name: .customLong("server-name"),
+            help: "A DNS name or IPv4 address of the server (repeatable; default localhost and 127.0.0.1)."
+        )
         var serverNames: [String] = []
 
         func validate() throws {
@@ -33,7 +37,10 @@ struct CACommand: AsyncParsableCommand {
         func run() async throws {
             let pki = state.pki
             do {
-                try pki.initialize(hospital: hospital, serverNames: serverNames.isEmpty ? ["localhost", "127.0.0.1"] : serverNames)
+                try pki.initialize(
+                    hospital: hospital,
+                    serverNames: serverNames.isEmpty ? ["localhost", "127.0.0.1"] : serverNames
+                )
             } catch {
                 throw CommandFailure(error.reason)
             }
@@ -66,7 +73,9 @@ struct DeviceCommand: AsyncParsableCommand {
         var out: String
 
         func validate() throws {
-            guard DeviceName.isValid(device) else { throw ValidationError("--device must be 1-64 of A-Z a-z 0-9 . _ -") }
+            guard DeviceName.isValid(device) else {
+                throw ValidationError("--device must be 1-64 of A-Z a-z 0-9 . _ -")
+            }
         }
 
         func run() async throws {
@@ -83,7 +92,9 @@ struct DeviceCommand: AsyncParsableCommand {
 
     /// `device revoke --device ID`.
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Revoke a device: its posts and streams are refused (403).")
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a device: its posts and streams are refused (403)."
+        )
 
         @OptionGroup var state: StateOptions
 

@@ -23,7 +23,10 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration: HospitalConfiguration
         do {
-            configuration = try HospitalConfiguration.load(arguments: options, environment: ProcessInfo.processInfo.environment)
+            configuration = try HospitalConfiguration.load(
+                arguments: options,
+                environment: ProcessInfo.processInfo.environment
+            )
         } catch {
             FileHandle.standardError.write(Data("error: \(error.reason)\n".utf8))
             throw ExitCode(64)

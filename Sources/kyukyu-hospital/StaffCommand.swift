@@ -71,7 +71,9 @@ struct StaffCommand: AsyncParsableCommand {
             }
             let formatter = ISO8601DateFormatter()
             for account in accounts {
-                let status = account.disabled ? "disabled" : account.lockedUntil.map { "locked until \(formatter.string(from: $0))" } ?? "active"
+                let status =
+                    account.disabled
+                    ? "disabled" : account.lockedUntil.map { "locked until \(formatter.string(from: $0))" } ?? "active"
                 print("\(account.crewID)  \(status)  created \(formatter.string(from: account.createdAt))")
             }
         }

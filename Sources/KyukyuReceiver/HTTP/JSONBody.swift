@@ -37,7 +37,12 @@ enum JSONBody {
         do {
             buffer = try await request.body.collect(upTo: limit)
         } catch {
-            throw ReceiverHTTPError(.contentTooLarge, "too-large", issueType: "too-long", detail: "the body is larger than 64 KiB")
+            throw ReceiverHTTPError(
+                .contentTooLarge,
+                "too-large",
+                issueType: "too-long",
+                detail: "the body is larger than 64 KiB"
+            )
         }
         if buffer.readableBytes == 0 && optional { return nil }
         let type = request.headers[.contentType]?.lowercased() ?? ""
@@ -65,7 +70,9 @@ enum JSONBody {
     }
 
     /// A required string of `minLength` to `maxLength` characters, without control characters.
-    static func string(_ object: [String: Any], _ key: String, minLength: Int = 0, maxLength: Int = 200) throws -> String {
+    static func string(_ object: [String: Any], _ key: String, minLength: Int = 0, maxLength: Int = 200) throws
+        -> String
+    {
         guard let value = object[key] else { throw ReceiverHTTPError.validation(key, "is required") }
         return try checked(value, key, minLength: minLength, maxLength: maxLength)
     }
@@ -88,7 +95,9 @@ enum JSONBody {
     private static func checked(_ value: Any, _ key: String, minLength: Int, maxLength: Int) throws -> String {
         guard let text = value as? String else { throw ReceiverHTTPError.validation(key, "must be a string") }
         let length = text.unicodeScalars.count
-        guard length <= maxLength else { throw ReceiverHTTPError.validation(key, "is longer than \(maxLength) characters") }
+        guard length <= maxLength else {
+            throw ReceiverHTTPError.validation(key, "is longer than \(maxLength) characters")
+        }
         guard length >= minLength else { throw ReceiverHTTPError.validation(key, "is too short") }
         guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw ReceiverHTTPError.validation(key, "contains control characters")

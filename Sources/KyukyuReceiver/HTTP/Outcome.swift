@@ -102,7 +102,9 @@ public struct ReceiverHTTPError: HTTPResponseError, Sendable {
         Self(.notFound, "not-found", issueType: "not-found", detail: detail)
     }
     /// A CSRF or origin refusal.
-    public static func csrf(_ detail: String) -> Self { Self(.forbidden, "csrf", issueType: "security", detail: detail) }
+    public static func csrf(_ detail: String) -> Self {
+        Self(.forbidden, "csrf", issueType: "security", detail: detail)
+    }
 
     /// The receiver's error as an HTTP refusal.
     static func from(_ error: ReceiverError) -> Self {
@@ -111,7 +113,13 @@ public struct ReceiverHTTPError: HTTPResponseError, Sendable {
         case .conflict: Self(.conflict, "conflict", issueType: "conflict", detail: error.reason)
         case .forbidden: Self(.forbidden, "forbidden", issueType: "forbidden", detail: error.reason)
         case .invalidInput: Self(.unprocessableContent, "validation", issueType: "invalid", detail: error.reason)
-        default: Self(.serviceUnavailable, "storage", issueType: "exception", detail: "the receiver cannot store or read now")
+        default:
+            Self(
+                .serviceUnavailable,
+                "storage",
+                issueType: "exception",
+                detail: "the receiver cannot store or read now"
+            )
         }
     }
 }
@@ -134,9 +142,20 @@ struct ErrorMiddleware: RouterMiddleware {
             let mapped: ReceiverHTTPError =
                 switch error.status.code {
                 case 404: .notFound("no such route")
-                case 405: ReceiverHTTPError(.methodNotAllowed, "method", issueType: "not-supported", detail: "method not allowed")
+                case 405:
+                    ReceiverHTTPError(
+                        .methodNotAllowed,
+                        "method",
+                        issueType: "not-supported",
+                        detail: "method not allowed"
+                    )
                 case 413:
-                    ReceiverHTTPError(.contentTooLarge, "too-large", issueType: "too-long", detail: "the body is larger than 4 MiB")
+                    ReceiverHTTPError(
+                        .contentTooLarge,
+                        "too-large",
+                        issueType: "too-long",
+                        detail: "the body is larger than 4 MiB"
+                    )
                 default: .badRequest(error.body ?? "refused")
                 }
             response = try mapped.response(from: request, context: context)

@@ -68,7 +68,8 @@ public struct ReceiverAPI: Sendable {
         ambulance.get("events") { request, context in
             let device = try await device(request, context)
             let last = try Self.lastEventID(request)
-            return Self.eventStream { emit in await desk.runDeviceStream(device: device, lastEventID: last, emit: emit) }
+            return Self.eventStream { emit in await desk.runDeviceStream(device: device, lastEventID: last, emit: emit)
+            }
         }
         ambulance.post("document-sets/:set/withdraw") { request, context in
             let device = try await device(request, context)
@@ -122,7 +123,15 @@ public struct ReceiverAPI: Sendable {
             if let token = request.cookies[Self.sessionCookie]?.value { await staff.endSession(token: token) }
             var response = Response(status: .noContent)
             response.setCookie(
-                Cookie(name: Self.sessionCookie, value: "", maxAge: 0, path: "/", secure: secureCookies, httpOnly: true, sameSite: .strict)
+                Cookie(
+                    name: Self.sessionCookie,
+                    value: "",
+                    maxAge: 0,
+                    path: "/",
+                    secure: secureCookies,
+                    httpOnly: true,
+                    sameSite: .strict
+                )
             )
             return response
         }
@@ -146,7 +155,8 @@ public struct ReceiverAPI: Sendable {
             }
             var view = Self.view(summary, hospital: desk.hospital)
             view["document"] = try await latestDocument(summary)
-            let versions = try await receiver { () async throws(ReceiverError) in try await desk.store.versions(of: set) }
+            let versions = try await receiver { () async throws(ReceiverError) in try await desk.store.versions(of: set)
+            }
             view["versions"] = versions.map { version -> [String: Any] in
                 [
                     "version": version.version,
@@ -265,7 +275,8 @@ public struct ReceiverAPI: Sendable {
                 )
                 refusal.issues = validation.issues
                 throw refusal
-            case .forbidden(let detail): throw ReceiverHTTPError(.forbidden, "forbidden", issueType: "security", detail: detail)
+            case .forbidden(let detail):
+                throw ReceiverHTTPError(.forbidden, "forbidden", issueType: "security", detail: detail)
             case .wrongDestination:
                 throw ReceiverHTTPError(
                     .unprocessableContent,
@@ -273,9 +284,15 @@ public struct ReceiverAPI: Sendable {
                     issueType: "business-rule",
                     detail: "the document is addressed to another hospital (Encounter.hospitalization.destination)"
                 )
-            case .conflict(let detail): throw ReceiverHTTPError(.conflict, "conflict", issueType: "conflict", detail: detail)
+            case .conflict(let detail):
+                throw ReceiverHTTPError(.conflict, "conflict", issueType: "conflict", detail: detail)
             case .storage:
-                throw ReceiverHTTPError(.serviceUnavailable, "storage", issueType: "transient", detail: "the receiver cannot store now; try again")
+                throw ReceiverHTTPError(
+                    .serviceUnavailable,
+                    "storage",
+                    issueType: "transient",
+                    detail: "the receiver cannot store now; try again"
+                )
             }
         }
     }
@@ -408,4 +425,3 @@ public struct ReceiverAPI: Sendable {
         )
     }
 }
-

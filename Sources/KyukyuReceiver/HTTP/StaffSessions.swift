@@ -36,13 +36,23 @@ extension CrewDirectory: StaffAuthenticating {
     /// Signs in with password and TOTP.
     public func signIn(staffID: String, password: String, totp: String) async -> StaffSession? {
         guard let session = try? await signIn(crewID: staffID, password: password, totp: totp) else { return nil }
-        return StaffSession(staffID: session.crewID, token: session.token, csrfToken: session.csrfToken, expiresAt: session.expiresAt)
+        return StaffSession(
+            staffID: session.crewID,
+            token: session.token,
+            csrfToken: session.csrfToken,
+            expiresAt: session.expiresAt
+        )
     }
 
     /// The session behind a token, touched.
     public func session(token: String) async -> StaffSession? {
         guard let session = try? await touch(token: token) else { return nil }
-        return StaffSession(staffID: session.crewID, token: nil, csrfToken: session.csrfToken, expiresAt: session.expiresAt)
+        return StaffSession(
+            staffID: session.crewID,
+            token: nil,
+            csrfToken: session.csrfToken,
+            expiresAt: session.expiresAt
+        )
     }
 
     /// Ends the session.
