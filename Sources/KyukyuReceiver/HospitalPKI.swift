@@ -1,5 +1,6 @@
 import Crypto
 public import Foundation
+import KyukyuVault
 public import NIOSSL
 import SwiftASN1
 import X509
@@ -189,13 +190,13 @@ public struct HospitalPKI: Sendable {
         return (certificate, try P256.Signing.PrivateKey(pemRepresentation: String(decoding: keyData, as: UTF8.self)))
     }
 
+    /// A key file must be a regular file of the current user with no group or other permission (KyukyuVault's
+    /// check, on the opened descriptor, symbolic links refused).
     static func requireOwnerOnly(_ path: String) throws {
-        let attributes = try FileManager.default.attributesOfItem(atPath: path)
-        let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0o777
-        guard mode & 0o077 == 0 else {
-            throw ReceiverError.pki(
-                "\(path) has mode \(String(mode, radix: 8)); it must be 600 (run: chmod 600 \(path))"
-            )
+        do {
+            try FilePermissions.requirePrivate(path: path)
+        } catch let error as VaultError {
+            throw ReceiverError.pki(error.reason)
         }
     }
 

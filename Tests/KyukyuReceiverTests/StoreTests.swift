@@ -1,5 +1,6 @@
 import Foundation
 import KyukyuReceiver
+import KyukyuVault
 import Testing
 
 @Suite("The receiver's store: sealed, idempotent, durable")
@@ -152,6 +153,30 @@ struct StoreTests {
                 by: .device("ambulance-02"),
                 at: Date()
             )
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func anotherKeyringOpensNothing() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let document = SyntheticDocument()
+        do {
+            let store = try openStore(directory)
+            _ = try await store.intake(
+                try validator.validate(document.data),
+                body: document.data,
+                device: "ambulance-01",
+                at: Date()
+            )
+            try store.close()
+        }
+        let stranger = try HospitalStore.open(
+            path: directory + "/" + HospitalStore.fileName,
+            keyProvider: InMemoryKeyProvider(),
+            logger: quiet
+        )
+        await #expect(throws: ReceiverError.storage("")) {
+            try await stranger.document(versionIdentifier: document.versionIdentifier)
         }
     }
 }
