@@ -95,7 +95,10 @@ struct StateOptions: ParsableArguments {
     )
     var stateDirectory = "state/hospital"
 
-    @Option(name: .customLong("tls-dir"), help: "The CA's folder (as serve's tls.directory; default <state-dir>/pki).")
+    @Option(
+        name: [.customLong("tls-directory"), .customLong("tls-dir")],
+        help: "The CA's folder (as serve's tls.directory; default <state-dir>/pki)."
+    )
     var tlsDirectory: String?
 
     var pki: HospitalPKI { HospitalPKI(directory: tlsDirectory ?? stateDirectory + "/pki") }
