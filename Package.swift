@@ -230,6 +230,8 @@ let package = Package(
             dependencies: [
                 "KyukyuReceiver",
                 "KyukyuDomain",
+                "KyukyuCrew",
+                "KyukyuVault",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -483,6 +485,7 @@ let package = Package(
             name: "KyukyuReceiverTests",
             dependencies: [
                 "KyukyuReceiver",
+                "KyukyuVault",
                 "KyukyuFHIR",
                 "KyukyuDomain",
                 "KyukyuCrew",

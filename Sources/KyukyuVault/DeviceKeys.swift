@@ -1,4 +1,4 @@
-import Crypto
+public import Crypto
 import Foundation
 
 #if canImport(Glibc)
@@ -109,6 +109,19 @@ public struct DeviceKeyring: Sendable {
     }
 
     var currentWrappingKey: SymmetricKey { SymmetricKey(data: self.wrappingKeys[self.currentKeyID]!) }
+
+    /// A 256-bit key for another service's own sealing (the hospital receiver's documents), derived with
+    /// HKDF-SHA256 from wrapping key `keyID` (the current one when `nil`) and `purpose`; the wrapping key itself
+    /// never leaves the keyring. Store the key ID beside what it seals: a rotated keyring still derives the old
+    /// key while the retired wrapping key is kept.
+    public func derivedKey(purpose: String, keyID: DeviceKeyID? = nil) throws -> SymmetricKey {
+        let base = try self.wrappingKey(keyID ?? self.currentKeyID)
+        return HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: base,
+            info: Data(("kyukyu-derived-key/1 " + purpose).utf8),
+            outputByteCount: 32
+        )
+    }
 
     func makeSigningKey() throws -> Curve25519.Signing.PrivateKey {
         try Curve25519.Signing.PrivateKey(rawRepresentation: self.signingKey)

@@ -1,10 +1,22 @@
-// `kyukyu-hospital` (issue 9): being written. Until it lands it only says so.
-import Foundation
+import ArgumentParser
 
+/// `kyukyu-hospital`: the hospital's receiver of pre-arrival documents, its CA, its staff and its exports.
 @main
-struct KyukyuHospital {
-    static func main() {
-        FileHandle.standardError.write(Data("kyukyu-hospital is not built yet (issue 9)\n".utf8))
-        exit(69)
-    }
+struct KyukyuHospitalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kyukyu-hospital",
+        abstract:
+            "The hospital's receiver: intake over mutual TLS, the ER board's API, and the ambulances' acknowledgements.",
+        subcommands: [
+            ServeCommand.self, CACommand.self, DeviceCommand.self, StaffCommand.self, ExportCommand.self,
+            AnchorsCommand.self,
+        ],
+        defaultSubcommand: ServeCommand.self
+    )
+}
+
+/// A failure at run time (not a usage error): `Error: …` on standard error, exit status 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }

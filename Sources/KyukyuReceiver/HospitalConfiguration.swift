@@ -1,0 +1,312 @@
+import Configuration
+import Foundation
+public import KyukyuDomain
+public import Logging
+
+/// `kyukyu-hospital serve`'s configuration: flags over environment variables (`KYUKYU_HOSPITAL_…`) over a JSON
+/// file over the embedded defaults (swift-configuration), every key in docs/hospital-configuration.md, which is
+/// ``documentation()`` exactly (a test keeps them equal).
+public struct HospitalConfiguration: Sendable {
+    /// The address to listen on.
+    public var host: String
+    /// The port.
+    public var port: Int
+    /// The state folder (database, keyring, staff, PKI).
+    public var stateDirectory: String
+    /// This hospital's medical-institution code.
+    public var hospital: HospitalCode
+    /// The folder of the CA and the server certificate.
+    public var tlsDirectory: String
+    /// How often the event streams send a keep-alive comment.
+    public var keepAlive: Duration
+    /// How long a staff session lasts.
+    public var staffSession: Duration
+    /// Failed sign-ins before a staff account locks.
+    public var staffMaximumFailures: Int
+    /// The lowest level logged.
+    public var logLevel: Logger.Level
+
+    /// The receiver's database.
+    public var databasePath: String { stateDirectory + "/" + HospitalStore.fileName }
+    /// The staff accounts' database.
+    public var staffDatabasePath: String { stateDirectory + "/staff.sqlite" }
+    /// The key that seals the staff's TOTP secrets.
+    public var staffKeyPath: String { stateDirectory + "/staff-secret.key" }
+
+    /// The environment variable naming the file.
+    public static let fileEnvironmentVariable = "KYUKYU_HOSPITAL_CONFIG"
+    /// The flag naming the file.
+    public static let fileFlag = "--config"
+    /// The file read when none is named (it may be missing).
+    public static let defaultFilePath = "kyukyu-hospital.json"
+
+    struct Key: Sendable {
+        enum ValueType: String, Sendable { case string, integer }
+        let name: String
+        let type: ValueType
+        let defaultText: String
+        let meaning: String
+        var components: [String] { name.split(separator: ".").map(String.init) }
+        var environmentName: String {
+            (["kyukyu", "hospital"] + components).map { component in
+                String(component.uppercased().map { $0.isLetter || $0.isNumber ? $0 : "_" })
+            }.joined(separator: "_")
+        }
+        var flagName: String { "--" + components.joined(separator: "-") }
+    }
+
+    static let keys: [Key] = [
+        Key(
+            name: "http.host",
+            type: .string,
+            defaultText: "127.0.0.1",
+            meaning: "The address to listen on (always HTTPS with the certificate of `tls.directory`)."
+        ),
+        Key(name: "http.port", type: .integer, defaultText: "9443", meaning: "The TCP port to listen on (1-65535)."),
+        Key(
+            name: "state.directory",
+            type: .string,
+            defaultText: "state/hospital",
+            meaning:
+                "The receiver's state folder, mode 0700: `hospital.sqlite` (the documents, sealed), `device-keyring.json` (the sealing keyring, 0600, made on first start), `staff.sqlite` and `staff-secret.key` (staff accounts)."
+        ),
+        Key(
+            name: "hospital.code",
+            type: .string,
+            defaultText: "1312345678",
+            meaning:
+                "This hospital's medical institution code: exactly 10 digits (a string in JSON). Documents for another hospital are refused (422)."
+        ),
+        Key(
+            name: "tls.directory",
+            type: .string,
+            defaultText: "<state>/pki",
+            meaning:
+                "The folder of `ca.cert.pem`, `ca.key.pem`, `server.cert.pem` and `server.key.pem` (keys 0600), made by `kyukyu-hospital ca init`."
+        ),
+        Key(
+            name: "events.keep-alive-seconds",
+            type: .integer,
+            defaultText: "15",
+            meaning: "Seconds between two `: keep-alive` comments on the event streams (1-300)."
+        ),
+        Key(
+            name: "staff.session-hours",
+            type: .integer,
+            defaultText: "12",
+            meaning: "The longest a staff session lasts, in hours (1-24); then a full sign-in is needed."
+        ),
+        Key(
+            name: "staff.max-failures",
+            type: .integer,
+            defaultText: "5",
+            meaning: "Failed sign-ins before a staff account locks, with doubling backoff (1-20)."
+        ),
+        Key(
+            name: "log.level",
+            type: .string,
+            defaultText: "info",
+            meaning: "The lowest level logged: trace, debug, info, notice, warning, error or critical."
+        ),
+    ]
+
+    /// Every key (dotted), in the documentation's order.
+    public static var keyNames: [String] { keys.map(\.name) }
+    /// The environment variable of a key.
+    public static func environmentVariable(for key: String) -> String? {
+        keys.first { $0.name == key }?.environmentName
+    }
+    /// The flag of a key.
+    public static func flag(for key: String) -> String? { keys.first { $0.name == key }?.flagName }
+
+    /// Loads and checks the configuration from `arguments` (flags, and `--config FILE`), `environment`, and the
+    /// file; every unknown key, flag or `KYUKYU_HOSPITAL_` variable, and every value out of range, is an error
+    /// naming it.
+    public static func load(arguments: [String], environment: [String: String]) throws(ReceiverError)
+        -> HospitalConfiguration
+    {
+        var file: String?
+        var index = 0
+        let flags = Set(keys.map(\.flagName))
+        var expectsValue = false
+        while index < arguments.count {
+            let argument = arguments[index]
+            index += 1
+            guard argument.hasPrefix("--") else {
+                guard expectsValue else {
+                    throw .invalidInput(
+                        "unexpected argument '\(argument)': give settings as --key value (docs/hospital-configuration.md)"
+                    )
+                }
+                expectsValue = false
+                continue
+            }
+            let name = String(argument.split(separator: "=", maxSplits: 1)[0])
+            let inline = argument.contains("=")
+            if name == fileFlag {
+                if inline {
+                    file = String(argument.dropFirst(name.count + 1))
+                } else if index < arguments.count {
+                    file = arguments[index]
+                    index += 1
+                } else {
+                    throw .invalidInput("--config needs the path of a JSON file")
+                }
+                expectsValue = false
+                continue
+            }
+            guard flags.contains(name) else {
+                throw .invalidInput(
+                    "unknown flag \(name) (docs/hospital-configuration.md lists the keys and their flags)"
+                )
+            }
+            expectsValue = !inline
+        }
+        let variables = Set(keys.map(\.environmentName)).union([fileEnvironmentVariable])
+        for name in environment.keys.sorted() where name.hasPrefix("KYUKYU_HOSPITAL_") && !variables.contains(name) {
+            throw .invalidInput("unknown environment variable \(name) (docs/hospital-configuration.md lists them)")
+        }
+        let explicit = file ?? environment[fileEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 }
+        var layers: [(String, any ConfigSnapshot)] = [
+            ("flag", CommandLineArgumentsProvider(arguments: ["kyukyu-hospital"] + arguments).snapshot()),
+            (
+                "environment",
+                EnvironmentVariablesProvider(environmentVariables: environment)
+                    .prefixKeys(with: ConfigKey(["kyukyu", "hospital"])).snapshot()
+            ),
+        ]
+        let path = explicit ?? defaultFilePath
+        if FileManager.default.fileExists(atPath: path) {
+            guard let data = FileManager.default.contents(atPath: path),
+                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+            else { throw .invalidInput("the configuration file \(path) is not one JSON object") }
+            let known = Set(keys.map(\.name))
+            for key in leafKeys(object).sorted() where !known.contains(key) {
+                throw .invalidInput("unknown key \(key) in \(path) (docs/hospital-configuration.md lists the keys)")
+            }
+            do {
+                layers.append((path, try JSONSnapshot(data: data.bytes, providerName: path, parsingOptions: .default)))
+            } catch {
+                throw .invalidInput("the configuration file \(path) cannot be used: \(error)")
+            }
+        } else if explicit != nil {
+            throw .invalidInput("the configuration file \(path) does not exist")
+        }
+
+        func lookup(_ name: String) throws(ReceiverError) -> (ConfigContent, String)? {
+            let key = keys.first { $0.name == name }!
+            for (source, snapshot) in layers {
+                let result: LookupResult
+                do {
+                    result = try snapshot.value(
+                        forKey: AbsoluteConfigKey(key.components),
+                        type: key.type == .integer ? .int : .string
+                    )
+                } catch {
+                    throw .invalidInput("\(name) (\(source)) must be a single \(key.type.rawValue)")
+                }
+                if let value = result.value { return (value.content, source) }
+            }
+            return nil
+        }
+        func string(_ name: String, _ defaultValue: String, _ check: (String) -> Bool, allowed: String)
+            throws(ReceiverError) -> String
+        {
+            guard let (content, source) = try lookup(name) else { return defaultValue }
+            guard case .string(let value) = content, check(value) else {
+                throw .invalidInput("\(name) (\(source)) is not allowed: \(allowed)")
+            }
+            return value
+        }
+        func integer(_ name: String, _ defaultValue: Int, _ range: ClosedRange<Int>) throws(ReceiverError) -> Int {
+            guard let (content, source) = try lookup(name) else { return defaultValue }
+            guard case .int(let value) = content, range.contains(value) else {
+                throw .invalidInput(
+                    "\(name) (\(source)) is not allowed: an integer \(range.lowerBound)-\(range.upperBound)"
+                )
+            }
+            return value
+        }
+        let path4096: (String) -> Bool = { !$0.isEmpty && $0.utf8.count <= 4096 && !$0.contains("\0") }
+        let state = try string("state.directory", "state/hospital", path4096, allowed: "a path")
+        return HospitalConfiguration(
+            host: try string(
+                "http.host",
+                "127.0.0.1",
+                { !$0.isEmpty && $0.utf8.count <= 253 },
+                allowed: "an address or host name"
+            ),
+            port: try integer("http.port", 9443, 1...65535),
+            stateDirectory: state,
+            hospital: HospitalCode(
+                rawValue: try string(
+                    "hospital.code",
+                    "1312345678",
+                    { HospitalCode(rawValue: $0) != nil },
+                    allowed: "exactly 10 digits"
+                )
+            )!,
+            tlsDirectory: try string("tls.directory", state + "/pki", path4096, allowed: "a path"),
+            keepAlive: .seconds(try integer("events.keep-alive-seconds", 15, 1...300)),
+            staffSession: .seconds(try integer("staff.session-hours", 12, 1...24) * 3600),
+            staffMaximumFailures: try integer("staff.max-failures", 5, 1...20),
+            logLevel: Logger.Level(
+                rawValue: try string(
+                    "log.level",
+                    "info",
+                    { Logger.Level(rawValue: $0) != nil },
+                    allowed: "trace, debug, info, notice, warning, error or critical"
+                )
+            )!
+        )
+    }
+
+    private static func leafKeys(_ object: [String: Any], prefix: String = "") -> [String] {
+        object.flatMap { name, value -> [String] in
+            let key = prefix.isEmpty ? name : prefix + "." + name
+            if let nested = value as? [String: Any] { return leafKeys(nested, prefix: key) }
+            return [key]
+        }
+    }
+
+    /// Every key with its type, default, environment variable, flag and meaning, as Markdown:
+    /// docs/hospital-configuration.md is exactly this text.
+    public static func documentation() -> String {
+        var text = """
+            # kyukyu-hospital configuration
+
+            <!-- Generated by HospitalConfiguration.documentation(); a test fails when this file and the code differ. -->
+
+            `kyukyu-hospital serve` runs with no setup beyond `kyukyu-hospital ca init`. A value is taken from the
+            first of these that sets it:
+
+            1. a flag: `--http-port 9443` or `--http-port=9443`;
+            2. an environment variable: `KYUKYU_HOSPITAL_HTTP_PORT=9443`;
+            3. the JSON configuration file: nested objects or dotted keys, `{"http": {"port": 9443}}`, with JSON
+               numbers for integers and strings for everything else;
+            4. the embedded default.
+
+            The file is the one named by `\(fileFlag) <path>`, else by `\(fileEnvironmentVariable)`; a file named
+            in one of these ways must exist. Without one, `\(defaultFilePath)` in the working folder is read when it
+            exists. A key, flag or `KYUKYU_HOSPITAL_` variable that the receiver does not know is an error, never
+            ignored; so is a value of the wrong type or out of range.
+
+            The receiver speaks only HTTPS. Ambulances present a client certificate from the receiver's CA
+            (`kyukyu-hospital device issue`); staff sign in with password and TOTP (`kyukyu-hospital staff add`).
+
+            `<state>` below is the value of `state.directory`.
+
+            | Key | Type | Default | Environment variable | Flag | Meaning |
+            | --- | --- | --- | --- | --- | --- |
+
+            """
+        for key in keys {
+            let cells = [
+                "`\(key.name)`", key.type.rawValue, "`\(key.defaultText)`", "`\(key.environmentName)`",
+                "`\(key.flagName)`", key.meaning,
+            ]
+            text += "| " + cells.joined(separator: " | ") + " |\n"
+        }
+        return text
+    }
+}

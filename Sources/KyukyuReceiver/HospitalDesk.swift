@@ -1,0 +1,318 @@
+import Crypto
+public import Foundation
+public import KyukyuDomain
+public import Logging
+import ServiceLifecycle
+
+/// Everyone listening for new events (ambulance streams, boards).
+actor EventHub {
+    private var subscribers: [UUID: AsyncStream<HandoffEvent>.Continuation] = [:]
+
+    func subscribe() -> AsyncStream<HandoffEvent> {
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: HandoffEvent.self,
+            bufferingPolicy: .bufferingNewest(1024)
+        )
+        let key = UUID()
+        subscribers[key] = continuation
+        continuation.onTermination = { _ in Task { await self.unsubscribe(key) } }
+        return stream
+    }
+
+    func publish(_ event: HandoffEvent) {
+        for continuation in subscribers.values { continuation.yield(event) }
+    }
+
+    /// Ends every stream (shutdown).
+    func finishAll() {
+        for continuation in subscribers.values { continuation.finish() }
+        subscribers = [:]
+    }
+
+    private func unsubscribe(_ key: UUID) { subscribers[key] = nil }
+}
+
+/// The receiver's work, without HTTP: intake, status changes, and the event streams. The HTTP API and the tests
+/// call it.
+public final class HospitalDesk: Sendable {
+    /// This hospital.
+    public let hospital: HospitalCode
+    /// The store.
+    public let store: HospitalStore
+    let validator: any HandoffDocumentValidating
+    let hub = EventHub()
+    let clock: any Clock<Duration>
+    let keepAlive: Duration
+    let now: @Sendable () -> Date
+    let logger: Logger
+
+    /// The largest document accepted (handoff contract: 4 MiB).
+    public static let maximumDocumentBytes = 4 * 1024 * 1024
+
+    /// Assembles the desk.
+    ///
+    /// - Parameters:
+    ///   - hospital: This hospital's code; documents for another are refused (422).
+    ///   - store: The opened store.
+    ///   - validator: Checks documents and reads their identity (``StructuralHandoffValidator`` or the real one).
+    ///   - clock: The keep-alive clock of the event streams (a test clock in tests).
+    ///   - keepAlive: How often a stream sends `: keep-alive` (15 s).
+    ///   - now: The wall clock of stored times.
+    ///   - logger: Logs at info and below; never patient data.
+    public init(
+        hospital: HospitalCode,
+        store: HospitalStore,
+        validator: any HandoffDocumentValidating,
+        clock: any Clock<Duration> = ContinuousClock(),
+        keepAlive: Duration = .seconds(15),
+        now: @escaping @Sendable () -> Date = Date.init,
+        logger: Logger
+    ) {
+        self.hospital = hospital
+        self.store = store
+        self.validator = validator
+        self.clock = clock
+        self.keepAlive = keepAlive
+        self.now = now
+        self.logger = logger
+    }
+
+    // MARK: - Intake
+
+    /// Why an intake was refused, as the HTTP layer maps it to statuses.
+    public enum IntakeRefusal: Error, Sendable, Hashable {
+        /// 400: no `Idempotency-Key`, or one that is not the body's `Bundle.identifier`.
+        case badKey(String)
+        /// 400: not JSON, or not a valid document.
+        case invalid(HandoffValidationError)
+        /// 403: unknown or revoked device, or the document names another sender.
+        case forbidden(String)
+        /// 422: the document is for another hospital.
+        case wrongDestination
+        /// 409: the key is stored with other content.
+        case conflict(String)
+        /// 503: the store failed.
+        case storage(String)
+    }
+
+    /// Checks that `device` may send (known, not revoked).
+    public func authorize(device: String) async throws(IntakeRefusal) {
+        let record: DeviceRecord?
+        do {
+            record = try await store.device(device)
+        } catch {
+            throw .storage(error.reason)
+        }
+        guard let record else { throw .forbidden("device \(device) is not registered at this hospital") }
+        guard record.revokedAt == nil else { throw .forbidden("device \(device) has been revoked") }
+    }
+
+    /// Validates and stores one posted document from `device` (the client certificate's CN).
+    public func intake(body: Data, idempotencyKey: String?, device: String) async throws(IntakeRefusal) -> (
+        IntakeOutcome, ValidatedDocumentInfo
+    ) {
+        try await authorize(device: device)
+        guard let idempotencyKey, !idempotencyKey.isEmpty else {
+            throw .badKey("the Idempotency-Key header is required: the document's Bundle.identifier value")
+        }
+        let info: ValidatedDocumentInfo
+        do {
+            info = try validator.validate(body)
+        } catch {
+            throw .invalid(error)
+        }
+        guard idempotencyKey.lowercased() == info.versionIdentifier.lowercased() else {
+            throw .badKey("the Idempotency-Key header differs from the document's Bundle.identifier")
+        }
+        guard info.senderDevice == device else {
+            throw .forbidden("the document's sender device is not the client certificate's")
+        }
+        guard info.destination == hospital else { throw .wrongDestination }
+        let outcome: IntakeOutcome
+        do {
+            outcome = try await store.intake(info, body: body, device: device, at: now())
+        } catch {
+            switch error.code {
+            case .conflict: throw .conflict(error.reason)
+            case .forbidden: throw .forbidden(error.reason)
+            default: throw .storage(error.reason)
+            }
+        }
+        if case .created(_, let event) = outcome {
+            await hub.publish(event)
+            logger.info(
+                "document stored",
+                metadata: ["kyukyu.device": "\(device)", "kyukyu.version": "\(info.version)"]
+            )
+        }
+        return (outcome, info)
+    }
+
+    // MARK: - Status changes
+
+    /// Staff acknowledge a patient.
+    public func acknowledge(_ set: UUID) async throws(ReceiverError) -> DocumentSetSummary {
+        try await change(set, to: .acknowledged, reason: nil, note: nil, by: .staff)
+    }
+
+    /// Staff divert an ambulance, with a reason (and a note, required for `other`, at most 200 characters).
+    public func divert(_ set: UUID, reason: DivertReason, note: String?) async throws(ReceiverError)
+        -> DocumentSetSummary
+    {
+        let note = note?.trimmingCharacters(in: .whitespacesAndNewlines)
+        if reason == .other, note?.isEmpty ?? true {
+            throw .invalidInput("note: a note is required when the reason is other")
+        }
+        return try await change(
+            set,
+            to: .diverted,
+            reason: reason.rawValue,
+            note: note?.isEmpty == true ? nil : note,
+            by: .staff
+        )
+    }
+
+    /// Staff mark the patient arrived (handover complete).
+    public func arrived(_ set: UUID) async throws(ReceiverError) -> DocumentSetSummary {
+        try await change(set, to: .arrived, reason: nil, note: nil, by: .staff)
+    }
+
+    /// The device withdraws its set.
+    public func withdraw(_ set: UUID, reason: WithdrawReason, device: String) async throws(ReceiverError)
+        -> DocumentSetSummary
+    {
+        try await change(set, to: .withdrawn, reason: reason.rawValue, note: nil, by: .device(device))
+    }
+
+    private func change(
+        _ set: UUID,
+        to status: HandoffStatus,
+        reason: String?,
+        note: String?,
+        by actor: HospitalStore.Actor
+    ) async throws(ReceiverError) -> DocumentSetSummary {
+        let (summary, event) = try await store.transition(
+            set,
+            to: status,
+            reason: reason,
+            note: note,
+            by: actor,
+            at: now()
+        )
+        if let event {
+            await hub.publish(event)
+            logger.info("status changed", metadata: ["kyukyu.device": "\(event.device)", "kyukyu.status": "\(status)"])
+        }
+        return summary
+    }
+
+    // MARK: - Streams
+
+    /// One server-sent event's text.
+    func frame(_ event: HandoffEvent, board: Bool) -> String {
+        let data =
+            (try? JSONSerialization.data(
+                withJSONObject: event.json(hospital: hospital, board: board),
+                options: [.sortedKeys, .withoutEscapingSlashes]
+            )) ?? Data("{}".utf8)
+        return
+            "id: \(board ? event.id : event.sequence)\nevent: handoff\ndata: \(String(decoding: data, as: UTF8.self))\n\n"
+    }
+
+    /// Runs a device's event stream until `emit` fails (the client went), the service shuts down, or the task is
+    /// cancelled: the replay (events after `lastEventID`, or every event of the device's open sets), then each
+    /// new event, and `: keep-alive` every ``keepAlive`` on the injected clock.
+    public func runDeviceStream(
+        device: String,
+        lastEventID: Int64?,
+        emit: @escaping @Sendable (String) async throws -> Void
+    ) async {
+        await run(
+            replay: { () async throws(ReceiverError) in
+                try await self.store.events(device: device, after: lastEventID, now: self.now())
+            },
+            position: { $0.device == device ? $0.sequence : nil },
+            start: lastEventID ?? 0,
+            board: false,
+            emit: emit
+        )
+    }
+
+    /// Runs the board's event stream (every device's events; ids are the board's own), as ``runDeviceStream``.
+    public func runBoardStream(lastEventID: Int64?, emit: @escaping @Sendable (String) async throws -> Void) async {
+        await run(
+            replay: { () async throws(ReceiverError) in
+                guard let lastEventID else { return [] }
+                return try await self.store.boardEvents(after: lastEventID)
+            },
+            position: { $0.id },
+            start: lastEventID ?? Int64.max,
+            board: true,
+            emit: emit
+        )
+    }
+
+    private func run(
+        replay: @escaping @Sendable () async throws(ReceiverError) -> [HandoffEvent],
+        position: @escaping @Sendable (HandoffEvent) -> Int64?,
+        start: Int64,
+        board: Bool,
+        emit: @escaping @Sendable (String) async throws -> Void
+    ) async {
+        let (lines, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1024))
+        // Subscribe before reading the replay, so that nothing falls between the two.
+        let live = await hub.subscribe()
+        let clock = self.clock
+        let keepAlive = self.keepAlive
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                var last = start == Int64.max ? Int64.min : start
+                do {
+                    for event in try await replay() {
+                        guard let at = position(event) else { continue }
+                        continuation.yield(self.frame(event, board: board))
+                        last = max(last, at)
+                    }
+                } catch {
+                    self.logger.error(
+                        "the event replay failed",
+                        metadata: ["kyukyu.error": "\((error as? ReceiverError)?.code.description ?? "unknown")"]
+                    )
+                    continuation.finish()
+                    return
+                }
+                if start == Int64.max { last = Int64.min }
+                for await event in live {
+                    guard let at = position(event), at > last else { continue }
+                    last = at
+                    continuation.yield(self.frame(event, board: board))
+                }
+                continuation.finish()
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    do {
+                        try await clock.sleep(for: keepAlive)
+                    } catch {
+                        return
+                    }
+                    continuation.yield(": keep-alive\n\n")
+                }
+            }
+            // The stream ends when the service shuts down: the server's graceful shutdown waits for open requests.
+            await withGracefulShutdownHandler {
+                do {
+                    for await line in lines { try await emit(line) }
+                } catch {
+                    // The client went away.
+                }
+            } onGracefulShutdown: {
+                continuation.finish()
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Ends every open stream (shutdown).
+    public func finishStreams() async { await hub.finishAll() }
+}

@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import KyukyuCrew
+import KyukyuReceiver
+import KyukyuVault
+import Logging
+
+/// `kyukyu-hospital serve`: runs the receiver until SIGTERM or SIGINT.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the receiver: intake, the ambulances' event streams and the staff API, over HTTPS.",
+        discussion: """
+            Every key of docs/hospital-configuration.md can be given as a flag (--http-port 9443), an environment \
+            variable (KYUKYU_HOSPITAL_HTTP_PORT) or in a JSON file (--config FILE, default ./kyukyu-hospital.json \
+            if it exists); a flag wins over the environment, which wins over the file. Run `ca init` first.
+            """
+    )
+
+    @Argument(parsing: .captureForPassthrough, help: "Configuration flags (see docs/hospital-configuration.md).")
+    var options: [String] = []
+
+    func run() async throws {
+        let configuration: HospitalConfiguration
+        do {
+            configuration = try HospitalConfiguration.load(
+                arguments: options,
+                environment: ProcessInfo.processInfo.environment
+            )
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error.reason)\n".utf8))
+            throw ExitCode(64)
+        }
+        let level = configuration.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "kyukyu.hospital")
+        let receiver: HospitalReceiver
+        do {
+            let store = try HospitalStore.open(
+                path: configuration.databasePath,
+                keyProvider: KeyFileProvider(stateDirectory: configuration.stateDirectory),
+                logger: logger
+            )
+            var policy = CrewDirectory.Policy()
+            policy.sessionLifetime = configuration.staffSession
+            // The board is a wall screen: it never locks for idleness, only the session's end signs it out.
+            policy.idleLock = configuration.staffSession
+            policy.maxSignInFailures = configuration.staffMaximumFailures
+            policy.totpIssuer = "Myna Kyukyu hospital"
+            let staff = try CrewDirectory.open(
+                path: configuration.staffDatabasePath,
+                secretKey: try CrewSecretKey.load(path: configuration.staffKeyPath, create: true),
+                policy: policy,
+                logger: logger
+            )
+            let desk = HospitalDesk(
+                hospital: configuration.hospital,
+                store: store,
+                validator: StructuralHandoffValidator(),
+                keepAlive: configuration.keepAlive,
+                logger: logger
+            )
+            let host = configuration.host
+            receiver = try HospitalReceiver.make(
+                settings: HospitalSettings(
+                    host: configuration.host,
+                    port: configuration.port,
+                    tls: try HospitalPKI(directory: configuration.tlsDirectory).serverTLSConfiguration()
+                ),
+                desk: desk,
+                staff: staff,
+                onRunning: { port in logger.notice("receiver at https://\(host):\(port)/") },
+                logger: logger
+            )
+        } catch let error as ReceiverError {
+            FileHandle.standardError.write(Data("error: \(error.reason)\n".utf8))
+            throw ExitCode(1)
+        } catch let error as CrewError {
+            FileHandle.standardError.write(Data("error: \(error.reason)\n".utf8))
+            throw ExitCode(1)
+        }
+        try await receiver.run()
+    }
+}
+
+/// Where the receiver's state is, for the offline commands.
+struct StateOptions: ParsableArguments {
+    @Option(
+        name: [.customLong("state-directory"), .customLong("state-dir")],
+        help: "The receiver's state folder (as serve's state.directory)."
+    )
+    var stateDirectory = "state/hospital"
+
+    @Option(
+        name: [.customLong("tls-directory"), .customLong("tls-dir")],
+        help: "The CA's folder (as serve's tls.directory; default <state-dir>/pki)."
+    )
+    var tlsDirectory: String?
+
+    var pki: HospitalPKI { HospitalPKI(directory: tlsDirectory ?? stateDirectory + "/pki") }
+
+    func openStore() throws -> HospitalStore {
+        var logger = Logger(label: "kyukyu.hospital")
+        logger.logLevel = .warning
+        do {
+            return try HospitalStore.open(
+                path: stateDirectory + "/" + HospitalStore.fileName,
+                keyProvider: KeyFileProvider(stateDirectory: stateDirectory),
+                logger: logger
+            )
+        } catch {
+            throw CommandFailure(error.reason)
+        }
+    }
+}
