@@ -1,31 +1,6 @@
 public import Foundation
 public import KyukyuDomain
 
-/// The gateway's signed audit head carried by a document (handoff contract, "The audit anchor"): the same fields
-/// as `KyukyuVault.AuditHead`, so that `kyukyu audit verify --anchors` can check a tablet's trail against them.
-public struct HandoffAuditAnchor: Sendable, Hashable, Codable {
-    /// The number of audit entries (and the sequence of the last one) when the head was signed.
-    public var sequence: Int64
-    /// The hash of the last entry, hex.
-    public var hash: String
-    /// When the head was signed, in milliseconds since 1970 (the exact value the signature covers).
-    public var signedAtMilliseconds: Int64
-    /// The Ed25519 public key that signed it, base64.
-    public var signingPublicKey: String
-    /// The Ed25519 signature, base64.
-    public var signature: String
-
-    /// Makes an anchor.
-    public init(sequence: Int64, hash: String, signedAtMilliseconds: Int64, signingPublicKey: String, signature: String)
-    {
-        self.sequence = sequence
-        self.hash = hash
-        self.signedAtMilliseconds = signedAtMilliseconds
-        self.signingPublicKey = signingPublicKey
-        self.signature = signature
-    }
-}
-
 /// What the receiver needs to know about a valid document, read from it by a ``HandoffDocumentValidating``.
 /// Nothing here is patient data: identifiers are random, the rest names the sender, the destination and the audit.
 public struct ValidatedDocumentInfo: Sendable, Hashable {
@@ -42,7 +17,7 @@ public struct ValidatedDocumentInfo: Sendable, Hashable {
     /// The sending device (`Provenance.agent` → `Device.identifier`, system `urn:kyukyu:device`).
     public var senderDevice: String
     /// The gateway's audit head at build time, when the document carries one.
-    public var auditAnchor: HandoffAuditAnchor?
+    public var auditAnchor: AuditAnchor?
     /// `Bundle.timestamp`: when the version was built.
     public var timestamp: Date
     /// The previous version's identifier (`Composition.relatesTo` `replaces`), for versions after the first.
@@ -56,7 +31,7 @@ public struct ValidatedDocumentInfo: Sendable, Hashable {
         bundleID: String,
         destination: HospitalCode,
         senderDevice: String,
-        auditAnchor: HandoffAuditAnchor?,
+        auditAnchor: AuditAnchor?,
         timestamp: Date,
         replaces: String? = nil
     ) {
@@ -290,7 +265,7 @@ public struct StructuralHandoffValidator: HandoffDocumentValidating {
 
             // The sender and the audit anchor.
             var sender: String?
-            var anchor: HandoffAuditAnchor?
+            var anchor: AuditAnchor?
             if let provenance = resources.first(where: { $0["resourceType"] as? String == "Provenance" }) {
                 for agent in provenance["agent"] as? [[String: Any]] ?? [] {
                     guard let reference = (agent["who"] as? [String: Any])?["reference"] as? String,
@@ -338,7 +313,7 @@ public struct StructuralHandoffValidator: HandoffDocumentValidating {
             )
         }
 
-        mutating func readAnchor(_ anchorExtension: [String: Any]) -> HandoffAuditAnchor? {
+        mutating func readAnchor(_ anchorExtension: [String: Any]) -> AuditAnchor? {
             let expression = "Provenance.extension('audit-anchor')"
             var values: [String: Any] = [:]
             for sub in anchorExtension["extension"] as? [[String: Any]] ?? [] {
@@ -359,7 +334,7 @@ public struct StructuralHandoffValidator: HandoffDocumentValidating {
                 )
                 return nil
             }
-            return HandoffAuditAnchor(
+            return AuditAnchor(
                 sequence: sequence,
                 hash: hash,
                 signedAtMilliseconds: Int64((signedAt.timeIntervalSince1970 * 1000).rounded()),

@@ -1,4 +1,5 @@
 public import Foundation
+import KyukyuDomain
 
 /// The receiver's exports: every document version as a FHIR JSON file, and one device's audit anchors.
 public enum HospitalExport {

@@ -1,6 +1,7 @@
 import Crypto
 public import Foundation
 internal import GRDB
+public import KyukyuDomain
 public import KyukyuVault
 public import Logging
 
@@ -544,7 +545,7 @@ public final class HospitalStore: Sendable {
             return rows.map { row in
                 StoredAnchor(
                     device: row["device"],
-                    anchor: HandoffAuditAnchor(
+                    anchor: AuditAnchor(
                         sequence: row["sequence"],
                         hash: row["hash"],
                         signedAtMilliseconds: row["signed_at_ms"],

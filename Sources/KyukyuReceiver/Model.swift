@@ -1,58 +1,13 @@
 public import Foundation
 public import KyukyuDomain
 
-/// A document set's status at this hospital, as the ambulance's event stream and the board say it.
-public struct HandoffStatus: RawRepresentable, Sendable, Hashable, Codable, CustomStringConvertible {
-    /// The contract's spelling.
-    public let rawValue: String
-    /// Makes a status from its spelling; nil for an unknown one.
-    public init?(rawValue: String) {
-        guard Self.all.contains(where: { $0.rawValue == rawValue }) else { return nil }
-        self.rawValue = rawValue
-    }
-    private init(_ rawValue: String) { self.rawValue = rawValue }
-
-    /// A version was stored.
-    public static let received = HandoffStatus("received")
-    /// Staff acknowledged: the hospital expects the patient.
-    public static let acknowledged = HandoffStatus("acknowledged")
-    /// Staff cannot accept the patient (with a reason).
-    public static let diverted = HandoffStatus("diverted")
-    /// Handover complete.
-    public static let arrived = HandoffStatus("arrived")
-    /// The crew chose another hospital or closed the incident.
-    public static let withdrawn = HandoffStatus("withdrawn")
-    /// Every status.
-    public static let all: [HandoffStatus] = [.received, .acknowledged, .diverted, .arrived, .withdrawn]
+/// The statuses a receiver gives a document set (the outbox's own `queued` and `sent` never come from here).
+extension HandoffStatus {
+    /// Every status a receiver records.
+    public static let receiverStatuses: [HandoffStatus] = [.received, .acknowledged, .diverted, .arrived, .withdrawn]
 
     /// Whether the set is closed here (handed over, or withdrawn by the crew): it leaves the board's list.
     public var isClosed: Bool { self == .arrived || self == .withdrawn }
-    /// The spelling.
-    public var description: String { rawValue }
-}
-
-/// Why staff divert an ambulance (handoff contract, "Divert reasons").
-public enum DivertReason: String, Sendable, Hashable, Codable, CaseIterable {
-    /// No beds.
-    case noBeds = "no-beds"
-    /// No specialist on duty.
-    case noSpecialist = "no-specialist"
-    /// CT unavailable.
-    case ctUnavailable = "ct-unavailable"
-    /// Operating rooms full.
-    case operatingRoomsFull = "operating-rooms-full"
-    /// ICU full.
-    case icuFull = "icu-full"
-    /// Another reason: a note is then required.
-    case other
-}
-
-/// Why the crew withdrew a document set from this hospital.
-public enum WithdrawReason: String, Sendable, Hashable, Codable, CaseIterable {
-    /// The crew chose another hospital.
-    case anotherHospital = "another-hospital"
-    /// The crew closed the incident.
-    case closed
 }
 
 /// One status change of a document set, as stored and streamed.
@@ -177,7 +132,7 @@ public struct StoredAnchor: Sendable, Hashable, Codable {
     /// The device whose audit head it is.
     public var device: String
     /// The head.
-    public var anchor: HandoffAuditAnchor
+    public var anchor: AuditAnchor
     /// The document set that carried it.
     public var documentSet: UUID
     /// The version that carried it.

@@ -60,7 +60,7 @@ struct ServeCommand: AsyncParsableCommand {
             let desk = HospitalDesk(
                 hospital: configuration.hospital,
                 store: store,
-                validator: StructuralHandoffValidator(),
+                validator: FHIRHandoffValidator(),
                 keepAlive: configuration.keepAlive,
                 logger: logger
             )

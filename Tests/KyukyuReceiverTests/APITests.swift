@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import KyukyuCrew
+import KyukyuDomain
 import KyukyuReceiver
 import Logging
 import NIOCore

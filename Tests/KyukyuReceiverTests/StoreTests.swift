@@ -1,4 +1,5 @@
 import Foundation
+import KyukyuDomain
 import KyukyuReceiver
 import KyukyuVault
 import Testing

@@ -1,6 +1,7 @@
 import Clocks
 import ConcurrencyExtras
 import Foundation
+import KyukyuDomain
 import KyukyuReceiver
 import Synchronization
 import Testing

@@ -4,6 +4,7 @@ import Hummingbird
 import KyukyuCardSim
 import KyukyuDomain
 import KyukyuEligibilitySim
+import KyukyuFHIR
 import KyukyuOnshi
 import KyukyuReceiver
 import KyukyuVault
@@ -43,9 +44,8 @@ enum Synthetic {
     static let givenNameKana = patient.holder.givenNameKana
 }
 
-/// A hand-built handoff document (the real builder lands later), per docs/handoff-contract.md: a document Bundle
-/// with a Composition first, the Patient, the Encounter with its destination Organization, the sending Device and
-/// the Provenance with the audit anchor.
+/// A pre-arrival document for the tests, as the gateway sends it (KyukyuFHIR's builder), with the fields the tests
+/// vary: set, version, destination, sender, complaint, size and anchor.
 struct SyntheticDocument {
     var set = UUID()
     var version = 1
@@ -65,121 +65,64 @@ struct SyntheticDocument {
         try! Curve25519.Signing.PrivateKey(rawRepresentation: signingKeyBytes)
     }
 
-    var json: [String: Any] {
-        let holder = patient.holder
-        let signature = try! Self.signingKey.signature(for: Data("head \(anchorSequence)".utf8))
-        var composition: [String: Any] = [
-            "resourceType": "Composition",
-            "id": "composition",
-            "identifier": ["system": "urn:ietf:rfc:3986", "value": setIdentifier],
-            "status": "final",
-            "title": "救急搬送前情報 / Pre-arrival summary",
-            "section": [
-                ["title": "Chief complaint", "text": ["status": "generated", "div": "<div>\(chiefComplaint)</div>"]]
-            ],
-        ]
-        if let replaces {
-            composition["relatesTo"] = [
-                ["code": "replaces", "targetIdentifier": ["system": "urn:ietf:rfc:3986", "value": replaces]]
-            ]
+    /// The document, built by KyukyuFHIR's builder from synthetic patient 7's records (deterministic: the same
+    /// fields give the same bytes), padded with trailing spaces when `padding` asks for a large body.
+    var data: Data {
+        let signingKey = Self.signingKey
+        let message = Data("head \(anchorSequence)".utf8)
+        let anchor = AuditAnchor(
+            sequence: anchorSequence,
+            hash: String(repeating: "ab", count: 32),
+            signedAtMilliseconds: 1_795_749_119_123,
+            signingPublicKey: signingKey.publicKey.rawRepresentation.base64EncodedString(),
+            signature: try! signingKey.signature(for: message).base64EncodedString()
+        )
+        var observations = CrewObservations()
+        if let complaint = ChiefComplaint(rawValue: chiefComplaint) {
+            observations.chiefComplaint = complaint
+        } else {
+            observations.chiefComplaint = .other
+            observations.complaintNote = chiefComplaint
         }
-        var entries: [[String: Any]] = [
-            ["fullUrl": "urn:uuid:11111111-0000-4000-8000-000000000001", "resource": composition],
-            [
-                "fullUrl": "urn:uuid:11111111-0000-4000-8000-000000000002",
-                "resource": [
-                    "resourceType": "Patient",
-                    "id": "patient",
-                    "name": [
-                        [
-                            "use": "official", "text": holder.fullName, "family": holder.familyName,
-                            "given": [holder.givenName],
-                        ],
-                        [
-                            "use": "official", "text": holder.fullNameKana, "family": holder.familyNameKana,
-                            "given": [holder.givenNameKana],
-                        ],
-                    ],
-                    "birthDate": String(
-                        format: "%04d-%02d-%02d",
-                        holder.birthDate.year,
-                        holder.birthDate.month,
-                        holder.birthDate.day
-                    ),
-                ] as [String: Any],
-            ],
-            [
-                "fullUrl": "urn:uuid:11111111-0000-4000-8000-000000000003",
-                "resource": [
-                    "resourceType": "Encounter",
-                    "id": "transport",
-                    "status": "in-progress",
-                    "hospitalization": ["destination": ["reference": "urn:uuid:11111111-0000-4000-8000-000000000004"]],
-                ] as [String: Any],
-            ],
-            [
-                "fullUrl": "urn:uuid:11111111-0000-4000-8000-000000000004",
-                "resource": [
-                    "resourceType": "Organization",
-                    "id": "destination",
-                    "identifier": [["system": StructuralHandoffValidator.hospitalSystem, "value": hospital]],
-                ] as [String: Any],
-            ],
-            [
-                "fullUrl": "urn:uuid:11111111-0000-4000-8000-000000000005",
-                "resource": [
-                    "resourceType": "Device",
-                    "id": "gateway",
-                    "identifier": [["system": StructuralHandoffValidator.deviceSystem, "value": device]],
-                ] as [String: Any],
-            ],
-            [
-                "fullUrl": "urn:uuid:11111111-0000-4000-8000-000000000006",
-                "resource": [
-                    "resourceType": "Provenance",
-                    "id": "provenance",
-                    "recorded": "2026-11-27T03:12:00Z",
-                    "agent": [
-                        ["who": ["reference": "urn:uuid:11111111-0000-4000-8000-000000000005"]],
-                        ["who": ["identifier": ["system": "urn:kyukyu:crew", "value": "CREW-01"]]],
-                    ],
-                    "extension": [
-                        [
-                            "url": StructuralHandoffValidator.anchorExtension,
-                            "extension": [
-                                ["url": "sequence", "valueString": String(anchorSequence)],
-                                ["url": "hash", "valueString": String(repeating: "ab", count: 32)],
-                                ["url": "signedAt", "valueInstant": "2026-11-27T03:11:59.123Z"],
-                                [
-                                    "url": "signingPublicKey",
-                                    "valueBase64Binary": Self.signingKey.publicKey.rawRepresentation
-                                        .base64EncodedString(),
-                                ],
-                                ["url": "signature", "valueBase64Binary": signature.base64EncodedString()],
-                            ],
-                        ]
-                    ],
-                ] as [String: Any],
-            ],
-        ]
-        if padding > 0 {
-            entries.append([
-                "fullUrl": "urn:uuid:11111111-0000-4000-8000-000000000007",
-                "resource": ["resourceType": "Basic", "id": "padding", "text": String(repeating: "x", count: padding)],
-            ])
+        observations.priority = .red
+        var records: [MedicalCategory: CategoryRecords] = [:]
+        for category in MedicalCategory.allCases { records[category] = patient.records(category) }
+        let input = HandoffInput(
+            documentSet: set,
+            version: version,
+            versionID: versionID,
+            // A later version the test made by hand (not with next()) replaces a made-up one.
+            previousVersionID: replaces.flatMap { UUID(uuidString: String($0.dropFirst("urn:uuid:".count))) }
+                ?? (version > 1 ? UUID(uuidString: "00000000-0000-4000-8000-000000000001") : nil),
+            builtAt: Date(timeIntervalSince1970: 1_800_000_100),
+            dataAsOf: Date(timeIntervalSince1970: 1_800_000_000),
+            records: records,
+            gaps: [],
+            observations: observations,
+            consent: .verbal,
+            crewID: "TEST-A1",
+            deviceID: device,
+            // A malformed code (a test of the refusal) is put in after the build, which checks codes.
+            hospital: HospitalCode(rawValue: hospital) ?? HospitalCode(rawValue: "0000000001")!,
+            hospitalName: "テスト救命救急センター (架空)",
+            auditAnchor: anchor
+        )
+        var data = try! HandoffDocumentBuilder.build(input)
+        if HospitalCode(rawValue: hospital) == nil {
+            data = Data(
+                String(decoding: data, as: UTF8.self).replacingOccurrences(
+                    of: "\"0000000001\"",
+                    with: "\"\(hospital)\""
+                )
+                .utf8
+            )
         }
-        return [
-            "resourceType": "Bundle",
-            "id": "bundle-\(versionID.uuidString.lowercased().prefix(8))-v\(version)",
-            "meta": ["versionId": String(version)],
-            "identifier": ["system": "urn:ietf:rfc:3986", "value": versionIdentifier],
-            "type": "document",
-            "timestamp": "2026-11-27T03:12:00.000Z",
-            "entry": entries,
-        ]
+        if padding > 0 { data.append(Data(repeating: 0x20, count: padding)) }
+        return data
     }
 
-    var data: Data { try! JSONSerialization.data(withJSONObject: json, options: [.sortedKeys]) }
+    /// The document as JSON objects.
+    var json: [String: Any] { try! JSONSerialization.jsonObject(with: data) as! [String: Any] }
 
     /// The next version of this document.
     func next(chiefComplaint: String? = nil) -> SyntheticDocument {

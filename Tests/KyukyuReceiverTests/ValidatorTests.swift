@@ -54,9 +54,17 @@ struct ValidatorTests {
     }
 
     @Test func aLaterVersionMustSayWhatItReplaces() {
-        var document = SyntheticDocument()
-        document.version = 3
-        #expect(throws: HandoffValidationError.self) { try validator.validate(document.data) }
+        // Version 3 with the Composition's relatesTo taken out (the builder never makes such a document).
+        var bundle = SyntheticDocument().next().next().json
+        var entries = bundle["entry"] as! [[String: Any]]
+        var composition = entries[0]["resource"] as! [String: Any]
+        #expect(composition["relatesTo"] != nil)
+        composition["relatesTo"] = nil
+        entries[0]["resource"] = composition
+        bundle["entry"] = entries
+        let data = try! JSONSerialization.data(withJSONObject: bundle)
+        #expect(throws: HandoffValidationError.self) { try validator.validate(data) }
+        #expect(throws: HandoffValidationError.self) { try FHIRHandoffValidator().validate(data) }
     }
 
     @Test func identifiersMustBeUUIDURNs() throws {
