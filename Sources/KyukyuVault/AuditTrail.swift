@@ -239,6 +239,12 @@ public final class AuditTrail: Sendable {
     ///   contain that entry with the same hash, which detects a rollback of the whole file to an older
     ///   state that a local check cannot see.
     public func verify(anchor: AuditHead? = nil) async throws -> AuditVerification {
+        try await verify(anchors: anchor.map { [$0] } ?? [])
+    }
+
+    /// Verifies the chain and the signed head, and that the chain still contains every one of `anchors` (heads
+    /// kept off the device: an export, or the anchors a hospital's receiver kept from the documents it got).
+    public func verify(anchors: [AuditHead]) async throws -> AuditVerification {
         let (rows, head) = try await self.writer.read { db in
             let rows = try Row.fetchAll(
                 db,
@@ -255,7 +261,7 @@ public final class AuditTrail: Sendable {
             }
             return (rows, try Self.fetchHead(db))
         }
-        return self.verify(rows: rows, head: head, anchor: anchor)
+        return self.verify(rows: rows, head: head, anchors: anchors)
     }
 
     /// Verifies an export (entries in chain order plus the signed head) off the device, against a
@@ -286,7 +292,7 @@ public final class AuditTrail: Sendable {
         var verification = verifyChain(
             rows: rows,
             head: head,
-            anchor: nil,
+            anchors: [],
             signingPublicKey: signingPublicKey,
             clockJumpTolerance: clockJumpTolerance,
             partial: allowingPartial
@@ -438,11 +444,11 @@ public final class AuditTrail: Sendable {
         )
     }
 
-    func verify(rows: [StoredRow], head: AuditHead?, anchor: AuditHead?) -> AuditVerification {
+    func verify(rows: [StoredRow], head: AuditHead?, anchors: [AuditHead]) -> AuditVerification {
         Self.verifyChain(
             rows: rows,
             head: head,
-            anchor: anchor,
+            anchors: anchors,
             signingPublicKey: self.signingPublicKey,
             clockJumpTolerance: self.clockJumpTolerance,
             partial: false
@@ -454,7 +460,7 @@ public final class AuditTrail: Sendable {
     static func verifyChain(
         rows: [StoredRow],
         head: AuditHead?,
-        anchor: AuditHead?,
+        anchors: [AuditHead],
         signingPublicKey: Data,
         clockJumpTolerance: Double,
         partial: Bool
@@ -560,7 +566,7 @@ public final class AuditTrail: Sendable {
             problems.append(.init(kind: .headMissing, sequence: nil, detail: "entries exist but no signed head"))
         }
 
-        if let anchor {
+        for anchor in anchors {
             if !Self.headSignatureIsValid(anchor, signingPublicKey: signingPublicKey) {
                 problems.append(
                     .init(kind: .anchorMismatch, sequence: anchor.sequence, detail: "anchor signature invalid")

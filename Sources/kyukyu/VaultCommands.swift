@@ -262,6 +262,14 @@ struct AuditCommand: AsyncParsableCommand {
         @Option(help: "A head exported earlier (JSON, e.g. the last line of an export) the chain must still contain.")
         var anchor: String?
 
+        @Option(
+            help: """
+                The anchors a hospital's receiver kept from this ambulance's documents \
+                (`kyukyu-hospital anchors --device ID --out FILE`): the chain must still contain every one.
+                """
+        )
+        var anchors: String?
+
         func run() async throws {
             let vault = try await self.options.openVault(runStartUpDuties: false)
             var anchorHead: AuditHead?
@@ -277,7 +285,24 @@ struct AuditCommand: AsyncParsableCommand {
                     anchorHead = try decoder.decode(AuditHead.self, from: data)
                 }
             }
-            let verification = try await vault.audit.verify(anchor: anchorHead)
+            var heads = anchorHead.map { [$0] } ?? []
+            if let anchors {
+                guard let data = FileManager.default.contents(atPath: anchors) else {
+                    throw VaultCommandError("cannot read \(anchors)")
+                }
+                guard let file = try? JSONDecoder().decode(ReceiverAnchors.self, from: data),
+                    file.format == ReceiverAnchors.format
+                else {
+                    throw VaultCommandError(
+                        "\(anchors) is not a receiver's anchors file (\(ReceiverAnchors.format), from kyukyu-hospital anchors)"
+                    )
+                }
+                heads += file.anchors
+                if !self.options.json {
+                    print("anchors from the receiver: \(file.anchors.count) (device \(file.device))")
+                }
+            }
+            let verification = try await vault.audit.verify(anchors: heads)
             if self.options.json {
                 try printJSON(verification)
             } else {
@@ -296,6 +321,15 @@ struct AuditCommand: AsyncParsableCommand {
             }
             if !verification.isIntact { throw ExitCode(1) }
         }
+    }
+
+    /// The anchors file `kyukyu-hospital anchors` writes: the signed heads carried by one ambulance's documents (each
+    /// decodes as an ``AuditHead``; the receiver's own fields beside them are ignored).
+    struct ReceiverAnchors: Decodable {
+        static let format = "kyukyu-hospital-anchors/1"
+        var format: String
+        var device: String
+        var anchors: [AuditHead]
     }
 
     /// `kyukyu audit export`: JSON lines, then the signed head.

@@ -252,3 +252,59 @@ struct VaultCLITests {
         #expect(!FileManager.default.fileExists(atPath: keyFile))
     }
 }
+
+extension VaultCLITests {
+    /// The hospital's receiver keeps the signed audit head each document carried; a tablet whose vault file was
+    /// later put back to an older copy no longer contains those heads, and `audit verify --anchors` says so.
+    @Test(.timeLimit(.minutes(1)))
+    func aRolledBackTrailIsCaughtWithTheReceiversAnchors() async throws {
+        let directory = try makeTemporaryDirectory()
+        defer { removeDirectory(directory) }
+        let (vault, _) = try await self.makeVault(directory)
+        let first = try #require(try await vault.audit.head())
+        _ = await vault.truncateWAL()
+        let database = directory + "/" + VaultDatabase.fileName
+        let backup = directory + "/older-copy.sqlite"
+        try FileManager.default.copyItem(atPath: database, toPath: backup)
+        try await vault.audit.append(.crewSignOut(crew: testCrew))
+        let second = try #require(try await vault.audit.head())
+        #expect(second.sequence > first.sequence)
+        _ = await vault.truncateWAL()
+
+        // As `kyukyu-hospital anchors` writes it: the heads, with the receiver's own fields beside them.
+        func anchorsFile(_ heads: [AuditHead]) throws -> String {
+            let path = directory + "/anchors-\(heads.count).json"
+            let anchors = try heads.map { head -> [String: Any] in
+                var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(head)) as! [String: Any]
+                object["documentSet"] = "urn:uuid:\(UUID().uuidString.lowercased())"
+                object["version"] = 1
+                return object
+            }
+            let file: [String: Any] = [
+                "format": "kyukyu-hospital-anchors/1", "device": "ambulance-01", "anchors": anchors,
+            ]
+            FileManager.default.createFile(atPath: path, contents: try JSONSerialization.data(withJSONObject: file))
+            return path
+        }
+        let path = try anchorsFile([first, second])
+        let intact = try await KyukyuCLI.run(["audit", "verify", "--state-dir", directory, "--anchors", path])
+        #expect(intact.status == 0, "\(intact.output)")
+        #expect(intact.stdout.contains("anchors from the receiver: 2"))
+
+        // The file is put back to the copy made before the second head.
+        try FileManager.default.removeItem(atPath: database)
+        try FileManager.default.copyItem(atPath: backup, toPath: database)
+        let rolledBack = try await KyukyuCLI.run(["audit", "verify", "--state-dir", directory, "--anchors", path])
+        #expect(rolledBack.status == 1, "\(rolledBack.output)")
+        #expect(rolledBack.stdout.contains("anchor-mismatch"), "\(rolledBack.output)")
+        // Without the receiver's anchors the older copy looks intact: the anchors are what catch it.
+        let alone = try await KyukyuCLI.run(["audit", "verify", "--state-dir", directory])
+        #expect(alone.status == 0, "\(alone.output)")
+
+        let notAnchors = directory + "/not-anchors.json"
+        FileManager.default.createFile(atPath: notAnchors, contents: Data("{}".utf8))
+        let refused = try await KyukyuCLI.run(["audit", "verify", "--state-dir", directory, "--anchors", notAnchors])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("not a receiver's anchors file"), "\(refused.stderr)")
+    }
+}
