@@ -5,6 +5,7 @@ import HummingbirdTesting
 import KyukyuDomain
 import KyukyuGateway
 import KyukyuIncident
+import KyukyuVault
 import KyukyuWorkflow
 import NIOCore
 import Synchronization
