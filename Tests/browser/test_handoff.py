@@ -2,8 +2,10 @@
 the real gateway process with no hospital receiver running: a few observations, the demo hospital picked, one tap on
 "send to hospital"; the strip above the views then says the document is queued, why in plain words (the receiver
 cannot be reached) and that it retries by itself, counting seconds, with no spinner; a later vital-sign set becomes
-update v2 with no tap on the strip; the strip stays on the other views of the incident. Screenshots under
-state/screenshots/handoff-*.png. (The receiver, delivered and acknowledged are the lead's end-to-end test.)
+update v2 with no tap on the strip; the strip stays on the other views of the incident. Then the strip module alone,
+over the views a receiver would bring: diverted (red, the reason in words, the note, the hospitals listed with the
+diverting one marked; one tap sends to another) and acknowledged (green, "update v4 sent"). Screenshots under
+state/screenshots/handoff-*.png. (The receiver, delivered and acknowledged for real are the lead's end-to-end test.)
 """
 from __future__ import annotations
 
@@ -120,3 +122,63 @@ def test_send_with_no_receiver(stacks, tablet_for):
     assert view["status"] == "queued" and view["hospital"] == DEMO and view["latestVersion"] == 2, view
     assert view["deliveredVersion"] == 0 and view["waiting"] >= 1 and view["problem"], view
     assert view["documentSet"].startswith("urn:uuid:"), view
+
+    # The strip's other states, which only a hospital's receiver brings (the lead's end-to-end test drives them
+    # through the real receiver): the strip module itself, in this Chromium, over the views the API gives (their
+    # JSON as HandoffAPITests checks it). The app is taken off the page first, so only the strip is there.
+    second = {"code": "9999999992", "name": "テスト第二病院 (架空)"}
+    mounted = tablet.browser.execute_async_script(
+        """
+        const [hospitals, done] = [arguments[0], arguments[arguments.length - 1]];
+        import('/ui/view-handoff.js').then((m) => {
+          document.body.replaceChildren();
+          window.__sent = [];
+          const state = {
+            incident: {id: 'x', phase: 'summary', handoff: {
+              documentSet: 'urn:uuid:00000000-0000-4000-8000-000000000000', hospital: '9999999999',
+              hospitalName: hospitals[0].name, status: 'diverted', latestVersion: 3, deliveredVersion: 3,
+              divert: {reason: 'ct-unavailable', note: 'CT点検中'}, divertedBy: ['9999999999'], waiting: 0}},
+            transport: {hospitals, hospitalsError: null},
+            handoffBusy: false, handoffError: null, handoffPicking: false,
+          };
+          const strip = m.handoffStrip(state, {
+            sendHandoff: (code, options) => window.__sent.push([code, !!(options && options.confirmChange)]),
+            pickAnother: () => {},
+          });
+          document.body.append(strip.el);
+          window.__strip = {state, strip};
+          done(true);
+        }).catch((e) => done(String(e)));
+        """,
+        [{"code": DEMO, "name": "テスト救命救急センター (架空)"}, second],
+    )
+    assert mounted is True, mounted
+    tablet.wait_data(tid("handoff-strip"), "status", "diverted")
+    assert "handoff-danger" in tablet.js("return document.querySelector(arguments[0]).className", tid("handoff-strip"))
+    reason = tablet.wait_visible(tid("handoff-divert-reason"))
+    assert reason["data"]["reason"] == "ct-unavailable" and "CT使用不可" in reason["text"], reason
+    assert tablet.query(tid("handoff-divert-note"))["text"] == "CT点検中"
+    tablet.wait_visible(tid("handoff-pick-another"))
+    assert tablet.data(tid(f"handoff-other-{DEMO}"), "diverted") == "yes"
+    assert tablet.count(tid(f"handoff-other-{DEMO}") + " " + tid("handoff-diverted-mark")) == 1
+    assert tablet.data(tid("handoff-other-9999999992"), "diverted") == "no"
+    tablet.shot("diverted")
+    tablet.taps = 0
+    tablet.tap("handoff-other-9999999992")
+    assert tablet.js("return window.__sent") == [["9999999992", False]], "one tap sends there, no confirmation"
+
+    tablet.js(
+        """
+        const {state, strip} = window.__strip;
+        state.incident.handoff = {...state.incident.handoff, hospital: '9999999992', hospitalName: arguments[0],
+          status: 'acknowledged', latestVersion: 4, deliveredVersion: 4, divert: undefined};
+        strip.update();
+        """,
+        second["name"],
+    )
+    tablet.wait_data(tid("handoff-strip"), "status", "acknowledged")
+    assert "handoff-ok" in tablet.js("return document.querySelector(arguments[0]).className", tid("handoff-strip"))
+    version = tablet.query(tid("handoff-version"))
+    assert version["data"]["latest"] == "4" and version["data"]["delivered"] == "4", version
+    assert "v4" in version["text"] and tablet.query(tid("handoff-divert-reason")) is None
+    tablet.shot("acknowledged")
