@@ -123,9 +123,15 @@ def test_send_with_no_receiver(stacks, tablet_for):
     assert view["deliveredVersion"] == 0 and view["waiting"] >= 1 and view["problem"], view
     assert view["documentSet"].startswith("urn:uuid:"), view
 
-    # The strip's other states, which only a hospital's receiver brings (the lead's end-to-end test drives them
-    # through the real receiver): the strip module itself, in this Chromium, over the views the API gives (their
-    # JSON as HandoffAPITests checks it). The app is taken off the page first, so only the strip is there.
+
+def test_strip_after_divert(stacks, tablet_for):
+    """The strip's states that only a hospital's receiver brings (the lead's end-to-end test drives them through the
+    real receiver): the strip module itself, in Chromium, over the views the API gives (their JSON as HandoffAPITests
+    checks it). The app is taken off the page first, so only the strip is there."""
+    scenario = "handoff-strip"
+    stack = stacks(scenario, holder=3)
+    tablet = tablet_for(stack, scenario)
+    tablet.open()
     second = {"code": "9999999992", "name": "テスト第二病院 (架空)"}
     mounted = tablet.browser.execute_async_script(
         """
@@ -182,3 +188,18 @@ def test_send_with_no_receiver(stacks, tablet_for):
     assert version["data"]["latest"] == "4" and version["data"]["delivered"] == "4", version
     assert "v4" in version["text"] and tablet.query(tid("handoff-divert-reason")) is None
     tablet.shot("acknowledged")
+
+    # Not diverted: "change hospital" opens the list, and a pick there is confirmed first (the first is told).
+    tablet.js(
+        """
+        const {state, strip} = window.__strip;
+        state.incident.handoff = {...state.incident.handoff, status: 'sent'};
+        state.handoffPicking = true;
+        strip.update();
+        """
+    )
+    tablet.wait_data(tid("handoff-strip"), "status", "sent")
+    assert tablet.query(tid("handoff-change"))["ariaExpanded"] == "true"
+    assert tablet.query(tid("handoff-other-9999999992")) is None, "not the hospital it already goes to"
+    tablet.tap(f"handoff-other-{DEMO}")
+    assert tablet.js("return window.__sent")[-1] == [DEMO, True], "a change of mind asks first"
