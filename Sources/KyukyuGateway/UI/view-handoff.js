@@ -14,6 +14,7 @@ export function problemText(problem) {
     ["cannot be reached", "handoff.problem.unreachable"],
     ["busy or failing", "handoff.problem.failing"],
     ["could not be built", "handoff.problem.build"],
+    ["no certificate for the hospitals", "handoff.problem.noCertificate"],
   ]) {
     if (problem.includes(needle) && lang() !== "en") return t(key);
   }
