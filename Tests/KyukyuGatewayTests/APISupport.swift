@@ -56,9 +56,10 @@ final class InMemoryCrew: CrewAuthenticating {
 
 let silent = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
 
-/// The API over in-memory doubles: the store, onshi, the card and the crew.
+/// The API over in-memory doubles: the store, onshi, the card, the crew, and the handoff's builder and outbox.
 struct APIHarness {
     let store = InMemoryIncidentStore()
+    let outbox = RecordingHandoffOutbox()
     let onshi = InMemoryOnshi()
     let card = FakeCard()
     let crew = InMemoryCrew()
@@ -67,10 +68,12 @@ struct APIHarness {
     let readiness = Readiness()
     let api: GatewayAPI
 
-    /// The API over fresh doubles; `now` is the gateway's clock for what the crew records.
+    /// The API over fresh doubles; `now` is the gateway's clock for what the crew records. With `handoff` the desk
+    /// sends documents (``SetBuilder``) to `hospitals` through ``outbox``; without it the terminal has none configured.
     init(
         now: @escaping @Sendable () -> Date = Date.init,
-        hospitals: [ReceivingHospital] = ReceivingHospital.demo
+        hospitals: [ReceivingHospital] = ReceivingHospital.demo,
+        handoff: Bool = true
     ) throws {
         let client = EligibilityClient(
             transport: onshi,
@@ -78,7 +81,12 @@ struct APIHarness {
             logger: silent
         )
         desk = IncidentDesk(
-            effects: WorkflowEffects(store: store, fetching: client),
+            effects: WorkflowEffects(
+                store: store,
+                fetching: client,
+                handoff: handoff
+                    ? HandoffEffects(builder: SetBuilder(), outbox: outbox, hospitals: hospitals) : nil
+            ),
             configuration: WorkflowConfiguration(
                 terminalID: "ambulance-test",
                 deadlines: FetchDeadlines(overall: .seconds(20), perCategory: .seconds(20))

@@ -181,7 +181,7 @@ public struct GatewayAPI: Sendable {
             _ = try await session(request, touch: false)
             let active = await desk.active
             let open = await desk.openIncidents().map {
-                IncidentView($0, active: $0.state.id == active, includeSummary: false)
+                view($0, active: $0.state.id == active, includeSummary: false)
             }
             return try json(IncidentList(incidents: open))
         }
@@ -189,7 +189,7 @@ public struct GatewayAPI: Sendable {
             _ = try await session(request, csrf: true)
             _ = try await RequestBody.object(request, context: context, allowed: [])
             let runner = try await workflow { () throws(WorkflowError) in try await desk.open(source: .crew) }
-            var response = try json(IncidentView(await runner.snapshot(), active: true), status: .created)
+            var response = try json(view(await runner.snapshot(), active: true), status: .created)
             response.headers[.location] = "/api/v1/incidents/\(runner.id)"
             return response
         }
@@ -210,7 +210,7 @@ public struct GatewayAPI: Sendable {
             }
             let active = await desk.active
             var response = try json(
-                IncidentView(await runner.snapshot(), active: active == runner.id),
+                view(await runner.snapshot(), active: active == runner.id),
                 status: .created
             )
             response.headers[.location] = "/api/v1/incidents/\(runner.id)"
@@ -219,13 +219,13 @@ public struct GatewayAPI: Sendable {
         api.get("incidents/:id") { request, context in
             _ = try await session(request, touch: false)
             let runner = try await runner(context)
-            return try json(IncidentView(await runner.snapshot(), active: await desk.active == runner.id))
+            return try json(view(await runner.snapshot(), active: await desk.active == runner.id))
         }
         api.post("incidents/:id/activate") { request, context in
             _ = try await session(request, csrf: true)
             let runner = try await runner(context)
             try await workflow { () throws(WorkflowError) in try await desk.activate(runner.id) }
-            return try json(IncidentView(await runner.snapshot(), active: true))
+            return try json(view(await runner.snapshot(), active: true))
         }
         api.post("incidents/:id/consent") { request, context in
             let session = try await session(request, csrf: true)
@@ -237,7 +237,7 @@ public struct GatewayAPI: Sendable {
             let snapshot = try await workflow { () throws(WorkflowError) in
                 try await runner.recordConsent(basis, by: crewID)
             }
-            return try json(IncidentView(snapshot, active: await desk.active == runner.id))
+            return try json(view(snapshot, active: await desk.active == runner.id))
         }
         api.post("incidents/:id/pin") { request, context in
             let session = try await session(request, csrf: true)
@@ -250,7 +250,7 @@ public struct GatewayAPI: Sendable {
             let snapshot = try await workflow { () throws(WorkflowError) in
                 try await runner.submitPIN(pin, confirmLastTry: confirm, card: card, by: crewID)
             }
-            return try json(IncidentView(snapshot, active: await desk.active == runner.id))
+            return try json(view(snapshot, active: await desk.active == runner.id))
         }
         api.post("incidents/:id/lookup") { request, context in
             let session = try await session(request, csrf: true)
@@ -268,7 +268,7 @@ public struct GatewayAPI: Sendable {
             let snapshot = try await workflow { () throws(WorkflowError) in
                 try await runner.lookup(try fields.query(), by: crewID)
             }
-            return try json(IncidentView(snapshot, active: await desk.active == runner.id), status: .accepted)
+            return try json(view(snapshot, active: await desk.active == runner.id), status: .accepted)
         }
         api.post("incidents/:id/close") { request, context in
             let session = try await session(request, csrf: true)
@@ -276,7 +276,7 @@ public struct GatewayAPI: Sendable {
             _ = try await RequestBody.object(request, context: context, allowed: [])
             let crewID = try Self.crewID(session)
             let snapshot = try await workflow { () throws(WorkflowError) in try await runner.close(by: crewID) }
-            return try json(IncidentView(snapshot, active: false))
+            return try json(view(snapshot, active: false))
         }
         api.get("incidents/:id/details/:category") { request, context in
             _ = try await session(request)
@@ -297,6 +297,7 @@ public struct GatewayAPI: Sendable {
             return events(runner)
         }
         registerObservations(on: api)
+        registerHandoff(on: api)
     }
 
     // MARK: - Sessions and CSRF
@@ -475,13 +476,18 @@ public struct GatewayAPI: Sendable {
         let desk = self.desk
         let board = self.board
         let keepAlive = self.keepAlive
+        let names = hospitalNames
         let encoder = APIJSON.encoder()
         let body = ResponseBody { writer in
             let (lines, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(16))
             await withDiscardingTaskGroup { group in
                 group.addTask {
                     for await snapshot in await runner.updates() {
-                        let view = IncidentView(snapshot, active: await desk.active == runner.id)
+                        let view = IncidentView(
+                            snapshot,
+                            active: await desk.active == runner.id,
+                            hospitalNames: names
+                        )
                         guard let data = try? encoder.encode(view) else { continue }
                         continuation.yield(
                             "event: incident\nid: \(snapshot.state.version)\ndata: \(String(decoding: data, as: UTF8.self))\n\n"

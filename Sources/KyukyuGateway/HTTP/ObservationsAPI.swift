@@ -98,7 +98,7 @@ extension GatewayAPI {
         let snapshot = try await workflow { () throws(WorkflowError) in
             try await runner.updateObservations(by: crewID, change)
         }
-        return try json(IncidentView(snapshot, active: await desk.active == runner.id))
+        return try json(view(snapshot, active: await desk.active == runner.id))
     }
 
     /// The `index` path parameter: a position in a list of the incident's observations (`count` of them).

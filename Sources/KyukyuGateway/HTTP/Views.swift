@@ -48,10 +48,18 @@ struct IncidentView: Encodable, Sendable {
     var summary: PatientSummary?
     var observations: ObservationsView?
     var closure: String?
+    var handoff: HandoffView?
     var version: Int
     var active: Bool
 
-    init(_ snapshot: IncidentSnapshot, active: Bool, includeSummary: Bool = true) {
+    /// The view of `snapshot`; `hospitalNames` name the handoff's hospital. The handoff's progress carries no patient
+    /// data, so it stays in the list and after the close (the tablet shows the handover).
+    init(
+        _ snapshot: IncidentSnapshot,
+        active: Bool,
+        includeSummary: Bool = true,
+        hospitalNames: [HospitalCode: String] = [:]
+    ) {
         let state = snapshot.state
         let closed = state.machine.phase == .closed
         id = state.id.description
@@ -91,6 +99,7 @@ struct IncidentView: Encodable, Sendable {
         summary = includeSummary && !closed ? snapshot.summary : nil
         observations = includeSummary && !closed ? ObservationsView(state.observations ?? CrewObservations()) : nil
         closure = state.machine.closure?.rawValue
+        handoff = HandoffView(state.handoff, names: hospitalNames)
         version = state.version
         self.active = active
     }

@@ -172,5 +172,6 @@ export const api = {
   deleteVitals: (id, index) => request("DELETE", `/api/v1/incidents/${encodeURIComponent(id)}/vitals/${Number(index)}`),
   addTreatment: (id, treatment) => request("POST", `/api/v1/incidents/${encodeURIComponent(id)}/treatments`, treatment),
   deleteTreatment: (id, index) => request("DELETE", `/api/v1/incidents/${encodeURIComponent(id)}/treatments/${Number(index)}`),
+  sendHandoff: (id, hospital) => request("POST", `/api/v1/incidents/${encodeURIComponent(id)}/handoff`, { hospital }),
   eventsURL: (id) => `/api/v1/incidents/${encodeURIComponent(id)}/events`,
 };

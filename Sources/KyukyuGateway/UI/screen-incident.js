@@ -11,6 +11,7 @@ import { cardView } from "./view-card.js";
 import { lookupView, emptyLookupForm } from "./view-lookup.js";
 import { summaryView, categories } from "./view-summary.js";
 import { transportView, emptyTransportState } from "./view-transport.js";
+import { handoffStrip } from "./view-handoff.js";
 
 function closedView(state, actions) {
   const closure = state.incident.closure ?? "closed-by-crew";
@@ -18,7 +19,7 @@ function closedView(state, actions) {
   const el = h(
     "div",
     { class: `view view-closed closed-${key}`, testid: "view-closed", dataset: { closure: key } },
-    h("div", { class: "closed-box", role: "status" }, icon(key === "consent-refused" ? "info" : "check", "icon icon-huge"), h("h2", { class: "view-title", testid: "closed-title" }, t(`closed.${key}.title`)), h("p", { class: "closed-body", testid: "closed-body" }, t(`closed.${key}.body`))),
+    h("div", { class: "closed-box", role: "status" }, icon(key === "consent-refused" ? "info" : "check", "icon icon-huge"), h("h2", { class: "view-title", testid: "closed-title" }, t(`closed.${key}.title`)), h("p", { class: "closed-body", testid: "closed-body" }, t(`closed.${key}.body`, { hospital: state.incident.handoff?.hospitalName ?? state.incident.handoff?.hospital ?? "" }))),
     h("button", { type: "button", class: "btn btn-huge btn-primary", testid: "closed-to-list", on: { click: actions.back } }, t("closed.toList")),
   );
   return { el, update: () => {} };
@@ -62,8 +63,12 @@ export function incidentScreen(ctx, id) {
     readingSince: null,
     actionError: null,
     transport: emptyTransportState(),
+    handoffBusy: false,
+    handoffError: null,
+    handoffPicking: false,
   };
   let el = null;
+  let strip = null;
   let head = null;
   let body = null;
   let view = null;
@@ -162,6 +167,36 @@ export function incidentScreen(ctx, id) {
         render();
       }
     },
+    /** Sends the document to `code` (POST …/handoff); another hospital without a divert is confirmed first. */
+    sendHandoff: async (code, { confirmChange = false } = {}) => {
+      if (state.handoffBusy) return false;
+      if (confirmChange) {
+        const name = state.transport.hospitals?.find((x) => x.code === code)?.name ?? code;
+        const yes = await confirmDialog(t("handoff.change.confirm", { hospital: name }), { yes: t("handoff.send"), testid: "handoff-change-confirm" });
+        if (!yes || disposed) return false;
+      }
+      state.handoffBusy = true;
+      state.handoffError = null;
+      render();
+      try {
+        apply(await api.sendHandoff(id, code));
+        state.handoffPicking = false;
+        return true;
+      } catch (err) {
+        state.handoffError = describeError(err);
+        return false;
+      } finally {
+        state.handoffBusy = false;
+        render();
+      }
+    },
+    pickAnother: () => {
+      state.handoffPicking = !state.handoffPicking;
+      state.handoffError = null;
+      loadHospitals();
+      render();
+    },
+    loadHospitals: () => loadHospitals(),
     close: async () => {
       const yes = await confirmDialog(t("incident.close.confirm"), { yes: t("incident.close.yes"), danger: true, testid: "close-confirm" });
       if (!yes || disposed) return;
@@ -193,6 +228,26 @@ export function incidentScreen(ctx, id) {
       state.details[category] = { key, status: "error", records: null, error: describeError(err) };
     }
     if (!disposed) render();
+  }
+
+  /** The receiving hospitals (GET /api/v1/hospitals), once per screen: the transport view and the strip share them. */
+  function loadHospitals({ retry = true } = {}) {
+    const tr = state.transport;
+    if (tr.hospitals || tr.hospitalsLoading || (!retry && tr.hospitalsError)) return;
+    tr.hospitalsLoading = true;
+    api
+      .hospitals()
+      .then((answer) => {
+        tr.hospitals = answer?.hospitals ?? [];
+        tr.hospitalsError = null;
+      })
+      .catch((err) => {
+        tr.hospitalsError = describeError(err);
+      })
+      .finally(() => {
+        tr.hospitalsLoading = false;
+        if (!disposed) render();
+      });
   }
 
   function apply(incident) {
@@ -407,6 +462,8 @@ export function incidentScreen(ctx, id) {
   function render(force = false) {
     if (disposed || !el) return;
     updateHeader();
+    if (state.incident?.handoff && state.incident.phase !== "closed") loadHospitals({ retry: false });
+    strip.update();
     const kind = kindNow();
     el.dataset.view = kind;
     if (!force && kind === viewKind && view) {
@@ -450,8 +507,9 @@ export function incidentScreen(ctx, id) {
     mount(root) {
       el = h("section", { class: "screen screen-incident", testid: "screen-incident", dataset: { incidentId: id } });
       head = h("div", { class: "incident-head" });
+      strip = handoffStrip(state, actions);
       body = h("div", { class: "incident-body" });
-      el.append(head, body);
+      el.append(head, strip.el, body);
       root.append(el);
       render();
       load();

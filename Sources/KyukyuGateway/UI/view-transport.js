@@ -379,21 +379,38 @@ export function transportView(state, actions) {
     ];
   }
 
+  // The hospital: picked by one tap (recorded like any observation), then sent by one tap on the big button. Once
+  // sent, the strip above every view shows where it stands and changes the hospital (after a divert, or with a
+  // confirmation): a tap here no longer re-picks, so the updates never name another hospital than the one they go to.
   function hospitalButtons(obs) {
     if (tr.hospitalsError) return h("p", { class: "field-error", role: "alert", testid: "hospitals-error" }, tr.hospitalsError);
     if (!tr.hospitals) return h("p", { class: "muted", testid: "hospitals-loading" }, t("app.loading"));
-    return h(
+    const handoff = state.incident.handoff ?? null;
+    const picked = tr.hospitals.find((x) => x.code === obs.hospital) ?? null;
+    const buttons = h(
       "div",
       { class: "tr-buttons tr-hospitals" },
       tr.hospitals.map((x) =>
         h(
           "button",
-          { type: "button", class: "btn btn-big tr-toggle tr-hospital", testid: `hospital-${x.code}`, "aria-pressed": obs.hospital === x.code ? "true" : "false", on: { click: () => patch("hospital", { hospital: obs.hospital === x.code ? null : x.code }) } },
+          { type: "button", class: "btn btn-big tr-toggle tr-hospital", testid: `hospital-${x.code}`, "aria-pressed": obs.hospital === x.code ? "true" : "false", disabled: handoff !== null, on: { click: () => patch("hospital", { hospital: obs.hospital === x.code ? null : x.code }) } },
           h("span", { class: "row-name" }, x.name),
           h("span", { class: "code" }, x.code),
         ),
       ),
     );
+    if (handoff) return [buttons, h("p", { class: "muted", testid: "handoff-sent-note" }, t("handoff.sentNote", { hospital: handoff.hospitalName ?? handoff.hospital }))];
+    const send = h(
+      "button",
+      { type: "button", class: "btn btn-huge btn-primary handoff-send", testid: "handoff-send", disabled: !picked || state.handoffBusy || tr.busy, on: { click: () => picked && actions.sendHandoff(picked.code) } },
+      h("span", {}, picked ? t("handoff.sendTo", { hospital: picked.name }) : t("handoff.send")),
+    );
+    return [
+      buttons,
+      send,
+      picked ? null : h("p", { class: "muted", testid: "handoff-pick-first" }, t("handoff.pickFirst")),
+      state.handoffError ? h("p", { class: "field-error", role: "alert", testid: "handoff-error" }, icon("warning", "icon icon-small"), state.handoffError) : null,
+    ];
   }
 
   // ---- the frame ---------------------------------------------------------------------------------------
@@ -429,7 +446,7 @@ export function transportView(state, actions) {
     keyed(slots.onset, [obs.onset ?? null, Math.floor(Date.now() / 60000)], () => onsetControls(obs));
     keyed(slots.trauma, obs.trauma ?? null, () => traumaButtons(obs));
     keyed(slots.etaMinutes, [obs.etaMinutes ?? null, obs.etaRecordedAt ?? null, tr.eta], () => etaControls(obs));
-    keyed(slots.hospital, [obs.hospital ?? null, tr.hospitals, tr.hospitalsError], () => hospitalButtons(obs));
+    keyed(slots.hospital, [obs.hospital ?? null, tr.hospitals, tr.hospitalsError, state.incident.handoff ?? null, state.handoffBusy, state.handoffError, tr.busy], () => hospitalButtons(obs));
     for (const [name, fields] of [
       ["priority", ["priority"]],
       ["chiefComplaint", ["chiefComplaint", "complaintNote"]],
@@ -443,18 +460,7 @@ export function transportView(state, actions) {
     }
   }
 
-  if (!tr.hospitals) {
-    api
-      .hospitals()
-      .then((answer) => {
-        tr.hospitals = answer?.hospitals ?? [];
-        tr.hospitalsError = null;
-      })
-      .catch((err) => {
-        tr.hospitalsError = describeError(err);
-      })
-      .finally(() => update());
-  }
+  actions.loadHospitals();
   update();
   return { el, update };
 }
