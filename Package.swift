@@ -522,6 +522,8 @@ let package = Package(
             dependencies: [
                 "KyukyuDomain",
                 "KyukyuGateway",
+                "KyukyuReceiver",
+                "KyukyuWorkflow",
                 "KyukyuCrew",
                 "KyukyuVault",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
