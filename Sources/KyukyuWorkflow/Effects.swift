@@ -75,7 +75,7 @@ public protocol CardAccess: Sendable {
 public struct WorkflowClock: Sendable {
     /// Wall time, for timestamps shown to the crew and stored with records.
     public let now: @Sendable () -> Date
-    private let sleeper: @Sendable (Duration) async throws -> Void
+    private let timerMaker: @Sendable (Duration) -> @Sendable () async throws -> Void
 
     /// Makes the workflow's clocks: `clock` times retry delays (swift-clocks' `TestClock` in tests).
     public init(
@@ -83,12 +83,19 @@ public struct WorkflowClock: Sendable {
         now: @escaping @Sendable () -> Date = Date.init
     ) {
         self.now = now
-        self.sleeper = { duration in
-            try await clock.sleep(until: clock.now.advanced(by: duration), tolerance: nil)
+        self.timerMaker = { duration in
+            let deadline = clock.now.advanced(by: duration)
+            return { try await clock.sleep(until: deadline, tolerance: nil) }
         }
     }
 
+    /// A wait that ends `duration` from now: the deadline is fixed when this is called, not when the wait starts
+    /// (a task that starts late still wakes on time, and a test clock advanced meanwhile is not missed).
+    func timer(after duration: Duration) -> @Sendable () async throws -> Void {
+        timerMaker(duration)
+    }
+
     func sleep(for duration: Duration) async throws {
-        try await sleeper(duration)
+        try await timer(after: duration)()
     }
 }

@@ -898,10 +898,11 @@ public actor IncidentRunner {
                 Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
             )
         )
+        let due = clock.timer(after: delay)
         retryTask?.cancel()
         retryTask = Task {
             do {
-                try await clock.sleep(for: delay)
+                try await due()
             } catch {
                 return
             }
@@ -914,11 +915,12 @@ public actor IncidentRunner {
         guard let until = state.consentAvailableUntil else { return }
         let clock = effects.clock
         let delay = until.timeIntervalSince(clock.now())
+        let due = delay > 0 ? clock.timer(after: .milliseconds(Int64(delay * 1000))) : nil
         expiryTask?.cancel()
         expiryTask = Task {
-            if delay > 0 {
+            if let due {
                 do {
-                    try await clock.sleep(for: .milliseconds(Int64(delay * 1000)))
+                    try await due()
                 } catch {
                     return
                 }
@@ -1063,16 +1065,18 @@ public actor IncidentRunner {
             )
         )
         for category in transient { state[category]?.status = .retrying }
-        await persistAndPublish()
+        // The retry is due `delay` after now, however late its task starts (the state says when).
+        let due = clock.timer(after: delay)
         retryTask?.cancel()
         retryTask = Task {
             do {
-                try await clock.sleep(for: delay)
+                try await due()
             } catch {
                 return
             }
             await self.retryCategories(transient, attempt: attempt)
         }
+        await persistAndPublish()
     }
 
     private func retryCategories(_ categories: [MedicalCategory], attempt: Int) async {
