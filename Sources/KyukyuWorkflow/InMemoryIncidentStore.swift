@@ -59,8 +59,12 @@ public actor InMemoryIncidentStore: IncidentStore {
         return records.compactMapValues(\.last)
     }
 
+    /// How many reads of one kind (``latest(incident:kind:viewer:)``) were made: each is a view the vault audits.
+    public private(set) var singleKindReads = 0
+
     /// The latest version of one kind.
     public func latest(incident: IncidentID, kind: RecordKind, viewer: CrewID) async throws -> Data? {
+        singleKindReads += 1
         guard let records = incidents[incident] else { throw CocoaError(.fileNoSuchFile) }
         return records[kind]?.last
     }

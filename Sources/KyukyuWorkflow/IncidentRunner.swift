@@ -121,6 +121,9 @@ public actor IncidentRunner {
     private var storing: Task<Void, Never>?
     /// The category updates in the write under way.
     private var beingStored: [CategoryStatus] = []
+    /// The latest document version as it was kept in the vault: each delivery attempt sends these bytes rather than
+    /// reading (and auditing a view of) the vault again; after a restart it is read from the vault once.
+    private var latestDocument: (version: Int, data: Data)?
 
     private init(
         state: IncidentState,
@@ -423,6 +426,9 @@ public actor IncidentRunner {
             return .withdrawal(documentSet: progress.machine.documentSet)
         case .document(let version):
             guard version == progress.storedVersion, let versionID = progress.storedVersionID else { return nil }
+            if let latestDocument, latestDocument.version == version {
+                return .document(latestDocument.data, versionID: versionID, documentSet: progress.machine.documentSet)
+            }
             do {
                 guard
                     let data = try await effects.store.latest(
@@ -431,6 +437,7 @@ public actor IncidentRunner {
                         viewer: CrewID("device")!
                     )
                 else { return nil }
+                latestDocument = (version, data)
                 return .document(data, versionID: versionID, documentSet: progress.machine.documentSet)
             } catch {
                 logger.error("the document to send could not be read from the vault")
@@ -551,6 +558,7 @@ public actor IncidentRunner {
         do {
             let document = try handoffEffects.builder.build(request)
             try await effects.store.put(document, kind: .handoffDocument, incident: id, now: effects.clock.now())
+            latestDocument = (version, document)
         } catch {
             logger.error("the document could not be built or kept")
             progress.problem = "the document could not be built; the crew can send it again"
@@ -847,6 +855,7 @@ public actor IncidentRunner {
             summary = nil
             records = [:]
             identity = nil
+            latestDocument = nil
             state.retry = nil
             do {
                 try await effects.store.shred(incident: id, reason: PurgeReason(rawValue: reason.rawValue))

@@ -191,7 +191,12 @@ struct HandoffTests {
         let queued = await outbox.items
         #expect(queued.map(\.kind) == [.document(version: 1)])
         let restored = try await restarted.runner(runner.id)
+        let readsBefore = await bed.harness.store.singleKindReads
         let document = try bed.built(await restored.outboxPayload(try #require(queued.first)))
         #expect(document.version == 1)
+        // Read from the vault once after the restart; every later attempt sends the same bytes without a new
+        // (audited) read.
+        for _ in 0..<3 { _ = await restored.outboxPayload(try #require(queued.first)) }
+        #expect(await bed.harness.store.singleKindReads == readsBefore + 1)
     }
 }
