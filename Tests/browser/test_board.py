@@ -79,9 +79,20 @@ class Board:
         """, set_id)
 
     def tap(self, css: str) -> None:
-        element = self.wait(lambda: (e := self.browser.find_element(By.CSS_SELECTOR, css)) and e.is_enabled() and e,
-                            f"{css} enabled")
-        element.click()
+        """Clicks the element once it is enabled (found again if a re-render replaced it meanwhile)."""
+        def clicked() -> bool:
+            element = self.browser.find_element(By.CSS_SELECTOR, css)
+            if not element.is_enabled():
+                return False
+            element.click()
+            return True
+        self.wait(clicked, f"{css} enabled and clicked")
+
+    def type(self, css: str, text: str) -> None:
+        def typed() -> bool:
+            self.browser.find_element(By.CSS_SELECTOR, css).send_keys(text)
+            return True
+        self.wait(typed, f"typed into {css}")
 
     def shot(self, state: str) -> None:
         self.shots += 1
@@ -104,7 +115,6 @@ def test_board(receiver: Receiver):
         browser.find_element(By.CSS_SELECTOR, tid("board-signin-totp")).send_keys("000000" if totp(receiver.totp_secret) != "000000" else "111111")
         board.tap(tid("board-signin-submit"))
         board.wait(lambda: board.js(f"return !document.querySelector('{tid('board-signin-error')}').hidden"), "error")
-        browser.find_element(By.CSS_SELECTOR, tid("board-signin-password")).send_keys("board-test-password")
         totp_field = browser.find_element(By.CSS_SELECTOR, tid("board-signin-totp"))
         totp_field.clear()
         totp_field.send_keys(totp(receiver.totp_secret))
@@ -158,7 +168,7 @@ def test_board(receiver: Receiver):
         board.tap(f"{card_b} {tid('divert-reason-other')}")
         assert board.js(f"return document.querySelector('{card_b} {tid('divert-send')}').disabled") is True
         board.tap(f"{card_b} {tid('divert-reason-ct-unavailable')}")
-        browser.find_element(By.CSS_SELECTOR, f"{card_b} {tid('divert-note')}").send_keys("CT点検中（試験）")
+        board.type(f"{card_b} {tid('divert-note')}", "CT点検中（試験）")
         board.shot("divert-panel")
         board.tap(f"{card_b} {tid('divert-send')}")
         board.wait(lambda: board.card(b)["status"] == "diverted" and board.card(b)["reason"] == "ct-unavailable",

@@ -1,5 +1,5 @@
 // The ER board: sign-in, the incoming ambulances live over /api/v1/board/events, and the staff's answers.
-// Every text goes in with textContent (never innerHTML); no patient data in a URL or the console.
+// Every text goes in as a text node or textContent (no HTML parsing); no patient data in a URL or the console.
 import { applyStatic, currentLang, setLang, t } from "/board/i18n.js";
 import { VITAL_ORDER, etaLeft, readDocument, trend } from "/board/fhir.js";
 

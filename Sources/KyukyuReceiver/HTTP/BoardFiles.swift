@@ -57,16 +57,9 @@ public struct BoardFiles: Sendable {
         guard let file = files[name] else { return nil }
         return Response(
             status: .ok,
-            headers: [
-                .contentType: file.type,
-                .cacheControl: "no-cache",
-                .contentSecurityPolicy:
-                    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                    + "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-                .xContentTypeOptions: "nosniff",
-                .init("Referrer-Policy")!: "no-referrer",
-                .init("X-Frame-Options")!: "DENY",
-            ],
+            // The security headers (Content-Security-Policy `default-src 'self'`, nosniff, no referrer, no framing)
+            // are the ErrorMiddleware's, on every response of the receiver.
+            headers: [.contentType: file.type, .cacheControl: "no-cache"],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: file.bytes))
         )
     }
