@@ -206,6 +206,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            resources: [.copy("Board")],
             swiftSettings: swiftSettings
         ),
         .target(

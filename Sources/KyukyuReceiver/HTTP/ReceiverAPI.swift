@@ -54,6 +54,8 @@ public struct ReceiverAPI: Sendable {
         ("POST", "/api/v1/patients/{set}/divert"),
         ("POST", "/api/v1/patients/{set}/arrived"),
         ("GET", "/api/v1/board/events"),
+        ("GET", "/board/"),
+        ("GET", "/board/{file}"),
     ]
 
     /// The router.
@@ -61,6 +63,7 @@ public struct ReceiverAPI: Sendable {
         let router = Router(context: ReceiverRequestContext.self)
         router.add(middleware: ErrorMiddleware())
         router.get("/health/live") { _, _ in Self.json(["status": "live"]) }
+        BoardFiles.bundled.register(on: router)
 
         // MARK: Ambulance side
         router.post("/fhir/Bundle") { request, context in try await intake(request, context) }
