@@ -104,10 +104,7 @@ enum TOTPCheck {
 /// Seals TOTP secrets (ChaChaPoly) under the key given to ``CrewDirectory/open(path:secretKey:policy:now:logger:audit:)``,
 /// bound to the crew ID, so that the database file alone yields no secret and a sealed secret cannot be moved to
 /// another account.
-///
-// @unchecked Sendable: the one stored property, `SymmetricKey`, is an immutable value that swift-crypto 3 does not
-// yet mark `Sendable`; nothing here mutates it.
-struct SecretBox: @unchecked Sendable {
+struct SecretBox: @unchecked Sendable {  // its one `let` key is immutable; SymmetricKey is not Sendable
     let key: SymmetricKey
 
     private static func associatedData(_ purpose: String) -> Data { Data("kyukyu.crew.\(purpose).v1".utf8) }
