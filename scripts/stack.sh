@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Starts and stops the whole real stack on loopback, each part in the background with its log:
 #   a private pcscd (own mount namespace and socket) with a vpcd reader, the card simulator behind it (with its
-#   run-time control), the eligibility stub (onshi over mutual TLS, admin port with fault injection) and the
-#   gateway with a demo crew account.
+#   run-time control), the eligibility stub (onshi over mutual TLS, admin port with fault injection), the
+#   gateway with a demo crew account and, when asked (KYUKYU_STACK_RECEIVER=1), the demo hospital's receiver
+#   (`kyukyu-hospital serve`: intake over mutual TLS and the ER board) with a demo staff account, the gateway
+#   then sending its documents there.
 #
 #   scripts/stack.sh start [STATE_DIR]            start everything, wait until each part is ready, write stack.env
 #   scripts/stack.sh stop [STATE_DIR]             stop everything (also what a trap calls); nothing keeps running
@@ -11,6 +13,8 @@
 #   scripts/stack.sh restart-gateway [STATE_DIR]  start the gateway again on the same state and wait until ready
 #   scripts/stack.sh stop-stub [STATE_DIR]        stop the eligibility stub: onshi unreachable ("network lost")
 #   scripts/stack.sh start-stub [STATE_DIR]       start it again on the same ports and wait until ready ("back")
+#   scripts/stack.sh stop-receiver [STATE_DIR]    stop the hospital's receiver (a stack started with it)
+#   scripts/stack.sh start-receiver [STATE_DIR]   start it again on the same port and state and wait until ready
 #   scripts/stack.sh card [STATE_DIR] [JSON|none] show the card on the reader, swap it (PUT) or remove it
 #
 # STATE_DIR defaults to $KYUKYU_STACK_DIR, else state/stack. `source STATE_DIR/stack.env` gives the ports, URLs,
@@ -19,15 +23,22 @@
 # Environment (all optional):
 #   KYUKYU_BIN_DIR                 the built executables (default .build/debug)
 #   KYUKYU_STACK_PORT_BASE         first port (default 20600): vpcd base, +10 card control, +20 onshi, +21 stub
-#                                  admin, +30 gateway; each can be set alone:
+#                                  admin, +30 gateway, +40 the hospital's receiver; each can be set alone:
 #   KYUKYU_STACK_VPCD_PORT, KYUKYU_STACK_CARD_CONTROL_PORT, KYUKYU_STACK_ONSHI_PORT, KYUKYU_STACK_ADMIN_PORT,
-#   KYUKYU_STACK_GATEWAY_PORT
+#   KYUKYU_STACK_GATEWAY_PORT, KYUKYU_STACK_RECEIVER_PORT
 #   KYUKYU_STACK_HOLDER            synthetic patient on the reader at start (default 3)
 #   KYUKYU_STACK_PROFILE           card, old-card, android, iphone (default card)
 #   KYUKYU_STACK_APDU_LATENCY_MS   per-APDU delay of the card (default 20, contactless-like)
 #   KYUKYU_STACK_NO_GATEWAY=1      start everything but the gateway (and the crew)
 #   KYUKYU_STACK_GATEWAY_ARGS      extra arguments for `kyukyu-gateway serve`
 #   KYUKYU_STACK_CREW_ID           the demo crew's ID (default DEMO-A1)
+#   KYUKYU_STACK_RECEIVER=1        also the demo hospital's receiver (default 0: the gateway's documents then wait in
+#                                  its outbox, with no certificate for any receiver). Made once per state folder and
+#                                  reused: its CA (hospital 9999999999, テスト救命救急センター (架空), the gateway's
+#                                  built-in demo hospital), the terminal's client certificate in STATE/hospital-tls,
+#                                  a demo staff account (demo-staff.env, mode 600); the gateway is given the
+#                                  hospital at https://127.0.0.1:<receiver port> (STATE/hospitals.json).
+#   KYUKYU_STACK_STAFF_ID          the demo staff member's ID (default DEMO-ER1)
 #   KYUKYU_STACK_TIMEOUT           seconds to wait for each part (default 60; the first run makes RSA keys)
 # Needs root (unshare --mount for the private pcscd), curl and python3. No TTY or stdin needed.
 set -euo pipefail
@@ -54,14 +65,23 @@ PROFILE="${KYUKYU_STACK_PROFILE:-card}"
 LATENCY="${KYUKYU_STACK_APDU_LATENCY_MS:-20}"
 TIMEOUT="${KYUKYU_STACK_TIMEOUT:-60}"
 CREW_ID="${KYUKYU_STACK_CREW_ID:-DEMO-A1}"
+RECEIVER="${KYUKYU_STACK_RECEIVER:-0}"
+RECEIVER_PORT="${KYUKYU_STACK_RECEIVER_PORT:-$((BASE + 40))}"
+STAFF_ID="${KYUKYU_STACK_STAFF_ID:-DEMO-ER1}"
+# The demo hospital: the gateway's built-in one (ReceivingHospital.demo), fictitious; its receiver on loopback.
+HOSPITAL_CODE=9999999999
+HOSPITAL_NAME="テスト救命救急センター (架空)"
+HOSPITAL_KANA="テストキュウメイキュウキュウセンター"
+TERMINAL_ID=ambulance-01  # the gateway's terminal.id (its default): the CN of its certificate for the receiver
 READER_NAME="Kyukyu Demo Reader"
-PARTS=(pcscd card-sim eligibility-sim gateway)
+# In start order; stopped in reverse (the gateway before the receiver it sends to).
+PARTS=(pcscd card-sim eligibility-sim receiver gateway)
 
 say() { echo "stack: $*" >&2; }
 die() { say "$*"; exit 1; }
 
 command="${1:-}"
-[ -n "$command" ] || die "usage: scripts/stack.sh start|stop|status|kill-gateway|restart-gateway|stop-stub|start-stub|card [STATE_DIR]"
+[ -n "$command" ] || die "usage: scripts/stack.sh start|stop|status|kill-gateway|restart-gateway|stop-stub|start-stub|stop-receiver|start-receiver|card [STATE_DIR]"
 shift
 STATE="${KYUKYU_STACK_DIR:-state/stack}"
 if [ $# -ge 1 ] && [ "${1:0:1}" != "{" ] && [ "$1" != none ]; then STATE="$1"; shift; fi
@@ -93,6 +113,7 @@ alive() {
     card-sim) want=kyukyu-card-sim ;;
     eligibility-sim) want=kyukyu-eligibility-sim ;;
     gateway) want=kyukyu-gateway ;;
+    receiver) want=kyukyu-hospital ;;
   esac
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$want"
 }
@@ -146,6 +167,11 @@ socket_up() { [ -S "/proc/$(pid_of pcscd)/root/run/pcscd/pcscd.comm" ]; }
 card_connected() { curl -fsS --max-time 2 "http://127.0.0.1:$CONTROL_PORT/card" | grep -q '"connected":true'; }
 stub_up() { curl -fsS --max-time 2 "http://127.0.0.1:$ADMIN_PORT/admin/health" | grep -q ok && ! port_free "$ONSHI_PORT"; }
 gateway_ready() { curl -fsS --max-time 2 "http://127.0.0.1:$GATEWAY_PORT/health/ready" | grep -q '"ready"'; }
+# The receiver answers over HTTPS with a server certificate from its own CA (checked here, not skipped).
+receiver_ready() {
+  curl -fsS --max-time 2 --cacert "$STATE/hospital/pki/ca.cert.pem" "https://127.0.0.1:$RECEIVER_PORT/health/live" \
+    | grep -q '"live"'
+}
 
 # MARK: - parts
 
@@ -195,12 +221,57 @@ add_crew() {
     "$CREW_ID" "$password" "$secret" "$pin" >"$file")
 }
 
+# The demo hospital's receiver, made once per state folder and then reused (like the crew): its CA and server
+# certificate (STATE/hospital/pki), the terminal's client certificate where the gateway reads it
+# (STATE/hospital-tls: <terminal>.cert.pem, <terminal>.key.pem, ca.cert.pem), and a demo staff account for the board
+# (demo-staff.env, mode 600). The hospitals file names the receiver's port, so it is written at every start.
+setup_receiver() {
+  local dir="$STATE/hospital" tls="$STATE/hospital-tls" log="$LOGS/receiver.log"
+  mkdir -p "$dir"
+  if [ ! -s "$dir/pki/ca.cert.pem" ]; then
+    "$BIN/kyukyu-hospital" ca init --state-dir "$dir" --hospital "$HOSPITAL_CODE" >>"$log" 2>&1 </dev/null \
+      || die "kyukyu-hospital ca init failed; see $log"
+  fi
+  # Issued again when missing, or when the receiver's CA is not the one it was issued by (a reset receiver).
+  if [ ! -s "$tls/$TERMINAL_ID.cert.pem" ] || ! cmp -s "$tls/ca.cert.pem" "$dir/pki/ca.cert.pem"; then
+    rm -f "$tls/$TERMINAL_ID.cert.pem" "$tls/$TERMINAL_ID.key.pem" "$tls/ca.cert.pem"
+    "$BIN/kyukyu-hospital" device issue --state-dir "$dir" --device "$TERMINAL_ID" --out "$tls" >>"$log" 2>&1 \
+      </dev/null || die "kyukyu-hospital device issue failed; see $log"
+  fi
+  local file="$STATE/demo-staff.env"
+  if [ ! -s "$file" ]; then
+    local password pin output secret
+    password="$(python3 -c 'import secrets,string; a=string.ascii_letters+string.digits; print("".join(secrets.choice(a) for _ in range(16)))')"
+    pin="$(python3 -c 'import secrets; print("".join(secrets.choice("0123456789") for _ in range(4)))')"
+    output="$(printf '%s\n%s\n' "$password" "$pin" | "$BIN/kyukyu-hospital" staff add "$STAFF_ID" \
+      --state-dir "$dir" 2>>"$log")" || die "kyukyu-hospital staff add failed; see $log"
+    secret="$(printf '%s\n' "$output" | sed -n 's/^TOTP secret[^:]*: *\([A-Z2-7]*\).*$/\1/p' | head -n 1)"
+    [ -n "$secret" ] || die "kyukyu-hospital staff add printed no 'TOTP secret: <base32>' line"
+    (umask 077; printf "KYUKYU_DEMO_STAFF_ID='%s'\nKYUKYU_DEMO_STAFF_PASSWORD='%s'\nKYUKYU_DEMO_STAFF_TOTP_SECRET='%s'\nKYUKYU_DEMO_STAFF_PIN='%s'\n" \
+      "$STAFF_ID" "$password" "$secret" "$pin" >"$file")
+  fi
+  printf '[{"code": "%s", "name": "%s", "nameKana": "%s", "url": "https://127.0.0.1:%s"}]\n' \
+    "$HOSPITAL_CODE" "$HOSPITAL_NAME" "$HOSPITAL_KANA" "$RECEIVER_PORT" >"$STATE/hospitals.json"
+}
+
+start_receiver() {
+  # Only the flags below: a KYUKYU_HOSPITAL_* variable of the caller's would be taken as configuration.
+  launch receiver env $(compgen -e | grep '^KYUKYU_HOSPITAL_' | sed 's/^/-u /') "$BIN/kyukyu-hospital" serve \
+    --state-directory "$STATE/hospital" --http-host 127.0.0.1 --http-port "$RECEIVER_PORT" \
+    --hospital-code "$HOSPITAL_CODE"
+  wait_until receiver "$TIMEOUT" receiver_ready
+}
+
 start_gateway() {
   mkdir -p "$STATE/gateway"
+  local handoff=()
+  if [ "$RECEIVER" = 1 ]; then
+    handoff=(--handoff-hospitals "$STATE/hospitals.json" --handoff-tls-directory "$STATE/hospital-tls")
+  fi
   # shellcheck disable=SC2086 # word splitting of the extra arguments is wanted
   PCSCLITE_CSOCK_NAME="$SOCKET" launch gateway "$BIN/kyukyu-gateway" serve --state-directory "$STATE/gateway" \
     --http-host 127.0.0.1 --http-port "$GATEWAY_PORT" --onshi-url "https://127.0.0.1:$ONSHI_PORT" \
-    --onshi-tls-directory "$STATE/terminal-tls" ${KYUKYU_STACK_GATEWAY_ARGS:-}
+    --onshi-tls-directory "$STATE/terminal-tls" "${handoff[@]}" ${KYUKYU_STACK_GATEWAY_ARGS:-}
   wait_until gateway "$TIMEOUT" gateway_ready
 }
 
@@ -232,6 +303,21 @@ write_env() {
     echo "KYUKYU_CARD_SIM_PID='$(pid_of card-sim)'"
     echo "KYUKYU_ELIGIBILITY_SIM_PID='$(pid_of eligibility-sim)'"
     echo "KYUKYU_STACK_GATEWAY_PID='$(pid_of gateway)'"
+    echo "KYUKYU_STACK_RECEIVER='$RECEIVER'"
+    if [ "$RECEIVER" = 1 ]; then
+      echo "KYUKYU_STACK_RECEIVER_PORT='$RECEIVER_PORT'"
+      echo "KYUKYU_STACK_RECEIVER_URL='https://127.0.0.1:$RECEIVER_PORT'"
+      echo "KYUKYU_STACK_BOARD_URL='https://127.0.0.1:$RECEIVER_PORT/board/'"
+      echo "KYUKYU_STACK_RECEIVER_STATE_DIR='$STATE/hospital'"
+      echo "KYUKYU_STACK_RECEIVER_CA='$STATE/hospital/pki/ca.cert.pem'"
+      echo "KYUKYU_STACK_RECEIVER_PID='$(pid_of receiver)'"
+      echo "KYUKYU_STACK_HOSPITAL_CODE='$HOSPITAL_CODE'"
+      echo "KYUKYU_STACK_HOSPITAL_NAME='$HOSPITAL_NAME'"
+      echo "KYUKYU_STACK_HOSPITALS_FILE='$STATE/hospitals.json'"
+      echo "KYUKYU_STACK_HANDOFF_TLS_DIR='$STATE/hospital-tls'"
+      echo "KYUKYU_STACK_TERMINAL_ID='$TERMINAL_ID'"
+      [ -s "$STATE/demo-staff.env" ] && cat "$STATE/demo-staff.env"
+    fi
     [ "$gateway" = 1 ] && [ -s "$STATE/demo-crew.env" ] && cat "$STATE/demo-crew.env"
     true
   } >"$tmp"
@@ -246,6 +332,7 @@ load_env() {
   source "$ENV_FILE"
   BIN="$KYUKYU_BIN_DIR"; CONTROL_PORT="$KYUKYU_CARD_CONTROL_PORT"; ONSHI_PORT="$KYUKYU_ONSHI_PORT"
   ADMIN_PORT="$KYUKYU_STUB_ADMIN_PORT"; GATEWAY_PORT="$KYUKYU_STACK_GATEWAY_PORT"
+  RECEIVER="${KYUKYU_STACK_RECEIVER:-0}"; RECEIVER_PORT="${KYUKYU_STACK_RECEIVER_PORT:-$RECEIVER_PORT}"
 }
 
 stop_all() {
@@ -263,8 +350,15 @@ case "$command" in
     if [ "${KYUKYU_STACK_NO_GATEWAY:-0}" != 1 ]; then
       [ -x "$BIN/kyukyu-gateway" ] || die "$BIN/kyukyu-gateway is not built (swift build)"
     fi
+    case "$RECEIVER" in
+      0) ;;
+      1) [ -x "$BIN/kyukyu-hospital" ] || die "$BIN/kyukyu-hospital is not built (swift build)" ;;
+      *) die "KYUKYU_STACK_RECEIVER is 0 or 1, not '$RECEIVER'" ;;
+    esac
     stop_all  # what a crashed earlier run left in this folder
-    for p in "$VPCD_PORT" "$((VPCD_PORT + 1))" "$CONTROL_PORT" "$ONSHI_PORT" "$ADMIN_PORT" "$GATEWAY_PORT"; do
+    ports=("$VPCD_PORT" "$((VPCD_PORT + 1))" "$CONTROL_PORT" "$ONSHI_PORT" "$ADMIN_PORT" "$GATEWAY_PORT")
+    [ "$RECEIVER" = 1 ] && ports+=("$RECEIVER_PORT")
+    for p in "${ports[@]}"; do
       port_free "$p" || die "port $p on 127.0.0.1 is taken; set KYUKYU_STACK_PORT_BASE"
     done
     mkdir -p "$LOGS" "$RUN"
@@ -272,20 +366,28 @@ case "$command" in
     start_pcscd
     start_card_sim
     start_eligibility_sim
+    if [ "$RECEIVER" = 1 ]; then
+      setup_receiver
+      start_receiver
+    fi
     if [ "${KYUKYU_STACK_NO_GATEWAY:-0}" != 1 ]; then
       add_crew
       start_gateway
     fi
     trap - EXIT
     write_env
-    say "ready: $( [ "${KYUKYU_STACK_NO_GATEWAY:-0}" = 1 ] && echo "(no gateway)" || echo "http://127.0.0.1:$GATEWAY_PORT/" ); environment in $ENV_FILE"
+    say "ready: $( [ "${KYUKYU_STACK_NO_GATEWAY:-0}" = 1 ] && echo "(no gateway)" || echo "http://127.0.0.1:$GATEWAY_PORT/" )$( [ "$RECEIVER" = 1 ] && echo ", board https://127.0.0.1:$RECEIVER_PORT/board/" ); environment in $ENV_FILE"
     ;;
   stop)
     stop_all
     ;;
   status)
     rc=0
+    receiver_wanted=0
+    [ -f "$ENV_FILE" ] && grep -q "^KYUKYU_STACK_RECEIVER='1'" "$ENV_FILE" && receiver_wanted=1
     for part in "${PARTS[@]}"; do
+      # A stack started without the receiver does not miss it.
+      [ "$part" = receiver ] && [ "$receiver_wanted" = 0 ] && ! alive receiver && continue
       if alive "$part"; then echo "$part: running (pid $(pid_of "$part"))"; else echo "$part: stopped"; rc=1; fi
     done
     exit $rc
@@ -315,6 +417,18 @@ case "$command" in
     alive eligibility-sim || start_eligibility_sim
     write_env
     ;;
+  stop-receiver)
+    load_env
+    [ "$RECEIVER" = 1 ] || die "this stack was started without the receiver (KYUKYU_STACK_RECEIVER=1)"
+    stop_part receiver
+    write_env
+    ;;
+  start-receiver)
+    load_env
+    [ "$RECEIVER" = 1 ] || die "this stack was started without the receiver (KYUKYU_STACK_RECEIVER=1)"
+    alive receiver || start_receiver
+    write_env
+    ;;
   card)
     load_env
     url="http://127.0.0.1:$CONTROL_PORT/card"
@@ -326,6 +440,6 @@ case "$command" in
     echo
     ;;
   *)
-    die "unknown command $command; use start, stop, status, kill-gateway, restart-gateway, stop-stub, start-stub or card"
+    die "unknown command $command; use start, stop, status, kill-gateway, restart-gateway, stop-stub, start-stub, stop-receiver, start-receiver or card"
     ;;
 esac
