@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""The gateway's figures (issue 8), on the real stack: private pcscd + vpcd + card simulator, the onshi stub, and
-`kyukyu-gateway serve` as a process of its own. Part of `make bench`, never of `make test`.
+"""The gateway's figures (issues 8 and 9), on the real stack: private pcscd + vpcd + card simulator, the onshi stub,
+`kyukyu-gateway serve` as a process of its own and, for the handoff, the hospital's `kyukyu-hospital serve`. Part of
+`make bench`, never of `make test`.
 
-    scripts/bench-gateway.py [--bin-dir .build/release] [--runs 10] [--incidents 100] [--part all|cold|rss|ui]
+    scripts/bench-gateway.py [--bin-dir .build/release] [--runs 10] [--incidents 100]
+                             [--part all|cold|rss|ui|handoff] [--handoff-runs 20]
 
 1. cold   exec of `kyukyu-gateway serve` -> first 200 of GET /health/live (the server alone) and of
           GET /health/ready (server, vault open, onshi pool warm); a fresh state folder each run, and an
@@ -12,12 +14,23 @@
           summary with every category finished, close).
 3. ui     card touched -> summary in the browser (headless chromium, selenium, the tablet UI) against
           `kyukyu fetch --consent verbal --json` reading the same card against the same stub; interleaved.
+4. handoff "send" tapped on the tablet -> the patient's card on the ER board (issue 9): scripts/stack.sh with the
+          demo hospital's receiver (KYUKYU_STACK_RECEIVER=1), two headless chromiums on the same machine (one clock):
+          the tablet (signed in as the demo crew) and the board (signed in as the demo staff; it trusts exactly the
+          receiver's server key, --ignore-certificate-errors-spki-list). Per run, all on the real tablet UI: new
+          incident, consent, the card touches, the summary settles, the transport record, the hospital picked, one
+          tap on "send" (its click event's Date.now() in the tablet page); a MutationObserver in the board page
+          stamps Date.now() when that document set's card first appears. Also: the receiver's firstReceivedAt
+          (stored) and the tablet's strip turning "sent"/"received"; then "arrived" on the board (the gateway
+          forgets the patient) and back to the tablet's list. A fresh stack folder (state-dir/handoff).
 
-Writes state/bench/gateway.json (or --out) and prints the tables. Needs root (the stack's private pcscd),
+Writes state/bench/gateway.json (or --out; state/bench/handoff.json for --part handoff alone) and prints the
+tables. Needs root (the stack's private pcscd),
 Debian's chromium + chromedriver and selenium (scripts/install-deps.sh). Nothing is downloaded (SE_OFFLINE).
 Synthetic patients only; no patient field is printed or written.
 """
 import argparse
+import datetime
 import http.client
 import json
 import os
@@ -169,17 +182,24 @@ def card_control(url: str, method: str, body=None, timeout: float = 15.0) -> dic
 
 
 class Stack:
-    """scripts/stack.sh without its gateway (pcscd, card simulator, stub); the gateways here are started by us."""
+    """scripts/stack.sh without its gateway (pcscd, card simulator, stub); the gateways here are started by us.
+    With `receiver`, the whole stack instead: its gateway (and demo crew) and the demo hospital's receiver."""
 
-    def __init__(self, bin_dir: str, state: str, port_base: int):
+    def __init__(self, bin_dir: str, state: str, port_base: int, receiver: bool = False):
         self.bin_dir = bin_dir
         self.state = state
         self.port_base = port_base
+        self.receiver = receiver
         self.env = {}
 
     def start(self) -> None:
-        env = dict(os.environ, KYUKYU_BIN_DIR=self.bin_dir, KYUKYU_STACK_PORT_BASE=str(self.port_base),
-                   KYUKYU_STACK_NO_GATEWAY="1")
+        env = dict(os.environ, KYUKYU_BIN_DIR=self.bin_dir, KYUKYU_STACK_PORT_BASE=str(self.port_base))
+        for key in ("KYUKYU_STACK_NO_GATEWAY", "KYUKYU_STACK_RECEIVER", "KYUKYU_STACK_GATEWAY_ARGS"):
+            env.pop(key, None)
+        if self.receiver:
+            env["KYUKYU_STACK_RECEIVER"] = "1"
+        else:
+            env["KYUKYU_STACK_NO_GATEWAY"] = "1"
         subprocess.run([os.path.join(ROOT, "scripts/stack.sh"), "start", self.state], env=env, check=True,
                        stdin=subprocess.DEVNULL, timeout=180)
         with open(os.path.join(self.state, "stack.env")) as f:
@@ -189,6 +209,8 @@ class Stack:
                     self.env[key] = shlex.split(value)[0] if value else ""
 
     def stop(self) -> None:
+        if not os.path.isdir(os.path.join(self.state, "run")):
+            return  # never started here
         subprocess.run([os.path.join(ROOT, "scripts/stack.sh"), "stop", self.state], stdin=subprocess.DEVNULL,
                        timeout=120, check=False)
 
@@ -564,6 +586,231 @@ def bench_ui(stack: Stack, crew: dict, runs: int, holder: int) -> dict:
     return result
 
 
+# MARK: - 4. send on the tablet -> the card on the board
+
+
+# The tablet page: the wall time of the click on "send" (capture phase: before the app's own handler), and when the
+# handoff strip first shows each status. Date.now() in both pages: one machine, one clock.
+TABLET_HANDOFF_JS = r"""
+window.__handoff = {marks: {}};
+if (!window.__handoffClick) {
+  window.__handoffClick = (event) => {
+    const target = event.target instanceof Element ? event.target.closest('[data-testid="handoff-send"]') : null;
+    if (target && window.__handoff && !window.__handoff.marks.tap) window.__handoff.marks.tap = Date.now();
+  };
+  document.addEventListener('click', window.__handoffClick, true);
+}
+const strip = () => {
+  const m = window.__handoff.marks, el = document.querySelector('[data-testid="handoff-strip"]');
+  if (el && el.dataset.status && !m[el.dataset.status]) m[el.dataset.status] = Date.now();
+};
+if (window.__handoffObserver) window.__handoffObserver.disconnect();
+window.__handoffObserver = new MutationObserver(strip);
+window.__handoffObserver.observe(document.body, {subtree: true, childList: true, attributes: true});
+strip();
+"""
+
+# The board page: the first time each document set's card is in the page (cards are rebuilt on every change; only the
+# first sighting counts).
+BOARD_JS = r"""
+if (!window.__cards) {
+  window.__cards = {};
+  const seen = () => {
+    for (const card of document.querySelectorAll('[data-testid="patient-card"][data-set]')) {
+      if (!(card.dataset.set in window.__cards)) window.__cards[card.dataset.set] = Date.now();
+    }
+  };
+  window.__boardObserver = new MutationObserver(seen);
+  window.__boardObserver.observe(document.body, {subtree: true, childList: true, attributes: true});
+  seen();
+}
+"""
+
+
+def spki_sha256(cert_path: str) -> str:
+    """base64(SHA-256(SubjectPublicKeyInfo)) of a PEM certificate (openssl), for chromium's SPKI allow-list."""
+    import base64
+    import hashlib
+
+    pem = subprocess.run(["openssl", "x509", "-in", cert_path, "-pubkey", "-noout"], capture_output=True, text=True,
+                         check=True, timeout=10).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pem.encode(), capture_output=True,
+                         check=True, timeout=10).stdout
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def board_driver(spki: str, profile: str):
+    """Debian's headless chromium (browser-smoke.py's settings) that accepts only the receiver's server key: no
+    general --ignore-certificate-errors."""
+    os.environ["SE_OFFLINE"] = "true"
+    import importlib
+
+    smoke = importlib.import_module("browser-smoke")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = smoke.CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--window-size=1600,1000", "--lang=ja-JP", "--no-first-run", "--disable-extensions",
+                     "--disable-background-networking", "--disable-component-update", f"--user-data-dir={profile}",
+                     f"--ignore-certificate-errors-spki-list={spki}"):
+        options.add_argument(argument)
+    return webdriver.Chrome(service=Service(executable_path=smoke.CHROMEDRIVER), options=options)
+
+
+def board_sign_in(board, url: str, env: dict) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    board.get(url)
+    wait = WebDriverWait(board, 30, poll_frequency=0.05)
+    screen = "return document.querySelector('main')?.dataset.screen"
+    wait.until(lambda b: b.execute_script(screen) == "signin")
+    board.find_element(*by_testid("board-signin-staff")).send_keys(env["KYUKYU_DEMO_STAFF_ID"])
+    board.find_element(*by_testid("board-signin-password")).send_keys(env["KYUKYU_DEMO_STAFF_PASSWORD"])
+    board.find_element(*by_testid("board-signin-totp")).send_keys(totp_code(env["KYUKYU_DEMO_STAFF_TOTP_SECRET"]))
+    board.find_element(*by_testid("board-signin-submit")).click()
+    wait.until(lambda b: b.execute_script(screen) == "board")
+    wait.until(lambda b: b.execute_script(
+        "return document.querySelector('[data-testid=\"board-connection\"]')?.dataset.state") == "live")
+    board.execute_script(BOARD_JS)
+
+
+def click_testid(wait, name: str, extra: str = "") -> None:
+    """One click on a displayed, enabled element (found again when a re-render replaced it)."""
+    from selenium.common.exceptions import ElementClickInterceptedException
+    from selenium.webdriver.common.by import By
+
+    css = f'[data-testid="{name}"]{extra}'
+
+    def attempt(b):
+        element = b.find_element(By.CSS_SELECTOR, css)
+        if not element.is_displayed() or not element.is_enabled():
+            return False
+        try:
+            element.click()
+        except ElementClickInterceptedException:
+            return False
+        return True
+
+    wait.until(attempt, f"click {css}")
+
+
+def handoff_run(tablet, board, stack: Stack, holder: int, hospital: str) -> dict:
+    """One incident on the tablet up to the tap on "send"; ms from the tap to the card on the board (and the rest)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ignored = [StaleElementReferenceException, NoSuchElementException]
+    wait = WebDriverWait(tablet, 30, poll_frequency=0.02, ignored_exceptions=ignored)
+    board_wait = WebDriverWait(board, 30, poll_frequency=0.02, ignored_exceptions=ignored)
+    data = lambda b, name, key: b.execute_script(  # noqa: E731
+        "return document.querySelector(`[data-testid=\"${arguments[0]}\"]`)?.dataset[arguments[1]] ?? null", name, key)
+
+    stack.remove_card()
+    time.sleep(1.0)  # pcscd polls a vpcd reader about every 400 ms: let it see the card leave
+    click_testid(wait, "incident-new")
+    click_testid(wait, "consent-verbal")
+    wait.until(lambda b: data(b, "screen-incident", "view") == "card", "the card view")
+    incident = data(tablet, "screen-incident", "incidentId")
+    time.sleep(PHASE.uniform(0, 0.4))
+    stack.put_card(holder, removal_ms=100)
+    wait.until(lambda b: data(b, "screen-incident", "view") == "summary", "the summary")
+    wait.until(lambda b: b.execute_script("""
+        const p = document.querySelector('[data-testid="summary-progress"]');
+        const h = document.querySelector('[data-testid="patient-header"]');
+        if (!p || !h || h.dataset.state !== 'present' || p.dataset.total === undefined) return false;
+        return (+p.dataset.done || 0) + (+p.dataset.failed || 0) === +p.dataset.total;"""), "the summary settled")
+    click_testid(wait, "to-transport")
+    wait.until(lambda b: data(b, "screen-incident", "view") == "transport", "the transport record")
+    click_testid(wait, f"hospital-{hospital}")
+    wait.until(lambda b: b.execute_script(
+        "return document.querySelector(arguments[0])?.getAttribute('aria-pressed')",
+        f'[data-testid="hospital-{hospital}"]') == "true", "the hospital picked")
+    tablet.execute_script(TABLET_HANDOFF_JS)
+    time.sleep(0.2)  # nothing else in flight on the tablet when the tap comes
+    python_tap = time.time() * 1000.0
+    click_testid(wait, "handoff-send")
+    wait.until(lambda b: data(b, "handoff-strip", "status") in ("received", "acknowledged"), "the strip: received")
+    view = tablet.execute_script(
+        "return fetch(arguments[0], {credentials: 'same-origin'}).then((r) => r.json())", f"/api/v1/incidents/{incident}")
+    document_set = view["handoff"]["documentSet"].removeprefix("urn:uuid:")
+    shown = board_wait.until(lambda b: b.execute_script("return window.__cards[arguments[0]] ?? null", document_set),
+                             "the card on the board")
+    marks = tablet.execute_script("return window.__handoff.marks")
+    patients = board.execute_script(
+        "return fetch('/api/v1/patients', {credentials: 'same-origin'}).then((r) => r.json())")["patients"]
+    stored = next(p["firstReceivedAt"] for p in patients if p["set"] == document_set)
+    stored_ms = datetime.datetime.fromisoformat(stored.replace("Z", "+00:00")).timestamp() * 1000.0
+    tap = marks.get("tap") or python_tap
+    result = {"tapToBoard": round(shown - tap, 1), "tapToStored": round(stored_ms - tap, 1),
+              "storedToBoard": round(shown - stored_ms, 1), "clickCallToTap": round(tap - python_tap, 1)}
+    for status in ("queued", "sent", "received"):
+        if status in marks:
+            result[f"tapToTablet{status.capitalize()}"] = round(marks[status] - tap, 1)
+    # Handover: "arrived" on the board; the gateway forgets the patient and the tablet says so; back to the list.
+    card = f'[data-set="{document_set}"]'
+    from selenium.webdriver.common.by import By
+
+    def arrived(b):
+        try:
+            b.find_element(By.CSS_SELECTOR, f'[data-testid="patient-card"]{card} [data-testid="patient-arrived"]').click()
+            return True
+        except Exception:  # noqa: BLE001 (re-rendered under the click: find it again)
+            return False
+
+    board_wait.until(arrived, "arrived tapped")
+    board_wait.until(lambda b: b.execute_script(
+        "return !document.querySelector(arguments[0])", f'[data-testid="patient-card"]{card}'), "the card leaves")
+    wait.until(lambda b: data(b, "view-closed", "closure") == "handed-over", "the tablet: handed over")
+    click_testid(wait, "closed-to-list")
+    wait.until(lambda b: b.find_element(*by_testid("incident-new")).is_displayed(), "the incident list")
+    return result
+
+
+def bench_handoff(bin_dir: str, work: str, port_base: int, runs: int, holder: int) -> dict:
+    import tempfile
+
+    folder = os.path.join(work, "handoff")
+    stack = Stack(bin_dir, folder, port_base, receiver=True)
+    if os.path.isdir(os.path.join(folder, "run")):
+        stack.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+    tablet = board = None
+    profile = tempfile.mkdtemp(prefix="kyukyu-bench-board-")
+    try:
+        stack.start()
+        env = stack.env
+        hospital = env["KYUKYU_STACK_HOSPITAL_CODE"]
+        board = board_driver(spki_sha256(os.path.join(env["KYUKYU_STACK_RECEIVER_STATE_DIR"], "pki",
+                                                      "server.cert.pem")), profile)
+        board.set_page_load_timeout(30)
+        board.set_script_timeout(10)
+        board_sign_in(board, env["KYUKYU_STACK_BOARD_URL"], env)
+        tablet = browser_driver()
+        tablet.set_page_load_timeout(30)
+        tablet.set_script_timeout(10)
+        crew = {"crewId": env["KYUKYU_DEMO_CREW_ID"], "password": env["KYUKYU_DEMO_CREW_PASSWORD"],
+                "secret": env["KYUKYU_DEMO_CREW_TOTP_SECRET"]}
+        browser_sign_in(tablet, env["KYUKYU_STACK_GATEWAY_URL"] + "/", crew)
+        handoff_run(tablet, board, stack, holder, hospital)  # unmeasured: chromium's caches, the first TLS session
+        measured = []
+        for i in range(runs):
+            r = handoff_run(tablet, board, stack, holder, hospital)
+            measured.append(r)
+            log(f"handoff {i + 1}/{runs}: tap -> card on the board {r['tapToBoard']} ms (stored "
+                f"{r['tapToStored']} ms after the tap; marks {r})")
+    finally:
+        for browser in (tablet, board):
+            if browser is not None:
+                browser.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+        stack.stop()
+    keys = ("tapToBoard", "tapToStored", "storedToBoard", "tapToTabletQueued", "tapToTabletSent",
+            "tapToTabletReceived", "clickCallToTap")
+    return {**{k: stats([r[k] for r in measured if k in r]) for k in keys}, "holder": holder, "raw": measured}
+
+
 # MARK: - main
 
 
@@ -572,14 +819,18 @@ def main() -> int:
     parser.add_argument("--bin-dir", default=os.environ.get("KYUKYU_BIN_DIR", ".build/release"))
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--incidents", type=int, default=100)
-    parser.add_argument("--part", choices=("all", "cold", "rss", "ui"), default="all")
+    parser.add_argument("--part", choices=("all", "cold", "rss", "ui", "handoff"), default="all")
+    parser.add_argument("--handoff-runs", type=int, default=20, help="runs of the handoff part (send -> board)")
     parser.add_argument("--port-base", type=int, default=int(os.environ.get("KYUKYU_STACK_PORT_BASE", "20900")))
     parser.add_argument("--state-dir", default="state/bench-gateway")
-    parser.add_argument("--out", default="state/bench/gateway.json")
+    parser.add_argument("--out", default=None,
+                        help="default state/bench/gateway.json (state/bench/handoff.json for --part handoff)")
     parser.add_argument("--holder", type=int, default=3, help="the synthetic holder for the browser/CLI runs")
     parser.add_argument("--log-level", default="info",
                         help="the gateway's log level; debug logs the incident's stage times (ms after the card)")
     args = parser.parse_args()
+    if args.out is None:
+        args.out = "state/bench/handoff.json" if args.part == "handoff" else "state/bench/gateway.json"
     global LOG_LEVEL
     LOG_LEVEL = args.log_level
     os.chdir(ROOT)
@@ -590,7 +841,8 @@ def main() -> int:
               "cores": os.cpu_count(), "loadBefore": loadavg(), "argv": sys.argv}
     stack = Stack(bin_dir, os.path.join(work, "stack"), args.port_base)
     try:
-        stack.start()
+        if args.part != "handoff":
+            stack.start()
         if args.part in ("all", "cold"):
             result["coldStart"] = bench_cold(stack, work, args.runs)
             for kind in ("fresh", "existing"):
@@ -612,6 +864,16 @@ def main() -> int:
             for mark, s in r["browser"].items():
                 print(f"browser {mark}: {fmt(s)}")
             print(f"ratio: {r['ratio']}")
+        if args.part in ("all", "handoff"):
+            for g in STARTED:  # one stack at a time: the handoff part starts its own, on the same ports
+                g.stop()
+            stack.stop()
+            result["handoff"] = bench_handoff(bin_dir, work, args.port_base, args.handoff_runs, args.holder)
+            r = result["handoff"]
+            print(f"handoff, \"send\" tapped on the tablet -> the card on the ER board: {fmt(r['tapToBoard'])}")
+            print(f"handoff, tap -> stored by the receiver (its firstReceivedAt): {fmt(r['tapToStored'])}")
+            print(f"handoff, stored -> the card on the board: {fmt(r['storedToBoard'])}")
+            print(f"handoff, tap -> the tablet's strip says received: {fmt(r['tapToTabletReceived'])}")
     finally:
         for g in STARTED:
             g.stop()
