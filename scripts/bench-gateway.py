@@ -811,6 +811,24 @@ def bench_handoff(bin_dir: str, work: str, port_base: int, runs: int, holder: in
     return {**{k: stats([r[k] for r in measured if k in r]) for k in keys}, "holder": holder, "raw": measured}
 
 
+def print_handoff(r: dict, bin_dir: str, date: str, load: str) -> None:
+    """The handoff figures, as a Markdown table for docs/performance.md."""
+    def row(label: str, s: dict) -> str:
+        if not s.get("n"):
+            return f"| {label} | n=0 | | | | |"
+        return f"| {label} | {s['n']} | {s['median']:.0f} ms | {s['p90']:.0f} ms | {s['min']:.0f} ms | {s['max']:.0f} ms |"
+
+    print(f"handoff: \"send\" tapped on the tablet -> the card on the ER board, {date}, {bin_dir}, load now {load}")
+    print("| | n | median | p90 | min | max |")
+    print("|---|---|---|---|---|---|")
+    print(row("**\"send\" tapped → the card on the board**", r["tapToBoard"]))
+    print(row("tap → stored by the receiver (its `firstReceivedAt`)", r["tapToStored"]))
+    print(row("stored → the card on the board", r["storedToBoard"]))
+    print(row("tap → the tablet's strip says queued", r["tapToTabletQueued"]))
+    print(row("tap → the tablet's strip says received", r["tapToTabletReceived"]))
+    print(row("(selenium's click call → the click event in the page; not counted)", r["clickCallToTap"]))
+
+
 # MARK: - main
 
 
@@ -869,11 +887,7 @@ def main() -> int:
                 g.stop()
             stack.stop()
             result["handoff"] = bench_handoff(bin_dir, work, args.port_base, args.handoff_runs, args.holder)
-            r = result["handoff"]
-            print(f"handoff, \"send\" tapped on the tablet -> the card on the ER board: {fmt(r['tapToBoard'])}")
-            print(f"handoff, tap -> stored by the receiver (its firstReceivedAt): {fmt(r['tapToStored'])}")
-            print(f"handoff, stored -> the card on the board: {fmt(r['storedToBoard'])}")
-            print(f"handoff, tap -> the tablet's strip says received: {fmt(r['tapToTabletReceived'])}")
+            print_handoff(result["handoff"], bin_dir, result["date"], loadavg())
     finally:
         for g in STARTED:
             g.stop()
