@@ -1,7 +1,7 @@
 import Foundation
 
 /// Any JSON value, as the validator reads it: integers kept apart from decimals, object keys unique.
-indirect enum JSONValue: Sendable {
+enum JSONValue: Sendable {
     case null
     case bool(Bool)
     case integer(Int64)
@@ -35,38 +35,40 @@ indirect enum JSONValue: Sendable {
 
 /// A JSON object's members in document order. FHIR objects are small, so a linear search beats hashing.
 struct JSONObject: Sendable, Sequence {
-    private(set) var keys: [String] = []
-    private(set) var values: [JSONValue] = []
+    /// The members, in one array (one allocation per object).
+    private(set) var members: [(key: String, value: JSONValue)] = []
     /// Key → position, built once an object grows past ``linearLimit`` keys (so a hostile object with many keys
     /// costs linear time, not quadratic).
     private var positions: [String: Int]?
     private static let linearLimit = 16
 
-    var isEmpty: Bool { keys.isEmpty }
+    var isEmpty: Bool { members.isEmpty }
+
+    /// The keys, in document order.
+    var keys: some Sequence<String> { members.lazy.map(\.key) }
 
     subscript(key: String) -> JSONValue? {
-        if let positions { return positions[key].map { values[$0] } }
-        guard let i = keys.firstIndex(of: key) else { return nil }
-        return values[i]
+        if let positions { return positions[key].map { members[$0].value } }
+        for member in members where member.key == key { return member.value }
+        return nil
     }
 
     /// Adds a member; false when the key is already there.
     mutating func insert(_ key: String, _ value: JSONValue) -> Bool {
-        if positions == nil, keys.count >= Self.linearLimit {
-            positions = Dictionary(uniqueKeysWithValues: keys.enumerated().map { ($1, $0) })
+        if positions == nil, members.count >= Self.linearLimit {
+            positions = Dictionary(uniqueKeysWithValues: members.enumerated().map { ($1.key, $0) })
         }
         if positions != nil {
             if positions?[key] != nil { return false }
-            positions?[key] = keys.count
-        } else if keys.contains(key) {
+            positions?[key] = members.count
+        } else if members.contains(where: { $0.key == key }) {
             return false
         }
-        keys.append(key)
-        values.append(value)
+        members.append((key, value))
         return true
     }
 
-    func makeIterator() -> Zip2Sequence<[String], [JSONValue]>.Iterator { zip(keys, values).makeIterator() }
+    func makeIterator() -> IndexingIterator<[(key: String, value: JSONValue)]> { members.makeIterator() }
 }
 
 /// A recursive-descent JSON parser over bytes (faster than decoding an enum with JSONDecoder, and strict).

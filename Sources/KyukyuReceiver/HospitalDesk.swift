@@ -111,7 +111,17 @@ public final class HospitalDesk: Sendable {
     public func intake(body: Data, idempotencyKey: String?, device: String) async throws(IntakeRefusal) -> (
         IntakeOutcome, ValidatedDocumentInfo
     ) {
-        try await authorize(device: device)
+        try await intake(body: body, idempotencyKey: idempotencyKey, device: device, authorized: false)
+    }
+
+    /// ``intake(body:idempotencyKey:device:)``, without checking the device again when the caller just has.
+    func intake(
+        body: Data,
+        idempotencyKey: String?,
+        device: String,
+        authorized: Bool
+    ) async throws(IntakeRefusal) -> (IntakeOutcome, ValidatedDocumentInfo) {
+        if !authorized { try await authorize(device: device) }
         guard let idempotencyKey, !idempotencyKey.isEmpty else {
             throw .badKey("the Idempotency-Key header is required: the document's Bundle.identifier value")
         }

@@ -21,10 +21,13 @@ public final class HospitalStore: Sendable {
     private let database: DatabasePool
     private let keyring: DeviceKeyring
     private let logger: Logger
+    /// Gathers the documents that arrive together into one transaction (one fsync).
+    private let commits: GroupCommit<IntakeRow, Result<IntakeStep, ReceiverError>>
     /// The database file.
     public let path: String
 
-    private init(database: DatabasePool, keyring: DeviceKeyring, path: String, logger: Logger) {
+    private init(database: DatabasePool, keyring: DeviceKeyring, path: String, commitBatch: Int, logger: Logger) {
+        self.commits = GroupCommit(maximumBatch: commitBatch)
         self.database = database
         self.keyring = keyring
         self.path = path
@@ -33,9 +36,13 @@ public final class HospitalStore: Sendable {
 
     /// Opens (creating if missing, mode 0600 in a 0700 folder) the store at `path`, sealing with `keyProvider`'s
     /// keyring (created on first start by a ``KyukyuVault/KeyFileProvider``). Blocking: call at start-up.
+    ///
+    /// `commitBatch` is the most documents stored in one transaction when many arrive at once (group commit);
+    /// 1 stores each in its own transaction (the benchmark's comparison).
     public static func open(
         path: String,
         keyProvider: any DeviceKeyProvider,
+        commitBatch: Int = 256,
         logger: Logger
     ) throws(ReceiverError) -> HospitalStore {
         let folder = (path as NSString).deletingLastPathComponent
@@ -68,7 +75,13 @@ public final class HospitalStore: Sendable {
             for suffix in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
                 try PrivateFiles.restrict(path + suffix)
             }
-            return HospitalStore(database: pool, keyring: keyring, path: path, logger: logger)
+            return HospitalStore(
+                database: pool,
+                keyring: keyring,
+                path: path,
+                commitBatch: commitBatch,
+                logger: logger
+            )
         } catch {
             throw .storage("cannot open the receiver's database \(path): \(Self.describe(error))")
         }
@@ -213,91 +226,139 @@ public final class HospitalStore: Sendable {
             receivedAt: at,
             builtAt: info.timestamp
         )
-        // A refusal is thrown inside the transaction, so that nothing of it is kept.
-        enum Step { case created(HandoffEvent), resent(StoredVersion) }
-        let step: Step = try await write { db in
-            if let owner = try String.fetchOne(
-                db,
-                sql: "SELECT device FROM document_set WHERE set_uuid = ?",
-                arguments: [set]
-            ), owner != device {
-                throw ReceiverError.forbidden("this document set was sent by another device")
-            }
-            try db.execute(
-                sql: """
-                    INSERT INTO document_set (set_uuid, device, status, latest_version, first_received_at, updated_at)
-                    VALUES (?, ?, 'received', ?, ?, ?)
-                    ON CONFLICT(set_uuid) DO NOTHING
-                    """,
-                arguments: [set, device, info.version, Self.ms(at), Self.ms(at)]
-            )
-            do {
-                try db.execute(
-                    sql: """
-                        INSERT INTO document (set_uuid, version, version_identifier, bundle_id, sha256, sender_device,
-                            received_at, built_at, key_id, sealed)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        ON CONFLICT(version_identifier) DO NOTHING
-                        """,
-                    arguments: [
-                        set, info.version, info.versionIdentifier, info.bundleID, sha, device, Self.ms(at),
-                        Self.ms(info.timestamp), keyID.rawValue, sealed,
-                    ]
-                )
-            } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-                throw ReceiverError.conflict("version \(info.version) of this document set is stored under another key")
-            }
-            if db.changesCount == 0 {
-                guard
-                    let row = try Row.fetchOne(
-                        db,
-                        sql: "SELECT * FROM document WHERE version_identifier = ?",
-                        arguments: [info.versionIdentifier]
-                    )
-                else { throw ReceiverError.conflict("the key is stored but cannot be read") }
-                let stored = Self.version(row)
-                guard stored.sha256 == sha, stored.device == device else {
-                    throw ReceiverError.conflict("this key is stored with other content (SHA-256 differs)")
-                }
-                return .resent(stored)
-            }
-            try db.execute(
-                sql: """
-                    UPDATE document_set SET latest_version = MAX(latest_version, ?), updated_at = ?,
-                        status = CASE status WHEN 'withdrawn' THEN 'received' ELSE status END
-                    WHERE set_uuid = ?
-                    """,
-                arguments: [info.version, Self.ms(at), set]
-            )
-            if let anchor = info.auditAnchor {
-                try db.execute(
-                    sql: """
-                        INSERT INTO anchor (version_identifier, device, sequence, hash, signed_at_ms, signing_public_key,
-                            signature, set_uuid, version, received_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        info.versionIdentifier, device, anchor.sequence, anchor.hash, anchor.signedAtMilliseconds,
-                        anchor.signingPublicKey, anchor.signature, set, info.version, Self.ms(at),
-                    ]
-                )
-            }
-            let event = try self.appendEvent(
-                db,
-                device: device,
-                set: info.documentSet,
-                version: info.version,
-                status: .received,
-                reason: nil,
-                note: nil,
-                at: at
-            )
-            return .created(event)
-        }
+        let step = await commits.submit(
+            IntakeRow(info: info, set: set, sha: sha, keyID: keyID.rawValue, sealed: sealed, device: device, at: at)
+        ) { rows in await self.store(rows) }
         switch step {
-        case .created(let event): return .created(version, event)
-        case .resent(let stored): return .resent(stored)
+        case .success(.created(let event)): return .created(version, event)
+        case .success(.resent(let stored)): return .resent(stored)
+        case .failure(let error): throw error
         }
+    }
+
+    /// One document to store, sealed, with its metadata.
+    struct IntakeRow: Sendable {
+        var info: ValidatedDocumentInfo
+        var set: String
+        var sha: String
+        var keyID: String
+        var sealed: Data
+        var device: String
+        var at: Date
+    }
+
+    /// What storing one document came to.
+    enum IntakeStep: Sendable {
+        case created(HandoffEvent)
+        case resent(StoredVersion)
+    }
+
+    /// Stores the rows of one group commit in one transaction, each in its own savepoint: a refused row (thrown
+    /// inside its savepoint) leaves nothing behind and does not touch the others. Runs on the writer.
+    func store(_ rows: [IntakeRow]) async -> [Result<IntakeStep, ReceiverError>] {
+        do {
+            return try await database.write { db in
+                rows.map { row in
+                    var step: IntakeStep?
+                    do {
+                        try db.inSavepoint {
+                            step = try self.store(row, db)
+                            return .commit
+                        }
+                        return .success(step!)
+                    } catch let error as ReceiverError {
+                        return .failure(error)
+                    } catch {
+                        return .failure(.storage("the receiver's database cannot be written: \(Self.describe(error))"))
+                    }
+                }
+            }
+        } catch {
+            let failure = ReceiverError.storage("the receiver's database cannot be written: \(Self.describe(error))")
+            return rows.map { _ in .failure(failure) }
+        }
+    }
+
+    /// One document's rows: the set, the version, its anchor and its `received` event; or the stored version, for a
+    /// resend. Throws ``ReceiverError`` to refuse it.
+    private func store(_ row: IntakeRow, _ db: Database) throws -> IntakeStep {
+        let (info, set, device, at) = (row.info, row.set, row.device, row.at)
+        if let owner = try String.fetchOne(
+            db,
+            sql: "SELECT device FROM document_set WHERE set_uuid = ?",
+            arguments: [set]
+        ), owner != device {
+            throw ReceiverError.forbidden("this document set was sent by another device")
+        }
+        try db.execute(
+            sql: """
+                INSERT INTO document_set (set_uuid, device, status, latest_version, first_received_at, updated_at)
+                VALUES (?, ?, 'received', ?, ?, ?)
+                ON CONFLICT(set_uuid) DO NOTHING
+                """,
+            arguments: [set, device, info.version, Self.ms(at), Self.ms(at)]
+        )
+        do {
+            try db.execute(
+                sql: """
+                    INSERT INTO document (set_uuid, version, version_identifier, bundle_id, sha256, sender_device,
+                        received_at, built_at, key_id, sealed)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(version_identifier) DO NOTHING
+                    """,
+                arguments: [
+                    set, info.version, info.versionIdentifier, info.bundleID, row.sha, device, Self.ms(at),
+                    Self.ms(info.timestamp), row.keyID, row.sealed,
+                ]
+            )
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            throw ReceiverError.conflict("version \(info.version) of this document set is stored under another key")
+        }
+        if db.changesCount == 0 {
+            guard
+                let stored = try Row.fetchOne(
+                    db,
+                    sql: "SELECT * FROM document WHERE version_identifier = ?",
+                    arguments: [info.versionIdentifier]
+                ).map(Self.version)
+            else { throw ReceiverError.conflict("the key is stored but cannot be read") }
+            guard stored.sha256 == row.sha, stored.device == device else {
+                throw ReceiverError.conflict("this key is stored with other content (SHA-256 differs)")
+            }
+            return .resent(stored)
+        }
+        try db.execute(
+            sql: """
+                UPDATE document_set SET latest_version = MAX(latest_version, ?), updated_at = ?,
+                    status = CASE status WHEN 'withdrawn' THEN 'received' ELSE status END
+                WHERE set_uuid = ?
+                """,
+            arguments: [info.version, Self.ms(at), set]
+        )
+        if let anchor = info.auditAnchor {
+            try db.execute(
+                sql: """
+                    INSERT INTO anchor (version_identifier, device, sequence, hash, signed_at_ms, signing_public_key,
+                        signature, set_uuid, version, received_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    info.versionIdentifier, device, anchor.sequence, anchor.hash, anchor.signedAtMilliseconds,
+                    anchor.signingPublicKey, anchor.signature, set, info.version, Self.ms(at),
+                ]
+            )
+        }
+        let event = try appendEvent(
+            db,
+            device: device,
+            set: info.documentSet,
+            version: info.version,
+            status: .received,
+            reason: nil,
+            note: nil,
+            at: at
+        )
+        return .created(event)
     }
 
     // MARK: - Status changes

@@ -10,7 +10,9 @@ struct KyukyuBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kyukyu-bench",
         abstract: "Benchmarks of the Myna Kyukyu gateway on real parts.",
-        subcommands: [All.self, Card.self, Eligibility.self, FetchMemory.self, FetchMemoryProbe.self, Vault.self],
+        subcommands: [
+            All.self, Card.self, Eligibility.self, FetchMemory.self, FetchMemoryProbe.self, Vault.self, Receiver.self,
+        ],
         defaultSubcommand: All.self
     )
 
@@ -23,6 +25,47 @@ struct KyukyuBench: AsyncParsableCommand {
             try await EligibilityBenchmark(options: options).run()
             try await FetchMemoryBenchmark(options: options).run()
             try await runVault(options)
+            try await ReceiverBenchmark(
+                options: options,
+                ambulances: 32,
+                documentsPerAmbulance: 125,
+                acknowledgements: 200,
+                port: 20960,
+                partsOnly: false
+            ).run()
+        }
+    }
+
+    struct Receiver: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The hospital's receiver: ingest with many ambulances at once, and acknowledgement latency."
+        )
+        @OptionGroup var options: BenchOptions
+
+        @Option(help: "Ambulances sending at once, each with its own device certificate and connection.")
+        var ambulances = 32
+
+        @Option(help: "Documents each ambulance sends, one after another.")
+        var documents = 125
+
+        @Option(help: "Acknowledgements timed, on an idle receiver and again during the ingest.")
+        var acknowledgements = 200
+
+        @Option(help: "The receiver's port on loopback.")
+        var port = 20960
+
+        @Flag(help: "Only the parts in this process (validation, sealing, the store): no receiver, no HTTP.")
+        var partsOnly = false
+
+        func run() async throws {
+            try await ReceiverBenchmark(
+                options: options,
+                ambulances: ambulances,
+                documentsPerAmbulance: documents,
+                acknowledgements: acknowledgements,
+                port: port,
+                partsOnly: partsOnly
+            ).run()
         }
     }
 

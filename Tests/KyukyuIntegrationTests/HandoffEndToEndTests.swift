@@ -27,11 +27,12 @@ struct HandoffEndToEndTests {
     static let hospitalCode = HospitalCode(rawValue: "1312345678")!
     static let receiverPort = Bed.basePort + 40
 
-    /// The outage test of issue 9: the receiver is down when the crew sends, an update follows, the gateway is
-    /// restarted during the outage; then the receiver comes up. The document arrives once (the latest version),
-    /// the acknowledgement reaches the tablet, and after the handover the ambulance's vault holds nothing.
+    /// The outage test of issue 9: the receiver is down when the crew sends, an update follows, a second patient
+    /// is sent to the same hospital, the gateway is restarted during the outage; then the receiver comes up. Each
+    /// document arrives once (the first patient's latest version), in the order sent, the acknowledgements reach
+    /// the tablet, and after the handovers the ambulance's vault holds nothing.
     @Test(.enabled(if: realPartsAvailable))
-    func throughAnOutageAndARestartTheDocumentArrivesOnceAndTheHandoverEmptiesTheVault() async throws {
+    func throughAnOutageAndARestartTheDocumentsArriveOnceInOrderAndTheHandoversEmptyTheVault() async throws {
         try await withSimulatedCard({ $0.holder = 6 }) { _, _ in
             try await withOnshi { onshi in
                 let state = FileManager.default.temporaryDirectory.appendingPathComponent("kyukyu-ho-\(UUID())").path
@@ -130,6 +131,23 @@ struct HandoffEndToEndTests {
                 _ = try await api.post("/api/v1/incidents/\(id)/vitals", #"{"heartRate":118,"spo2":93}"#)
                 _ = try await api.waitFor(id) { ($0["handoff"] as? [String: Any])?["latestVersion"] as? Int == 2 }
 
+                // A second patient for the same hospital, sent after the first during the same outage.
+                let second = try #require(try await api.post("/api/v1/incidents", "{}")["id"] as? String)
+                _ = try await api.post("/api/v1/incidents/\(second)/consent", #"{"basis":"verbal"}"#)
+                _ = try await api.waitFor(second) { view in
+                    view["phase"] as? String == "summary"
+                        && ((view["categories"] as? [String: [String: Any]])?.values.allSatisfy {
+                            !["pending", "retrying"].contains($0["status"] as? String ?? "")
+                        } ?? false)
+                }
+                _ = try await api.post(
+                    "/api/v1/incidents/\(second)/handoff",
+                    #"{"hospital":"\#(Self.hospitalCode)"}"#
+                )
+                _ = try await api.waitFor(second) {
+                    ($0["handoff"] as? [String: Any])?["status"] as? String == "queued"
+                }
+
                 // The gateway restarts during the outage.
                 let (cookie, csrf) = (api.cookie, api.csrf)
                 await gateway.shutdown()
@@ -181,6 +199,20 @@ struct HandoffEndToEndTests {
                 // Once: version 2 only (version 1 was superseded while it waited), stored one time.
                 let versions = try await store.versions(of: set)
                 #expect(versions.map(\.version) == [2])
+                // The second patient's document follows the first's, in the order they were sent.
+                let secondReceived = try await api.waitFor(second) {
+                    ["received", "sent"].contains(($0["handoff"] as? [String: Any])?["status"] as? String ?? "")
+                }
+                let secondSet = try #require(
+                    ((secondReceived["handoff"] as? [String: Any])?["documentSet"] as? String).flatMap {
+                        UUID(uuidString: String($0.dropFirst("urn:uuid:".count)))
+                    }
+                )
+                #expect(try await store.versions(of: secondSet).map(\.version) == [1])
+                let arrivals = try await store.events(device: OnshiBed.device, after: 0).filter {
+                    $0.status == .received
+                }
+                #expect(arrivals.map(\.documentSet) == [set, secondSet])
 
                 // The hospital acknowledges: the tablet hears it over the gateway's own connection.
                 _ = try await desk.acknowledge(set)
@@ -188,14 +220,21 @@ struct HandoffEndToEndTests {
                     ($0["handoff"] as? [String: Any])?["status"] as? String == "acknowledged"
                 }
 
-                // The patient arrives: the ambulance forgets the patient.
+                _ = try await desk.acknowledge(secondSet)
+                _ = try await api.waitFor(second) {
+                    ($0["handoff"] as? [String: Any])?["status"] as? String == "acknowledged"
+                }
+
+                // The patients arrive: the ambulance forgets them.
                 _ = try await desk.arrived(set)
+                _ = try await desk.arrived(secondSet)
                 let closed = try await api.waitFor(id) { $0["phase"] as? String == "closed" }
                 #expect(closed["closure"] as? String == "handed-over")
+                _ = try await api.waitFor(second) { $0["phase"] as? String == "closed" }
                 #expect(try await vault.incidents().isEmpty)
                 #expect(try await vault.audit.verify().isIntact)
-                // The receiver kept the anchor the document carried.
-                #expect(try await store.anchors(device: OnshiBed.device).count == 1)
+                // The receiver kept the anchor each document carried.
+                #expect(try await store.anchors(device: OnshiBed.device).count == 2)
 
                 await receiver.shutdown()
                 try await receiving.value

@@ -6,6 +6,7 @@ import HummingbirdTesting
 import KyukyuCrew
 import KyukyuDomain
 import KyukyuReceiver
+import KyukyuTestbed
 import Logging
 import NIOCore
 import Testing

@@ -52,6 +52,18 @@ public struct ReceiverHTTPError: HTTPResponseError, Sendable {
     static func operationOutcome(status: HTTPResponse.Status, issues: [HandoffIssue], headers: HTTPFields = [:])
         -> Response
     {
+        operationOutcome(status: status, body: ByteBuffer(bytes: outcomeJSON(issues)), headers: headers)
+    }
+
+    /// An `OperationOutcome` whose JSON is already written (the intake's fixed answers, made once).
+    static func operationOutcome(status: HTTPResponse.Status, body: ByteBuffer, headers: HTTPFields = [:]) -> Response {
+        var fields: HTTPFields = [.contentType: "application/fhir+json; charset=utf-8", .cacheControl: "no-store"]
+        fields.append(contentsOf: headers)
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: body))
+    }
+
+    /// The JSON of an `OperationOutcome` with `issues`.
+    static func outcomeJSON(_ issues: [HandoffIssue]) -> Data {
         let body: [String: Any] = [
             "resourceType": "OperationOutcome",
             "issue": issues.map { issue -> [String: Any] in
@@ -62,9 +74,7 @@ public struct ReceiverHTTPError: HTTPResponseError, Sendable {
                 return object
             },
         ]
-        var fields: HTTPFields = [.contentType: "application/fhir+json; charset=utf-8", .cacheControl: "no-store"]
-        fields.append(contentsOf: headers)
-        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: json(body))))
+        return json(body)
     }
 
     static func json(_ object: Any) -> Data {

@@ -209,7 +209,6 @@ public struct ReceiverAPI: Sendable {
 
     func intake(_ request: Request, _ context: ReceiverRequestContext) async throws -> Response {
         let device = try await device(request, context)
-        try await refusal { () async throws(HospitalDesk.IntakeRefusal) in try await desk.authorize(device: device) }
         let type = (request.headers[.contentType] ?? "").lowercased()
         let mediaType = type.split(separator: ";", maxSplits: 1).first.map {
             $0.trimmingCharacters(in: .whitespaces)
@@ -236,25 +235,41 @@ public struct ReceiverAPI: Sendable {
         }
         let body = Data(buffer.readableBytesView)
         let (outcome, info) = try await refusal { () async throws(HospitalDesk.IntakeRefusal) in
-            try await desk.intake(body: body, idempotencyKey: request.headers[Self.idempotencyHeader], device: device)
+            // `device(_:_:)` has just checked that the device may send.
+            try await desk.intake(
+                body: body,
+                idempotencyKey: request.headers[Self.idempotencyHeader],
+                device: device,
+                authorized: true
+            )
         }
         switch outcome {
         case .created:
             return ReceiverHTTPError.operationOutcome(
                 status: .created,
-                issues: [HandoffIssue(severity: "information", code: "informational", diagnostics: "stored")],
+                body: Self.storedOutcome,
                 headers: [.location: "/fhir/Bundle/\(info.bundleID)"]
             )
         case .resent:
             return ReceiverHTTPError.operationOutcome(
                 status: .ok,
-                issues: [
-                    HandoffIssue(severity: "information", code: "informational", diagnostics: "already stored (resend)")
-                ],
+                body: Self.resentOutcome,
                 headers: [.location: "/fhir/Bundle/\(info.bundleID)"]
             )
         }
     }
+
+    /// The intake's answers, written once.
+    static let storedOutcome = ByteBuffer(
+        bytes: ReceiverHTTPError.outcomeJSON([
+            HandoffIssue(severity: "information", code: "informational", diagnostics: "stored")
+        ])
+    )
+    static let resentOutcome = ByteBuffer(
+        bytes: ReceiverHTTPError.outcomeJSON([
+            HandoffIssue(severity: "information", code: "informational", diagnostics: "already stored (resend)")
+        ])
+    )
 
     static let tooLarge = ReceiverHTTPError(
         .contentTooLarge,

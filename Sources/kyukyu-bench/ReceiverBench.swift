@@ -1,0 +1,527 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import Histogram
+import KyukyuCrew
+import KyukyuDomain
+import KyukyuEligibility
+import KyukyuEligibilitySim
+import KyukyuFHIR
+import KyukyuGateway
+import KyukyuOnshi
+import KyukyuReceiver
+import KyukyuTestbed
+import KyukyuVault
+import KyukyuWorkflow
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import NIOSSL
+import Synchronization
+
+/// The hospital's receiver under many ambulances (issue 9):
+/// - ingest: `kyukyu-hospital serve` as its own process, and many ambulances posting pre-arrival documents at once,
+///   each with its own device certificate and connection, through the gateway's own client
+///   (``KyukyuGateway/HTTPReceiverClient``), each ambulance in order (as its outbox does);
+/// - the same documents through the parts alone, in this process, to say where the time goes: validation, sealing,
+///   and the store's commits;
+/// - acknowledgement latency: from the staff's `acknowledge` request to the event on the ambulance's own stream,
+///   on an idle receiver and during the ingest.
+struct ReceiverBenchmark {
+    let options: BenchOptions
+    let ambulances: Int
+    let documentsPerAmbulance: Int
+    let acknowledgements: Int
+    let port: Int
+    let partsOnly: Bool
+
+    static let hospital = HospitalCode(rawValue: "9999999901")!
+    static let today = OnshiDate(year: 2026, month: 11, day: 27)
+
+    struct Report: Codable, CustomStringConvertible {
+        var ambulances: Int
+        var documents: Int
+        var averageDocumentBytes: Int
+        var ingestSeconds: Double
+        var ingestDocumentsPerSecond: Double
+        var postLatency: LatencyStats
+        var receiverCPUMillisecondsPerDocument: Double
+        var ambulancesCPUMillisecondsPerDocument: Double
+        var validateOnlyDocumentsPerSecond: Double
+        var storeOnlySequentialDocumentsPerSecond: Double
+        var storeOnlyConcurrentDocumentsPerSecond: Double
+        var storeOnlyConcurrentUnbatchedDocumentsPerSecond: Double
+        var acknowledgementIdle: LatencyStats
+        var acknowledgementDuringIngest: LatencyStats
+        var refusedOrRetried: Int
+
+        var description: String {
+            """
+            ## Receiver (issue 9): \(ambulances) ambulances, \(documents) documents of \(averageDocumentBytes) bytes on average
+
+            | measure | figure |
+            | --- | --- |
+            | ingest over mutual TLS, \(ambulances) ambulances at once | \(String(format: "%.0f", ingestDocumentsPerSecond)) documents/s (\(documents) in \(String(format: "%.2f", ingestSeconds)) s) |
+            | one POST during the ingest | \(postLatency) |
+            | CPU per document during the ingest: the receiver / the ambulances (this process) | \(String(format: "%.2f ms / %.2f ms", receiverCPUMillisecondsPerDocument, ambulancesCPUMillisecondsPerDocument)) |
+            | validation alone, one thread, in process | \(String(format: "%.0f", validateOnlyDocumentsPerSecond)) documents/s |
+            | validation + sealing + store, in process, one at a time | \(String(format: "%.0f", storeOnlySequentialDocumentsPerSecond)) documents/s |
+            | validation + sealing + store, in process, \(ambulances) at once, group commit | \(String(format: "%.0f", storeOnlyConcurrentDocumentsPerSecond)) documents/s |
+            | the same, one transaction per document (no group commit) | \(String(format: "%.0f", storeOnlyConcurrentUnbatchedDocumentsPerSecond)) documents/s |
+            | acknowledgement → the ambulance's stream, idle receiver | \(acknowledgementIdle) |
+            | acknowledgement → the ambulance's stream, during the ingest | \(acknowledgementDuringIngest) |
+
+            Refused or to retry: \(refusedOrRetried) (must be 0).
+            """
+        }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "kyukyu.bench.receiver")
+        logger.logLevel = .warning
+        let root = URL(fileURLWithPath: options.stateDir).standardizedFileURL.path + "/bench-receiver"
+        try? FileManager.default.removeItem(atPath: root)
+        let hospitalState = root + "/hospital"
+        let devices = root + "/devices"
+        try FileManager.default.createDirectory(atPath: hospitalState, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: devices, withIntermediateDirectories: true)
+
+        // The hospital: its CA and server certificate, a device certificate per ambulance, one staff member.
+        let pki = HospitalPKI(directory: hospitalState + "/pki")
+        try pki.initialize(hospital: Self.hospital.rawValue, serverNames: ["localhost", "127.0.0.1"])
+        let names = (1...ambulances).map { String(format: "BENCH-AMB-%03d", $0) } + ["BENCH-ACK"]
+        do {
+            let store = try HospitalStore.open(
+                path: hospitalState + "/" + HospitalStore.fileName,
+                keyProvider: KeyFileProvider(stateDirectory: hospitalState),
+                logger: logger
+            )
+            for name in names {
+                _ = try pki.issueDevice(name, outDirectory: devices)
+                try await store.registerDevice(name)
+            }
+        }
+        var policy = CrewDirectory.Policy()
+        policy.bcryptCost = 4
+        policy.totpIssuer = "Myna Kyukyu hospital"
+        let enrolment = try await CrewDirectory.open(
+            path: hospitalState + "/staff.sqlite",
+            secretKey: try CrewSecretKey.load(path: hospitalState + "/staff-secret.key", create: true),
+            policy: policy,
+            logger: logger
+        ).add(crewID: "BENCH-STAFF", password: "synthetic-bench-password", pin: "2468")
+
+        // The documents, built before anything is timed.
+        let perAmbulance = try names.dropLast().map { name in
+            try (0..<documentsPerAmbulance).map { index in try Self.document(device: name, index: index) }
+        }
+        let all = perAmbulance.flatMap { $0 }
+        let averageBytes = all.map(\.body.count).reduce(0, +) / max(all.count, 1)
+
+        // Where the time goes, in this process: validation alone, then the whole intake without HTTP.
+        let validator = FHIRHandoffValidator()
+        let validateStart = ContinuousClock.now
+        for document in all { _ = try validator.validate(document.body) }
+        let validateRate = Double(all.count) / Self.seconds(ContinuousClock.now - validateStart)
+        let sequentialRate = try await Self.storeOnly(
+            perAmbulance,
+            concurrent: false,
+            directory: root + "/store-sequential",
+            logger: logger
+        )
+        let concurrentRate = try await Self.storeOnly(
+            perAmbulance,
+            concurrent: true,
+            directory: root + "/store-concurrent",
+            logger: logger
+        )
+        let concurrentUnbatchedRate = try await Self.storeOnly(
+            perAmbulance,
+            concurrent: true,
+            commitBatch: 1,
+            directory: root + "/store-concurrent-unbatched",
+            logger: logger
+        )
+
+        if partsOnly {
+            print(
+                String(
+                    format:
+                        "validation alone %.0f documents/s; whole intake in process %.0f/s one at a time, %.0f/s %d at once",
+                    validateRate,
+                    sequentialRate,
+                    concurrentRate,
+                    ambulances
+                )
+            )
+            return
+        }
+
+        // The receiver as its own process.
+        let server = try Commands.spawn(
+            try Commands.executable("kyukyu-hospital"),
+            [
+                "serve", "--state-directory", hospitalState, "--hospital-code", Self.hospital.rawValue,
+                "--http-port", String(port), "--log-level", "warning",
+            ],
+            log: root + "/hospital.log"
+        )
+        defer { server.stop() }
+        let url = "https://127.0.0.1:\(port)"
+        let receiving = ReceivingHospital(code: Self.hospital, name: "ベンチ受入病院（架空）", url: url)
+        let clients = try names.map { name in
+            try HTTPReceiverClient(
+                tls: ReceiverTLSFiles(
+                    certificatePath: devices + "/\(name).cert.pem",
+                    keyPath: devices + "/\(name).key.pem",
+                    trustRootsPath: devices + "/ca.cert.pem"
+                ),
+                logger: logger
+            )
+        }
+        defer { Task { for client in clients { await client.shutdown() } } }
+        let staff = try StaffClient(base: url, caPEM: try pki.caCertificatePEM())
+        defer { Task { await staff.shutdown() } }
+        try await staff.waitUntilLive(timeout: .seconds(30))
+        try await staff.signIn(
+            staffID: enrolment.crewID,
+            password: "synthetic-bench-password",
+            totp: totp(enrolment.totpSecret)
+        )
+
+        // Acknowledgements on an idle receiver: one ambulance listens on its own stream, as the gateway does.
+        let listener = AcknowledgementProbe(client: clients.last!, hospital: receiving)
+        await listener.start()
+        let idle = try await listener.measure(
+            count: acknowledgements,
+            device: names.last!,
+            staff: staff,
+            offset: 0
+        )
+
+        // The ingest: every ambulance sends its documents in order, all at once; acknowledgements go on beside it.
+        let failures = Counter()
+        var postHistogram = Histogram<UInt64>(
+            highestTrackableValue: 600_000_000,
+            numberOfSignificantValueDigits: .three
+        )
+        let serverCPUBefore = Self.cpuSeconds(pid: server.pid)
+        let ownCPUBefore = Self.cpuSeconds(pid: getpid())
+        let start = ContinuousClock.now
+        async let duringIngest = listener.measure(
+            count: acknowledgements,
+            device: names.last!,
+            staff: staff,
+            offset: acknowledgements
+        )
+        let histograms = await withTaskGroup(of: Histogram<UInt64>.self) { group in
+            for (client, documents) in zip(clients, perAmbulance) {
+                group.addTask {
+                    var histogram = Histogram<UInt64>(
+                        highestTrackableValue: 600_000_000,
+                        numberOfSignificantValueDigits: .three
+                    )
+                    for document in documents {
+                        let sent = ContinuousClock.now
+                        let result = await client.post(document.body, versionID: document.versionID, to: receiving)
+                        _ = histogram.record(Self.microseconds(ContinuousClock.now - sent))
+                        if result != .delivered { await failures.add() }
+                    }
+                    return histogram
+                }
+            }
+            var all: [Histogram<UInt64>] = []
+            for await histogram in group { all.append(histogram) }
+            return all
+        }
+        let ingestSeconds = Self.seconds(ContinuousClock.now - start)
+        let serverCPU = Self.cpuSeconds(pid: server.pid) - serverCPUBefore
+        let ownCPU = Self.cpuSeconds(pid: getpid()) - ownCPUBefore
+        for histogram in histograms { postHistogram.add(histogram) }
+        let busy = try await duringIngest
+        await listener.stop()
+
+        let report = Report(
+            ambulances: ambulances,
+            documents: all.count,
+            averageDocumentBytes: averageBytes,
+            ingestSeconds: ingestSeconds,
+            ingestDocumentsPerSecond: Double(all.count) / ingestSeconds,
+            postLatency: LatencyStats(postHistogram),
+            receiverCPUMillisecondsPerDocument: serverCPU * 1000 / Double(all.count),
+            ambulancesCPUMillisecondsPerDocument: ownCPU * 1000 / Double(all.count),
+            validateOnlyDocumentsPerSecond: validateRate,
+            storeOnlySequentialDocumentsPerSecond: sequentialRate,
+            storeOnlyConcurrentDocumentsPerSecond: concurrentRate,
+            storeOnlyConcurrentUnbatchedDocumentsPerSecond: concurrentUnbatchedRate,
+            acknowledgementIdle: LatencyStats(idle),
+            acknowledgementDuringIngest: LatencyStats(busy),
+            refusedOrRetried: await failures.value
+        )
+        try save(report, name: "receiver", stateDir: options.stateDir)
+        print(report)
+        guard report.refusedOrRetried == 0 else {
+            throw TestbedError("\(report.refusedOrRetried) documents were refused or left to retry; see \(root)")
+        }
+    }
+
+    /// One document ready to post.
+    struct Document: Sendable {
+        var body: Data
+        var versionID: UUID
+        var documentSet: UUID
+    }
+
+    /// A pre-arrival document for synthetic patient `index % 7 + 1`, from `device`, with the crew's vitals.
+    static func document(device: String, index: Int) throws -> Document {
+        let patient = SyntheticPatient(number: index % 7 + 1, today: today)
+        var records: [MedicalCategory: CategoryRecords] = [:]
+        for category in MedicalCategory.allCases { records[category] = patient.records(category) }
+        let builtAt = Date()
+        var observations = CrewObservations()
+        observations.chiefComplaint = .chestPain
+        observations.priority = .red
+        var vitals = VitalSigns(takenAt: builtAt.addingTimeInterval(-300))
+        vitals.heartRate = 100 + index % 20
+        vitals.systolic = 120
+        vitals.diastolic = 80
+        vitals.spo2 = 95
+        observations.vitals = [vitals]
+        observations.etaMinutes = 10
+        observations.etaRecordedAt = builtAt
+        observations.hospital = hospital
+        let set = UUID()
+        let version = UUID()
+        let input = HandoffInput(
+            documentSet: set,
+            version: 1,
+            versionID: version,
+            previousVersionID: nil,
+            builtAt: builtAt,
+            dataAsOf: builtAt.addingTimeInterval(-60),
+            records: records,
+            gaps: [],
+            observations: observations,
+            consent: .verbal,
+            crewID: "BENCH-CREW",
+            deviceID: device,
+            hospital: hospital,
+            hospitalName: "ベンチ受入病院（架空）",
+            auditAnchor: AuditAnchor(
+                sequence: Int64(index + 1),
+                hash: String(repeating: "ab", count: 32),
+                signedAtMilliseconds: Int64(builtAt.timeIntervalSince1970 * 1000),
+                signingPublicKey: Data(repeating: 7, count: 32).base64EncodedString(),
+                signature: Data(repeating: 9, count: 64).base64EncodedString()
+            )
+        )
+        return Document(body: try HandoffDocumentBuilder.build(input), versionID: version, documentSet: set)
+    }
+
+    /// The intake without HTTP: a desk over a fresh store; documents one at a time, or each ambulance's in order
+    /// and all ambulances at once. Documents per second.
+    static func storeOnly(
+        _ perAmbulance: [[Document]],
+        concurrent: Bool,
+        commitBatch: Int = 256,
+        directory: String,
+        logger: Logger
+    ) async throws -> Double {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let store = try HospitalStore.open(
+            path: directory + "/" + HospitalStore.fileName,
+            keyProvider: KeyFileProvider(stateDirectory: directory),
+            commitBatch: commitBatch,
+            logger: logger
+        )
+        for index in perAmbulance.indices {
+            try await store.registerDevice(String(format: "BENCH-AMB-%03d", index + 1))
+        }
+        let desk = HospitalDesk(hospital: hospital, store: store, validator: FHIRHandoffValidator(), logger: logger)
+        let start = ContinuousClock.now
+        if concurrent {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, documents) in perAmbulance.enumerated() {
+                    group.addTask {
+                        for document in documents {
+                            _ = try await desk.intake(
+                                body: document.body,
+                                idempotencyKey: "urn:uuid:\(document.versionID.uuidString.lowercased())",
+                                device: String(format: "BENCH-AMB-%03d", index + 1)
+                            )
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        } else {
+            for (index, documents) in perAmbulance.enumerated() {
+                for document in documents {
+                    _ = try await desk.intake(
+                        body: document.body,
+                        idempotencyKey: "urn:uuid:\(document.versionID.uuidString.lowercased())",
+                        device: String(format: "BENCH-AMB-%03d", index + 1)
+                    )
+                }
+            }
+        }
+        return Double(perAmbulance.map(\.count).reduce(0, +)) / seconds(ContinuousClock.now - start)
+    }
+
+    /// User and system CPU time of a process so far, from /proc (clock ticks of 1/100 s).
+    static func cpuSeconds(pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return 0 }
+        // After the command name: state is field 3, utime 14 and stime 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    static func microseconds(_ duration: Duration) -> UInt64 {
+        UInt64(max(1, duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000))
+    }
+}
+
+/// A count shared by tasks.
+actor Counter {
+    private(set) var value = 0
+    func add() { value += 1 }
+}
+
+/// One ambulance's event stream, and the staff acknowledging its documents one by one: the time from the staff's
+/// request leaving to the `acknowledged` event arriving on the ambulance's stream.
+actor AcknowledgementProbe {
+    let client: HTTPReceiverClient
+    let hospital: ReceivingHospital
+    private var listening: Task<Void, Never>?
+    private var waiting: [UUID: (status: HandoffStatus, continuation: CheckedContinuation<Void, Never>)] = [:]
+    private var seen: Set<String> = []
+
+    init(client: HTTPReceiverClient, hospital: ReceivingHospital) {
+        self.client = client
+        self.hospital = hospital
+    }
+
+    func start() {
+        let stream = client.events(from: hospital, after: nil)
+        listening = Task {
+            do {
+                for try await event in stream { self.arrived(event) }
+            } catch {}
+        }
+    }
+
+    func stop() {
+        listening?.cancel()
+        for entry in waiting.values { entry.continuation.resume() }
+        waiting = [:]
+    }
+
+    private func arrived(_ event: ReceiverEvent) {
+        seen.insert("\(event.documentSet)/\(event.status.rawValue)")
+        if let entry = waiting[event.documentSet], entry.status == event.status {
+            waiting[event.documentSet] = nil
+            entry.continuation.resume()
+        }
+    }
+
+    /// Waits (up to `limit`) for `status` of `set` on the stream.
+    private func wait(for status: HandoffStatus, of set: UUID, limit: Duration = .seconds(30)) async throws {
+        if seen.contains("\(set)/\(status.rawValue)") { return }
+        let timeout = Task {
+            try await Task.sleep(for: limit)
+            self.expire(set)
+        }
+        defer { timeout.cancel() }
+        await withCheckedContinuation { continuation in waiting[set] = (status, continuation) }
+        guard seen.contains("\(set)/\(status.rawValue)") else {
+            throw TestbedError("no \(status.rawValue) event within \(limit)")
+        }
+    }
+
+    private func expire(_ set: UUID) {
+        waiting.removeValue(forKey: set)?.continuation.resume()
+    }
+
+    func measure(count: Int, device: String, staff: StaffClient, offset: Int) async throws -> Histogram<UInt64> {
+        var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+        for index in 0..<count {
+            let document = try ReceiverBenchmark.document(device: device, index: offset + index)
+            guard await client.post(document.body, versionID: document.versionID, to: hospital) == .delivered else {
+                throw TestbedError("the acknowledgement probe's document was not delivered")
+            }
+            try await wait(for: .received, of: document.documentSet)
+            let start = ContinuousClock.now
+            try await staff.acknowledge(document.documentSet)
+            try await wait(for: .acknowledged, of: document.documentSet)
+            _ = histogram.record(ReceiverBenchmark.microseconds(ContinuousClock.now - start))
+        }
+        return histogram
+    }
+}
+
+/// The ER board's staff, over HTTPS: sign-in, then acknowledgements (with the session's CSRF header).
+final class StaffClient: Sendable {
+    let base: String
+    let http: HTTPClient
+    private let session = Mutex<(cookie: String, csrf: String)?>(nil)
+
+    init(base: String, caPEM: String) throws {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8)))
+        self.base = base
+        self.http = HTTPClient(
+            eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+            configuration: HTTPClient.Configuration(tlsConfiguration: tls)
+        )
+    }
+
+    func shutdown() async { try? await http.shutdown() }
+
+    func waitUntilLive(timeout: Duration) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let request = HTTPClientRequest(url: base + "/health/live")
+            if let response = try? await http.execute(request, timeout: .seconds(2)), response.status == .ok { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestbedError("the receiver did not come up at \(base) within \(timeout)")
+    }
+
+    func signIn(staffID: String, password: String, totp: String) async throws {
+        var request = HTTPClientRequest(url: base + "/api/v1/session")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        let body = try JSONSerialization.data(withJSONObject: [
+            "staffId": staffID, "password": password, "totp": totp,
+        ])
+        request.body = .bytes(ByteBuffer(data: body))
+        let response = try await http.execute(request, timeout: .seconds(10))
+        let data = Data(buffer: try await response.body.collect(upTo: 64 * 1024))
+        guard response.status == .ok,
+            let cookie = response.headers["Set-Cookie"].first?.split(separator: ";").first,
+            let csrf = (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["csrfToken"] as? String
+        else { throw TestbedError("the staff sign-in failed: \(response.status)") }
+        session.withLock { $0 = (String(cookie), csrf) }
+    }
+
+    func acknowledge(_ set: UUID) async throws {
+        guard let (cookie, csrf) = session.withLock({ $0 }) else { throw TestbedError("not signed in") }
+        var request = HTTPClientRequest(url: base + "/api/v1/patients/\(set.uuidString.lowercased())/acknowledge")
+        request.method = .POST
+        request.headers.add(name: "Cookie", value: cookie)
+        request.headers.add(name: "X-CSRF-Token", value: csrf)
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: "{}"))
+        let response = try await http.execute(request, timeout: .seconds(10))
+        _ = try await response.body.collect(upTo: 64 * 1024)
+        guard response.status == .ok else { throw TestbedError("acknowledge: \(response.status)") }
+    }
+}
