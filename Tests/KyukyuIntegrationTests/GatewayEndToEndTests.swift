@@ -259,4 +259,3 @@ func stateBytes(_ directory: String) throws -> Data {
     }
     return bytes
 }
-
