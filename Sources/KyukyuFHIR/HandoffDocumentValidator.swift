@@ -334,6 +334,7 @@ private struct Checker {
         for key in object.keys where !known.contains(key) && !key.hasPrefix("_") {
             fail(.structure, "unknown element for \(type)", "\(path).\(key)")
         }
+        // Paths are written only for an issue (autoclosures): most elements have none.
         for rule in shape { element(object[rule.name], rule, "\(path).\(rule.name)") }
         if type == "MedicationStatement", object["medicationCodeableConcept"] == nil,
             object["medicationReference"] == nil
@@ -358,51 +359,51 @@ private struct Checker {
         }
     }
 
-    mutating func element(_ value: JSONValue?, _ rule: Rule, _ path: String) {
+    mutating func element(_ value: JSONValue?, _ rule: Rule, _ path: @autoclosure () -> String) {
         guard let value else {
-            if rule.required { fail(.required, "required element missing", path) }
+            if rule.required { fail(.required, "required element missing", path()) }
             return
         }
         if rule.many {
             guard let list = value.array else {
-                fail(.structure, "element must be an array", path)
+                fail(.structure, "element must be an array", path())
                 return
             }
-            if rule.required, list.isEmpty { fail(.required, "at least one is required", path) }
-            for (i, item) in list.enumerated() { single(item, rule.kind, "\(path)[\(i)]") }
+            if rule.required, list.isEmpty { fail(.required, "at least one is required", path()) }
+            for (i, item) in list.enumerated() { single(item, rule.kind, "\(path())[\(i)]") }
         } else {
             if value.array != nil {
-                fail(.structure, "element cannot repeat", path)
+                fail(.structure, "element cannot repeat", path())
                 return
             }
-            single(value, rule.kind, path)
+            single(value, rule.kind, path())
         }
     }
 
-    mutating func single(_ value: JSONValue, _ kind: Rule.Kind, _ path: String) {
+    mutating func single(_ value: JSONValue, _ kind: Rule.Kind, _ path: @autoclosure () -> String) {
         switch kind {
         case .string, .uri:
-            if value.string == nil { fail(.structure, "must be a string", path) }
+            if value.string == nil { fail(.structure, "must be a string", path()) }
         case .code:
             if value.string.map({ !$0.isEmpty && !$0.hasPrefix(" ") && !$0.hasSuffix(" ") }) != true {
-                fail(.value, "must be a code", path)
+                fail(.value, "must be a code", path())
             }
         case .codeIn(let allowed):
-            if value.string.map(allowed.contains) != true { fail(.value, "code not in the required value set", path) }
+            if value.string.map(allowed.contains) != true { fail(.value, "code not in the required value set", path()) }
         case .date:
-            if value.string.map(FHIRTime.isDate) != true { fail(.value, "must be a FHIR date", path) }
+            if value.string.map(FHIRTime.isDate) != true { fail(.value, "must be a FHIR date", path()) }
         case .dateTime:
-            if value.string.map(FHIRTime.isDateTime) != true { fail(.value, "must be a FHIR dateTime", path) }
+            if value.string.map(FHIRTime.isDateTime) != true { fail(.value, "must be a FHIR dateTime", path()) }
         case .instant:
-            if value.string.flatMap(FHIRTime.parseInstant) == nil { fail(.value, "must be a FHIR instant", path) }
+            if value.string.flatMap(FHIRTime.parseInstant) == nil { fail(.value, "must be a FHIR instant", path()) }
         case .integer:
-            if case .integer = value {} else { fail(.value, "must be an integer", path) }
+            if case .integer = value {} else { fail(.value, "must be an integer", path()) }
         case .boolean:
-            if case .bool = value {} else { fail(.value, "must be a boolean", path) }
+            if case .bool = value {} else { fail(.value, "must be a boolean", path()) }
         case .object:
-            if value.object == nil { fail(.structure, "must be an object", path) }
+            if value.object == nil { fail(.structure, "must be an object", path()) }
         case .reference:
-            if value.object == nil { fail(.structure, "must be a Reference", path) }
+            if value.object == nil { fail(.structure, "must be a Reference", path()) }
         }
     }
 

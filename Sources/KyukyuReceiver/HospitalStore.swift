@@ -180,7 +180,8 @@ public final class HospitalStore: Sendable {
     /// The device, if known.
     public func device(_ id: String) async throws(ReceiverError) -> DeviceRecord? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM device WHERE id = ?", arguments: [id]).map(Self.device)
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM device WHERE id = ?"), arguments: [id])
+                .map(Self.device)
         }
     }
 
@@ -201,7 +202,7 @@ public final class HospitalStore: Sendable {
         device: String,
         at: Date
     ) async throws(ReceiverError) -> IntakeOutcome {
-        let sha = SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
+        let sha = Self.hex(SHA256.hash(data: body))
         let keyID = keyring.currentKeyID
         let sealed: Data
         do {
@@ -284,41 +285,37 @@ public final class HospitalStore: Sendable {
     private func store(_ row: IntakeRow, _ db: Database) throws -> IntakeStep {
         let (info, set, device, at) = (row.info, row.set, row.device, row.at)
         if let owner = try String.fetchOne(
-            db,
-            sql: "SELECT device FROM document_set WHERE set_uuid = ?",
+            try db.cachedStatement(sql: "SELECT device FROM document_set WHERE set_uuid = ?"),
             arguments: [set]
         ), owner != device {
             throw ReceiverError.forbidden("this document set was sent by another device")
         }
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO document_set (set_uuid, device, status, latest_version, first_received_at, updated_at)
                 VALUES (?, ?, 'received', ?, ?, ?)
                 ON CONFLICT(set_uuid) DO NOTHING
-                """,
-            arguments: [set, device, info.version, Self.ms(at), Self.ms(at)]
-        )
+                """
+        ).execute(arguments: [set, device, info.version, Self.ms(at), Self.ms(at)])
         do {
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO document (set_uuid, version, version_identifier, bundle_id, sha256, sender_device,
                         received_at, built_at, key_id, sealed)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT(version_identifier) DO NOTHING
-                    """,
-                arguments: [
-                    set, info.version, info.versionIdentifier, info.bundleID, row.sha, device, Self.ms(at),
-                    Self.ms(info.timestamp), row.keyID, row.sealed,
-                ]
-            )
+                    """
+            ).execute(arguments: [
+                set, info.version, info.versionIdentifier, info.bundleID, row.sha, device, Self.ms(at),
+                Self.ms(info.timestamp), row.keyID, row.sealed,
+            ])
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
             throw ReceiverError.conflict("version \(info.version) of this document set is stored under another key")
         }
         if db.changesCount == 0 {
             guard
                 let stored = try Row.fetchOne(
-                    db,
-                    sql: "SELECT * FROM document WHERE version_identifier = ?",
+                    try db.cachedStatement(sql: "SELECT * FROM document WHERE version_identifier = ?"),
                     arguments: [info.versionIdentifier]
                 ).map(Self.version)
             else { throw ReceiverError.conflict("the key is stored but cannot be read") }
@@ -327,26 +324,24 @@ public final class HospitalStore: Sendable {
             }
             return .resent(stored)
         }
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 UPDATE document_set SET latest_version = MAX(latest_version, ?), updated_at = ?,
                     status = CASE status WHEN 'withdrawn' THEN 'received' ELSE status END
                 WHERE set_uuid = ?
-                """,
-            arguments: [info.version, Self.ms(at), set]
-        )
+                """
+        ).execute(arguments: [info.version, Self.ms(at), set])
         if let anchor = info.auditAnchor {
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO anchor (version_identifier, device, sequence, hash, signed_at_ms, signing_public_key,
                         signature, set_uuid, version, received_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    info.versionIdentifier, device, anchor.sequence, anchor.hash, anchor.signedAtMilliseconds,
-                    anchor.signingPublicKey, anchor.signature, set, info.version, Self.ms(at),
-                ]
-            )
+                    """
+            ).execute(arguments: [
+                info.versionIdentifier, device, anchor.sequence, anchor.hash, anchor.signedAtMilliseconds,
+                anchor.signingPublicKey, anchor.signature, set, info.version, Self.ms(at),
+            ])
         }
         let event = try appendEvent(
             db,
@@ -443,21 +438,19 @@ public final class HospitalStore: Sendable {
     ) throws -> HandoffEvent {
         let sequence =
             try Int64.fetchOne(
-                db,
-                sql: "SELECT COALESCE(MAX(sequence), 0) + 1 FROM event WHERE device = ?",
+                try db.cachedStatement(sql: "SELECT COALESCE(MAX(sequence), 0) + 1 FROM event WHERE device = ?"),
                 arguments: [device]
             )
             ?? 1
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO event (device, sequence, set_uuid, version, status, reason, note_sealed, at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [
-                device, sequence, Self.text(set), version, status.rawValue, reason,
-                try note.map { try sealNote($0, set: Self.text(set)) }, Self.ms(at),
-            ]
-        )
+                """
+        ).execute(arguments: [
+            device, sequence, Self.text(set), version, status.rawValue, reason,
+            try note.map { try sealNote($0, set: Self.text(set)) }, Self.ms(at),
+        ])
         return HandoffEvent(
             id: db.lastInsertedRowID,
             device: device,
@@ -732,6 +725,18 @@ public final class HospitalStore: Sendable {
     }
 
     static func text(_ uuid: UUID) -> String { uuid.uuidString.lowercased() }
+
+    /// Lower-case hex of a digest (without `String(format:)`, which costs a formatter per byte).
+    static func hex(_ digest: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(64)
+        for byte in digest {
+            bytes.append(digits[Int(byte >> 4)])
+            bytes.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
     static func ms(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
     static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
 

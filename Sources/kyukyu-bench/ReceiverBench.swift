@@ -39,15 +39,33 @@ struct ReceiverBenchmark {
     static let hospital = HospitalCode(rawValue: "9999999901")!
     static let today = OnshiDate(year: 2026, month: 11, day: 27)
 
-    struct Report: Codable, CustomStringConvertible {
-        var ambulances: Int
+    /// One ingest run: every ambulance sends its documents in order, all ambulances at once.
+    struct Ingest: Codable, CustomStringConvertible {
         var documents: Int
         var averageDocumentBytes: Int
-        var ingestSeconds: Double
-        var ingestDocumentsPerSecond: Double
+        var seconds: Double
+        var documentsPerSecond: Double
         var postLatency: LatencyStats
         var receiverCPUMillisecondsPerDocument: Double
         var ambulancesCPUMillisecondsPerDocument: Double
+        var failures: Int
+
+        var description: String {
+            String(
+                format: "%.0f documents/s (%d in %.2f s); CPU per document: receiver %.2f ms, ambulances %.2f ms",
+                documentsPerSecond,
+                documents,
+                seconds,
+                receiverCPUMillisecondsPerDocument,
+                ambulancesCPUMillisecondsPerDocument
+            )
+        }
+    }
+
+    struct Report: Codable, CustomStringConvertible {
+        var ambulances: Int
+        var full: Ingest
+        var observationsOnly: Ingest
         var validateOnlyDocumentsPerSecond: Double
         var storeOnlySequentialDocumentsPerSecond: Double
         var storeOnlyConcurrentDocumentsPerSecond: Double
@@ -58,14 +76,15 @@ struct ReceiverBenchmark {
 
         var description: String {
             """
-            ## Receiver (issue 9): \(ambulances) ambulances, \(documents) documents of \(averageDocumentBytes) bytes on average
+            ## Receiver (issue 9): \(ambulances) ambulances sending at once over mutual TLS
 
             | measure | figure |
             | --- | --- |
-            | ingest over mutual TLS, \(ambulances) ambulances at once | \(String(format: "%.0f", ingestDocumentsPerSecond)) documents/s (\(documents) in \(String(format: "%.2f", ingestSeconds)) s) |
-            | one POST during the ingest | \(postLatency) |
-            | CPU per document during the ingest: the receiver / the ambulances (this process) | \(String(format: "%.2f ms / %.2f ms", receiverCPUMillisecondsPerDocument, ambulancesCPUMillisecondsPerDocument)) |
-            | validation alone, one thread, in process | \(String(format: "%.0f", validateOnlyDocumentsPerSecond)) documents/s |
+            | ingest, documents with every category (\(full.averageDocumentBytes) bytes on average) | \(full) |
+            | one POST during that ingest | \(full.postLatency) |
+            | ingest, the crew's observations only (no card; \(observationsOnly.averageDocumentBytes) bytes) | \(observationsOnly) |
+            | one POST during that ingest | \(observationsOnly.postLatency) |
+            | validation alone (every category), one thread, in process | \(String(format: "%.0f", validateOnlyDocumentsPerSecond)) documents/s |
             | validation + sealing + store, in process, one at a time | \(String(format: "%.0f", storeOnlySequentialDocumentsPerSecond)) documents/s |
             | validation + sealing + store, in process, \(ambulances) at once, group commit | \(String(format: "%.0f", storeOnlyConcurrentDocumentsPerSecond)) documents/s |
             | the same, one transaction per document (no group commit) | \(String(format: "%.0f", storeOnlyConcurrentUnbatchedDocumentsPerSecond)) documents/s |
@@ -75,6 +94,56 @@ struct ReceiverBenchmark {
             Refused or to retry: \(refusedOrRetried) (must be 0).
             """
         }
+    }
+
+    /// Every ambulance posts its documents one after another (as its outbox delivers), all ambulances at once.
+    static func ingest(
+        _ perAmbulance: [[Document]],
+        clients: [HTTPReceiverClient],
+        hospital: ReceivingHospital,
+        server: SpawnedProcess
+    ) async -> Ingest {
+        let failures = Counter()
+        let serverBefore = cpuSeconds(pid: server.pid)
+        let ownBefore = cpuSeconds(pid: getpid())
+        let start = ContinuousClock.now
+        let histograms = await withTaskGroup(of: Histogram<UInt64>.self) { group in
+            for (client, documents) in zip(clients, perAmbulance) {
+                group.addTask {
+                    var histogram = Histogram<UInt64>(
+                        highestTrackableValue: 600_000_000,
+                        numberOfSignificantValueDigits: .three
+                    )
+                    for document in documents {
+                        let sent = ContinuousClock.now
+                        let result = await client.post(document.body, versionID: document.versionID, to: hospital)
+                        _ = histogram.record(microseconds(ContinuousClock.now - sent))
+                        if result != .delivered { await failures.add() }
+                    }
+                    return histogram
+                }
+            }
+            var all: [Histogram<UInt64>] = []
+            for await histogram in group { all.append(histogram) }
+            return all
+        }
+        let seconds = seconds(ContinuousClock.now - start)
+        let serverCPU = cpuSeconds(pid: server.pid) - serverBefore
+        let ownCPU = cpuSeconds(pid: getpid()) - ownBefore
+        var latency = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+        for histogram in histograms { latency.add(histogram) }
+        let count = perAmbulance.map(\.count).reduce(0, +)
+        let bytes = perAmbulance.flatMap { $0 }.map(\.body.count).reduce(0, +)
+        return Ingest(
+            documents: count,
+            averageDocumentBytes: bytes / max(count, 1),
+            seconds: seconds,
+            documentsPerSecond: Double(count) / seconds,
+            postLatency: LatencyStats(latency),
+            receiverCPUMillisecondsPerDocument: serverCPU * 1000 / Double(count),
+            ambulancesCPUMillisecondsPerDocument: ownCPU * 1000 / Double(count),
+            failures: await failures.value
+        )
     }
 
     func run() async throws {
@@ -117,7 +186,13 @@ struct ReceiverBenchmark {
             try (0..<documentsPerAmbulance).map { index in try Self.document(device: name, index: index) }
         }
         let all = perAmbulance.flatMap { $0 }
-        let averageBytes = all.map(\.body.count).reduce(0, +) / max(all.count, 1)
+        // The same number of documents with the crew's observations only: no card, so no medical records (the
+        // commonest case in the field, by the national survey).
+        let lightPerAmbulance = try names.dropLast().map { name in
+            try (0..<documentsPerAmbulance).map { index in
+                try Self.document(device: name, index: documentsPerAmbulance + index, records: false)
+            }
+        }
 
         // Where the time goes, in this process: validation alone, then the whole intake without HTTP.
         let validator = FHIRHandoffValidator()
@@ -147,12 +222,13 @@ struct ReceiverBenchmark {
         if partsOnly {
             print(
                 String(
-                    format:
-                        "validation alone %.0f documents/s; whole intake in process %.0f/s one at a time, %.0f/s %d at once",
+                    format: "validation alone %.0f documents/s; whole intake in process %.0f/s one at a time, "
+                        + "%.0f/s %d at once (%.0f/s without group commit)",
                     validateRate,
                     sequentialRate,
                     concurrentRate,
-                    ambulances
+                    ambulances,
+                    concurrentUnbatchedRate
                 )
             )
             return
@@ -201,63 +277,28 @@ struct ReceiverBenchmark {
         )
 
         // The ingest: every ambulance sends its documents in order, all at once; acknowledgements go on beside it.
-        let failures = Counter()
-        var postHistogram = Histogram<UInt64>(
-            highestTrackableValue: 600_000_000,
-            numberOfSignificantValueDigits: .three
-        )
-        let serverCPUBefore = Self.cpuSeconds(pid: server.pid)
-        let ownCPUBefore = Self.cpuSeconds(pid: getpid())
-        let start = ContinuousClock.now
         async let duringIngest = listener.measure(
             count: acknowledgements,
             device: names.last!,
             staff: staff,
             offset: acknowledgements
         )
-        let histograms = await withTaskGroup(of: Histogram<UInt64>.self) { group in
-            for (client, documents) in zip(clients, perAmbulance) {
-                group.addTask {
-                    var histogram = Histogram<UInt64>(
-                        highestTrackableValue: 600_000_000,
-                        numberOfSignificantValueDigits: .three
-                    )
-                    for document in documents {
-                        let sent = ContinuousClock.now
-                        let result = await client.post(document.body, versionID: document.versionID, to: receiving)
-                        _ = histogram.record(Self.microseconds(ContinuousClock.now - sent))
-                        if result != .delivered { await failures.add() }
-                    }
-                    return histogram
-                }
-            }
-            var all: [Histogram<UInt64>] = []
-            for await histogram in group { all.append(histogram) }
-            return all
-        }
-        let ingestSeconds = Self.seconds(ContinuousClock.now - start)
-        let serverCPU = Self.cpuSeconds(pid: server.pid) - serverCPUBefore
-        let ownCPU = Self.cpuSeconds(pid: getpid()) - ownCPUBefore
-        for histogram in histograms { postHistogram.add(histogram) }
+        let full = await Self.ingest(perAmbulance, clients: clients, hospital: receiving, server: server)
         let busy = try await duringIngest
         await listener.stop()
+        let light = await Self.ingest(lightPerAmbulance, clients: clients, hospital: receiving, server: server)
 
         let report = Report(
             ambulances: ambulances,
-            documents: all.count,
-            averageDocumentBytes: averageBytes,
-            ingestSeconds: ingestSeconds,
-            ingestDocumentsPerSecond: Double(all.count) / ingestSeconds,
-            postLatency: LatencyStats(postHistogram),
-            receiverCPUMillisecondsPerDocument: serverCPU * 1000 / Double(all.count),
-            ambulancesCPUMillisecondsPerDocument: ownCPU * 1000 / Double(all.count),
+            full: full,
+            observationsOnly: light,
             validateOnlyDocumentsPerSecond: validateRate,
             storeOnlySequentialDocumentsPerSecond: sequentialRate,
             storeOnlyConcurrentDocumentsPerSecond: concurrentRate,
             storeOnlyConcurrentUnbatchedDocumentsPerSecond: concurrentUnbatchedRate,
             acknowledgementIdle: LatencyStats(idle),
             acknowledgementDuringIngest: LatencyStats(busy),
-            refusedOrRetried: await failures.value
+            refusedOrRetried: full.failures + light.failures
         )
         try save(report, name: "receiver", stateDir: options.stateDir)
         print(report)
@@ -273,11 +314,14 @@ struct ReceiverBenchmark {
         var documentSet: UUID
     }
 
-    /// A pre-arrival document for synthetic patient `index % 7 + 1`, from `device`, with the crew's vitals.
-    static func document(device: String, index: Int) throws -> Document {
+    /// A pre-arrival document for synthetic patient `index % 7 + 1`, from `device`, with the crew's vitals; with
+    /// `records` false, the crew's observations only (no card was read).
+    static func document(device: String, index: Int, records withRecords: Bool = true) throws -> Document {
         let patient = SyntheticPatient(number: index % 7 + 1, today: today)
         var records: [MedicalCategory: CategoryRecords] = [:]
-        for category in MedicalCategory.allCases { records[category] = patient.records(category) }
+        if withRecords {
+            for category in MedicalCategory.allCases { records[category] = patient.records(category) }
+        }
         let builtAt = Date()
         var observations = CrewObservations()
         observations.chiefComplaint = .chestPain

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import KyukyuDomain
 import KyukyuReceiver
@@ -25,6 +26,21 @@ struct StoreTests {
         #expect(outcomes.count == 20)
         #expect(try await store.versions(of: document.set).count == 1)
         #expect(try await store.events(device: "ambulance-01", after: 0).count == 1)
+    }
+
+    @Test(.timeLimit(.minutes(1))) func theStoredSHA256IsTheBodysLowerCaseHex() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try openStore(directory)
+        let document = SyntheticDocument()
+        _ = try await store.intake(
+            try validator.validate(document.data),
+            body: document.data,
+            device: "ambulance-01",
+            at: Date()
+        )
+        let expected = SHA256.hash(data: document.data).map { String(format: "%02x", $0) }.joined()
+        #expect(try await store.versions(of: document.set).map(\.sha256) == [expected])
     }
 
     @Test(.timeLimit(.minutes(1))) func theSameKeyWithOtherBytesIsAConflict() async throws {
