@@ -186,7 +186,12 @@ public struct Gateway: Sendable {
             logger: logger
         )
         let receivers = try Self.receiverClient(settings, logger: logger)
-        let outbox = GatewayOutbox(hospitals: settings.hospitals, client: receivers, logger: logger)
+        let outbox = GatewayOutbox(
+            hospitals: settings.hospitals,
+            client: receivers,
+            notices: NoticeFile(path: settings.stateDirectory + "/hospital-notices.json", logger: logger),
+            logger: logger
+        )
         let desk = IncidentDesk(
             effects: WorkflowEffects(
                 store: vault,

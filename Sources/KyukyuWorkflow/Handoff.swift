@@ -149,6 +149,51 @@ public enum OutboxPayload: Sendable, Hashable {
 public protocol HandoffOutbox: Sendable {
     /// Queues `item` behind everything queued earlier for its hospital.
     func enqueue(_ item: OutboxItem) async
+    /// Keeps `notices` durably, outside any incident, and delivers them behind everything queued earlier for their
+    /// hospitals. Called before an incident is shredded; returns once they are kept (or could not be: logged).
+    func notify(_ notices: [HandoffNotice]) async
+}
+
+/// A word to a hospital that outlives the incident it is about: the patient will not come. The crew closed the
+/// incident before the hospital marked the patient arrived, or chose another hospital and the first was not yet
+/// told when the incident closed. It holds no patient data: the document set's random identifier, the hospital
+/// and the reason.
+public struct HandoffNotice: Sendable, Hashable, Codable {
+    /// The document set the hospital holds.
+    public var documentSet: UUID
+    /// The hospital to tell.
+    public var hospital: HospitalCode
+    /// Why the patient will not come.
+    public var reason: WithdrawReason
+    /// When it was queued.
+    public var queuedAt: Date
+
+    /// A notice.
+    public init(documentSet: UUID, hospital: HospitalCode, reason: WithdrawReason, queuedAt: Date) {
+        self.documentSet = documentSet
+        self.hospital = hospital
+        self.reason = reason
+        self.queuedAt = queuedAt
+    }
+}
+
+extension HandoffProgress {
+    /// What the hospitals are owed when the incident closes for `reason`: every former hospital not yet told the
+    /// patient goes elsewhere; and, unless the hospital itself marked the patient arrived, the current hospital,
+    /// which holds (or may be receiving) the document and would otherwise wait for a patient who will not come.
+    /// Nothing for a hospital that diverted or already knows.
+    public func noticesOnClose(_ reason: ClosureReason, at now: Date) -> [HandoffNotice] {
+        let set = machine.documentSet
+        var notices = machine.pendingWithdrawals.map {
+            HandoffNotice(documentSet: set, hospital: $0, reason: .anotherHospital, queuedAt: now)
+        }
+        if reason != .handedOver, let hospital = machine.hospital, let status = machine.status,
+            [.queued, .sent, .received, .acknowledged].contains(status)
+        {
+            notices.append(HandoffNotice(documentSet: set, hospital: hospital, reason: .closed, queuedAt: now))
+        }
+        return notices
+    }
 }
 
 /// The handoff's effects: the document builder, the outbox and the hospitals the crew can pick.

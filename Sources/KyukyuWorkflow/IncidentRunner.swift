@@ -852,6 +852,11 @@ public actor IncidentRunner {
         case .shred(let reason):
             // Late categories may still be on their way after the summary: stop them before the vault forgets.
             stopWork()
+            // What the hospitals are still owed leaves the incident before it is forgotten.
+            if let progress = state.handoff, let outbox = effects.handoff?.outbox {
+                let notices = progress.noticesOnClose(reason, at: effects.clock.now())
+                if !notices.isEmpty { await outbox.notify(notices) }
+            }
             summary = nil
             records = [:]
             identity = nil

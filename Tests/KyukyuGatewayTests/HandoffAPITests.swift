@@ -15,8 +15,14 @@ import Testing
 /// `GatewayOutbox`, tested in OutboxTests).
 final class RecordingHandoffOutbox: HandoffOutbox {
     private let queued = Mutex<[OutboxItem]>([])
+    private let noticed = Mutex<[HandoffNotice]>([])
 
     func enqueue(_ item: OutboxItem) async { queued.withLock { $0.append(item) } }
+
+    func notify(_ notices: [HandoffNotice]) async { noticed.withLock { $0 += notices } }
+
+    /// Every notice handed over, oldest first.
+    var notices: [HandoffNotice] { noticed.withLock { $0 } }
 
     /// Everything queued so far, oldest first.
     var items: [OutboxItem] { queued.withLock { $0 } }

@@ -42,7 +42,7 @@ final class ScriptedReceiver: ReceiverDelivering {
     }
 
     func withdraw(documentSet: UUID, reason: String, at hospital: ReceivingHospital) async -> DeliveryResult {
-        answer(Sent(hospital: hospital.code, what: "withdraw"))
+        answer(Sent(hospital: hospital.code, what: "withdraw \(documentSet) \(reason)"))
     }
 
     func events(from hospital: ReceivingHospital, after lastEventID: String?) -> AsyncThrowingStream<
@@ -74,10 +74,11 @@ struct OutboxTests {
         let desk: IncidentDesk
         let crew = CrewID("TEST-A1")!
 
-        init() {
+        init(notices: NoticeFile? = nil) {
             outbox = GatewayOutbox(
                 hospitals: [OutboxTests.hospital],
                 client: receiver,
+                notices: notices,
                 clock: clock,
                 backoff: DeliveryBackoff(initial: .seconds(1), maximum: .seconds(8)),
                 random: { 1 },
@@ -192,6 +193,44 @@ struct OutboxTests {
         // The queue went on to the next incident.
         await Self.until(otherUpdates) { $0.handoff?.machine.status == .sent }
         #expect(bed.receiver.sent.count == 2)
+    }
+
+    @Test func aNoticeOutlivesItsIncidentAndARestartDeliversIt() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kyukyu-notices-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = folder + "/hospital-notices.json"
+
+        // The hospital cannot be reached; the crew closes the incident while its document waits.
+        let bed = Bed(notices: NoticeFile(path: path, logger: silent))
+        await bed.outbox.attach(bed.desk)
+        bed.receiver.script(Array(repeating: .retry("the hospital's receiver cannot be reached"), count: 100))
+        let runner = try await bed.sentIncident()
+        let set = try #require(await runner.documentSet())
+        let delivery = Task { await bed.outbox.run() }
+        await Self.attempts(1, bed.receiver.attempts)
+        _ = try await runner.close(by: bed.crew)
+        #expect(await bed.outbox.depth()[Self.hospital.code] == 2, "the document's item, then the notice")
+        delivery.cancel()
+        _ = await delivery.value
+
+        // On disk, with no patient data: the set's random id, the hospital, the reason.
+        let kept = NoticeFile(path: path, logger: silent).all()
+        #expect(kept.map(\.documentSet) == [set])
+        #expect(kept.map(\.reason) == [.closed])
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber
+        #expect(mode?.intValue == 0o600)
+
+        // A restart (a new outbox over the same file): the receiver is back, the notice goes, the file empties.
+        let restarted = Bed(notices: NoticeFile(path: path, logger: silent))
+        await restarted.outbox.attach(restarted.desk)
+        let again = Task { await restarted.outbox.run() }
+        defer { again.cancel() }
+        await Self.attempts(1, restarted.receiver.attempts)
+        // The outbox pops the notice and rewrites the file in one step on its actor (bounded by the time limit).
+        while await restarted.outbox.depth()[Self.hospital.code] != 0 { await Task.yield() }
+        #expect(restarted.receiver.sent.map(\.what) == ["withdraw \(set) closed"])
+        #expect(NoticeFile(path: path, logger: silent).all().isEmpty)
     }
 
     @Test func backoffDoublesToItsMaximumWithJitterInTheUpperHalf() {

@@ -231,10 +231,33 @@ struct HandoffEndToEndTests {
                 let closed = try await api.waitFor(id) { $0["phase"] as? String == "closed" }
                 #expect(closed["closure"] as? String == "handed-over")
                 _ = try await api.waitFor(second) { $0["phase"] as? String == "closed" }
+
+                // A third patient is sent, then the crew closes the incident before arrival (the patient was taken
+                // elsewhere): the hospital is told, and stops waiting.
+                let third = try #require(try await api.post("/api/v1/incidents", "{}")["id"] as? String)
+                _ = try await api.post("/api/v1/incidents/\(third)/consent", #"{"basis":"verbal"}"#)
+                _ = try await api.waitFor(third) { $0["phase"] as? String == "summary" }
+                _ = try await api.post("/api/v1/incidents/\(third)/handoff", #"{"hospital":"\#(Self.hospitalCode)"}"#)
+                let thirdReceived = try await api.waitFor(third) {
+                    ($0["handoff"] as? [String: Any])?["status"] as? String == "received"
+                }
+                let thirdSet = try #require(
+                    ((thirdReceived["handoff"] as? [String: Any])?["documentSet"] as? String).flatMap {
+                        UUID(uuidString: String($0.dropFirst("urn:uuid:".count)))
+                    }
+                )
+                _ = try await api.post("/api/v1/incidents/\(third)/close", "{}")
+                let deadline = ContinuousClock.now + .seconds(20)
+                while try await store.set(thirdSet)?.status != .withdrawn, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                let withdrawn = try await store.set(thirdSet)
+                #expect(withdrawn?.status == .withdrawn)
+                #expect(withdrawn?.reason == "closed")
                 #expect(try await vault.incidents().isEmpty)
                 #expect(try await vault.audit.verify().isIntact)
                 // The receiver kept the anchor each document carried.
-                #expect(try await store.anchors(device: OnshiBed.device).count == 2)
+                #expect(try await store.anchors(device: OnshiBed.device).count == 3)
 
                 await receiver.shutdown()
                 try await receiving.value

@@ -11,7 +11,9 @@ import Testing
 /// The outbox as the runner sees it: what was queued, in order.
 actor RecordingOutbox: HandoffOutbox {
     private(set) var items: [OutboxItem] = []
+    private(set) var notices: [HandoffNotice] = []
     func enqueue(_ item: OutboxItem) async { items.append(item) }
+    func notify(_ notices: [HandoffNotice]) async { self.notices += notices }
 }
 
 /// A builder that writes down what it was given (the real one is KyukyuFHIR's).
@@ -169,6 +171,46 @@ struct HandoffTests {
         await #expect(throws: WorkflowError.self) {
             try await runner.sendHandoff(to: HospitalCode(rawValue: "1234567890")!, by: bed.harness.crew)
         }
+    }
+
+    @Test func closingAfterTheSendTellsTheHospitalBeforeTheShred() async throws {
+        let bed = Bed()
+        let runner = try await bed.incidentWithSummary()
+        _ = try await runner.sendHandoff(to: Self.second.code, by: bed.harness.crew)
+        // The crew changes its mind; the second hospital's withdrawal is still waiting when the incident closes.
+        _ = try await runner.sendHandoff(to: Self.first.code, by: bed.harness.crew)
+        let set = try #require(await runner.documentSet())
+        await bed.desk.hospitalReported(documentSet: set, status: .received, hospital: Self.first.code, divert: nil)
+        #expect(await bed.outbox.notices.isEmpty)
+
+        _ = try await runner.close(by: bed.harness.crew)
+        let notices = await bed.outbox.notices
+        #expect(notices.map(\.hospital) == [Self.second.code, Self.first.code])
+        #expect(notices.map(\.reason) == [.anotherHospital, .closed])
+        #expect(notices.allSatisfy { $0.documentSet == set })
+        #expect(await bed.harness.store.shredded.map(\.0) == [runner.id])
+    }
+
+    @Test func noticesOnCloseFollowWhatEachHospitalKnows() throws {
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        var progress = HandoffProgress()
+        // Nothing sent: nothing owed.
+        #expect(progress.noticesOnClose(.closedByCrew, at: now).isEmpty)
+        _ = try progress.machine.handle(.send(to: Self.first.code))
+        #expect(progress.noticesOnClose(.closedByCrew, at: now).map(\.reason) == [.closed])
+        #expect(progress.noticesOnClose(.consentExpired, at: now).map(\.hospital) == [Self.first.code])
+        // The hospital that diverted said no already.
+        _ = try progress.machine.handle(.hospitalStatus(.diverted, hospital: Self.first.code, divert: Divert(.noBeds)))
+        #expect(progress.noticesOnClose(.closedByCrew, at: now).isEmpty)
+        // Another hospital, then a change of mind: the second is owed a withdrawal whatever the closure.
+        _ = try progress.machine.handle(.send(to: Self.second.code))
+        _ = try progress.machine.handle(.send(to: Self.first.code))
+        #expect(progress.noticesOnClose(.closedByCrew, at: now).map(\.reason) == [.anotherHospital, .closed])
+        _ = try progress.machine.handle(.hospitalStatus(.arrived, hospital: Self.first.code, divert: nil))
+        // Handed over at the first: only the second's withdrawal is left.
+        let handedOver = progress.noticesOnClose(.handedOver, at: now)
+        #expect(handedOver.map(\.hospital) == [Self.second.code])
+        #expect(handedOver.map(\.reason) == [.anotherHospital])
     }
 
     @Test func aRestartQueuesWhatWasNotDeliveredAgain() async throws {

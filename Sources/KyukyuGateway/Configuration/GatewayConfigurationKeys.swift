@@ -87,7 +87,8 @@ extension GatewayConfigurationKey {
         name: "state.directory",
         type: .string,
         defaultText: "state/gateway",
-        meaning: "The gateway's state folder, created with mode 0700: vault, crew database, generated TLS files.",
+        meaning:
+            "The gateway's state folder, created with mode 0700: vault, crew database, generated TLS files, and the hospitals' event positions (`hospital-events.json`) and the notices owed to them after an incident closed (`hospital-notices.json`; no patient data).",
         sample: "/var/lib/kyukyu"
     )
     static let terminalID = Self(

@@ -43,21 +43,30 @@ public struct DeliveryBackoff: Sendable, Hashable {
 /// only the queues and the delivery loops; each item's bytes are asked from its incident when it is delivered, so
 /// a version superseded meanwhile is not sent.
 public actor GatewayOutbox: HandoffOutbox {
-    private var queues: [HospitalCode: [OutboxItem]] = [:]
+    /// One thing to deliver to a hospital: an incident's item, or a notice that outlived its incident.
+    private enum Entry: Hashable {
+        case item(OutboxItem)
+        case notice(HandoffNotice)
+    }
+
+    private var queues: [HospitalCode: [Entry]] = [:]
     private var wakeUps: [HospitalCode: AsyncStream<Void>.Continuation] = [:]
     private var desk: IncidentDesk?
     private let hospitals: [HospitalCode: ReceivingHospital]
     private let client: any ReceiverDelivering
+    private let notices: NoticeFile?
     private let clock: any Clock<Duration>
     private let backoff: DeliveryBackoff
     private let random: @Sendable () -> Double
     private let logger: Logger
     private var failures: [HospitalCode: Int] = [:]
 
-    /// An outbox for `hospitals`, delivering through `client`.
+    /// An outbox for `hospitals`, delivering through `client`; the notices that outlive their incidents are kept
+    /// in `notices` (read now: those a previous run left are queued first).
     public init(
         hospitals: [ReceivingHospital],
         client: any ReceiverDelivering,
+        notices: NoticeFile? = nil,
         clock: any Clock<Duration> = ContinuousClock(),
         backoff: DeliveryBackoff = DeliveryBackoff(),
         random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
@@ -65,10 +74,14 @@ public actor GatewayOutbox: HandoffOutbox {
     ) {
         self.hospitals = Dictionary(hospitals.map { ($0.code, $0) }, uniquingKeysWith: { first, _ in first })
         self.client = client
+        self.notices = notices
         self.clock = clock
         self.backoff = backoff
         self.random = random
         self.logger = logger
+        for notice in notices?.all() ?? [] where self.hospitals[notice.hospital] != nil {
+            queues[notice.hospital, default: []].append(.notice(notice))
+        }
     }
 
     /// The desk whose incidents the items belong to (set once, before ``run()``; the desk's effects hold this
@@ -79,18 +92,46 @@ public actor GatewayOutbox: HandoffOutbox {
 
     /// Queues `item` behind its hospital's earlier items; an item already queued is not queued twice.
     public func enqueue(_ item: OutboxItem) async {
-        guard hospitals[item.hospital] != nil else {
+        queue(.item(item), for: item.hospital)
+    }
+
+    /// Keeps `notices` in the notice file, then queues each behind its hospital's earlier items.
+    public func notify(_ notices: [HandoffNotice]) async {
+        let known = notices.filter { notice in
+            guard hospitals[notice.hospital] != nil else {
+                logger.error(
+                    "a notice for a hospital not in this terminal's list",
+                    metadata: ["kyukyu.hospital": "\(notice.hospital)"]
+                )
+                return false
+            }
+            return true
+        }
+        guard !known.isEmpty else { return }
+        do {
+            try self.notices?.add(known)
+        } catch {
+            logger.error(
+                "the hospitals' notices could not be kept on disk; they are queued until the gateway stops",
+                metadata: ["kyukyu.error": "\(error.reason)"]
+            )
+        }
+        for notice in known { queue(.notice(notice), for: notice.hospital) }
+    }
+
+    private func queue(_ entry: Entry, for hospital: HospitalCode) {
+        guard hospitals[hospital] != nil else {
             logger.error(
                 "an item for a hospital not in this terminal's list",
-                metadata: ["kyukyu.hospital": "\(item.hospital)"]
+                metadata: ["kyukyu.hospital": "\(hospital)"]
             )
             return
         }
-        var queue = queues[item.hospital, default: []]
-        guard !queue.contains(item) else { return }
-        queue.append(item)
-        queues[item.hospital] = queue
-        wakeUps[item.hospital]?.yield()
+        var queue = queues[hospital, default: []]
+        guard !queue.contains(entry) else { return }
+        queue.append(entry)
+        queues[hospital] = queue
+        wakeUps[hospital]?.yield()
     }
 
     /// How many items wait, per hospital (for the health page and tests).
@@ -112,11 +153,15 @@ public actor GatewayOutbox: HandoffOutbox {
         guard let hospital = hospitals[code] else { return }
         var iterator = wakeUps.makeAsyncIterator()
         while !Task.isCancelled {
-            guard let item = queues[code]?.first else {
+            guard let entry = queues[code]?.first else {
                 guard await iterator.next() != nil else { return }
                 continue
             }
-            let result = await attempt(item, at: hospital)
+            let result: DeliveryResult
+            switch entry {
+            case .item(let item): result = await attempt(item, at: hospital)
+            case .notice(let notice): result = await attempt(notice, at: hospital)
+            }
             switch result {
             case .delivered, .refused:
                 failures[code] = 0
@@ -138,8 +183,9 @@ public actor GatewayOutbox: HandoffOutbox {
         guard let desk, let runner = try? await desk.runner(item.incident),
             let payload = await runner.outboxPayload(item)
         else {
-            // Superseded, delivered, or the incident is gone (handed over, closed): nothing to send.
-            pop(item)
+            // Superseded, delivered, or the incident is gone (handed over, closed: what the hospital is still owed
+            // then went as a notice): nothing to send.
+            pop(.item(item))
             return .delivered
         }
         let result: DeliveryResult
@@ -155,10 +201,10 @@ public actor GatewayOutbox: HandoffOutbox {
         }
         switch result {
         case .delivered:
-            pop(item)
+            pop(.item(item))
             await runner.outboxDelivered(item)
         case .refused(let problem):
-            pop(item)
+            pop(.item(item))
             logger.warning("a hospital's receiver refused an item", metadata: ["kyukyu.hospital": "\(hospital.code)"])
             await runner.outboxProblem(item, problem: problem, final: true)
         case .retry(let problem):
@@ -167,11 +213,162 @@ public actor GatewayOutbox: HandoffOutbox {
         return result
     }
 
-    private func pop(_ item: OutboxItem) {
-        guard var queue = queues[item.hospital], let index = queue.firstIndex(of: item) else { return }
-        queue.remove(at: index)
-        queues[item.hospital] = queue
+    /// One try at a notice: the receiver withdraws the set with the notice's reason.
+    private func attempt(_ notice: HandoffNotice, at hospital: ReceivingHospital) async -> DeliveryResult {
+        let result = await client.withdraw(
+            documentSet: notice.documentSet,
+            reason: notice.reason.rawValue,
+            at: hospital
+        )
+        switch result {
+        case .delivered:
+            logger.info(
+                "a hospital was told the patient will not come",
+                metadata: ["kyukyu.hospital": "\(hospital.code)", "kyukyu.reason": "\(notice.reason.rawValue)"]
+            )
+        case .refused:
+            // Most often the hospital never received the document (the incident closed while it waited).
+            logger.info(
+                "a hospital's receiver had nothing to withdraw",
+                metadata: ["kyukyu.hospital": "\(hospital.code)", "kyukyu.reason": "\(notice.reason.rawValue)"]
+            )
+        case .retry:
+            return result
+        }
+        pop(.notice(notice))
+        do {
+            try notices?.remove(notice)
+        } catch {
+            logger.error("a delivered notice could not be removed from the notice file; it may be sent again")
+        }
+        return result
     }
+
+    private func pop(_ entry: Entry) {
+        let hospital: HospitalCode
+        switch entry {
+        case .item(let item): hospital = item.hospital
+        case .notice(let notice): hospital = notice.hospital
+        }
+        guard var queue = queues[hospital], let index = queue.firstIndex(of: entry) else { return }
+        queue.remove(at: index)
+        queues[hospital] = queue
+    }
+}
+
+/// The notices that outlive their incidents (``HandoffNotice``: a document set's random identifier, a hospital
+/// code, a reason; no patient data), in a small JSON file (0600) replaced atomically and flushed to disk, so that
+/// a notice survives a restart or a power loss until its hospital has it.
+public final class NoticeFile: Sendable {
+    /// The file.
+    public let path: String
+    private let state: Mutex<[HandoffNotice]>
+
+    /// The notice file at `path`, read now. A missing file holds nothing; an unreadable one is set aside as
+    /// `<path>.unreadable` for an operator to look at, and logged.
+    public init(path: String, logger: Logger) {
+        self.path = path
+        let data = FileManager.default.contents(atPath: path)
+        let decoded = data.flatMap { try? Self.decoder.decode([HandoffNotice].self, from: $0) }
+        if data != nil, decoded == nil {
+            _ = rename(path, path + ".unreadable")
+            logger.error("the hospitals' notice file could not be read; it was set aside as \(path).unreadable")
+        }
+        self.state = Mutex(decoded ?? [])
+    }
+
+    /// Every notice kept, oldest first.
+    public func all() -> [HandoffNotice] { state.withLock { $0 } }
+
+    /// Keeps `notices` (on disk before this returns).
+    public func add(_ notices: [HandoffNotice]) throws(NoticeFileError) {
+        try update { kept in
+            for notice in notices where !kept.contains(notice) { kept.append(notice) }
+        }
+    }
+
+    /// Forgets `notice` (delivered).
+    public func remove(_ notice: HandoffNotice) throws(NoticeFileError) {
+        try update { kept in kept.removeAll { $0 == notice } }
+    }
+
+    private func update(_ change: (inout [HandoffNotice]) -> Void) throws(NoticeFileError) {
+        let result: Result<Void, NoticeFileError> = state.withLock { kept in
+            var next = kept
+            change(&next)
+            do throws(NoticeFileError) {
+                try Self.write(next, to: path)
+            } catch {
+                return .failure(error)
+            }
+            kept = next
+            return .success(())
+        }
+        try result.get()
+    }
+
+    private static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .millisecondsSince1970
+        return decoder
+    }()
+
+    /// Writes a temporary file, flushes it, renames it over `path` and flushes the folder.
+    private static func write(_ notices: [HandoffNotice], to path: String) throws(NoticeFileError) {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .millisecondsSince1970
+        encoder.outputFormatting = [.sortedKeys]
+        guard let data = try? encoder.encode(notices) else { throw .cannotWrite(path, "the notices cannot be encoded") }
+        let temporary = path + ".tmp"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw .cannotWrite(temporary, String(cString: strerror(errno))) }
+        defer { close(descriptor) }
+        let written = data.withUnsafeBytes { Foundation.write(descriptor, $0.baseAddress, $0.count) }
+        guard written == data.count, fsync(descriptor) == 0 else {
+            throw .cannotWrite(temporary, String(cString: strerror(errno)))
+        }
+        guard rename(temporary, path) == 0 else { throw .cannotWrite(path, String(cString: strerror(errno))) }
+        let folder = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if folder >= 0 {
+            _ = fsync(folder)
+            close(folder)
+        }
+    }
+}
+
+/// The notice file could not be written.
+public struct NoticeFileError: Error, Hashable, Sendable, CustomStringConvertible {
+    private enum Code: String, Hashable, Sendable {
+        case cannotWrite = "cannot-write"
+    }
+    private let code: Code
+    /// What failed, in words (a path and the system's reason; never patient data).
+    public let reason: String
+    /// The file that threw.
+    public let file: String
+    /// The line that threw.
+    public let line: UInt
+
+    private init(_ code: Code, _ reason: String, file: String, line: UInt) {
+        self.code = code
+        self.reason = reason
+        self.file = file
+        self.line = line
+    }
+
+    /// The file (or its temporary twin) could not be written, flushed or renamed.
+    public static func cannotWrite(_ path: String, _ why: String, file: String = #fileID, line: UInt = #line) -> Self {
+        Self(.cannotWrite, "cannot write \(path): \(why)", file: file, line: line)
+    }
+
+    /// Same kind of failure, wherever thrown.
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
+
+    /// Hashes the code.
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+
+    /// The reason.
+    public var description: String { reason }
 }
 
 /// The outbox as a service in the gateway's group: it delivers until shutdown, then closes the receivers'
