@@ -9,6 +9,7 @@ import KyukyuVault
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import Testing
 
 /// The gateway through its real parts: a private pcscd with the vpcd reader and the card simulator behind it, the
@@ -151,12 +152,25 @@ struct GatewayEndToEndTests {
 
 /// The tablet's side of the API over real HTTP: the session cookie and the CSRF token.
 final class TabletClient: @unchecked Sendable {
-    let http = HTTPClient(eventLoopGroupProvider: .singleton)
+    let http: HTTPClient
     let base: String
     var cookie = ""
     var csrf = ""
 
-    init(base: String) { self.base = base }
+    /// A client of `base`; over HTTPS, trusting only the CA in `caFile` (the receiver's staff API).
+    init(base: String, caFile: String? = nil) {
+        self.base = base
+        if let caFile {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(caFile)
+            http = HTTPClient(
+                eventLoopGroupProvider: .singleton,
+                configuration: HTTPClient.Configuration(tlsConfiguration: tls)
+            )
+        } else {
+            http = HTTPClient(eventLoopGroupProvider: .singleton)
+        }
+    }
 
     func waitUntilReady() async throws {
         let deadline = ContinuousClock.now + .seconds(30)
@@ -174,12 +188,13 @@ final class TabletClient: @unchecked Sendable {
         throw TestbedFailure("the gateway did not become ready in 30 s")
     }
 
-    func signIn(crewID: String, password: String, totp: String) async throws {
+    /// Signs in (`idField` is `staffId` on the receiver's staff API).
+    func signIn(crewID: String, password: String, totp: String, idField: String = "crewId") async throws {
         var request = HTTPClientRequest(url: base + "/api/v1/session")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(
-            ByteBuffer(string: #"{"crewId":"\#(crewID)","password":"\#(password)","totp":"\#(totp)"}"#)
+            ByteBuffer(string: #"{"\#(idField)":"\#(crewID)","password":"\#(password)","totp":"\#(totp)"}"#)
         )
         let response = try await http.execute(request, timeout: .seconds(10))
         let body = try await response.body.collect(upTo: 1 << 20)
@@ -227,14 +242,18 @@ final class TabletClient: @unchecked Sendable {
         throw TestbedFailure("the reader did not get to \(state) in 30 s")
     }
 
-    /// Follows the incident's event stream (the tablet's own) until a view satisfies `condition`; the request's
-    /// 30 s deadline bounds the wait.
+    /// Follows the incident's event stream (the tablet's own) until a view satisfies `condition`, for at most 30 s
+    /// (checked as each piece arrives; the stream's keep-alives come every few seconds).
     func waitFor(_ id: String, _ condition: ([String: Any]) -> Bool) async throws -> [String: Any] {
         var request = HTTPClientRequest(url: base + "/api/v1/incidents/\(id)/events")
         request.headers.add(name: "Cookie", value: cookie)
+        let deadline = ContinuousClock.now + .seconds(30)
         let response = try await http.execute(request, timeout: .seconds(30))
         var pending = ""
         for try await chunk in response.body {
+            guard ContinuousClock.now < deadline else {
+                throw TestbedFailure("the incident did not get there within 30 s")
+            }
             pending += String(buffer: chunk)
             while let end = pending.range(of: "\n\n") {
                 let event = String(pending[..<end.lowerBound])

@@ -92,6 +92,10 @@ struct StackScriptTests {
             #expect(try await self.stack(["start-stub", directory]).status == 0)
             #expect(try await self.stack(["status", directory]).stdout.contains("eligibility-sim: running"))
             values = try Self.parse(directory + "/stack.env")
+            // Those commands ran without the start's environment: stack.env still says what the stack started with.
+            #expect(values["KYUKYU_VPCD_PORT"] == String(Bed.basePort + 60))
+            #expect(values["KYUKYU_DEMO_HOLDER"] == "5")
+            #expect(values["KYUKYU_STACK_GATEWAY"] == "0")
         } catch {
             _ = try? await self.stack(["stop", directory])
             throw error

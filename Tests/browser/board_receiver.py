@@ -142,6 +142,12 @@ class Receiver:
         assert status in (200, 201), f"intake refused the document: {status} {answer[:300]!r}"
         return status
 
+    def withdraw(self, set_id: str, reason: str) -> None:
+        """The ambulance withdraws the set (mutual TLS), as the gateway's outbox does."""
+        status, answer = self.request("POST", f"/ambulance/v1/document-sets/{set_id}/withdraw",
+                                      json.dumps({"reason": reason}).encode(), {"Content-Type": "application/json"})
+        assert status == 200, f"the withdrawal was refused: {status} {answer[:300]!r}"
+
     def device_events(self, until, timeout: float = 15) -> list[dict]:
         """Reads GET /ambulance/v1/events (the device's own stream, from the start) until `until(events)` holds."""
         connection = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.context(), timeout=timeout)

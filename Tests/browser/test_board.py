@@ -185,6 +185,23 @@ def test_board(receiver: Receiver):
             e["documentSet"] == f"urn:uuid:{c}" and e["status"] == "arrived" for e in es))
         board.shot("after-actions")
 
+        # D's crew closes the incident before arrival: its card leaves, and a notice says why until dismissed.
+        d = str(uuid.uuid4())
+        body, d1 = document("polypharmacy-vitals-complete.json", d)
+        receiver.post(body, d1)
+        board.wait(lambda: board.card(d), "D appears")
+        receiver.withdraw(d, "closed")
+        board.wait(lambda: board.card(d) is None, "D leaves the board")
+        notice = board.wait(lambda: board.js(
+            f"const n = document.querySelector('[data-testid=\"withdrawn-notice\"][data-set=\"{d}\"]');"
+            " return n && {reason: n.dataset.reason, text: n.innerText}"), "the withdrawal's notice")
+        assert notice["reason"] == "closed" and "救急隊が事案を終了" in notice["text"], notice
+        board.js("window.scrollTo(0, 0)")
+        board.shot("withdrawn")
+        board.tap(f'[data-testid="withdrawn-notice"][data-set="{d}"] {tid("withdrawn-dismiss")}')
+        board.wait(lambda: board.js("return document.querySelector('[data-testid=\"board-withdrawn\"]').hidden"),
+                   "the notice dismissed")
+
         # English.
         board.tap(tid("board-lang"))
         board.wait(lambda: board.js("return document.documentElement.lang") == "en", "English")

@@ -15,6 +15,9 @@ const REASONS = ["no-beds", "no-specialist", "ct-unavailable", "operating-rooms-
 const state = {
   csrf: null, staff: null, events: null, patients: new Map(), details: new Map(), seen: new Map(),
   lastAlert: new Map(), alerts: 0, audio: null, divertOpen: null, divertReason: null, divertNote: "", busy: false,
+  // Patients the ambulance withdrew (another hospital, or the crew closed the incident): their card leaves the
+  // board, and a notice says why until a member of staff dismisses it.
+  withdrawn: [],
 };
 
 function el(tag, attributes = {}, ...children) {
@@ -124,6 +127,10 @@ function listen() {
     let event = null;
     try { event = JSON.parse(message.data); } catch { return; }
     const set = String(event.documentSet ?? "").replace(/^urn:uuid:/, "");
+    const patient = state.patients.get(set);
+    if (event.status === "withdrawn" && patient && !state.withdrawn.some((w) => w.set === set)) {
+      state.withdrawn.push({ set, name: patient.doc.patient.name, reason: event.reason, at: event.at ?? new Date().toISOString() });
+    }
     refresh(set);
   });
 }
@@ -255,7 +262,13 @@ function render() {
     (STATUS_RANK[a.status] ?? 3) - (STATUS_RANK[b.status] ?? 3)
     || (PRIORITY_RANK[a.doc.priority] ?? 3) - (PRIORITY_RANK[b.doc.priority] ?? 3)
     || (etaLeft(a.doc.eta, 0) ?? Infinity) - (etaLeft(b.doc.eta, 0) ?? Infinity));
-  $("board-empty").hidden = patients.length > 0;
+  $("board-empty").hidden = patients.length > 0 || state.withdrawn.length > 0;
+  const departed = $("board-withdrawn");
+  departed.hidden = state.withdrawn.length === 0;
+  departed.replaceChildren(...state.withdrawn.map((w) => el("div", { class: "notice", testid: "withdrawn-notice", "data-set": w.set, "data-reason": w.reason ?? "" },
+    el("span", { class: "status", "data-status": "withdrawn" }, t("status.withdrawn")),
+    el("span", {}, `${w.name ?? ""} — ${w.reason ? t(`reason.${w.reason}`) : ""} (${time(w.at)})`),
+    el("button", { type: "button", class: "btn", testid: "withdrawn-dismiss", onclick: () => { state.withdrawn = state.withdrawn.filter((x) => x.set !== w.set); render(); } }, t("dismiss")))));
   const focused = document.activeElement?.dataset?.testid === "divert-note";
   const flashing = new Map([...cards.querySelectorAll('[data-testid="patient-card"]')].map((c) => [c.dataset.set, c]));
   cards.replaceChildren(...patients.map((p) => {
