@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "kyukyu", targets: ["kyukyu"]),
         .executable(name: "kyukyu-card-sim", targets: ["kyukyu-card-sim"]),
         .executable(name: "kyukyu-eligibility-sim", targets: ["kyukyu-eligibility-sim"]),
+        .executable(name: "kyukyu-netsim", targets: ["kyukyu-netsim"]),
         .executable(name: "kyukyu-bench", targets: ["kyukyu-bench"]),
         .executable(name: "kyukyu-gateway", targets: ["kyukyu-gateway"]),
         .executable(name: "kyukyu-hospital", targets: ["kyukyu-hospital"]),
@@ -324,6 +325,31 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "KyukyuNetworkSim",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "simulators/KyukyuNetworkSim",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "kyukyu-netsim",
+            dependencies: [
+                "KyukyuNetworkSim",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "simulators/kyukyu-netsim",
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "KyukyuEligibilitySim",
             dependencies: [
                 "KyukyuDomain",
@@ -368,6 +394,19 @@ let package = Package(
 
         // MARK: Tests
 
+        .testTarget(
+            name: "KyukyuNetworkSimTests",
+            dependencies: [
+                "KyukyuNetworkSim",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Clocks", package: "swift-clocks"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "KyukyuDomainTests",
             dependencies: ["KyukyuDomain"],
