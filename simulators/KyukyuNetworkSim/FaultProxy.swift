@@ -227,6 +227,8 @@ final class Forwarder: ChannelInboundHandler {
         held = []
         core.held(-waiting.reduce(0) { $0 + $1.readableBytes })
         for bytes in waiting { forward(bytes) }
+        // The client went away while the upstream connection was being made: nothing more will come.
+        if closing, queue.isEmpty { channel.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -299,8 +301,11 @@ final class Forwarder: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         core.unregister(context.channel)
-        core.held(-held.reduce(0) { $0 + $1.readableBytes })
-        held = []
+        // Bytes a dead zone held die with the connection; bytes waiting for the upstream connection still go.
+        if partner != nil {
+            core.held(-held.reduce(0) { $0 + $1.readableBytes })
+            held = []
+        }
         // The partner closes once what is on its way has left.
         closing = true
         if queue.isEmpty { partner?.close(promise: nil) }
