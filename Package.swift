@@ -325,6 +325,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "KyukyuLoad",
+            dependencies: [
+                .product(name: "Histogram", package: "hdrhistogram-swift")
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "KyukyuNetworkSim",
             dependencies: [
                 .product(name: "Logging", package: "swift-log"),
@@ -394,6 +401,19 @@ let package = Package(
 
         // MARK: Tests
 
+        .testTarget(
+            name: "KyukyuLoadTests",
+            dependencies: [
+                "KyukyuLoad",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "KyukyuNetworkSimTests",
             dependencies: [
