@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "kyukyu-eligibility-sim", targets: ["kyukyu-eligibility-sim"]),
         .executable(name: "kyukyu-netsim", targets: ["kyukyu-netsim"]),
         .executable(name: "kyukyu-bench", targets: ["kyukyu-bench"]),
+        .executable(name: "kyukyu-load", targets: ["kyukyu-load"]),
         .executable(name: "kyukyu-gateway", targets: ["kyukyu-gateway"]),
         .executable(name: "kyukyu-hospital", targets: ["kyukyu-hospital"]),
         .library(name: "KyukyuCard", targets: ["KyukyuCard"]),
@@ -324,6 +325,17 @@ let package = Package(
             path: "simulators/KyukyuCardSim",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "kyukyu-load",
+            dependencies: [
+                "KyukyuLoad",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "KyukyuLoad",
             dependencies: [
@@ -405,6 +417,7 @@ let package = Package(
             name: "KyukyuLoadTests",
             dependencies: [
                 "KyukyuLoad",
+                "KyukyuTestbed",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),

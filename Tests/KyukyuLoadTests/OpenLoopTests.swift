@@ -76,31 +76,22 @@ struct OpenLoopTests {
             await stall.hold()
             return "ok"
         }
-        let (ports, running) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { running.yield($0.localAddress?.port ?? 0) },
-            logger: Logger(label: "kyukyu.load.test") { _ in SwiftLogNoOpLogHandler() }
-        )
-        let server = Task { try await app.runService() }
-        defer { server.cancel() }
-        var iterator = ports.makeAsyncIterator()
-        let port = try #require(await iterator.next())
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        try await withServer(router) { port in
+            let http = HTTPClient(eventLoopGroupProvider: .singleton)
 
-        let plan = OpenLoopPlan(rate: 200, duration: .seconds(4), connections: 4)
-        let result = await OpenLoop.run(plan, against: HTTPTarget(http: http, url: "http://127.0.0.1:\(port)/"))
-        try await http.shutdown()
+            let plan = OpenLoopPlan(rate: 200, duration: .seconds(4), connections: 4)
+            let result = await OpenLoop.run(plan, against: HTTPTarget(http: http, url: "http://127.0.0.1:\(port)/"))
+            try await http.shutdown()
 
-        #expect(result.sent == 800)
-        #expect(result.failed == 0)
-        let corrected = Double(result.corrected.valueAtPercentile(99)) / 1000
-        let uncorrected = Double(result.uncorrected.valueAtPercentile(99)) / 1000
-        #expect(corrected >= 700, "corrected p99 \(corrected) ms")
-        #expect(uncorrected < 300, "uncorrected p99 \(uncorrected) ms")
-        // The pause itself is in both maxima; the run says it was not clean.
-        #expect(Double(result.uncorrected.max) / 1000 >= 900)
-        #expect(result.late > 0 && !result.clean)
+            #expect(result.sent == 800)
+            #expect(result.failed == 0)
+            let corrected = Double(result.corrected.valueAtPercentile(99)) / 1000
+            let uncorrected = Double(result.uncorrected.valueAtPercentile(99)) / 1000
+            #expect(corrected >= 700, "corrected p99 \(corrected) ms")
+            #expect(uncorrected < 300, "uncorrected p99 \(uncorrected) ms")
+            // The pause itself is in both maxima; the run says it was not clean.
+            #expect(Double(result.uncorrected.max) / 1000 >= 900)
+            #expect(result.late > 0 && !result.clean)
+        }
     }
 }
