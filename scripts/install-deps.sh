@@ -12,6 +12,8 @@ packages=(
   util-linux curl python3 python3-pip python3-venv
   # The tablet UI in a real headless browser (and Japanese glyphs in its screenshots).
   chromium chromium-driver fonts-noto-cjk
+  # The closed-loop peer of kyukyu-load (scripts/bench-load.py).
+  wrk
 )
 # Pinned; each exists on PyPI (checked with `pip index versions`); pytest runs the browser tests (Tests/browser).
 # The API contract's own pins (Tests/api-contract/requirements.txt: schemathesis, the OpenAPI validator, PyYAML)
