@@ -67,6 +67,7 @@ bench: deps
 	$(SWIFT) build -c release
 	KYUKYU_BIN_DIR=$(RELEASE_BIN_DIR) $(RELEASE_BIN_DIR)/kyukyu-bench all
 	scripts/bench-gateway.py --bin-dir $(RELEASE_BIN_DIR)
+	scripts/bench-load.py --bin-dir $(RELEASE_BIN_DIR)
 
 lint:
 	$(SWIFT) format lint --strict -r Sources Tests simulators Package.swift
