@@ -726,9 +726,10 @@ public final class HospitalStore: Sendable {
 
     static func text(_ uuid: UUID) -> String { uuid.uuidString.lowercased() }
 
+    private static let digits = Array("0123456789abcdef".utf8)
+
     /// Lower-case hex of a digest (without `String(format:)`, which costs a formatter per byte).
     static func hex(_ digest: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(64)
         for byte in digest {

@@ -246,10 +246,14 @@ struct HandoffEndToEndTests {
                         UUID(uuidString: String($0.dropFirst("urn:uuid:".count)))
                     }
                 )
+                // The board's own event stream says when the withdrawal arrives (bounded by the suite's time limit).
+                let (boardLines, boardLine) = AsyncStream.makeStream(of: String.self)
+                let board = Task { await desk.runBoardStream(lastEventID: nil) { boardLine.yield($0) } }
+                defer { board.cancel() }
                 _ = try await api.post("/api/v1/incidents/\(third)/close", "{}")
-                let deadline = ContinuousClock.now + .seconds(20)
-                while try await store.set(thirdSet)?.status != .withdrawn, ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(50))
+                let setURN = "urn:uuid:" + thirdSet.uuidString.lowercased()
+                for await line in boardLines where line.contains(setURN) && line.contains(#""status":"withdrawn""#) {
+                    break
                 }
                 let withdrawn = try await store.set(thirdSet)
                 #expect(withdrawn?.status == .withdrawn)
