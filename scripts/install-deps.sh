@@ -71,7 +71,8 @@ fi
 # The FHIR document's independent check (Tests/fhir/validate.py) needs fhir.resources 6.4.0, the last release with
 # FHIR R4 models, and it needs pydantic 1 (<2), while the API contract's validators need pydantic 2: so these live
 # in their own venv, state/fhir-venv (KYUKYU_FHIR_PYTHON names another python), not in the system's python.
-fhir_packages=(fhir.resources==6.4.0 pydantic==1.10.27 fhirpathpy==2.2.4)
+# matplotlib draws the drill's and the load tests' plots (scripts/drill-report.py, scripts/load-report.py) there too.
+fhir_packages=(fhir.resources==6.4.0 pydantic==1.10.27 fhirpathpy==2.2.4 matplotlib==3.11.2)
 fhir_venv="$(cd "$(dirname "$0")/.." && pwd)/state/fhir-venv"
 [ -x "$fhir_venv/bin/python3" ] || python3 -m venv "$fhir_venv"
 fhir_missing=()
