@@ -189,8 +189,9 @@ public struct IncidentTransitionError: Error, Hashable, Sendable, CustomStringCo
 /// clock: the driver (the gateway, `kyukyu fetch`) carries out the effects and feeds back what happened.
 ///
 /// Consent and identification may come in either order (a card may touch the reader before the crew taps a
-/// consent button); the fetch starts when both are there. A refused consent is still sent to onshi, which records
-/// the attempt and returns nothing, and the incident closes. A fetch that cannot run (no network, maintenance,
+/// consent button); the fetch starts when both are there. A refusal after the identification is still sent to onshi,
+/// which records the attempt and returns nothing, and the incident closes; a refusal before any identification
+/// closes the incident at once (nothing will be read). A fetch that cannot run (no network, maintenance,
 /// breaker open) is retried on ``RetrySchedule`` for as long as the incident is open and consent holds. Every
 /// close shreds the incident.
 public struct IncidentMachine: Sendable, Hashable, Codable {
@@ -219,6 +220,11 @@ public struct IncidentMachine: Sendable, Hashable, Codable {
     /// Applies `event` and returns the effects to carry out, in order; the state is unchanged on a throw.
     public mutating func handle(_ event: IncidentEvent) throws(IncidentTransitionError) -> [IncidentEffect] {
         switch (phase, event) {
+        case (.created, .consentRecorded(.refused)):
+            // Nobody identified and the patient refuses: nothing will be read or sent, the incident closes at once.
+            consent = .refused
+            return [.audit(event)] + close(.consentRefused, fetchRunning: false)
+
         case (.created, .consentRecorded(let basis)), (.identified, .consentRecorded(let basis)):
             consent = basis
             if identification != nil { return [.audit(event)] + startFetch() }

@@ -79,15 +79,17 @@ public actor InMemoryIncidentStore: IncidentStore {
         created.sorted { $0.value < $1.value }.map(\.key)
     }
 
-    /// Forgets the incident.
+    /// Forgets the incident. Like the vault (GRDB's async writes), it refuses to write for a cancelled task.
     public func shred(incident: IncidentID, reason: PurgeReason) async throws {
+        try Task.checkCancellation()
         incidents[incident] = nil
         created[incident] = nil
         shredded.append((incident, reason))
     }
 
-    /// Appends to the audit list.
+    /// Appends to the audit list; like the vault, not for a cancelled task.
     public func audit(_ event: AuditEvent) async throws {
+        try Task.checkCancellation()
         auditTrail.append(event)
     }
 

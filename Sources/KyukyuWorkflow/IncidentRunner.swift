@@ -816,10 +816,15 @@ public actor IncidentRunner {
         }
         if next.phase == .closed {
             // Nobody sees the incident closed before it is shredded: the fetch stops and the vault forgets it first
-            // (this actor may serve a reader while the shred is awaited).
-            for effect in effectsToRun where !Self.isAudit(effect) { await run(effect, actor: actor) }
-            state.machine = next
-            for effect in effectsToRun where Self.isAudit(effect) { await run(effect, actor: actor) }
+            // (this actor may serve a reader while the shred is awaited). The close often comes from the fetch or a
+            // timer task that the close itself cancels (onshi's refusal, consent running out): the shred and the
+            // audit run in a task of their own, or the vault would refuse to write for a cancelled task.
+            let closing = Task {
+                for effect in effectsToRun where !Self.isAudit(effect) { await run(effect, actor: actor) }
+                state.machine = next
+                for effect in effectsToRun where Self.isAudit(effect) { await run(effect, actor: actor) }
+            }
+            await closing.value
         } else {
             state.machine = next
             for effect in effectsToRun { await run(effect, actor: actor) }

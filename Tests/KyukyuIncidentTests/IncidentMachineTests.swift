@@ -50,12 +50,24 @@ struct IncidentMachineTests {
     /// A refusal is still sent to onshi, which records it; then the incident closes and shreds.
     @Test func aRefusedConsentIsRecordedWithOnshiThenClosed() throws {
         var machine = IncidentMachine()
-        _ = run([.consentRecorded(.refused), .patientIdentified(.lookupByDemographics)], on: &machine)
+        _ = run([.patientIdentified(.lookupByDemographics), .consentRecorded(.refused)], on: &machine)
         #expect(machine.phase == .fetching)
         let effects = try machine.handle(.authenticationRefused(.consentRefused))
         #expect(effects == [.audit(.authenticationRefused(.consentRefused)), .shred(.consentRefused)])
         #expect(machine.phase == .closed)
         #expect(machine.closure == .consentRefused)
+    }
+
+    /// A refusal before anyone was identified closes the incident at once: nothing will be read, nothing waits.
+    @Test func aRefusalBeforeAnyIdentificationClosesAtOnce() throws {
+        var machine = IncidentMachine()
+        let effects = try machine.handle(.consentRecorded(.refused))
+        #expect(effects == [.audit(.consentRecorded(.refused)), .shred(.consentRefused)])
+        #expect(machine.phase == .closed)
+        #expect(machine.closure == .consentRefused)
+        #expect(throws: IncidentTransitionError.self) {
+            try machine.handle(.patientIdentified(.card(.individualNumberCard)))
+        }
     }
 
     /// An expired certificate or an unmatched lookup asks for another identification; consent stands.

@@ -112,13 +112,27 @@ struct IncidentRunnerTests {
         let harness = Harness(onshi: onshi)
         let desk = harness.desk()
         let runner = try await desk.open(source: .crew)
-        _ = try await runner.recordConsent(.refused, by: harness.crew)
         await desk.cardTouched(FakeCard())
+        _ = await waitFor(runner) { $0.state.machine.phase == .identified }
+        _ = try await runner.recordConsent(.refused, by: harness.crew)
         let closed = try #require(await waitFor(runner) { $0.state.machine.phase == .closed })
         #expect(closed.state.machine.closure == .consentRefused)
         #expect(closed.summary == nil)
+        #expect(harness.onshi.assurances.count == 1, "the refusal went to onshi")
         #expect(try await harness.store.incidentIDs().isEmpty)
         #expect(await harness.store.shredded.map(\.1) == [PurgeReason(rawValue: "consent-refused")])
+    }
+
+    /// Refused before any card: the incident closes and shreds at once, and nothing goes to onshi (the drill found
+    /// such incidents left open, waiting for a card that would never come).
+    @Test func aRefusalWithNoCardClosesAtOnce() async throws {
+        let harness = Harness(onshi: InMemoryOnshi())
+        let runner = try await harness.desk().open(source: .crew)
+        _ = try await runner.recordConsent(.refused, by: harness.crew)
+        let closed = try #require(await waitFor(runner) { $0.state.machine.phase == .closed })
+        #expect(closed.state.machine.closure == .consentRefused)
+        #expect(harness.onshi.assurances.isEmpty)
+        #expect(try await harness.store.incidentIDs().isEmpty)
     }
 
     @Test func noNetworkKeepsTheFetchPendingAndRetriesWithBackoff() async throws {
