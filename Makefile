@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN_DIR = $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
 RELEASE_BIN_DIR = $(shell $(SWIFT) build -c release --show-bin-path 2>/dev/null)
 
-.PHONY: deps build test browser-test run browser-check bench lint format clean
+.PHONY: deps build test browser-test run browser-check bench drill lint format clean
 
 deps:
 	@scripts/install-deps.sh
@@ -21,8 +21,12 @@ test: build
 	rm -rf $(FHIR_DOCUMENTS)
 	KYUKYU_FHIR_OUT=$(FHIR_DOCUMENTS) KYUKYU_BIN_DIR=$(BIN_DIR) $(SWIFT) test --no-parallel --disable-xctest
 	$(FHIR_CHECK)
+	$(DRILL_REPORT_TESTS)
 	$(BROWSER_TESTS)
 	$(MAKE) --no-print-directory api-contract
+
+## The drill report's renderer (scripts/drill-report.py, matplotlib in state/fhir-venv) against synthetic reports.
+DRILL_REPORT_TESTS = KYUKYU_TOOLS_PYTHON=$(CURDIR)/state/fhir-venv/bin/python3 python3 -m pytest -p no:cacheprovider -q Tests/drill
 
 ## The browser tests alone (Debian's chromium + chromedriver via selenium, nothing downloaded; needs root for the
 ## stack's private pcscd). Ports from KYUKYU_BROWSER_PORT_BASE (default 20700). PYTEST_ARGS=-k card, for example.
@@ -68,6 +72,18 @@ bench: deps
 	KYUKYU_BIN_DIR=$(RELEASE_BIN_DIR) $(RELEASE_BIN_DIR)/kyukyu-bench all
 	scripts/bench-gateway.py --bin-dir $(RELEASE_BIN_DIR)
 	scripts/bench-load.py --bin-dir $(RELEASE_BIN_DIR)
+
+## Drills (issue 10; docs/drills.md): the survey's failure mix (1,000 incidents), a quiet night and a mass-casualty
+## incident, each a region of real processes (release build); reports (JSON and HTML) in state/drill/<scenario>/.
+## DRILL_SCENARIOS=ci-small, for example; DRILL_ARGS=--incidents 200 for a shorter run of the same mix.
+DRILL_SCENARIOS ?= survey-mix quiet-night mass-casualty
+drill: deps
+	$(SWIFT) build -c release
+	@status=0; for s in $(DRILL_SCENARIOS); do \
+	  $(RELEASE_BIN_DIR)/kyukyu-drill --scenario simulators/scenarios/$$s.json --out state/drill/$$s \
+	    --bin-dir $(RELEASE_BIN_DIR) $(DRILL_ARGS) || status=$$?; \
+	  state/fhir-venv/bin/python3 scripts/drill-report.py state/drill/$$s/report.json || status=$$?; \
+	done; exit $$status
 
 lint:
 	$(SWIFT) format lint --strict -r Sources Tests simulators Package.swift

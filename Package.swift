@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "kyukyu-netsim", targets: ["kyukyu-netsim"]),
         .executable(name: "kyukyu-bench", targets: ["kyukyu-bench"]),
         .executable(name: "kyukyu-load", targets: ["kyukyu-load"]),
+        .executable(name: "kyukyu-drill", targets: ["kyukyu-drill"]),
         .executable(name: "kyukyu-gateway", targets: ["kyukyu-gateway"]),
         .executable(name: "kyukyu-hospital", targets: ["kyukyu-hospital"]),
         .library(name: "KyukyuCard", targets: ["KyukyuCard"]),
@@ -325,6 +326,33 @@ let package = Package(
             path: "simulators/KyukyuCardSim",
             swiftSettings: swiftSettings
         ),
+        // A region's shift for drills: every ambulance a gateway process with its reader, every hospital a receiver.
+        .target(
+            name: "KyukyuDrill",
+            dependencies: [
+                "KyukyuDomain",
+                "KyukyuTestbed",
+                "KyukyuCardSim",
+                "KyukyuNetworkSim",
+                "KyukyuVault",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "kyukyu-drill",
+            dependencies: [
+                "KyukyuDrill",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "kyukyu-load",
             dependencies: [
@@ -598,6 +626,14 @@ let package = Package(
                 "KyukyuVault",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KyukyuDrillTests",
+            dependencies: [
+                "KyukyuDrill",
+                "KyukyuTestbed",
             ],
             swiftSettings: swiftSettings
         ),

@@ -687,9 +687,14 @@ def section_reconciliation(report: dict[str, Any]) -> str:
     rec = mapping(report.get("reconciliation"))
     viewings = mapping(rec.get("viewings"))
     documents = mapping(rec.get("documents"))
-    v_rows = [("Viewings recorded by onshi", fmt(viewings.get("onshi"), 0)),
-              ("Viewings recorded by the ambulance gateways", fmt(viewings.get("gateways"), 0)),
-              ("Matched in both", fmt(viewings.get("matched"), 0))]
+    v_rows = [("Sessions in onshi's viewing log (one per card read or lookup)", fmt(viewings.get("sessions"), 0)),
+              ("Sessions no incident of the drill accounts for", fmt(viewings.get("unaccounted"), 0)),
+              ("Categories onshi answered (successful fetches)", fmt(viewings.get("onshi"), 0)),
+              ("Categories the gateways stored (their audit trails)", fmt(viewings.get("gateways"), 0)),
+              ("Stored categories backed by a fetch at onshi in the same incident", fmt(viewings.get("matched"), 0)),
+              ("Repeats: a stored category fetched again (hedged or retried requests)", fmt(viewings.get("repeats"), 0)),
+              ("Answers lost to a fault (onshi answered, the gateway never received it)",
+               fmt(viewings.get("answersLost"), 0))]
     d_rows = [("Summaries sent by the gateways", fmt(documents.get("sent"), 0)),
               ("Stored by the hospitals", fmt(documents.get("stored"), 0)),
               ("Duplicates", fmt(documents.get("duplicates"), 0)),

@@ -109,13 +109,20 @@ public enum Commands {
         }
     }
 
-    /// Starts a long-running process (a simulator) with its output appended to a log file.
-    public static func spawn(_ executable: String, _ arguments: [String], log: String) throws -> SpawnedProcess {
+    /// Starts a long-running process (a simulator) with its output appended to a log file; `environment`, when
+    /// given, is its whole environment (else it inherits this process's).
+    public static func spawn(
+        _ executable: String,
+        _ arguments: [String],
+        log: String,
+        environment: [String: String]? = nil
+    ) throws -> SpawnedProcess {
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let environment { process.environment = environment }
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice

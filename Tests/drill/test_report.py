@@ -189,7 +189,8 @@ def make_report(incidents: int = 30, seed: int = 10) -> dict:
             {"id": "before-arrival", "text": UNMET_GOAL, "target": "≥ 90 %", "value": "80.0 %", "met": False},
         ],
         "reconciliation": {
-            "viewings": {"onshi": 16, "gateways": 15, "matched": 15},
+            "viewings": {"sessions": 9, "onshi": 16, "gateways": 15, "matched": 15, "repeats": 0,
+                         "answersLost": 1, "unaccounted": 0},
             "documents": {"sent": len(obtained), "stored": len(obtained), "duplicates": 0, "missing": 0},
             "vaultsEmpty": True, "auditsVerify": True,
             "mismatches": [MISMATCH],
