@@ -124,6 +124,8 @@ public actor IncidentRunner {
     /// The latest document version as it was kept in the vault: each delivery attempt sends these bytes rather than
     /// reading (and auditing a view of) the vault again; after a restart it is read from the vault once.
     private var latestDocument: (version: Int, data: Data)?
+    /// Those waiting for the card read in flight to end (a refusal tapped during the read).
+    private var readWaiters: [UUID: CheckedContinuation<Void, Never>] = [:]
 
     private init(
         state: IncidentState,
@@ -302,6 +304,11 @@ public actor IncidentRunner {
     /// Records the consent basis.
     public func recordConsent(_ basis: ConsentBasis, by crew: CrewID) async throws(WorkflowError) -> IncidentSnapshot {
         state.crewID = crew.rawValue
+        if basis == .refused, [.reading, .approveOnPhone].contains(state.card.state) {
+            // A card is being read: the refusal goes to onshi with it (onshi records the attempt), so it waits for
+            // the read to end (at most 15 s). Refused with no card on the way, the incident closes at once.
+            await readEnded(within: .seconds(15))
+        }
         try await handle(.consentRecorded(basis), actor: crew.rawValue)
         return snapshot()
     }
@@ -613,6 +620,7 @@ public actor IncidentRunner {
     @discardableResult
     public func cardTouched(_ card: any PatientCard) async -> (any Error)? {
         guard awaitsIdentification else { return nil }
+        defer { wakeReadWaiters() }
         stageStart = .now
         state.card.state = .reading
         state.card.reason = nil
@@ -758,6 +766,33 @@ public actor IncidentRunner {
     private enum CardOutcome: Sendable {
         case needsPIN(TokenType, triesLeft: Int)
         case certificate(TokenType, [UInt8])
+    }
+
+    /// Waits until the card read in flight ends, or `limit` passes.
+    private func readEnded(within limit: Duration) async {
+        let id = UUID()
+        let timer = Task {
+            try? await Task.sleep(for: limit)
+            self.wakeReadWaiter(id)
+        }
+        await withCheckedContinuation { continuation in
+            if [.reading, .approveOnPhone].contains(state.card.state) {
+                readWaiters[id] = continuation
+            } else {
+                continuation.resume()
+            }
+        }
+        timer.cancel()
+    }
+
+    private func wakeReadWaiter(_ id: UUID) {
+        readWaiters.removeValue(forKey: id)?.resume()
+    }
+
+    private func wakeReadWaiters() {
+        let waiters = readWaiters.values
+        readWaiters = [:]
+        for waiter in waiters { waiter.resume() }
     }
 
     private func approvalOnPhone(_ type: TokenType) async {

@@ -123,6 +123,30 @@ struct IncidentRunnerTests {
         #expect(await harness.store.shredded.map(\.1) == [PurgeReason(rawValue: "consent-refused")])
     }
 
+    /// Refused while the card is being read: the refusal waits for the read and goes to onshi with it (the browser
+    /// test's order: the card lies on the reader as the incident opens, and the crew taps at once).
+    @Test func aRefusalDuringTheReadWaitsForItAndGoesToOnshi() async throws {
+        let onshi = InMemoryOnshi()
+        onshi.set(.refuse(OnshiResultCode.consentRefused))
+        let harness = Harness(onshi: onshi)
+        let desk = harness.desk()
+        let runner = try await desk.open(source: .crew)
+        let card = GatedCard(FakeCard())
+        let reading = Task { await desk.cardTouched(card) }
+        _ = try #require(await waitFor(runner) { $0.state.card.state == .reading })
+        let refusal = Task { try await runner.recordConsent(.refused, by: harness.crew) }
+        // Held while the read runs: nothing has closed, nothing went to onshi.
+        await Task.yield()
+        #expect(await runner.snapshot().state.machine.phase == .created)
+        card.open()
+        _ = try await refusal.value
+        _ = await reading.value
+        let closed = try #require(await waitFor(runner) { $0.state.machine.phase == .closed })
+        #expect(closed.state.machine.closure == .consentRefused)
+        #expect(harness.onshi.assurances.count == 1, "the refusal went to onshi")
+        #expect(try await harness.store.incidentIDs().isEmpty)
+    }
+
     /// Refused before any card: the incident closes and shreds at once, and nothing goes to onshi (the drill found
     /// such incidents left open, waiting for a card that would never come).
     @Test func aRefusalWithNoCardClosesAtOnce() async throws {
@@ -437,5 +461,20 @@ struct ObservationUpdateTests {
         _ = try await restarted.restore(viewer: harness.crew)
         let restored = try await restarted.runner(runner.id)
         #expect(await restored.snapshot().state.observations?.vitals.first?.heartRate == 130)
+    }
+}
+
+/// A card whose session waits until the test opens the gate (a read in flight).
+final class GatedCard: PatientCard {
+    let card: FakeCard
+    private let gate = AsyncStream<Void>.makeStream()
+
+    init(_ card: FakeCard) { self.card = card }
+
+    func open() { gate.continuation.finish() }
+
+    func withCard<T: Sendable>(_ body: @Sendable (any CardAccess) async throws -> T) async throws -> T {
+        for await _ in gate.stream {}
+        return try await card.withCard(body)
     }
 }
