@@ -88,29 +88,31 @@ struct IncidentView: Sendable, Decodable {
     }
 }
 
-/// A crew member's tablet on one gateway: the session cookie and CSRF token, and the incident routes.
-final class CrewTablet: @unchecked Sendable {  // Safe: `cookie` and `csrf` are written under `lock` only.
+/// A signed-in session on a gateway or a receiver: the cookie and CSRF token, and one authenticator per account.
+final class SignedInSession: @unchecked Sendable {  // Safe: `cookie` and `csrf` are touched under `lock` only.
     let http: DrillHTTP
     let base: String
+    /// The sign-in body's ID field: `crewId` on a gateway, `staffId` on a receiver.
+    let idField: String
     private let lock = NSLock()
     private var cookie = ""
     private var csrf = ""
+    private let codes = OneTimeCodes()
 
-    init(http: DrillHTTP, base: String) {
+    init(http: DrillHTTP, base: String, idField: String) {
         self.http = http
         self.base = base
+        self.idField = idField
     }
-
-    private let codes = OneTimeCodes()
 
     /// Signs in with the password and a TOTP code, as a person does: a code already used is refused (replay), so
     /// after a sign-in in this 30-second step the next step's code is awaited (at most 30 s). Never guesses.
-    func signIn(crew: CrewAccount) async throws {
-        let code = await codes.next(crew.totpSecret)
-        let body = #"{"crewId":"\#(crew.id)","password":"\#(crew.password)","totp":"\#(code)"}"#
+    func signIn(_ account: CrewAccount) async throws {
+        let code = await codes.next(account.totpSecret)
+        let body = #"{"\#(idField)":"\#(account.id)","password":"\#(account.password)","totp":"\#(code)"}"#
         let answer = try await http.send(.POST, base + "/api/v1/session", json: body)
         guard answer.status == 200, let setCookie = answer.headers.first(name: "set-cookie") else {
-            throw DrillError.step("the crew's sign-in was refused (HTTP \(answer.status))")
+            throw DrillError.step("the sign-in of \(account.id) was refused (HTTP \(answer.status))")
         }
         let token = (try? JSONSerialization.jsonObject(with: answer.body) as? [String: Any])?["csrfToken"]
         lock.withLock {
@@ -119,9 +121,28 @@ final class CrewTablet: @unchecked Sendable {  // Safe: `cookie` and `csrf` are 
         }
     }
 
-    private var authHeaders: [(String, String)] {
+    /// The cookie and the CSRF token.
+    var headers: [(String, String)] {
         lock.withLock { [("Cookie", cookie), ("X-CSRF-Token", csrf)] }
     }
+}
+
+/// A crew member's tablet on one gateway: the incident routes.
+final class CrewTablet: Sendable {
+    let http: DrillHTTP
+    let base: String
+    private let session: SignedInSession
+
+    init(http: DrillHTTP, base: String) {
+        self.http = http
+        self.base = base
+        self.session = SignedInSession(http: http, base: base, idField: "crewId")
+    }
+
+    /// Signs the crew in (``SignedInSession/signIn(_:)``).
+    func signIn(crew: CrewAccount) async throws { try await session.signIn(crew) }
+
+    private var authHeaders: [(String, String)] { session.headers }
 
     /// A state-changing call; the status and the body.
     @discardableResult
@@ -195,38 +216,21 @@ final class CrewTablet: @unchecked Sendable {  // Safe: `cookie` and `csrf` are 
 }
 
 /// A staff member's session on one hospital's receiver (the ER board's API).
-final class StaffDesk: @unchecked Sendable {  // Safe: `cookie` and `csrf` are written under `lock` only.
+final class StaffDesk: Sendable {
     let http: DrillHTTP
     let base: String
-    private let lock = NSLock()
-    private var cookie = ""
-    private var csrf = ""
+    private let session: SignedInSession
 
     init(http: DrillHTTP, base: String) {
         self.http = http
         self.base = base
+        self.session = SignedInSession(http: http, base: base, idField: "staffId")
     }
 
-    private let codes = OneTimeCodes()
+    /// Signs the staff member in (``SignedInSession/signIn(_:)``).
+    func signIn(staff: CrewAccount) async throws { try await session.signIn(staff) }
 
-    /// Signs in once per 30-second step (see ``CrewTablet/signIn(crew:)``).
-    func signIn(staff: CrewAccount) async throws {
-        let code = await codes.next(staff.totpSecret)
-        let body = #"{"staffId":"\#(staff.id)","password":"\#(staff.password)","totp":"\#(code)"}"#
-        let answer = try await http.send(.POST, base + "/api/v1/session", json: body)
-        guard answer.status == 200, let setCookie = answer.headers.first(name: "set-cookie") else {
-            throw DrillError.step("the staff sign-in was refused (HTTP \(answer.status))")
-        }
-        let token = (try? JSONSerialization.jsonObject(with: answer.body) as? [String: Any])?["csrfToken"]
-        lock.withLock {
-            cookie = String(setCookie.split(separator: ";")[0])
-            csrf = token as? String ?? ""
-        }
-    }
-
-    private var authHeaders: [(String, String)] {
-        lock.withLock { [("Cookie", cookie), ("X-CSRF-Token", csrf)] }
-    }
+    private var authHeaders: [(String, String)] { session.headers }
 
     /// Acknowledge, divert or arrived; the status.
     @discardableResult

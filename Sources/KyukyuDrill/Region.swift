@@ -339,7 +339,6 @@ private struct RegionSetup {
                     RegionLayout.hospitalCode(0),
                 ]
             )
-            var hospitalsFile: [[String: String]] = []
             var staff: [CrewAccount] = []
             for h in 0..<scenario.hospitals {
                 let state = dir + "/hospitals/h\(h + 1)"
@@ -355,9 +354,6 @@ private struct RegionSetup {
                 }
                 let id = "DRILL-ER\(h + 1)"
                 staff.append(try await account("kyukyu-hospital", ["staff", "add", id, "--state-dir", state], id: id))
-                hospitalsFile.append([
-                    "code": RegionLayout.hospitalCode(h), "name": "ドリル病院 \(h + 1) (架空)", "nameKana": "ドリルビョウイン",
-                ])
             }
             var hospitals: [Hospital] = []
             for h in 0..<scenario.hospitals {
@@ -440,8 +436,10 @@ private struct RegionSetup {
                     network.isRunning
                 }
 
-                let hospitalsJSON = hospitalsFile.enumerated().map { h, entry in
-                    #"{"code": "\#(entry["code"]!)", "name": "\#(entry["name"]!)", "nameKana": "\#(entry["nameKana"]!)", "url": "https://127.0.0.1:\#(layout.hospitalLinkPort(a, h))"}"#
+                // The gateway reaches each hospital through this ambulance's network simulator.
+                let hospitalsJSON = (0..<scenario.hospitals).map { h in
+                    #"{"code": "\#(RegionLayout.hospitalCode(h))", "name": "ドリル病院 \#(h + 1) (架空)", "#
+                        + #""nameKana": "ドリルビョウイン", "url": "https://127.0.0.1:\#(layout.hospitalLinkPort(a, h))"}"#
                 }
                 try ("[" + hospitalsJSON.joined(separator: ",\n") + "]\n").write(
                     toFile: home + "/hospitals.json",
