@@ -37,7 +37,6 @@ struct ReceiverBenchmark {
     let partsOnly: Bool
 
     static let hospital = HospitalCode(rawValue: "9999999901")!
-    static let today = OnshiDate(year: 2026, month: 11, day: 27)
 
     /// One ingest run: every ambulance sends its documents in order, all ambulances at once.
     struct Ingest: Codable, CustomStringConvertible {
@@ -308,59 +307,17 @@ struct ReceiverBenchmark {
     }
 
     /// One document ready to post.
-    struct Document: Sendable {
-        var body: Data
-        var versionID: UUID
-        var documentSet: UUID
-    }
+    typealias Document = SyntheticHandoff.Document
 
-    /// A pre-arrival document for synthetic patient `index % 7 + 1`, from `device`, with the crew's vitals; with
-    /// `records` false, the crew's observations only (no card was read).
-    static func document(device: String, index: Int, records withRecords: Bool = true) throws -> Document {
-        let patient = SyntheticPatient(number: index % 7 + 1, today: today)
-        var records: [MedicalCategory: CategoryRecords] = [:]
-        if withRecords {
-            for category in MedicalCategory.allCases { records[category] = patient.records(category) }
-        }
-        let builtAt = Date()
-        var observations = CrewObservations()
-        observations.chiefComplaint = .chestPain
-        observations.priority = .red
-        var vitals = VitalSigns(takenAt: builtAt.addingTimeInterval(-300))
-        vitals.heartRate = 100 + index % 20
-        vitals.systolic = 120
-        vitals.diastolic = 80
-        vitals.spo2 = 95
-        observations.vitals = [vitals]
-        observations.etaMinutes = 10
-        observations.etaRecordedAt = builtAt
-        observations.hospital = hospital
-        let set = UUID()
-        let version = UUID()
-        let input = HandoffInput(
-            documentSet: set,
-            version: 1,
-            versionID: version,
-            previousVersionID: nil,
-            builtAt: builtAt,
-            dataAsOf: builtAt.addingTimeInterval(-60),
-            records: records,
-            gaps: [],
-            observations: observations,
-            consent: .verbal,
-            crewID: "BENCH-CREW",
-            deviceID: device,
+    /// A pre-arrival document for synthetic patient `index % 7 + 1`, from `device`, to this benchmark's hospital.
+    static func document(device: String, index: Int, records: Bool = true) throws -> Document {
+        try SyntheticHandoff.document(
+            device: device,
+            index: index,
             hospital: hospital,
             hospitalName: "ベンチ受入病院（架空）",
-            auditAnchor: AuditAnchor(
-                sequence: Int64(index + 1),
-                hash: String(repeating: "ab", count: 32),
-                signedAtMilliseconds: Int64(builtAt.timeIntervalSince1970 * 1000),
-                signingPublicKey: Data(repeating: 7, count: 32).base64EncodedString(),
-                signature: Data(repeating: 9, count: 64).base64EncodedString()
-            )
+            records: records
         )
-        return Document(body: try HandoffDocumentBuilder.build(input), versionID: version, documentSet: set)
     }
 
     /// The intake without HTTP: a desk over a fresh store; documents one at a time, or each ambulance's in order
