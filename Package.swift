@@ -211,6 +211,22 @@ let package = Package(
             resources: [.copy("Board")],
             swiftSettings: swiftSettings
         ),
+        // The hospital receiver's staff client and an ambulance's acknowledgement watch, over the network: shared by
+        // the receiver's benchmark and its load test.
+        .target(
+            name: "KyukyuReceiverProbe",
+            dependencies: [
+                "KyukyuDomain",
+                "KyukyuGateway",
+                "KyukyuWorkflow",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "KyukyuTestbed",
             dependencies: [
@@ -285,6 +301,7 @@ let package = Package(
                 "KyukyuFHIR",
                 "KyukyuGateway",
                 "KyukyuReceiver",
+                "KyukyuReceiverProbe",
                 "KyukyuWorkflow",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -332,9 +349,18 @@ let package = Package(
                 "KyukyuLoad",
                 "KyukyuTestbed",
                 "KyukyuDomain",
+                "KyukyuGateway",
+                "KyukyuReceiverProbe",
+                "KyukyuWorkflow",
+                "KyukyuEligibility",
+                "KyukyuEligibilitySim",
+                "KyukyuCardSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],

@@ -14,7 +14,9 @@ struct LoadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kyukyu-load",
         abstract: "Open-loop load tests with latency corrected for coordinated omission.",
-        subcommands: [HTTPLoad.self, ReceiverIngestLoad.self]
+        subcommands: [
+            HTTPLoad.self, ReceiverIngestLoad.self, ReceiverAckLoad.self, OnshiLoad.self, GatewayLoad.self,
+        ]
     )
 }
 

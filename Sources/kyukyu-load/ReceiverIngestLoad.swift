@@ -143,13 +143,15 @@ struct ReceiverIngestLoad: AsyncParsableCommand {
         }
     }
 
-    /// A receiver of its own: `ca init`, a device certificate per ambulance, `serve`.
+    /// A receiver of its own: `ca init`, a device certificate per ambulance, then `prepare` (e.g. a staff account,
+    /// added before the server opens its databases), then `serve`.
     static func freshReceiver(
         binDir: String,
         state: String,
         hospital: String,
         devices: [String],
-        port: Int
+        port: Int,
+        prepare: (_ executable: String) async throws -> Void = { _ in }
     ) async throws -> SpawnedProcess {
         let executable = binDir + "/kyukyu-hospital"
         guard FileManager.default.isExecutableFile(atPath: executable) else {
@@ -169,6 +171,7 @@ struct ReceiverIngestLoad: AsyncParsableCommand {
         for device in devices {
             try await step(["device", "issue", "--state-dir", state, "--device", device, "--out", state + "/devices"])
         }
+        try await prepare(executable)
         return try Commands.spawn(
             executable,
             [

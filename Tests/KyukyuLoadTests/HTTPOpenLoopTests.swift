@@ -1,4 +1,5 @@
 import Foundation
+import Histogram
 import KyukyuEligibilitySim
 import Logging
 import NIOCore

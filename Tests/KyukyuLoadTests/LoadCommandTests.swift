@@ -64,6 +64,24 @@ struct LoadTargetCommandTests {
         (["receiver-ingest", "--bin-dir", "x", "--sweep", "50"], "this target cannot measure its saturation rate"),
         (["receiver-ingest", "--bin-dir", "x", "--rate", "100000"], "at most 200,000 documents per run"),
         (["receiver-ingest", "--bin-dir", "x", "--rate", "1", "--hospital-code", "12"], "must be 10 digits"),
+        (["receiver-ack", "--bin-dir", "x", "--rate", "10000"], "at most 20,000 acknowledgements per run"),
+        (["receiver-ack", "--bin-dir", "x", "--sweep", "50"], "this target cannot measure its saturation rate"),
+        (["onshi", "--rate", "10"], "give --bin-dir or --url, not both"),
+        (["onshi", "--bin-dir", "x", "--rate", "1", "--holder", "0"], "--holder must be 1…200"),
+        (
+            [
+                "gateway", "--url", "https://x", "--crew-id", "A", "--password", "p", "--totp-secret", "AB", "--rate",
+                "1",
+            ],
+            "--url must be an http URL"
+        ),
+        (
+            [
+                "gateway", "--url", "http://127.0.0.1:1", "--crew-id", "A", "--password", "p", "--totp-secret", "ab!",
+                "--rate", "1",
+            ],
+            "--totp-secret must be base32"
+        ),
     ])
     func badArgumentsAreRefusedInWords(arguments: [String], reason: String) async throws {
         let run = try await Commands.run(try Commands.executable("kyukyu-load"), arguments)
@@ -113,6 +131,40 @@ struct LoadTargetCommandTests {
         // 0, or 3 when a send went out late on a busy machine; never a failed document.
         #expect([0, 3].contains(run.status), "\(run.stderr)")
         #expect(run.stdout.contains("20 requests due at 20/s over 2 connections; 20 sent"), "\(run.stdout)")
+        #expect(run.stdout.contains(" 0 failed"), "\(run.stdout)")
+    }
+
+    @Test func receiverAckTimesEachAcknowledgementToTheAmbulancesStream() async throws {
+        let base = Int(ProcessInfo.processInfo.environment["KYUKYU_TEST_BASE_PORT"] ?? "") ?? 22500
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("kyukyu-ack-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let run = try await Commands.run(
+            try Commands.executable("kyukyu-load"),
+            [
+                "receiver-ack", "--bin-dir", Commands.binDirectory(), "--state-dir", state, "--port", String(base + 72),
+                "--rate", "10", "--duration", "1", "--connections", "2",
+            ],
+            timeout: .seconds(150)
+        )
+        #expect([0, 3].contains(run.status), "\(run.stderr)")
+        #expect(run.stdout.contains("10 requests due at 10/s over 2 connections; 10 sent"), "\(run.stdout)")
+        #expect(run.stdout.contains(" 0 failed"), "\(run.stdout)")
+    }
+
+    @Test func onshiFetchesThroughTheGatewaysClientFromEachAmbulance() async throws {
+        let base = Int(ProcessInfo.processInfo.environment["KYUKYU_TEST_BASE_PORT"] ?? "") ?? 22500
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("kyukyu-onshi-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let run = try await Commands.run(
+            try Commands.executable("kyukyu-load"),
+            [
+                "onshi", "--bin-dir", Commands.binDirectory(), "--state-dir", state, "--port", String(base + 73),
+                "--rate", "10", "--duration", "1", "--connections", "2",
+            ],
+            timeout: .seconds(150)
+        )
+        #expect([0, 3].contains(run.status), "\(run.stderr)")
+        #expect(run.stdout.contains("10 requests due at 10/s over 2 connections; 10 sent"), "\(run.stdout)")
         #expect(run.stdout.contains(" 0 failed"), "\(run.stdout)")
     }
 }
