@@ -3,8 +3,9 @@
 
 1. http: the network simulator's control API (`kyukyu-netsim`'s GET /health), plain HTTP on loopback and cheap, so
    that the two clients, not the server, are what differs. wrk's closed loop (2 threads) runs before and after
-   kyukyu-load's sweep; the sweep runs at 25-125 % of wrk's first rate. Our ceiling is the best answered rate of
-   the sweep, compared with the mean of wrk's two runs.
+   kyukyu-load's sweep; the sweep runs at 25-125 % of wrk's first rate. Then --rounds interleaved saturation
+   rounds: wrk, then kyukyu-load at 125 % of that wrk rate, so that both meet the same machine (it is shared:
+   the rounds' ratios, and their median, are the comparison; one pair alone is noise).
 2. receiver-ingest: a fresh `kyukyu-hospital serve` (set up by kyukyu-load itself), N ambulances over mutual TLS,
    full pre-arrival documents, at fixed rates around its known capacity.
 3. receiver-ack: on a fresh receiver, a staff member acknowledges documents at fixed rates; latency until the
@@ -87,6 +88,19 @@ def kyukyu_load(bin_dir: Path, arguments: list[str], out: Path, timeout: int) ->
     return sweep
 
 
+def single_run(bin_dir: Path, arguments: list[str], out: Path, timeout: int) -> dict:
+    """One kyukyu-load run into `out` (status 3, not clean, is expected above saturation); its result.json."""
+    shutil.rmtree(out, ignore_errors=True)
+    command = [str(bin_dir / "kyukyu-load"), *arguments, "--out", str(out)]
+    log("$ " + " ".join(command))
+    run = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    if run.returncode not in (0, 3):
+        raise SystemExit(f"bench-load: kyukyu-load failed ({run.returncode}): {run.stderr}")
+    result = json.loads((out / "result.json").read_text())
+    result["answered"] = (result["sent"] - result["failed"]) / result["elapsedSeconds"]
+    return result
+
+
 def http_part(bin_dir: Path, arguments, state: Path) -> dict:
     server = subprocess.Popen(
         [str(bin_dir / "kyukyu-netsim"), "--link", "idle,0,127.0.0.1:9", "--control-port", str(arguments.port),
@@ -105,13 +119,28 @@ def http_part(bin_dir: Path, arguments, state: Path) -> dict:
         ], state / "http", timeout=arguments.seconds * 6 + 300)
         after = wrk(url, arguments.seconds, arguments.connections)
         log(f"wrk (after) {after['throughput']:.0f} requests/s")
+        # Saturation, interleaved: each round wrk, then kyukyu-load at 125 % of that wrk rate (every send late,
+        # each connection sending as soon as its answer comes, as wrk does), so that both meet the same machine.
+        rounds = []
+        for number in range(arguments.rounds):
+            peer = wrk(url, arguments.seconds, arguments.connections)
+            ours = single_run(bin_dir, [
+                "http", "--url", url, "--rate", f"{peer['throughput'] * 1.25:.0f}", "--duration",
+                str(arguments.seconds), "--connections", str(arguments.connections), "--threads", "2",
+            ], state / "http-saturation" / f"round-{number + 1}", timeout=arguments.seconds * 3 + 120)
+            rounds.append({"wrk": peer["throughput"], "wrkP99": peer["p99"], "kyukyuLoad": ours["answered"],
+                           "ratio": ours["answered"] / peer["throughput"], "machine": peer["machine"]})
+            log(f"round {number + 1}: wrk {peer['throughput']:.0f}/s, kyukyu-load {ours['answered']:.0f}/s, "
+                f"ratio {rounds[-1]['ratio']:.3f}")
     finally:
         server.terminate()
         server.wait(timeout=30)
     wrk_mean = (before["throughput"] + after["throughput"]) / 2
     best = max(point["answered"] for point in sweep["points"])
+    ratios = sorted(round_["ratio"] for round_ in rounds)
     summary = {"url": url, "wrk": [before, after], "wrkMean": wrk_mean, "sweep": sweep, "bestThroughput": best,
-               "ratioToWrk": best / wrk_mean}
+               "ratioToWrk": best / wrk_mean, "saturationRounds": rounds,
+               "medianRoundRatio": ratios[len(ratios) // 2] if ratios else None}
     (state / "http" / "wrk.json").write_text(json.dumps([before, after], indent=2))
     return summary
 
@@ -143,6 +172,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--port", type=int, default=20970)
     parser.add_argument("--parts", default="http,receiver-ingest,receiver-ack")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved saturation rounds of wrk and kyukyu-load")
     arguments = parser.parse_args()
     bin_dir = Path(arguments.bin_dir).resolve()
     state = REPO / "state/bench/load"
@@ -168,8 +198,14 @@ def main() -> int:
         for point in http["sweep"]["points"]:
             print(f"| kyukyu-load | {point['offered']:.0f} | {point['answered']:.0f} | {point['p50']:.2f} | "
                   f"{point['p99']:.2f} | {point['p99FromSend']:.2f} | {point['late']} |")
-        print(f"\nBest kyukyu-load throughput / mean of wrk's: {http['ratioToWrk']:.3f}; "
+        print(f"\nBest kyukyu-load throughput in the sweep / mean of wrk's: {http['ratioToWrk']:.3f}; "
               f"knee {http['sweep']['knee']}")
+        print("\n| round | wrk (/s) | kyukyu-load at 125 % of it, answered (/s) | ratio | load average |")
+        print("|---|---|---|---|---|")
+        for number, round_ in enumerate(http["saturationRounds"], 1):
+            print(f"| {number} | {round_['wrk']:.0f} | {round_['kyukyuLoad']:.0f} | {round_['ratio']:.3f} | "
+                  f"{round_['machine']['load'][0]:.2f} |")
+        print(f"\nMedian ratio of the interleaved rounds: {http['medianRoundRatio']:.3f}")
     for key in ("receiverIngest", "receiverAck"):
         if key in report:
             sweep = report[key]["sweep"]

@@ -41,7 +41,8 @@ struct ResponseParser {
         }
         while try step(answered) {}
         if buffer!.readableBytes == 0 {
-            buffer!.clear()
+            // Let go of the bytes: holding them would keep the channel from reusing its receive buffer.
+            buffer = nil
         } else if buffer!.readerIndex > 4096 {
             buffer!.discardReadBytes()
         }
