@@ -149,7 +149,7 @@ def receiver_ingest_part(bin_dir: Path, arguments, state: Path) -> dict:
     log(f"receiver-ingest: {machine()}")
     sweep = kyukyu_load(bin_dir, [
         "receiver-ingest", "--bin-dir", str(bin_dir), "--state-dir", str(state / "receiver-state"),
-        "--port", str(arguments.port + 1), "--rates", "250,500,750,1000,1250,1500,2000", "--duration", "5",
+        "--port", str(arguments.port + 1), "--rates", "250,500,750,1000,1250,1500", "--duration", "5",
         "--connections", "16", "--threads", "2",
     ], state / "receiver-ingest", timeout=1800)
     return {"sweep": sweep}
@@ -159,7 +159,7 @@ def receiver_ack_part(bin_dir: Path, arguments, state: Path) -> dict:
     log(f"receiver-ack: {machine()}")
     sweep = kyukyu_load(bin_dir, [
         "receiver-ack", "--bin-dir", str(bin_dir), "--state-dir", str(state / "receiver-ack-state"),
-        "--port", str(arguments.port + 2), "--rates", "10,25,50,100,200,300", "--duration", "5",
+        "--port", str(arguments.port + 2), "--rates", "10,50,100,200,400,800", "--duration", "5",
         "--connections", "4",
     ], state / "receiver-ack", timeout=1800)
     return {"sweep": sweep}

@@ -2,6 +2,7 @@ public import Logging
 public import NIOCore
 import NIOPosix
 public import NIOSSL
+import NIOTLS
 
 /// An HTTP/1.1 endpoint for ``HTTPOpenLoop``: where to connect, the bytes of request `i`, and which answers count as
 /// successes. Requests are written as prepared bytes; nothing is encoded per request.
@@ -281,10 +282,14 @@ final class ConnectionLoop: @unchecked Sendable /* confined to `eventLoop`: ever
         done = nil
     }
 
+    /// Opens a connection; with TLS, the future completes when the handshake has, so that a run's first requests do
+    /// not carry it. The connection becomes this loop's only then: a close before is a failed connect, not a failed
+    /// request.
     private func connect() -> EventLoopFuture<any Channel> {
         let target = self.target
         let tls = target.tls.isEmpty ? nil : target.tls[connection % target.tls.count]
         let hostname = target.serverHostname ?? (target.host.first?.isNumber == true ? nil : target.host)
+        let ready = eventLoop.makePromise(of: Void.self)
         return ClientBootstrap(group: eventLoop)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -296,13 +301,22 @@ final class ConnectionLoop: @unchecked Sendable /* confined to `eventLoop`: ever
                             try NIOSSLClientHandler(context: tls, serverHostname: hostname)
                         )
                     }
-                    try channel.pipeline.syncOperations.addHandler(LoadConnectionHandler(loop: self))
+                    try channel.pipeline.syncOperations.addHandler(
+                        LoadConnectionHandler(loop: self, ready: tls == nil ? nil : ready)
+                    )
                 }
             }
             .connect(host: target.host, port: target.port)
-            .map { channel in
-                self.channel = channel
-                return channel
+            .flatMapError { error in
+                ready.fail(error)
+                return self.eventLoop.makeFailedFuture(error)
+            }
+            .flatMap { channel in
+                if tls == nil { ready.succeed() }
+                return ready.futureResult.map {
+                    self.channel = channel
+                    return channel
+                }
             }
     }
 }
@@ -313,8 +327,21 @@ private final class LoadConnectionHandler: ChannelInboundHandler {
 
     private let loop: ConnectionLoop
     private var parser = ResponseParser()
+    /// Completed when the TLS handshake is (nil without TLS, or once completed).
+    private var ready: EventLoopPromise<Void>?
 
-    init(loop: ConnectionLoop) { self.loop = loop }
+    init(loop: ConnectionLoop, ready: EventLoopPromise<Void>?) {
+        self.loop = loop
+        self.ready = ready
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? TLSUserEvent, case .handshakeCompleted = event {
+            ready?.succeed()
+            ready = nil
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         // Answers are handed on after the parser is done with the bytes: handing one on may close the channel, and
@@ -335,6 +362,8 @@ private final class LoadConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        ready?.fail(ChannelError.ioOnClosedChannel)
+        ready = nil
         if let answer = parser.closed() {
             loop.received(answer, on: context.channel)
         }
@@ -343,6 +372,8 @@ private final class LoadConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        ready?.fail(error)
+        ready = nil
         context.close(promise: nil)
     }
 }
