@@ -10,12 +10,15 @@
    full pre-arrival documents, at fixed rates around its known capacity.
 3. receiver-ack: on a fresh receiver, a staff member acknowledges documents at fixed rates; latency until the
    ambulance's event stream carries each acknowledgement.
+4. onshi: a fresh eligibility stub, 8 ambulances fetching through the gateway's client, at fixed rates.
+5. gateway: the real stack (scripts/stack.sh, needs root), the crew's reads of its incidents, a sweep around the
+   measured saturation rate.
 
 Everything shares this machine's cores, the clients too: that is part of what is measured. The load average is
 recorded before each part.
 
     scripts/bench-load.py --bin-dir .build/release [--seconds 10] [--connections 8] [--port 20970]
-                          [--parts http,receiver-ingest,receiver-ack]
+                          [--parts http,receiver-ingest,receiver-ack,onshi,gateway] [--rounds 3]
 
 Writes state/bench/load/<part>/ (each rate's spectra and result.json, and sweep.json), state/bench/load.json, and
 prints Markdown tables. scripts/load-report.py turns the folder into the HTML report.
@@ -77,7 +80,7 @@ def kyukyu_load(bin_dir: Path, arguments: list[str], out: Path, timeout: int) ->
     """Runs one kyukyu-load sweep into `out` and returns its sweep.json."""
     shutil.rmtree(out, ignore_errors=True)
     command = [str(bin_dir / "kyukyu-load"), *arguments, "--out", str(out)]
-    log("$ " + " ".join(command))
+    log("$ " + re.sub(r"--password \S+ --totp-secret \S+", "--password … --totp-secret …", " ".join(command)))
     run = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     print(run.stdout, file=sys.stderr)
     if run.returncode != 0:
@@ -165,13 +168,45 @@ def receiver_ack_part(bin_dir: Path, arguments, state: Path) -> dict:
     return {"sweep": sweep}
 
 
+def onshi_part(bin_dir: Path, arguments, state: Path) -> dict:
+    log(f"onshi: {machine()}")
+    sweep = kyukyu_load(bin_dir, [
+        "onshi", "--bin-dir", str(bin_dir), "--state-dir", str(state / "onshi-state"), "--port", str(arguments.port + 3),
+        "--rates", "25,50,100,200,300,400", "--duration", "5", "--connections", "8",
+    ], state / "onshi", timeout=1800)
+    return {"sweep": sweep}
+
+
+def gateway_part(bin_dir: Path, arguments, state: Path) -> dict:
+    """The gateway on the real stack (scripts/stack.sh: private pcscd, card simulator, stub, gateway; needs root),
+    its ports from --port + 100."""
+    stack = state / "stack"
+    environment = dict(os.environ, KYUKYU_BIN_DIR=str(bin_dir), KYUKYU_STACK_PORT_BASE=str(arguments.port + 100))
+    subprocess.run([str(REPO / "scripts/stack.sh"), "start", str(stack)], env=environment, check=True,
+                   stdout=subprocess.DEVNULL, timeout=300)
+    try:
+        values = dict(re.findall(r"^(\w+)='([^']*)'$", (stack / "stack.env").read_text(), re.M))
+        log(f"gateway: {machine()}")
+        sweep = kyukyu_load(bin_dir, [
+            "gateway", "--url", values["KYUKYU_STACK_GATEWAY_URL"], "--crew-id", values["KYUKYU_DEMO_CREW_ID"],
+            "--password", values["KYUKYU_DEMO_CREW_PASSWORD"], "--totp-secret", values["KYUKYU_DEMO_CREW_TOTP_SECRET"],
+            "--sweep", "25,50,75,90,100,125", "--duration", "5", "--connections", "8", "--threads", "2",
+        ], state / "gateway", timeout=1800)
+        # The sign-in is not a figure; keep it out of what is written.
+        sweep["command"] = re.sub(r"--password \S+ --totp-secret \S+", "--password … --totp-secret …", sweep["command"])
+    finally:
+        subprocess.run([str(REPO / "scripts/stack.sh"), "stop", str(stack)], env=environment,
+                       stdout=subprocess.DEVNULL, timeout=120)
+    return {"sweep": sweep}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bin-dir", default=str(REPO / ".build/release"))
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--port", type=int, default=20970)
-    parser.add_argument("--parts", default="http,receiver-ingest,receiver-ack")
+    parser.add_argument("--parts", default="http,receiver-ingest,receiver-ack,onshi,gateway")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved saturation rounds of wrk and kyukyu-load")
     arguments = parser.parse_args()
     bin_dir = Path(arguments.bin_dir).resolve()
@@ -185,6 +220,10 @@ def main() -> int:
         report["receiverIngest"] = receiver_ingest_part(bin_dir, arguments, state)
     if "receiver-ack" in parts:
         report["receiverAck"] = receiver_ack_part(bin_dir, arguments, state)
+    if "onshi" in parts:
+        report["onshi"] = onshi_part(bin_dir, arguments, state)
+    if "gateway" in parts:
+        report["gateway"] = gateway_part(bin_dir, arguments, state)
     (REPO / "state/bench/load.json").write_text(json.dumps(report, indent=2, sort_keys=True))
 
     if "http" in report:
@@ -206,7 +245,7 @@ def main() -> int:
             print(f"| {number} | {round_['wrk']:.0f} | {round_['kyukyuLoad']:.0f} | {round_['ratio']:.3f} | "
                   f"{round_['machine']['load'][0]:.2f} |")
         print(f"\nMedian ratio of the interleaved rounds: {http['medianRoundRatio']:.3f}")
-    for key in ("receiverIngest", "receiverAck"):
+    for key in ("receiverIngest", "receiverAck", "onshi", "gateway"):
         if key in report:
             sweep = report[key]["sweep"]
             print(f"\n## {sweep['target']} ({sweep['command']})\n\n{sweep['table']}")

@@ -58,8 +58,8 @@ def read_hgrm(path: Path) -> list[tuple[float, float]]:
 
 def spectrum_axis(axis) -> None:
     axis.set_xscale("log")
-    ticks = [1, 2, 10, 100, 1000, 10000, 100000]
-    labels = ["0%", "50%", "90%", "99%", "99.9%", "99.99%", "99.999%"]
+    ticks = [1, 10, 100, 1000, 10000, 100000]
+    labels = ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%"]
     axis.xaxis.set_major_locator(FixedLocator(ticks))
     axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: dict(zip(ticks, labels)).get(value, "")))
     axis.xaxis.set_minor_locator(NullLocator())
