@@ -66,12 +66,14 @@ run: build
 browser-check: deps
 	scripts/browser-smoke.py state/browser-smoke.png
 
-## Benchmarks (release build); figures go to docs/performance.md.
+## Benchmarks (release build); figures go to docs/performance.md; kyukyu-load's HTML report to
+## state/bench/load-report.html.
 bench: deps
 	$(SWIFT) build -c release
 	KYUKYU_BIN_DIR=$(RELEASE_BIN_DIR) $(RELEASE_BIN_DIR)/kyukyu-bench all
 	scripts/bench-gateway.py --bin-dir $(RELEASE_BIN_DIR)
 	scripts/bench-load.py --bin-dir $(RELEASE_BIN_DIR)
+	state/fhir-venv/bin/python3 scripts/load-report.py state/bench/load --out state/bench/load-report.html
 
 ## Drills (issue 10; docs/drills.md): the survey's failure mix (1,000 incidents), a quiet night and a mass-casualty
 ## incident, each a region of real processes (release build); reports (JSON and HTML) in state/drill/<scenario>/.

@@ -212,6 +212,22 @@ let package = Package(
             resources: [.copy("Board")],
             swiftSettings: swiftSettings
         ),
+        // The hospital receiver's staff client and an ambulance's acknowledgement watch, over the network: shared by
+        // the receiver's benchmark and its load test.
+        .target(
+            name: "KyukyuReceiverProbe",
+            dependencies: [
+                "KyukyuDomain",
+                "KyukyuGateway",
+                "KyukyuWorkflow",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "KyukyuTestbed",
             dependencies: [
@@ -222,6 +238,7 @@ let package = Package(
                 "KyukyuEligibility",
                 "KyukyuEligibilitySim",
                 "KyukyuWorkflow",
+                "KyukyuFHIR",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -285,6 +302,7 @@ let package = Package(
                 "KyukyuFHIR",
                 "KyukyuGateway",
                 "KyukyuReceiver",
+                "KyukyuReceiverProbe",
                 "KyukyuWorkflow",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -357,17 +375,34 @@ let package = Package(
             name: "kyukyu-load",
             dependencies: [
                 "KyukyuLoad",
+                "KyukyuTestbed",
+                "KyukyuDomain",
+                "KyukyuGateway",
+                "KyukyuReceiverProbe",
+                "KyukyuWorkflow",
+                "KyukyuEligibility",
+                "KyukyuEligibilitySim",
+                "KyukyuCardSim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "KyukyuLoad",
             dependencies: [
-                .product(name: "Histogram", package: "hdrhistogram-swift")
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -446,6 +481,9 @@ let package = Package(
             dependencies: [
                 "KyukyuLoad",
                 "KyukyuTestbed",
+                "KyukyuEligibilitySim",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),

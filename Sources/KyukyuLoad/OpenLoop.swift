@@ -49,13 +49,15 @@ public struct LoadResult: Sendable {
     public var late: Int
     /// Requests whose answer was a failure.
     public var failed: Int
+    /// Requests never sent: the run stopped sending before they were due (a saturation probe).
+    public var dropped: Int = 0
     /// Answers per whole second of the run, from its start.
     public var answersPerSecond: [Int]
     /// From the first due time to the last answer.
     public var elapsed: Duration
 
     /// Whether every request went out on time and succeeded; a report says so when not.
-    public var clean: Bool { late == 0 && failed == 0 }
+    public var clean: Bool { late == 0 && failed == 0 && dropped == 0 }
 }
 
 /// One request against the system under test, on connection `connection`; true when the answer was a success.
@@ -102,27 +104,7 @@ public enum OpenLoop {
             for await tally in group { all.append(tally) }
             return all
         }
-        var result = LoadResult(
-            corrected: ConnectionTally.histogram(),
-            uncorrected: ConnectionTally.histogram(),
-            sent: 0,
-            late: 0,
-            failed: 0,
-            answersPerSecond: [],
-            elapsed: start.duration(to: clock.now)
-        )
-        for tally in perConnection {
-            result.corrected.add(tally.corrected)
-            result.uncorrected.add(tally.uncorrected)
-            result.sent += tally.sent
-            result.late += tally.late
-            result.failed += tally.failed
-            for (second, count) in tally.answersPerSecond {
-                while result.answersPerSecond.count <= second { result.answersPerSecond.append(0) }
-                result.answersPerSecond[second] += count
-            }
-        }
-        return result
+        return LoadResult(merging: perConnection, elapsed: start.duration(to: clock.now))
     }
 
     static func seconds(_ duration: Duration) -> Double {
@@ -131,6 +113,37 @@ public enum OpenLoop {
 
     static func microseconds(_ duration: Duration) -> UInt64 {
         UInt64(max(1, duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000))
+    }
+
+    static func nanoseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+    }
+}
+
+extension LoadResult {
+    /// The counts of every connection, merged.
+    init(merging tallies: [ConnectionTally], elapsed: Duration) {
+        self.init(
+            corrected: ConnectionTally.histogram(),
+            uncorrected: ConnectionTally.histogram(),
+            sent: 0,
+            late: 0,
+            failed: 0,
+            answersPerSecond: [],
+            elapsed: elapsed
+        )
+        for tally in tallies {
+            corrected.add(tally.corrected)
+            uncorrected.add(tally.uncorrected)
+            sent += tally.sent
+            late += tally.late
+            failed += tally.failed
+            dropped += tally.dropped
+            if answersPerSecond.count < tally.answersPerSecond.count {
+                answersPerSecond += Array(repeating: 0, count: tally.answersPerSecond.count - answersPerSecond.count)
+            }
+            for (second, count) in tally.answersPerSecond.enumerated() { answersPerSecond[second] += count }
+        }
     }
 }
 
@@ -141,7 +154,8 @@ struct ConnectionTally: Sendable {
     var sent = 0
     var late = 0
     var failed = 0
-    var answersPerSecond: [Int: Int] = [:]
+    var dropped = 0
+    var answersPerSecond: [Int] = []
 
     static func histogram() -> Histogram<UInt64> {
         // Up to an hour in microseconds, three significant digits.
@@ -149,11 +163,32 @@ struct ConnectionTally: Sendable {
     }
 
     mutating func record(corrected: Duration, uncorrected: Duration, late: Bool, ok: Bool, second: Int) {
-        _ = self.corrected.record(OpenLoop.microseconds(corrected))
-        _ = self.uncorrected.record(OpenLoop.microseconds(uncorrected))
+        record(
+            correctedNanoseconds: UInt64(max(0, OpenLoop.nanoseconds(corrected))),
+            uncorrectedNanoseconds: UInt64(max(0, OpenLoop.nanoseconds(uncorrected))),
+            late: late,
+            ok: ok,
+            second: second
+        )
+    }
+
+    /// One answer: latencies in nanoseconds from the due time and from the send (recorded in microseconds, at
+    /// least 1), whether the send was late, whether the answer was a success, and the second of the run it came in.
+    mutating func record(
+        correctedNanoseconds: UInt64,
+        uncorrectedNanoseconds: UInt64,
+        late: Bool,
+        ok: Bool,
+        second: Int
+    ) {
+        _ = corrected.record(max(1, correctedNanoseconds / 1000))
+        _ = uncorrected.record(max(1, uncorrectedNanoseconds / 1000))
         sent += 1
         if late { self.late += 1 }
         if !ok { failed += 1 }
-        answersPerSecond[second, default: 0] += 1
+        if second >= answersPerSecond.count {
+            answersPerSecond += Array(repeating: 0, count: second + 1 - answersPerSecond.count)
+        }
+        answersPerSecond[second] += 1
     }
 }

@@ -24,7 +24,8 @@ extension LoadResult {
         var lines = [
             String(
                 format:
-                    "%d requests due at %.0f/s over %d connections; %d sent, %d late (> %@), %d failed; %.1f answers/s",
+                    "%d requests due at %.0f/s over %d connections; %d sent, %d late (> %@), %d failed, %d dropped; "
+                    + "%.1f answers/s",
                 plan.requests,
                 plan.rate,
                 plan.connections,
@@ -32,6 +33,7 @@ extension LoadResult {
                 late,
                 "\(plan.lateAfter)",
                 failed,
+                dropped,
                 throughput
             ),
             "latency (ms)      p50      p90      p99    p99.9      max",
@@ -44,14 +46,15 @@ extension LoadResult {
         }
         if !clean {
             lines.append(
-                "NOT CLEAN: \(late) requests went out late and \(failed) failed; the load was not what was asked."
+                "NOT CLEAN: \(late) requests went out late, \(failed) failed and \(dropped) were never sent; "
+                    + "the load was not what was asked."
             )
         }
         return lines.joined(separator: "\n")
     }
 
     /// The figures as JSON (for reports and docs/performance.md).
-    public func json(plan: OpenLoopPlan) throws -> Data {
+    public func json(plan: OpenLoopPlan, target: String? = nil) throws -> Data {
         func percentiles(_ histogram: Histogram<UInt64>) -> [String: Double] {
             var values: [String: Double] = [:]
             for percentile in [50.0, 90, 99, 99.9, 99.99] {
@@ -60,17 +63,18 @@ extension LoadResult {
             values["max"] = Double(histogram.max) / 1000
             return values
         }
-        let object: [String: Any] = [
+        var object: [String: Any] = [
             "plan": [
                 "rate": plan.rate, "connections": plan.connections, "requests": plan.requests,
                 "durationSeconds": OpenLoop.seconds(plan.duration),
             ],
-            "sent": sent, "late": late, "failed": failed, "clean": clean,
+            "sent": sent, "late": late, "failed": failed, "dropped": dropped, "clean": clean,
             "elapsedSeconds": elapsedSeconds, "throughput": throughput,
             "answersPerSecond": answersPerSecond,
             "correctedMilliseconds": percentiles(corrected),
             "uncorrectedMilliseconds": percentiles(uncorrected),
         ]
+        if let target { object["target"] = target }
         return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
     }
 }

@@ -10,6 +10,7 @@ import KyukyuFHIR
 import KyukyuGateway
 import KyukyuOnshi
 import KyukyuReceiver
+import KyukyuReceiverProbe
 import KyukyuTestbed
 import KyukyuVault
 import KyukyuWorkflow
@@ -18,7 +19,6 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import NIOSSL
-import Synchronization
 
 /// The hospital's receiver under many ambulances (issue 9):
 /// - ingest: `kyukyu-hospital serve` as its own process, and many ambulances posting pre-arrival documents at once,
@@ -37,7 +37,6 @@ struct ReceiverBenchmark {
     let partsOnly: Bool
 
     static let hospital = HospitalCode(rawValue: "9999999901")!
-    static let today = OnshiDate(year: 2026, month: 11, day: 27)
 
     /// One ingest run: every ambulance sends its documents in order, all ambulances at once.
     struct Ingest: Codable, CustomStringConvertible {
@@ -308,59 +307,17 @@ struct ReceiverBenchmark {
     }
 
     /// One document ready to post.
-    struct Document: Sendable {
-        var body: Data
-        var versionID: UUID
-        var documentSet: UUID
-    }
+    typealias Document = SyntheticHandoff.Document
 
-    /// A pre-arrival document for synthetic patient `index % 7 + 1`, from `device`, with the crew's vitals; with
-    /// `records` false, the crew's observations only (no card was read).
-    static func document(device: String, index: Int, records withRecords: Bool = true) throws -> Document {
-        let patient = SyntheticPatient(number: index % 7 + 1, today: today)
-        var records: [MedicalCategory: CategoryRecords] = [:]
-        if withRecords {
-            for category in MedicalCategory.allCases { records[category] = patient.records(category) }
-        }
-        let builtAt = Date()
-        var observations = CrewObservations()
-        observations.chiefComplaint = .chestPain
-        observations.priority = .red
-        var vitals = VitalSigns(takenAt: builtAt.addingTimeInterval(-300))
-        vitals.heartRate = 100 + index % 20
-        vitals.systolic = 120
-        vitals.diastolic = 80
-        vitals.spo2 = 95
-        observations.vitals = [vitals]
-        observations.etaMinutes = 10
-        observations.etaRecordedAt = builtAt
-        observations.hospital = hospital
-        let set = UUID()
-        let version = UUID()
-        let input = HandoffInput(
-            documentSet: set,
-            version: 1,
-            versionID: version,
-            previousVersionID: nil,
-            builtAt: builtAt,
-            dataAsOf: builtAt.addingTimeInterval(-60),
-            records: records,
-            gaps: [],
-            observations: observations,
-            consent: .verbal,
-            crewID: "BENCH-CREW",
-            deviceID: device,
+    /// A pre-arrival document for synthetic patient `index % 7 + 1`, from `device`, to this benchmark's hospital.
+    static func document(device: String, index: Int, records: Bool = true) throws -> Document {
+        try SyntheticHandoff.document(
+            device: device,
+            index: index,
             hospital: hospital,
             hospitalName: "ベンチ受入病院（架空）",
-            auditAnchor: AuditAnchor(
-                sequence: Int64(index + 1),
-                hash: String(repeating: "ab", count: 32),
-                signedAtMilliseconds: Int64(builtAt.timeIntervalSince1970 * 1000),
-                signingPublicKey: Data(repeating: 7, count: 32).base64EncodedString(),
-                signature: Data(repeating: 9, count: 64).base64EncodedString()
-            )
+            records: records
         )
-        return Document(body: try HandoffDocumentBuilder.build(input), versionID: version, documentSet: set)
     }
 
     /// The intake without HTTP: a desk over a fresh store; documents one at a time, or each ambulance's in order
@@ -441,58 +398,20 @@ actor Counter {
 
 /// One ambulance's event stream, and the staff acknowledging its documents one by one: the time from the staff's
 /// request leaving to the `acknowledged` event arriving on the ambulance's stream.
-actor AcknowledgementProbe {
+struct AcknowledgementProbe {
     let client: HTTPReceiverClient
     let hospital: ReceivingHospital
-    private var listening: Task<Void, Never>?
-    private var waiting: [UUID: (status: HandoffStatus, continuation: CheckedContinuation<Void, Never>)] = [:]
-    private var seen: Set<String> = []
+    let watch: AcknowledgementWatch
 
     init(client: HTTPReceiverClient, hospital: ReceivingHospital) {
         self.client = client
         self.hospital = hospital
+        self.watch = AcknowledgementWatch(client: client, hospital: hospital)
     }
 
-    func start() {
-        let stream = client.events(from: hospital, after: nil)
-        listening = Task {
-            do {
-                for try await event in stream { self.arrived(event) }
-            } catch {}
-        }
-    }
+    func start() async { await watch.start() }
 
-    func stop() {
-        listening?.cancel()
-        for entry in waiting.values { entry.continuation.resume() }
-        waiting = [:]
-    }
-
-    private func arrived(_ event: ReceiverEvent) {
-        seen.insert("\(event.documentSet)/\(event.status.rawValue)")
-        if let entry = waiting[event.documentSet], entry.status == event.status {
-            waiting[event.documentSet] = nil
-            entry.continuation.resume()
-        }
-    }
-
-    /// Waits (up to `limit`) for `status` of `set` on the stream.
-    private func wait(for status: HandoffStatus, of set: UUID, limit: Duration = .seconds(30)) async throws {
-        if seen.contains("\(set)/\(status.rawValue)") { return }
-        let timeout = Task {
-            try await Task.sleep(for: limit)
-            self.expire(set)
-        }
-        defer { timeout.cancel() }
-        await withCheckedContinuation { continuation in waiting[set] = (status, continuation) }
-        guard seen.contains("\(set)/\(status.rawValue)") else {
-            throw TestbedError("no \(status.rawValue) event within \(limit)")
-        }
-    }
-
-    private func expire(_ set: UUID) {
-        waiting.removeValue(forKey: set)?.continuation.resume()
-    }
+    func stop() async { await watch.stop() }
 
     func measure(count: Int, device: String, staff: StaffClient, offset: Int) async throws -> Histogram<UInt64> {
         var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
@@ -501,71 +420,12 @@ actor AcknowledgementProbe {
             guard await client.post(document.body, versionID: document.versionID, to: hospital) == .delivered else {
                 throw TestbedError("the acknowledgement probe's document was not delivered")
             }
-            try await wait(for: .received, of: document.documentSet)
+            try await watch.wait(for: .received, of: document.documentSet)
             let start = ContinuousClock.now
             try await staff.acknowledge(document.documentSet)
-            try await wait(for: .acknowledged, of: document.documentSet)
+            try await watch.wait(for: .acknowledged, of: document.documentSet)
             _ = histogram.record(ReceiverBenchmark.microseconds(ContinuousClock.now - start))
         }
         return histogram
-    }
-}
-
-/// The ER board's staff, over HTTPS: sign-in, then acknowledgements (with the session's CSRF header).
-final class StaffClient: Sendable {
-    let base: String
-    let http: HTTPClient
-    private let session = Mutex<(cookie: String, csrf: String)?>(nil)
-
-    init(base: String, caPEM: String) throws {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8)))
-        self.base = base
-        self.http = HTTPClient(
-            eventLoopGroup: HTTPClient.defaultEventLoopGroup,
-            configuration: HTTPClient.Configuration(tlsConfiguration: tls)
-        )
-    }
-
-    func shutdown() async { try? await http.shutdown() }
-
-    func waitUntilLive(timeout: Duration) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            let request = HTTPClientRequest(url: base + "/health/live")
-            if let response = try? await http.execute(request, timeout: .seconds(2)), response.status == .ok { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw TestbedError("the receiver did not come up at \(base) within \(timeout)")
-    }
-
-    func signIn(staffID: String, password: String, totp: String) async throws {
-        var request = HTTPClientRequest(url: base + "/api/v1/session")
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        let body = try JSONSerialization.data(withJSONObject: [
-            "staffId": staffID, "password": password, "totp": totp,
-        ])
-        request.body = .bytes(ByteBuffer(data: body))
-        let response = try await http.execute(request, timeout: .seconds(10))
-        let data = Data(buffer: try await response.body.collect(upTo: 64 * 1024))
-        guard response.status == .ok,
-            let cookie = response.headers["Set-Cookie"].first?.split(separator: ";").first,
-            let csrf = (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["csrfToken"] as? String
-        else { throw TestbedError("the staff sign-in failed: \(response.status)") }
-        session.withLock { $0 = (String(cookie), csrf) }
-    }
-
-    func acknowledge(_ set: UUID) async throws {
-        guard let (cookie, csrf) = session.withLock({ $0 }) else { throw TestbedError("not signed in") }
-        var request = HTTPClientRequest(url: base + "/api/v1/patients/\(set.uuidString.lowercased())/acknowledge")
-        request.method = .POST
-        request.headers.add(name: "Cookie", value: cookie)
-        request.headers.add(name: "X-CSRF-Token", value: csrf)
-        request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(string: "{}"))
-        let response = try await http.execute(request, timeout: .seconds(10))
-        _ = try await response.body.collect(upTo: 64 * 1024)
-        guard response.status == .ok else { throw TestbedError("acknowledge: \(response.status)") }
     }
 }
