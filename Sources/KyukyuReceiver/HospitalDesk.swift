@@ -5,6 +5,31 @@ public import Logging
 import ServiceLifecycle
 
 /// Everyone listening for new events (ambulance streams, boards).
+/// The events a stream has sent: every position up to `floor`, and those above it. Requests that commit at the same
+/// time publish their events in any order, so a high-water mark would drop an event published after a later one
+/// (the load test saw acknowledgements stored and never streamed); a live event is sent unless it was sent already.
+struct SentPositions {
+    /// Every position up to this one was sent (or is too old to send).
+    private(set) var floor: Int64
+    private var above: Set<Int64> = []
+    /// How many positions above the floor are remembered before the oldest half are let go.
+    static let memory = 1024
+
+    init(floor: Int64) { self.floor = floor }
+
+    /// Whether `position` is new (and now sent).
+    mutating func admit(_ position: Int64) -> Bool {
+        guard position > floor, above.insert(position).inserted else { return false }
+        while floor < Int64.max, above.remove(floor + 1) != nil { floor += 1 }
+        if above.count > Self.memory {
+            let cut = above.sorted()[Self.memory / 2]
+            above = above.filter { $0 > cut }
+            floor = cut
+        }
+        return true
+    }
+}
+
 actor EventHub {
     private var subscribers: [UUID: AsyncStream<HandoffEvent>.Continuation] = [:]
 
@@ -276,12 +301,11 @@ public final class HospitalDesk: Sendable {
         let keepAlive = self.keepAlive
         await withDiscardingTaskGroup { group in
             group.addTask {
-                var last = start == Int64.max ? Int64.min : start
+                var sent = SentPositions(floor: start == Int64.max ? Int64.min : start)
                 do {
                     for event in try await replay() {
-                        guard let at = position(event) else { continue }
+                        guard let at = position(event), sent.admit(at) else { continue }
                         continuation.yield(self.frame(event, board: board))
-                        last = max(last, at)
                     }
                 } catch {
                     self.logger.error(
@@ -291,10 +315,8 @@ public final class HospitalDesk: Sendable {
                     continuation.finish()
                     return
                 }
-                if start == Int64.max { last = Int64.min }
                 for await event in live {
-                    guard let at = position(event), at > last else { continue }
-                    last = at
+                    guard let at = position(event), sent.admit(at) else { continue }
                     continuation.yield(self.frame(event, board: board))
                 }
                 continuation.finish()
