@@ -33,6 +33,7 @@ public struct Drill: Sendable {
         var reconciliation: Reconciliation
         do {
             outcomes = try await shift(region: region, plans: plans, start: start, startedAt: startedAt)
+            if Task.isCancelled { throw DrillError.step("interrupted; every part of the region was stopped") }
             reconciliation = try await Ledgers(region: region, logger: logger).reconcile(outcomes)
         } catch {
             await region.stop()
@@ -69,7 +70,7 @@ public struct Drill: Sendable {
                     var outcomes: [(IncidentOutcome, IncidentDriver.LedgerEntry)] = []
                     // The ambulances start a little apart, as a shift's first calls do.
                     var next = start + .milliseconds(250 * ambulance.index)
-                    for plan in mine {
+                    for plan in mine where !Task.isCancelled {
                         next = next + clock.real(plan.gapSeconds)
                         await clock.sleep(until: next)
                         var driver = IncidentDriver(
@@ -297,8 +298,9 @@ struct Ledgers {
     ///
     /// Mismatches: a session no incident accounts for; a category stored without a fetch at onshi; a category onshi
     /// answered that the gateway never stored, in an incident without a fault. Counted, not mismatches: repeats (a
-    /// stored category fetched again: a hedged or retried request) and answers lost to a fault (a dead zone, a reset,
-    /// a kill), which onshi logged but the gateway never received.
+    /// stored category fetched again: a hedged or retried request) and answers lost, which onshi logged but the
+    /// gateway never kept: lost to a fault (a dead zone, a reset, a kill), or come after the patient arrived for a
+    /// category the tablet still showed as pending (dropped with the incident).
     static func matchViewings(
         _ viewings: [[String: Any]],
         to incidents: [IncidentDriver.LedgerEntry],
@@ -357,7 +359,7 @@ struct Ledgers {
                     mismatches.append("\(incident.terminal): \(category) stored with no fetch at onshi")
                 } else {
                     counts.answersLost += v
-                    if !incident.faulted {
+                    if !incident.faulted && !incident.unsettled.contains(category) {
                         mismatches.append(
                             "\(incident.terminal): \(category) answered by onshi, never stored, with no fault"
                         )

@@ -69,6 +69,9 @@ struct IncidentDriver {
         /// Whether a fault may have lost an answer onshi had already logged (a dead zone, onshi's faults, a kill,
         /// a removed card).
         var faulted = false
+        /// The categories the tablet still showed as not arrived when the patient arrived: an answer for one of them
+        /// that came later was dropped with the incident, by design.
+        var unsettled: Set<String> = []
     }
 
     init(
@@ -113,7 +116,7 @@ struct IncidentDriver {
         let seconds = deadZoneRealSeconds(
             field: fieldSeconds,
             compression: clock.compression,
-            floor: region.scenario.network.deadZoneFloorSeconds
+            floor: region.scenario.machineFloorSeconds
         )
         return .milliseconds(Int64(seconds * 1000))
     }
@@ -239,12 +242,7 @@ struct IncidentDriver {
         var hospitalSide: Task<HospitalSide, Never>?
 
         if !plan.urgent {
-            summary = await identify(
-                id,
-                deadline: max(depart, .now + .seconds(30)),
-                dispatch: dispatch,
-                fieldAt: consentAt
-            )
+            summary = await identifyHoldingTheClock(id, from: consentAt, until: departAt, dispatch: dispatch)
         }
         await clock.sleep(until: anchor(departAt, from: dispatch))
         mark("depart-scene")
@@ -267,7 +265,7 @@ struct IncidentDriver {
 
         if plan.urgent {
             await clock.sleep(until: anchor(departAt + 120, from: dispatch))
-            summary = await identify(id, deadline: arrival, dispatch: dispatch, fieldAt: departAt + 120)
+            summary = await identifyHoldingTheClock(id, from: departAt + 120, until: arrivalAt, dispatch: dispatch)
             if summary != nil {
                 await crew("/api/v1/incidents/\(id)/vitals", #"{"heartRate": 92, "spo2": 97}"#)
             }
@@ -288,6 +286,10 @@ struct IncidentDriver {
         problems += side?.problems ?? []
         marks += side?.marks ?? []
         let categories = try? await tablet.incident(id)
+        ledger.unsettled = Set(
+            (categories?.categories ?? [:]).filter { !["arrived", "none-on-record", "late"].contains($0.value.status) }
+                .keys
+        )
         var closed = false
         if let side, let final = side.finalHospital, let set = side.documentSet {
             let status = (try? await region.hospitals[final].desk.act(set, "arrived")) ?? 0
@@ -323,6 +325,30 @@ struct IncidentDriver {
             delivery: delivery
         )
         return (result, .now)
+    }
+
+    /// Identifies the patient at field time `from`, with the field time until `until` (the departure, or the
+    /// arrival for a card read during transport) for the machines to work in. That time is compressed like the rest
+    /// of the field's, but when it lasts longer than the floor in the field the machines get up to the floor in real
+    /// time: the field clock stands still for what they use beyond the compressed time (as for a dead zone, so that
+    /// compression never cuts the machines' own timescale, a 1.5 s approval on an iPhone or a 3 s fetch deadline,
+    /// short where the field would not).
+    private mutating func identifyHoldingTheClock(
+        _ id: String,
+        from fieldStart: Double,
+        until fieldEnd: Double,
+        dispatch: ContinuousClock.Instant
+    ) async -> (instant: ContinuousClock.Instant, view: IncidentView)? {
+        let field = max(0, fieldEnd - fieldStart)
+        let compressed = clock.real(field)
+        let allowed = max(compressed, .milliseconds(Int64(min(field, region.scenario.machineFloorSeconds) * 1000)))
+        let start = ContinuousClock.now
+        let heldBefore = held
+        let summary = await identify(id, deadline: start + allowed, dispatch: dispatch, fieldAt: fieldStart)
+        // A dead zone's own hold (in `identify`) already moved the schedule by its extra time.
+        let used = (ContinuousClock.now - start) - (held - heldBefore)
+        if used > compressed { held += min(used, allowed) - compressed }
+        return summary
     }
 
     /// Touches the card (or looks the patient up) and waits for the summary until `deadline`.
@@ -383,7 +409,8 @@ struct IncidentDriver {
                 mark("summary")
                 return (.now, view)
             }
-            failed = true
+            // The card failed (not merely still working at the deadline): the crew turns to the four fields.
+            failed = view != nil
         }
         guard failed, plan.fourFieldsKnown else { return nil }
         let holder = SyntheticHolder(number: plan.holder)
@@ -445,7 +472,7 @@ struct IncidentDriver {
     func hospital(id: String, arrival: ContinuousClock.Instant) async -> HospitalSide {
         var side = HospitalSide()
         var hospital = region.hospitals[plan.hospital]
-        let deadline = arrival + .seconds(60 + region.scenario.network.deadZoneFloorSeconds)
+        let deadline = arrival + .seconds(60 + region.scenario.machineFloorSeconds)
         for attempt in 0..<2 {
             let code = hospital.code
             guard

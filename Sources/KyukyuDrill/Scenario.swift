@@ -20,6 +20,10 @@ public struct DrillScenario: Sendable, Codable, Hashable {
     public var compression: Double
     /// The seed of every draw: the same seed gives the same shift.
     public var seed: UInt64
+    /// The machines' timescale in real seconds: a period of the field longer than this never lasts less in the
+    /// drill (a dead zone at the card touch; the time left for the read and the fetch), so that compression does not
+    /// cut short what the machines take in the field (docs/drills.md).
+    public var machineFloorSeconds: Double
     /// The durations of an incident's phases.
     public var timing: Timing
     /// How often each of the field's failures happens.
@@ -126,9 +130,6 @@ public struct DrillScenario: Sendable, Codable, Hashable {
         public var deadZoneMinutes: Span
         /// The chance that an ambulance has no coverage at all from dispatch to arrival (a valley, a tunnel).
         public var noCoverage: Double
-        /// The shortest a dead zone lasts in real seconds when it lasts longer than that in the field, so that a
-        /// dead zone which outlasts the gateway's deadlines in the field outlasts them in the drill too.
-        public var deadZoneFloorSeconds: Double
     }
 
     /// Onshi during the shift.
@@ -206,8 +207,8 @@ public struct DrillScenario: Sendable, Codable, Hashable {
             return "the certificate rates together must not exceed 1"
         }
         if let problem = network.link.problem { return "network.link: \(problem)" }
-        if !(network.deadZoneFloorSeconds >= 0 && network.deadZoneFloorSeconds <= 600) {
-            return "network.deadZoneFloorSeconds must be 0…600"
+        if !(machineFloorSeconds >= 0 && machineFloorSeconds <= 600) {
+            return "machineFloorSeconds must be 0…600"
         }
         for window in onshi.maintenance where !(window.at >= 0 && window.minutes > 0) {
             return "onshi.maintenance windows need at ≥ 0 and minutes > 0"

@@ -220,9 +220,18 @@ public actor IncidentRunner {
         await markSummaryShownIfPresent()
         if state.consentAvailableUntil != nil { scheduleConsentExpiry() }
         switch state.machine.phase {
-        case .fetching, .retryPending:
+        case .fetching:
             if state.card.state == .reading { state.card.state = .read }
             await startFetch(attempt: state.machine.fetchAttempts)
+        case .retryPending:
+            // The retry that was waiting is due now; through the machine, so that a fetch that fails again is
+            // deferred again (a fetch started beside the machine left its deferral refused, and no retry came).
+            if state.card.state == .reading { state.card.state = .read }
+            do {
+                try await handle(.retryDue, actor: "device")
+            } catch {
+                logger.error("the retry of a restored incident could not start")
+            }
         case .summary where configuration.categories.contains(where: { state[$0]?.isSettled != true }):
             // Some categories were still on their way when the process stopped: ask for those again.
             await startFetch(

@@ -81,9 +81,19 @@ struct DrillCommand: AsyncParsableCommand {
             ),
             logger: logger
         )
+        // SIGINT or SIGTERM stops the shift and every part of the region before the drill exits.
+        let running = Task { try await drill.run() }
+        let signals = [SIGINT, SIGTERM].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number)
+            source.setEventHandler { running.cancel() }
+            source.resume()
+            return source
+        }
+        defer { signals.forEach { $0.cancel() } }
         let report: DrillReport
         do {
-            report = try await drill.run()
+            report = try await running.value
         } catch let error as DrillError {
             print("kyukyu-drill: \(error.reason)")
             throw ExitCode(error.isScenarioProblem ? 2 : 1)

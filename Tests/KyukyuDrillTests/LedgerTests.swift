@@ -69,6 +69,10 @@ struct LedgerTests {
         #expect(faulted.counts.answersLost == 1)
         let clean = Ledgers.matchViewings(viewings, to: [incident("A", holder: 3, from: 0, until: 10)], stored: stored)
         #expect(clean.mismatches == ["ambulance-01: surgery answered by onshi, never stored, with no fault"])
+        // Still pending on the tablet when the patient arrived: the late answer went with the incident.
+        var pending = incident("A", holder: 3, from: 0, until: 10)
+        pending.unsettled = ["surgery"]
+        #expect(Ledgers.matchViewings(viewings, to: [pending], stored: stored).mismatches.isEmpty)
     }
 
     @Test func aSessionNoIncidentAccountsForIsAMismatch() {

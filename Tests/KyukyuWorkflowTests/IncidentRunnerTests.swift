@@ -256,6 +256,35 @@ struct IncidentRunnerTests {
         #expect(await second.active == nil)
     }
 
+    /// Killed while a fetch waited to be retried, and onshi still down after the restart (the drill's maintenance
+    /// window and SIGKILL): the restored incident defers again and keeps retrying. It used to call the fetch without
+    /// the machine, whose deferral from "retry pending" was then refused: no retry ever came.
+    @Test func aRestartWhileARetryWaitsKeepsRetrying() async throws {
+        let onshi = InMemoryOnshi()
+        onshi.set(.unreachable)
+        let clock = TestClock()
+        let harness = Harness(onshi: onshi, clock: clock)
+        let first = harness.desk()
+        let runner = try await first.open(source: .crew)
+        _ = try await runner.recordConsent(.verbal, by: harness.crew)
+        await first.cardTouched(FakeCard())
+        _ = try #require(await waitFor(runner) { $0.state.machine.phase == .retryPending })
+        // Killed here; onshi is still down when the gateway comes back.
+        await first.suspendAll()
+        let second = harness.desk()
+        #expect(try await second.restore(viewer: harness.crew) == 1)
+        let resumed = try await second.runner(runner.id)
+        let deferred = try #require(
+            await waitFor(resumed) { $0.state.machine.phase == .retryPending && $0.state.retry?.attempt == 2 }
+        )
+        #expect(deferred.state.machine.fetchAttempts == 2)
+        // Onshi is back: the next retry gets the summary.
+        onshi.set(.answer)
+        await clock.advance(by: .seconds(4))
+        let shown = await waitFor(resumed) { $0.state.machine.phase == .summary }
+        #expect(shown?.state.machine.fetchAttempts == 3)
+    }
+
     @Test func aRestartAfterTheSummaryFetchesWhatHadNotArrived() async throws {
         let onshi = InMemoryOnshi()
         onshi.set(.stallCategories)
