@@ -121,10 +121,11 @@ struct IncidentDriver {
         return .milliseconds(Int64(seconds * 1000))
     }
 
-    /// Cuts `links` for `duration`, then restores the scenario's usual link (in the background).
+    /// Cuts `links` for `duration`, then restores the scenario's usual link (in the background); with no duration,
+    /// until the caller restores them.
     private mutating func deadZone(
         _ links: [String],
-        for duration: Duration,
+        for duration: Duration?,
         fieldStart: Double? = nil,
         fieldLength: Double? = nil
     ) async {
@@ -140,8 +141,10 @@ struct IncidentDriver {
             fieldMarks += [("dead-zone-start", fieldStart), ("dead-zone-end", fieldStart + fieldLength)]
         } else {
             mark("dead-zone-start", start)
-            mark("dead-zone-end", start + duration)
+            if let duration { mark("dead-zone-end", start + duration) }
         }
+        // Without a length, the caller restores the links.
+        guard let duration else { return }
         let ambulance = self.ambulance
         let http = self.http
         let usual = region.scenario.network.link
@@ -205,7 +208,8 @@ struct IncidentDriver {
         var arrival: ContinuousClock.Instant { dispatch + clock.real(arrivalAt) + held }
         arrivalInstant = arrival
         if plan.noCoverage {
-            await deadZone(ambulance.linkNames, for: arrival - ContinuousClock.now)
+            // Until the arrival, however late the held clock makes it: the links come back at the hospital.
+            await deadZone(ambulance.linkNames, for: nil)
         }
 
         await clock.sleep(until: anchor(onScene, from: dispatch))
@@ -280,6 +284,12 @@ struct IncidentDriver {
         arrivalInstant = anchor(arrivalAt, from: dispatch)
         await clock.sleep(until: arrival)
         mark("arrival")
+        if plan.noCoverage {
+            for link in ambulance.linkNames {
+                try? await ambulance.setLink(link, region.scenario.network.link, http: http)
+            }
+            mark("dead-zone-end")
+        }
         // The patient keeps their card: it leaves the reader with them.
         if plan.credential != .none { _ = try? await http.send(.DELETE, ambulance.cardControl + "/card") }
         let side = await hospitalSide?.value

@@ -281,8 +281,12 @@ struct FetchCommand: AsyncParsableCommand {
             )
         }
         let updates = await runner.updates()
-        _ = try await Self.workflow { () async throws(WorkflowError) in
-            try await runner.recordConsent(consent, by: crewID)
+        // A refusal goes to onshi with the patient's identification (onshi records the attempt): it is recorded once
+        // the patient is identified, since a refusal with nobody identified closes the incident at once.
+        if consent != .refused {
+            _ = try await Self.workflow { () async throws(WorkflowError) in
+                try await runner.recordConsent(consent, by: crewID)
+            }
         }
         var cardTime: Duration?
         if let query {
@@ -329,6 +333,11 @@ struct FetchCommand: AsyncParsableCommand {
             if let failure {
                 _ = try? await runner.close(by: crewID)
                 return failure
+            }
+        }
+        if consent == .refused {
+            _ = try await Self.workflow { () async throws(WorkflowError) in
+                try await runner.recordConsent(consent, by: crewID)
             }
         }
         let code = try await present(runner, updates: updates, cardTime: cardTime, started: started)
