@@ -117,7 +117,7 @@ public enum HTTPOpenLoop {
 }
 
 /// One connection's share of the plan. Every method runs on `eventLoop`.
-final class ConnectionLoop: @unchecked Sendable /* confined to `eventLoop`: every method runs on it */ {
+final class ConnectionLoop: @unchecked Sendable {  // Safe: confined to `eventLoop`; every method runs on it.
     struct Finished {
         var tally: ConnectionTally
         var lastAnswer: UInt64
