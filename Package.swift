@@ -304,6 +304,8 @@ let package = Package(
                 "KyukyuCrew",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 "KyukyuOperations",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
