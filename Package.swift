@@ -8,6 +8,11 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+// Traces are recorded with swift-distributed-tracing (already built for Hummingbird) and exported over OTLP by
+// swift-otel only in a build made with KYUKYU_OTEL=1: swift-otel and swift-protobuf add to every clean build, which
+// CI does not need (docs/observability.md has the figure). Without it, OTEL_TRACES_EXPORTER=otlp is refused at start.
+let withOTel = Context.environment["KYUKYU_OTEL"] == "1"
+
 let package = Package(
     name: "myna-kyukyu",
     platforms: [.macOS(.v15)],
@@ -43,6 +48,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.1.0"),
         .package(
             url: "https://github.com/apple/swift-configuration.git",
             from: "1.4.0",
@@ -108,6 +114,7 @@ let package = Package(
         .target(
             name: "KyukyuEligibility",
             dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "KyukyuDomain",
                 "KyukyuOnshi",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -126,6 +133,7 @@ let package = Package(
         .target(
             name: "KyukyuWorkflow",
             dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "KyukyuDomain",
                 "KyukyuIncident",
                 "KyukyuSummary",
@@ -161,13 +169,15 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            swiftSettings: swiftSettings
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ] + (withOTel ? [.product(name: "OTel", package: "swift-otel")] : []),
+            swiftSettings: swiftSettings + (withOTel ? [.define("KYUKYU_OTEL")] : [])
         ),
         // The edge service: HTTP API, SSE, the tablet UI, the reader monitor, all in one ServiceGroup.
         .target(
             name: "KyukyuGateway",
             dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 "KyukyuDomain",
                 "KyukyuWorkflow",
                 "KyukyuFHIR",
@@ -534,6 +544,10 @@ let package = Package(
         .testTarget(
             name: "KyukyuOperationsTests",
             dependencies: [
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+                "KyukyuEligibility",
+                "KyukyuDomain",
                 "KyukyuOperations",
                 "KyukyuTestbed",
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -753,3 +767,10 @@ let package = Package(
         ),
     ]
 )
+
+if withOTel {
+    // OTLP over HTTP only: the gRPC exporter would add grpc-swift to the build.
+    package.dependencies.append(
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"])
+    )
+}

@@ -4,6 +4,7 @@ import KyukyuOnshi
 import Logging
 import Metrics
 import Synchronization
+import Tracing
 
 /// Where one category stands.
 public enum CategoryStatus: Sendable, Hashable {
@@ -125,12 +126,15 @@ public final class PatientFetch: Sendable {
             let categoryDeadline = start + deadlines.perCategory
             let session: EligibilitySession
             do {
-                session = try await client.authenticate(
-                    identity,
-                    crewID: crewID,
-                    consent: consent,
-                    deadline: min(start + deadlines.overall, categoryDeadline)
-                )
+                session = try await withSpan("onshi.authenticate", ofKind: .client) { span in
+                    span.attributes["kyukyu.onshi.assurance"] = "\(identity.assurance)"
+                    return try await client.authenticate(
+                        identity,
+                        crewID: crewID,
+                        consent: consent,
+                        deadline: min(start + deadlines.overall, categoryDeadline)
+                    )
+                }
                 await state.authenticated(session)
             } catch {
                 let failure =
@@ -153,13 +157,19 @@ public final class PatientFetch: Sendable {
                         let started = clock.now
                         let status: CategoryStatus
                         do {
-                            let response = try await client.category(
-                                category,
-                                session: session,
-                                deadline: categoryDeadline,
-                                account: account
-                            ) { attempt, error in
-                                Task { await state.set(category, .retrying(attempt: attempt, reason: error.reason)) }
+                            let response = try await withSpan("onshi.category", ofKind: .client) { span in
+                                span.attributes["kyukyu.onshi.category"] = category.rawValue
+                                return try await client.category(
+                                    category,
+                                    session: session,
+                                    deadline: categoryDeadline,
+                                    account: account
+                                ) { attempt, error in
+                                    span.addEvent(SpanEvent(name: "retry"))
+                                    Task {
+                                        await state.set(category, .retrying(attempt: attempt, reason: error.reason))
+                                    }
+                                }
                             }
                             let elapsed = clock.now - started
                             status =

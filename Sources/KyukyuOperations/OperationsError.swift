@@ -13,6 +13,7 @@ public struct OperationsError: Error, Hashable, Sendable, CustomStringConvertibl
         case invalidSocketAddress
         case socketFailure
         case invalidEnvironment
+        case tracingUnavailable
     }
 
     private let code: Code
@@ -44,6 +45,10 @@ public struct OperationsError: Error, Hashable, Sendable, CustomStringConvertibl
     public static func invalidEnvironment(_ variable: String, _ value: String) -> Self {
         Self(.invalidEnvironment, "\(variable)=\(value) is not valid")
     }
+
+    /// Traces were asked for (`OTEL_TRACES_EXPORTER=otlp`) but cannot be exported: this build has no OTLP
+    /// exporter, or it would not start.
+    public static func tracingUnavailable(_ reason: String) -> Self { Self(.tracingUnavailable, reason) }
 
     /// The reason.
     public var description: String { "OperationsError: \(reason)" }

@@ -8,6 +8,7 @@ public import KyukyuOnshi
 public import KyukyuVault
 public import Logging
 public import Metrics
+import Tracing
 
 /// The workflow's settings.
 public struct WorkflowConfiguration: Sendable {
@@ -642,16 +643,20 @@ public actor IncidentRunner {
         await persistAndPublish()
         stage("card reading shown")
         do {
-            let outcome = try await card.withCard { access -> CardOutcome in
-                let type = try await access.tokenType()
-                switch type {
-                case .android:
-                    return .needsPIN(type, triesLeft: try await access.triesLeft())
-                case .iphone:
-                    await self.approvalOnPhone(type)
-                    return .certificate(type, try await access.authenticationCertificate())
-                case .individualNumberCard, .jukiCard:
-                    return .certificate(type, try await access.authenticationCertificate())
+            let incident = id
+            let outcome = try await withSpan("card.read") { span in
+                span.attributes["kyukyu.incident"] = "\(incident)"
+                return try await card.withCard { access -> CardOutcome in
+                    let type = try await access.tokenType()
+                    switch type {
+                    case .android:
+                        return .needsPIN(type, triesLeft: try await access.triesLeft())
+                    case .iphone:
+                        await self.approvalOnPhone(type)
+                        return .certificate(type, try await access.authenticationCertificate())
+                    case .individualNumberCard, .jukiCard:
+                        return .certificate(type, try await access.authenticationCertificate())
+                    }
                 }
             }
             stage("card read")
@@ -720,14 +725,19 @@ public actor IncidentRunner {
         await persistAndPublish()
         let result: Result<(TokenType, [UInt8], Bool), any Error>
         do {
-            let read = try await card.withCard { access -> (TokenType, [UInt8], Bool) in
-                let type = try await access.tokenType()
-                try await access.verify(pin: pin, confirmLastTry: confirmLastTry)
-                let der = try await access.authenticationCertificate()
-                // With consent recorded the fetch starts now: the card signs onshi's nonce while it is here.
-                guard await self.consentRecorded else { return (type, der, false) }
-                try await self.identifiedOnCard(type, der: der, access: access)
-                return (type, der, true)
+            let incident = id
+            let read = try await withSpan("card.read") { span in
+                span.attributes["kyukyu.incident"] = "\(incident)"
+                span.attributes["kyukyu.card.pin"] = "verify"
+                return try await card.withCard { access -> (TokenType, [UInt8], Bool) in
+                    let type = try await access.tokenType()
+                    try await access.verify(pin: pin, confirmLastTry: confirmLastTry)
+                    let der = try await access.authenticationCertificate()
+                    // With consent recorded the fetch starts now: the card signs onshi's nonce while it is here.
+                    guard await self.consentRecorded else { return (type, der, false) }
+                    try await self.identifiedOnCard(type, der: der, access: access)
+                    return (type, der, true)
+                }
             }
             result = .success(read)
         } catch {
@@ -1386,7 +1396,12 @@ public actor IncidentRunner {
     /// Stores `value` (JSON) as a new version of `kind` in the vault.
     private func keep(_ value: some Encodable, as kind: RecordKind, failure: String) async throws(WorkflowError) {
         do {
-            try await effects.store.put(JSONEncoder().encode(value), kind: kind, incident: id, now: effects.clock.now())
+            let data = try JSONEncoder().encode(value)
+            try await withSpan("vault.write") { span in
+                span.attributes["kyukyu.incident"] = "\(id)"
+                span.attributes["kyukyu.vault.record"] = "\(kind)"
+                try await effects.store.put(data, kind: kind, incident: id, now: effects.clock.now())
+            }
         } catch {
             throw .storage(failure)
         }

@@ -101,7 +101,7 @@ struct ServeCommand: AsyncParsableCommand {
             services: [
                 // Fed while the vault answers: a gateway whose vault is stuck is restarted by systemd.
                 process.watchdog(isHealthy: { (try? await vault.status()) != nil }, logger: logger)
-            ],
+            ] + process.services,
             logger: logger
         )
         try await gateway.run()

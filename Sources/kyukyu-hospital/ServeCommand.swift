@@ -88,7 +88,7 @@ struct ServeCommand: AsyncParsableCommand {
                 services: [
                     // Fed while the store answers: a receiver whose database is stuck is restarted by systemd.
                     process.watchdog(isHealthy: { (try? await store.devices()) != nil }, logger: logger)
-                ],
+                ] + process.services,
                 logger: logger
             )
         } catch let error as ReceiverError {

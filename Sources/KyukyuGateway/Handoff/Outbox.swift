@@ -6,6 +6,7 @@ import Logging
 import Metrics
 import ServiceLifecycle
 import Synchronization
+import Tracing
 
 /// How long the outbox waits before trying a hospital again: doubling from `initial` to `maximum`, each wait
 /// drawn at random between half and all of it (so that ambulances leaving one dead zone do not all retry at once).
@@ -203,16 +204,25 @@ public actor GatewayOutbox: HandoffOutbox {
             pop(.item(item))
             return .delivered
         }
-        let result: DeliveryResult
-        switch payload {
-        case .document(let data, let versionID, _):
-            result = await client.post(data, versionID: versionID, to: hospital)
-        case .withdrawal(let documentSet):
-            result = await client.withdraw(
-                documentSet: documentSet,
-                reason: WithdrawReason.anotherHospital.rawValue,
-                at: hospital
-            )
+        let client = self.client
+        let result = await withSpan("handoff.deliver", ofKind: .client) { span -> DeliveryResult in
+            span.attributes["kyukyu.incident"] = "\(item.incident)"
+            span.attributes["kyukyu.hospital"] = hospital.code.rawValue
+            let result: DeliveryResult
+            switch payload {
+            case .document(let data, let versionID, _):
+                span.attributes["kyukyu.handoff.item"] = "document"
+                result = await client.post(data, versionID: versionID, to: hospital)
+            case .withdrawal(let documentSet):
+                span.attributes["kyukyu.handoff.item"] = "withdrawal"
+                result = await client.withdraw(
+                    documentSet: documentSet,
+                    reason: WithdrawReason.anotherHospital.rawValue,
+                    at: hospital
+                )
+            }
+            span.attributes["kyukyu.handoff.result"] = Self.word(result)
+            return result
         }
         switch result {
         case .delivered:
@@ -231,6 +241,15 @@ public actor GatewayOutbox: HandoffOutbox {
             await runner.outboxProblem(item, problem: problem, final: false)
         }
         return result
+    }
+
+    /// A word for a delivery's result, for traces.
+    static func word(_ result: DeliveryResult) -> String {
+        switch result {
+        case .delivered: "delivered"
+        case .refused: "refused"
+        case .retry: "retry"
+        }
     }
 
     /// One try at a notice: the receiver withdraws the set with the notice's reason.
