@@ -2,6 +2,7 @@ import Configuration
 import Foundation
 public import KyukyuDomain
 public import KyukyuOperations
+public import KyukyuVault
 public import Logging
 
 /// `kyukyu-hospital serve`'s configuration: flags over environment variables (`KYUKYU_HOSPITAL_…`) over a JSON
@@ -26,6 +27,8 @@ public struct HospitalConfiguration: Sendable {
     public var staffMaximumFailures: Int
     /// The lowest level logged.
     public var logLevel: Logger.Level
+    /// Where the documents' sealing keyring comes from.
+    public var keySource: DeviceKeySource
     /// Where logs go.
     public var logDestination: LogDestination
 
@@ -104,6 +107,13 @@ public struct HospitalConfiguration: Sendable {
             type: .integer,
             defaultText: "5",
             meaning: "Failed sign-ins before a staff account locks, with doubling backoff (1-20)."
+        ),
+        Key(
+            name: "keys.source",
+            type: .string,
+            defaultText: "auto",
+            meaning:
+                "Where the keyring that seals the documents comes from: auto (the systemd credential kyukyu-device-keyring whenever $CREDENTIALS_DIRECTORY is set, failing closed if it is missing; else `<state>/device-keyring.json`, made on first start), file (the key file; refused while $CREDENTIALS_DIRECTORY is set) or credential (the systemd credential only). `staff-secret.key` stays a file in the state folder."
         ),
         Key(
             name: "log.level",
@@ -272,6 +282,14 @@ public struct HospitalConfiguration: Sendable {
                     "info",
                     { Logger.Level(rawValue: $0) != nil },
                     allowed: "trace, debug, info, notice, warning, error or critical"
+                )
+            )!,
+            keySource: DeviceKeySource(
+                rawValue: string(
+                    "keys.source",
+                    "auto",
+                    { DeviceKeySource(rawValue: $0) != nil },
+                    allowed: "auto, file or credential"
                 )
             )!,
             logDestination: LogDestination(

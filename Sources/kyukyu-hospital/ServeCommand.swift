@@ -49,7 +49,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             let store = try HospitalStore.open(
                 path: configuration.databasePath,
-                keyProvider: KeyFileProvider(stateDirectory: configuration.stateDirectory),
+                keyProvider: try Self.keyProvider(configuration),
                 logger: logger
             )
             var policy = CrewDirectory.Policy()
@@ -99,6 +99,20 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         try await receiver.run()
+    }
+}
+
+extension ServeCommand {
+    /// The keyring's provider for `keys.source`: under systemd with a credential, the credential (failing closed).
+    static func keyProvider(_ configuration: HospitalConfiguration) throws(ReceiverError) -> any DeviceKeyProvider {
+        do {
+            return try configuration.keySource.provider(
+                stateDirectory: configuration.stateDirectory,
+                createIfMissing: true
+            )
+        } catch {
+            throw .startUp("the documents' keyring: \((error as? VaultError)?.reason ?? "\(error)")")
+        }
     }
 }
 

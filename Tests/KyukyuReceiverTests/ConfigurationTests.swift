@@ -2,6 +2,7 @@ import Foundation
 import KyukyuDomain
 import KyukyuOperations
 import KyukyuReceiver
+import KyukyuVault
 import Logging
 import Testing
 
@@ -43,16 +44,17 @@ struct ConfigurationTests {
         #expect(configuration.staffMaximumFailures == 5)
         #expect(configuration.logLevel == .info)
         #expect(configuration.logDestination == .auto)
+        #expect(configuration.keySource == .auto)
         let documentation = HospitalConfiguration.documentation()
         for (key, value) in [
             ("http.host", "127.0.0.1"), ("http.port", "9443"), ("state.directory", "state/hospital"),
             ("hospital.code", "1312345678"), ("tls.directory", "<state>/pki"), ("events.keep-alive-seconds", "15"),
             ("staff.session-hours", "12"), ("staff.max-failures", "5"), ("log.level", "info"),
-            ("log.destination", "auto"),
+            ("log.destination", "auto"), ("keys.source", "auto"),
         ] {
             #expect(documentation.contains("| `\(key)` |") && documentation.contains("| `\(value)` |"), "\(key)")
         }
-        #expect(HospitalConfiguration.keyNames.count == 10)
+        #expect(HospitalConfiguration.keyNames.count == 11)
     }
 
     @Test func aFlagWinsOverTheEnvironmentWhichWinsOverTheFile() throws {

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import KyukyuReceiver
 import KyukyuTestbed
+import KyukyuVault
 import NIOCore
 import NIOHTTP1
 import NIOSSL
@@ -192,6 +193,54 @@ struct RealPartsTests {
         )
         #expect(damaged.status != 0 && damaged.stderr.contains("does not match its manifest"), "\(damaged.stderr)")
         #expect(!FileManager.default.fileExists(atPath: state + "/restored-3"))
+    }
+
+    @Test func theKeyringFromASystemdCredentialFailingClosed() async throws {
+        let state = temporaryDirectory("kyukyu-hospital-credential")
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        _ = try await hospital(["ca", "init", "--state-dir", state])
+        // A keyring made the way a first start makes it, then moved into a credentials folder.
+        try FileManager.default.createDirectory(
+            atPath: state + "/keys",
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
+        _ = try KeyFileProvider(stateDirectory: state + "/keys").loadKeyring()
+        let credentials = state + "/credentials"
+        try FileManager.default.createDirectory(atPath: credentials, withIntermediateDirectories: true)
+        let executable = try Commands.executable("kyukyu-hospital")
+        var environment = ProcessInfo.processInfo.environment
+        environment["CREDENTIALS_DIRECTORY"] = credentials
+        // No credential in the folder: refused, and no key file is made instead.
+        let refused = try await Commands.run(
+            executable,
+            ["serve", "--state-directory", state, "--http-port", String(Ports.base + 3)],
+            environment: environment,
+            timeout: .seconds(60)
+        )
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("kyukyu-device-keyring"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: state + "/device-keyring.json"))
+        // With it: the receiver starts and says so.
+        try FileManager.default.copyItem(
+            atPath: state + "/keys/device-keyring.json",
+            toPath: credentials + "/kyukyu-device-keyring"
+        )
+        let notifications = try DatagramSink()
+        environment["NOTIFY_SOCKET"] = notifications.path
+        let server = try Commands.spawn(
+            executable,
+            ["serve", "--state-directory", state, "--http-port", String(Ports.base + 3)],
+            log: state + "/serve.log",
+            environment: environment
+        )
+        let ready = notifications.receiveText()
+        #expect(
+            ready?.hasPrefix("READY=1") == true,
+            "\((try? String(contentsOfFile: state + "/serve.log", encoding: .utf8)) ?? "")"
+        )
+        #expect(!FileManager.default.fileExists(atPath: state + "/device-keyring.json"))
+        await Self.stop(server)
     }
 
     @Test func intakeAcknowledgementRestartAndExports() async throws {
