@@ -41,6 +41,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
         .package(
             url: "https://github.com/apple/swift-configuration.git",
             from: "1.4.0",
@@ -114,6 +116,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "X509", package: "swift-certificates"),
             ],
             swiftSettings: swiftSettings
@@ -132,6 +135,7 @@ let package = Package(
                 "KyukyuCard",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -144,6 +148,18 @@ let package = Package(
                 .product(name: "HummingbirdOTP", package: "hummingbird-auth"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Running for years under systemd: readiness and the watchdog (sd_notify), structured journal logs, and the
+        // Prometheus exposition of the process's swift-metrics.
+        .target(
+            name: "KyukyuOperations",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -176,6 +192,8 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                "KyukyuOperations",
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             resources: [.copy("UI")],
             swiftSettings: swiftSettings
@@ -208,6 +226,8 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                "KyukyuOperations",
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             resources: [.copy("Board")],
             swiftSettings: swiftSettings
@@ -255,6 +275,7 @@ let package = Package(
                 "KyukyuCrew",
                 "KyukyuVault",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "KyukyuOperations",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -282,6 +303,7 @@ let package = Package(
                 "KyukyuGateway",
                 "KyukyuCrew",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "KyukyuOperations",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -507,6 +529,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "KyukyuOperationsTests",
+            dependencies: [
+                "KyukyuOperations",
+                "KyukyuTestbed",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Clocks", package: "swift-clocks"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "KyukyuDomainTests",
             dependencies: ["KyukyuDomain"],
             swiftSettings: swiftSettings
@@ -620,6 +655,9 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Clocks", package: "swift-clocks"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                "KyukyuOperations",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -634,6 +672,7 @@ let package = Package(
         .testTarget(
             name: "KyukyuReceiverTests",
             dependencies: [
+                "KyukyuOperations",
                 "KyukyuReceiver",
                 "KyukyuVault",
                 "KyukyuFHIR",
@@ -672,6 +711,9 @@ let package = Package(
             dependencies: [
                 "KyukyuDrill",
                 "KyukyuTestbed",
+                "KyukyuCardSim",
+                "KyukyuEligibilitySim",
+                "KyukyuOnshi",
             ],
             swiftSettings: swiftSettings
         ),

@@ -2,6 +2,7 @@ import Foundation
 import KyukyuDomain
 import KyukyuOnshi
 import Logging
+public import Metrics
 import Synchronization
 
 /// How the patient is identified to onshi.
@@ -83,22 +84,28 @@ public final class EligibilityClient: Sendable {
     public let breaker: CircuitBreaker
     let clock: OnshiClock
     let logger: Logger
+    let metrics: any MetricsFactory
 
     /// Creates a client.
     /// - Parameters:
     ///   - clock: The clock of every deadline, backoff and hedge delay (a test clock in tests; give the
     ///     `breaker` the same one).
+    ///   - metrics: Where ``PatientFetch`` records `kyukyu_fetch_duration_seconds{category,outcome}` and
+    ///     `kyukyu_fetch_deadline_misses_total{category}` (the process's swift-metrics backend by default). Their
+    ///     labels are the category and the outcome's word, never anything of the patient's.
     public init(
         transport: any OnshiTransport,
         configuration: EligibilityClientConfiguration = .init(),
         breaker: CircuitBreaker = CircuitBreaker(),
         clock: any Clock<Duration> = ContinuousClock(),
+        metrics: any MetricsFactory = MetricsSystem.factory,
         logger: Logger
     ) {
         self.transport = transport
         self.configuration = configuration
         self.breaker = breaker
         self.clock = OnshiClock(clock)
+        self.metrics = metrics
         self.logger = logger
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import KyukyuDomain
 import KyukyuOnshi
 import Logging
+import Metrics
 import Synchronization
 
 /// Where one category stands.
@@ -119,6 +120,7 @@ public final class PatientFetch: Sendable {
         self.clock = clock
         self.deadlines = deadlines
         let logger = client.logger
+        let metrics = client.metrics
         self.task = Task {
             let categoryDeadline = start + deadlines.perCategory
             let session: EligibilitySession
@@ -172,6 +174,7 @@ public final class PatientFetch: Sendable {
                             default: status = .failed(code: failure.code, reason: failure.reason, elapsed: elapsed)
                             }
                         }
+                        Self.record(status, of: category, settledAt: clock.now - start, deadlines, metrics)
                         logger.debug(
                             "category settled",
                             metadata: [
@@ -183,6 +186,44 @@ public final class PatientFetch: Sendable {
                     }
                 }
             }
+        }
+    }
+
+    /// Records a settled category: how long it took, by outcome, and whether it missed the overall deadline (it
+    /// timed out, or came after the crew was shown the summary). A cancelled fetch counts for neither.
+    static func record(
+        _ status: CategoryStatus,
+        of category: MedicalCategory,
+        settledAt sinceStart: Duration,
+        _ deadlines: FetchDeadlines,
+        _ metrics: any MetricsFactory
+    ) {
+        let elapsed: Duration
+        let missed: Bool
+        switch status {
+        case .ok(_, let time), .empty(let time):
+            elapsed = time
+            missed = sinceStart > deadlines.overall
+        case .timedOut(let time):
+            elapsed = time
+            missed = true
+        case .failed(_, _, let time):
+            elapsed = time
+            missed = false
+        case .cancelled, .pending, .retrying:
+            return
+        }
+        Timer(
+            label: "kyukyu_fetch_duration_seconds",
+            dimensions: [("category", category.rawValue), ("outcome", status.label)],
+            factory: metrics
+        ).record(duration: elapsed)
+        if missed {
+            Counter(
+                label: "kyukyu_fetch_deadline_misses_total",
+                dimensions: [("category", category.rawValue)],
+                factory: metrics
+            ).increment()
         }
     }
 

@@ -4,9 +4,11 @@ import HummingbirdTLS
 import KyukyuCard
 import KyukyuEligibility
 import KyukyuIncident
+public import KyukyuOperations
 import KyukyuVault
 public import KyukyuWorkflow
 public import Logging
+import Metrics
 import NIOCore
 import NIOSSL
 public import ServiceLifecycle
@@ -161,8 +163,11 @@ public struct Gateway: Sendable {
         vault: IncidentVault,
         crew: any CrewAuthenticating,
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in },
+        metrics: MetricsExposition? = nil,
+        services extraServices: [any Service] = [],
         logger: Logger
     ) throws -> Gateway {
+        let factory: any MetricsFactory = metrics?.factory ?? MetricsSystem.factory
         if settings.tls == nil && !GatewaySettings.isLoopback(settings.host) {
             throw GatewayError.plainHTTPOffLoopback(host: settings.host)
         }
@@ -183,6 +188,7 @@ public struct Gateway: Sendable {
         let client = EligibilityClient(
             transport: transport,
             configuration: EligibilityClientConfiguration(institutionCode: settings.institutionCode),
+            metrics: factory,
             logger: logger
         )
         let receivers = try Self.receiverClient(settings, logger: logger)
@@ -190,6 +196,7 @@ public struct Gateway: Sendable {
             hospitals: settings.hospitals,
             client: receivers,
             notices: NoticeFile(path: settings.stateDirectory + "/hospital-notices.json", logger: logger),
+            metrics: factory,
             logger: logger
         )
         let desk = IncidentDesk(
@@ -205,7 +212,8 @@ public struct Gateway: Sendable {
             configuration: WorkflowConfiguration(
                 terminalID: settings.terminalID,
                 deadlines: settings.deadlines,
-                retrySchedule: settings.retrySchedule
+                retrySchedule: settings.retrySchedule,
+                metrics: factory
             ),
             logger: logger
         )
@@ -229,6 +237,10 @@ public struct Gateway: Sendable {
             dispatchToken: settings.dispatchToken,
             secureCookies: true,
             hospitals: settings.hospitals,
+            metrics: metrics,
+            sampleGauges: { [gauges = GatewayGauges(vault: vault, breaker: client.breaker, metrics: factory)] in
+                await gauges.sample()
+            },
             logger: logger
         )
         let address = BindAddress.hostname(settings.host, port: settings.port)
@@ -264,41 +276,50 @@ public struct Gateway: Sendable {
                 logger: logger
             )
         }
-        let services: [any Service] = [
-            VaultService(
-                vault: vault,
-                desk: desk,
-                readiness: readiness,
-                purgeInterval: settings.purgeInterval,
-                logger: logger
-            ),
-            EligibilityPoolService(
-                transport: transport,
-                connections: settings.onshiPoolConnections,
-                readiness: readiness,
-                logger: logger
-            ),
-            ReaderMonitorService(
-                pcsc: pcsc,
-                reader: reader,
-                readerName: settings.readerName,
-                desk: desk,
-                board: board,
-                pollInterval: settings.readerPoll,
-                logger: logger
-            ),
-            OutboxService(outbox: outbox, desk: desk, client: receivers),
-            ReceiverEventsService(
-                hospitals: settings.hospitals,
-                client: receivers,
-                desk: desk,
-                cursor: EventCursorFile(path: settings.stateDirectory + "/hospital-events.json"),
-                clock: ContinuousClock(),
-                backoff: DeliveryBackoff(),
-                logger: logger
-            ),
-            http,
-        ]
+        let services: [any Service] =
+            [
+                VaultService(
+                    vault: vault,
+                    desk: desk,
+                    readiness: readiness,
+                    purgeInterval: settings.purgeInterval,
+                    logger: logger
+                ),
+                EligibilityPoolService(
+                    transport: transport,
+                    connections: settings.onshiPoolConnections,
+                    readiness: readiness,
+                    logger: logger
+                ),
+                ReaderMonitorService(
+                    pcsc: pcsc,
+                    reader: reader,
+                    readerName: settings.readerName,
+                    desk: desk,
+                    board: board,
+                    pollInterval: settings.readerPoll,
+                    logger: logger
+                ),
+                OutboxService(outbox: outbox, desk: desk, client: receivers),
+                ReceiverEventsService(
+                    hospitals: settings.hospitals,
+                    client: receivers,
+                    desk: desk,
+                    cursor: EventCursorFile(path: settings.stateDirectory + "/hospital-events.json"),
+                    clock: ContinuousClock(),
+                    backoff: DeliveryBackoff(),
+                    logger: logger
+                ),
+                http,
+                CertificateExpiryService(
+                    certificates: [
+                        ("onshi-terminal", .file("\(settings.onshiTLSDirectory)/\(settings.terminalID).cert.pem")),
+                        ("hospital-network", .file("\(settings.handoffTLSDirectory)/\(settings.terminalID).cert.pem")),
+                    ] + (settings.tls.map { [("https", .pem($0.certificatePEM))] } ?? []),
+                    metrics: factory,
+                    logger: logger
+                ),
+            ] + extraServices
         var configuration = ServiceGroupConfiguration(
             services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],

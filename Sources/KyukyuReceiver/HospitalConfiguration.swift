@@ -1,6 +1,7 @@
 import Configuration
 import Foundation
 public import KyukyuDomain
+public import KyukyuOperations
 public import Logging
 
 /// `kyukyu-hospital serve`'s configuration: flags over environment variables (`KYUKYU_HOSPITAL_…`) over a JSON
@@ -25,6 +26,8 @@ public struct HospitalConfiguration: Sendable {
     public var staffMaximumFailures: Int
     /// The lowest level logged.
     public var logLevel: Logger.Level
+    /// Where logs go.
+    public var logDestination: LogDestination
 
     /// The receiver's database.
     public var databasePath: String { stateDirectory + "/" + HospitalStore.fileName }
@@ -108,6 +111,13 @@ public struct HospitalConfiguration: Sendable {
             defaultText: "info",
             meaning: "The lowest level logged: trace, debug, info, notice, warning, error or critical."
         ),
+        Key(
+            name: "log.destination",
+            type: .string,
+            defaultText: "auto",
+            meaning:
+                "Where logs go: journal (the systemd journal, structured: every metadata key a field), stderr (one line per entry), or auto (the journal when systemd connected the service's standard error to it, else stderr)."
+        ),
     ]
 
     /// Every key (dotted), in the documentation's order.
@@ -128,17 +138,19 @@ public struct HospitalConfiguration: Sendable {
         var file: String?
         var index = 0
         let flags = Set(keys.map(\.flagName))
+        // Every problem is noted and the default used in its place, so that one run names them all.
+        var problems: [String] = []
         var expectsValue = false
         while index < arguments.count {
             let argument = arguments[index]
             index += 1
             guard argument.hasPrefix("--") else {
-                guard expectsValue else {
-                    throw .invalidInput(
+                if !expectsValue {
+                    problems.append(
                         "unexpected argument '\(argument)': give settings as --key value (docs/hospital-configuration.md)"
                     )
                 }
-                expectsValue = false
+                expectsValue = !expectsValue && argument.hasPrefix("-")
                 continue
             }
             let name = String(argument.split(separator: "=", maxSplits: 1)[0])
@@ -155,20 +167,23 @@ public struct HospitalConfiguration: Sendable {
                 expectsValue = false
                 continue
             }
-            guard flags.contains(name) else {
-                throw .invalidInput(
-                    "unknown flag \(name) (docs/hospital-configuration.md lists the keys and their flags)"
-                )
+            if !flags.contains(name) {
+                problems.append("unknown flag \(name) (docs/hospital-configuration.md lists the keys and their flags)")
             }
             expectsValue = !inline
         }
+        // Malformed flags are reported as such, and their values not read again as wrong values.
+        let flagsUsable = problems.isEmpty
         let variables = Set(keys.map(\.environmentName)).union([fileEnvironmentVariable])
         for name in environment.keys.sorted() where name.hasPrefix("KYUKYU_HOSPITAL_") && !variables.contains(name) {
-            throw .invalidInput("unknown environment variable \(name) (docs/hospital-configuration.md lists them)")
+            problems.append("unknown environment variable \(name) (docs/hospital-configuration.md lists them)")
         }
         let explicit = file ?? environment[fileEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 }
         var layers: [(String, any ConfigSnapshot)] = [
-            ("flag", CommandLineArgumentsProvider(arguments: ["kyukyu-hospital"] + arguments).snapshot()),
+            (
+                "flag",
+                CommandLineArgumentsProvider(arguments: ["kyukyu-hospital"] + (flagsUsable ? arguments : [])).snapshot()
+            ),
             (
                 "environment",
                 EnvironmentVariablesProvider(environmentVariables: environment)
@@ -182,7 +197,7 @@ public struct HospitalConfiguration: Sendable {
             else { throw .invalidInput("the configuration file \(path) is not one JSON object") }
             let known = Set(keys.map(\.name))
             for key in leafKeys(object).sorted() where !known.contains(key) {
-                throw .invalidInput("unknown key \(key) in \(path) (docs/hospital-configuration.md lists the keys)")
+                problems.append("unknown key \(key) in \(path) (docs/hospital-configuration.md lists the keys)")
             }
             do {
                 layers.append((path, try JSONSnapshot(data: data.bytes, providerName: path, parsingOptions: .default)))
@@ -193,7 +208,7 @@ public struct HospitalConfiguration: Sendable {
             throw .invalidInput("the configuration file \(path) does not exist")
         }
 
-        func lookup(_ name: String) throws(ReceiverError) -> (ConfigContent, String)? {
+        func lookup(_ name: String) -> (ConfigContent, String)? {
             let key = keys.first { $0.name == name }!
             for (source, snapshot) in layers {
                 let result: LookupResult
@@ -203,62 +218,78 @@ public struct HospitalConfiguration: Sendable {
                         type: key.type == .integer ? .int : .string
                     )
                 } catch {
-                    throw .invalidInput("\(name) (\(source)) must be a single \(key.type.rawValue)")
+                    problems.append("\(name) (\(source)) must be a single \(key.type.rawValue)")
+                    return nil
                 }
                 if let value = result.value { return (value.content, source) }
             }
             return nil
         }
-        func string(_ name: String, _ defaultValue: String, _ check: (String) -> Bool, allowed: String)
-            throws(ReceiverError) -> String
-        {
-            guard let (content, source) = try lookup(name) else { return defaultValue }
+        func string(_ name: String, _ defaultValue: String, _ check: (String) -> Bool, allowed: String) -> String {
+            guard let (content, source) = lookup(name) else { return defaultValue }
             guard case .string(let value) = content, check(value) else {
-                throw .invalidInput("\(name) (\(source)) is not allowed: \(allowed)")
+                problems.append("\(name) (\(source)) is not allowed: \(allowed)")
+                return defaultValue
             }
             return value
         }
-        func integer(_ name: String, _ defaultValue: Int, _ range: ClosedRange<Int>) throws(ReceiverError) -> Int {
-            guard let (content, source) = try lookup(name) else { return defaultValue }
+        func integer(_ name: String, _ defaultValue: Int, _ range: ClosedRange<Int>) -> Int {
+            guard let (content, source) = lookup(name) else { return defaultValue }
             guard case .int(let value) = content, range.contains(value) else {
-                throw .invalidInput(
+                problems.append(
                     "\(name) (\(source)) is not allowed: an integer \(range.lowerBound)-\(range.upperBound)"
                 )
+                return defaultValue
             }
             return value
         }
         let path4096: (String) -> Bool = { !$0.isEmpty && $0.utf8.count <= 4096 && !$0.contains("\0") }
-        let state = try string("state.directory", "state/hospital", path4096, allowed: "a path")
-        return HospitalConfiguration(
-            host: try string(
+        let state = string("state.directory", "state/hospital", path4096, allowed: "a path")
+        let configuration = HospitalConfiguration(
+            host: string(
                 "http.host",
                 "127.0.0.1",
                 { !$0.isEmpty && $0.utf8.count <= 253 },
                 allowed: "an address or host name"
             ),
-            port: try integer("http.port", 9443, 1...65535),
+            port: integer("http.port", 9443, 1...65535),
             stateDirectory: state,
             hospital: HospitalCode(
-                rawValue: try string(
+                rawValue: string(
                     "hospital.code",
                     "1312345678",
                     { HospitalCode(rawValue: $0) != nil },
                     allowed: "exactly 10 digits"
                 )
             )!,
-            tlsDirectory: try string("tls.directory", state + "/pki", path4096, allowed: "a path"),
-            keepAlive: .seconds(try integer("events.keep-alive-seconds", 15, 1...300)),
-            staffSession: .seconds(try integer("staff.session-hours", 12, 1...24) * 3600),
-            staffMaximumFailures: try integer("staff.max-failures", 5, 1...20),
+            tlsDirectory: string("tls.directory", state + "/pki", path4096, allowed: "a path"),
+            keepAlive: .seconds(integer("events.keep-alive-seconds", 15, 1...300)),
+            staffSession: .seconds(integer("staff.session-hours", 12, 1...24) * 3600),
+            staffMaximumFailures: integer("staff.max-failures", 5, 1...20),
             logLevel: Logger.Level(
-                rawValue: try string(
+                rawValue: string(
                     "log.level",
                     "info",
                     { Logger.Level(rawValue: $0) != nil },
                     allowed: "trace, debug, info, notice, warning, error or critical"
                 )
+            )!,
+            logDestination: LogDestination(
+                rawValue: string(
+                    "log.destination",
+                    "auto",
+                    { LogDestination(rawValue: $0) != nil },
+                    allowed: "auto, journal or stderr"
+                )
             )!
         )
+        if problems.count == 1 { throw .invalidInput(problems[0]) }
+        if problems.count > 1 {
+            throw .invalidInput(
+                "\(problems.count) settings are wrong:\n" + problems.map { "  - " + $0 }.joined(separator: "\n")
+            )
+        }
+        return configuration
     }
 
     private static func leafKeys(_ object: [String: Any], prefix: String = "") -> [String] {

@@ -2,6 +2,7 @@ import Crypto
 public import Foundation
 public import KyukyuDomain
 public import Logging
+public import Metrics
 import ServiceLifecycle
 
 /// Everyone listening for new events (ambulance streams, boards).
@@ -70,6 +71,7 @@ public final class HospitalDesk: Sendable {
     let keepAlive: Duration
     let now: @Sendable () -> Date
     let logger: Logger
+    let metrics: any MetricsFactory
 
     /// The largest document accepted (handoff contract: 4 MiB).
     public static let maximumDocumentBytes = 4 * 1024 * 1024
@@ -83,6 +85,9 @@ public final class HospitalDesk: Sendable {
     ///   - clock: The keep-alive clock of the event streams (a test clock in tests).
     ///   - keepAlive: How often a stream sends `: keep-alive` (15 s).
     ///   - now: The wall clock of stored times.
+    ///   - metrics: Where intake is counted and timed (`kyukyu_receiver_documents_total{outcome}`,
+    ///     `kyukyu_receiver_ingest_duration_seconds`) and the sets waiting for staff are gauged
+    ///     (`kyukyu_receiver_pending_acknowledgements`); the process's swift-metrics backend by default.
     ///   - logger: Logs at info and below; never patient data.
     public init(
         hospital: HospitalCode,
@@ -91,8 +96,10 @@ public final class HospitalDesk: Sendable {
         clock: any Clock<Duration> = ContinuousClock(),
         keepAlive: Duration = .seconds(15),
         now: @escaping @Sendable () -> Date = Date.init,
+        metrics: any MetricsFactory = MetricsSystem.factory,
         logger: Logger
     ) {
+        self.metrics = metrics
         self.hospital = hospital
         self.store = store
         self.validator = validator
@@ -141,6 +148,46 @@ public final class HospitalDesk: Sendable {
 
     /// ``intake(body:idempotencyKey:device:)``, without checking the device again when the caller just has.
     func intake(
+        body: Data,
+        idempotencyKey: String?,
+        device: String,
+        authorized: Bool
+    ) async throws(IntakeRefusal) -> (IntakeOutcome, ValidatedDocumentInfo) {
+        let started = ContinuousClock.now
+        let outcome: String
+        defer {
+            Counter(label: "kyukyu_receiver_documents_total", dimensions: [("outcome", outcome)], factory: metrics)
+                .increment()
+            Metrics.Timer(label: "kyukyu_receiver_ingest_duration_seconds", factory: metrics)
+                .record(duration: ContinuousClock.now - started)
+        }
+        do {
+            let result = try await checkAndStore(
+                body: body,
+                idempotencyKey: idempotencyKey,
+                device: device,
+                authorized: authorized
+            )
+            switch result.0 {
+            case .created: outcome = "stored"
+            case .resent: outcome = "duplicate"
+            }
+            return result
+        } catch {
+            if case .storage = error { outcome = "storage-failed" } else { outcome = "rejected" }
+            throw error
+        }
+    }
+
+    /// Counts the sets the staff have not acknowledged yet (sent or received, nothing since), into
+    /// `kyukyu_receiver_pending_acknowledgements`; done when `/metrics` is scraped, so the gauge is fresh then.
+    func recordPendingAcknowledgements() async {
+        guard let open = try? await store.openSets() else { return }
+        Gauge(label: "kyukyu_receiver_pending_acknowledgements", factory: metrics)
+            .record(open.filter { $0.status == .received || $0.status == .sent }.count)
+    }
+
+    private func checkAndStore(
         body: Data,
         idempotencyKey: String?,
         device: String,

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTLS
+public import KyukyuOperations
 public import Logging
 import NIOCore
 public import NIOSSL
@@ -63,6 +64,8 @@ public struct HospitalReceiver: Sendable {
     ///   - identity: Who calls an ambulance route (the client certificate's CN; tests may replace it).
     ///   - signals: The signals that stop the group (none in tests that stop it themselves).
     ///   - onRunning: Called with the listening port once the server accepts connections.
+    ///   - metrics: The process's metrics, served on `GET /metrics`; `nil` serves no such route.
+    ///   - services: More services to run in the group, after the server (the systemd watchdog).
     ///   - logger: Logs at info and below; never patient data.
     public static func make(
         settings: HospitalSettings,
@@ -71,9 +74,17 @@ public struct HospitalReceiver: Sendable {
         identity: any ClientDeviceIdentifying = TLSClientCertificateIdentity(),
         signals: [UnixSignal] = [.sigterm, .sigint],
         onRunning: @escaping @Sendable (Int) async -> Void = { _ in },
+        metrics: MetricsExposition? = nil,
+        services: [any Service] = [],
         logger: Logger
     ) throws(ReceiverError) -> HospitalReceiver {
-        let api = ReceiverAPI(desk: desk, staff: staff, identity: identity, secureCookies: settings.secureCookies)
+        let api = ReceiverAPI(
+            desk: desk,
+            staff: staff,
+            identity: identity,
+            secureCookies: settings.secureCookies,
+            metrics: metrics
+        )
         let http: any Service
         do {
             http = Application(
@@ -93,7 +104,7 @@ public struct HospitalReceiver: Sendable {
             services: [
                 .init(service: StoreService(desk: desk, logger: logger)),
                 .init(service: http),
-            ],
+            ] + services.map { .init(service: $0) },
             gracefulShutdownSignals: signals,
             logger: logger
         )

@@ -146,11 +146,14 @@ public final class SpawnedProcess: Sendable {
     /// Whether it still runs.
     public var isRunning: Bool { process.get()?.isRunning ?? false }
 
-    /// Sends SIGTERM (or the given signal) and waits for the exit.
-    public func stop(signal: Int32 = SIGTERM) {
-        guard let process = process.take() else { return }
+    /// Sends SIGTERM (or the given signal) and waits for the exit; returns the exit status (`nil` when it was
+    /// stopped already).
+    @discardableResult
+    public func stop(signal: Int32 = SIGTERM) -> Int32? {
+        guard let process = process.take() else { return nil }
         if process.isRunning { kill(process.processIdentifier, signal) }
         process.waitUntilExit()
+        return process.terminationStatus
     }
 
     deinit { stop(signal: SIGKILL) }

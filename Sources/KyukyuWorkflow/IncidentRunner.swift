@@ -7,6 +7,7 @@ public import KyukyuIncident
 public import KyukyuOnshi
 public import KyukyuVault
 public import Logging
+public import Metrics
 
 /// The workflow's settings.
 public struct WorkflowConfiguration: Sendable {
@@ -18,18 +19,23 @@ public struct WorkflowConfiguration: Sendable {
     public var categories: [MedicalCategory]
     /// When a deferred fetch is tried again.
     public var retrySchedule: RetrySchedule
+    /// Where card reads (`kyukyu_card_reads_total{credential,outcome}`) and the PIN guard's refusals
+    /// (`kyukyu_pin_guard_refusals_total{reason}`) are counted; labels are the credential's type and fixed words.
+    public var metrics: any MetricsFactory
 
     /// Makes the settings.
     public init(
         terminalID: String,
         deadlines: FetchDeadlines = FetchDeadlines(overall: .seconds(3), perCategory: .seconds(6)),
         categories: [MedicalCategory] = MedicalCategory.allCases,
-        retrySchedule: RetrySchedule = RetrySchedule()
+        retrySchedule: RetrySchedule = RetrySchedule(),
+        metrics: any MetricsFactory = MetricsSystem.factory
     ) {
         self.terminalID = terminalID
         self.deadlines = deadlines
         self.categories = categories
         self.retrySchedule = retrySchedule
+        self.metrics = metrics
     }
 }
 
@@ -658,7 +664,9 @@ public actor IncidentRunner {
                 if triesLeft == 0 {
                     state.card.state = .failed
                     state.card.reason = WorkflowError.pinLocked().reason
+                    countPINGuardRefusal("locked")
                 }
+                countCardRead(type, outcome: triesLeft == 0 ? "pin-locked" : "pin-required")
                 await persistAndPublish()
             case .certificate(let type, let der):
                 try await cardIdentified(type, der: der)
@@ -737,10 +745,12 @@ public actor IncidentRunner {
                 await persistAndPublish()
                 throw .wrongPIN(triesLeft: error.triesLeft)
             case .lastTryNeedsConfirmation:
+                countPINGuardRefusal("last-try-unconfirmed")
                 state.card.triesLeft = 1
                 await persistAndPublish()
                 throw .pinLastTry()
             case .pinLocked:
+                countPINGuardRefusal("locked")
                 state.card.state = .failed
                 state.card.triesLeft = 0
                 state.card.reason = WorkflowError.pinLocked().reason
@@ -822,10 +832,31 @@ public actor IncidentRunner {
             state.card.reason = "the card could not be read"
         }
         logger.notice("card read stopped", metadata: ["kyukyu.card.state": "\(state.card.state.rawValue)"])
+        countCardRead(state.card.tokenType, outcome: state.card.state.rawValue)
         await persistAndPublish()
     }
 
+    /// Counts a card read by the credential's type and how it ended (identified, pin-required, pin-locked, removed,
+    /// failed).
+    private func countCardRead(_ type: TokenType?, outcome: String) {
+        Counter(
+            label: "kyukyu_card_reads_total",
+            dimensions: [("credential", type?.rawValue ?? "unknown"), ("outcome", outcome)],
+            factory: configuration.metrics
+        ).increment()
+    }
+
+    /// Counts a VERIFY the PIN guard did not send: the last try without the holder's confirmation, or a locked PIN.
+    private func countPINGuardRefusal(_ reason: String) {
+        Counter(
+            label: "kyukyu_pin_guard_refusals_total",
+            dimensions: [("reason", reason)],
+            factory: configuration.metrics
+        ).increment()
+    }
+
     private func cardIdentified(_ type: TokenType, der: [UInt8]) async throws(WorkflowError) {
+        countCardRead(type, outcome: "identified")
         state.card.state = .read
         state.card.tokenType = type
         state.card.triesLeft = nil

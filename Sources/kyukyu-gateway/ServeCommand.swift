@@ -4,6 +4,7 @@ import KyukyuCrew
 import KyukyuEligibility
 import KyukyuGateway
 import KyukyuIncident
+import KyukyuOperations
 import KyukyuVault
 import Logging
 
@@ -35,11 +36,17 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("error: \(error.reason)\n".utf8))
             throw ExitCode(64)
         }
-        let level = configuration.logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        let process: ServiceProcess
+        do {
+            process = try ServiceProcess.bootstrap(
+                identifier: "kyukyu-gateway",
+                logLevel: configuration.logLevel,
+                logDestination: configuration.logDestination,
+                environment: ProcessInfo.processInfo.environment
+            )
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error.reason)\n".utf8))
+            throw ExitCode(1)
         }
         let logger = Logger(label: "kyukyu.gateway")
         let settings: GatewaySettings
@@ -86,7 +93,15 @@ struct ServeCommand: AsyncParsableCommand {
             settings: settings,
             vault: vault,
             crew: crew,
-            onRunning: { port in logger.notice("tablet at \(scheme)://\(host):\(port)/") },
+            onRunning: { port in
+                logger.notice("tablet at \(scheme)://\(host):\(port)/")
+                process.ready(status: "serving the tablet on port \(port)", logger: logger)
+            },
+            metrics: process.metrics,
+            services: [
+                // Fed while the vault answers: a gateway whose vault is stuck is restarted by systemd.
+                process.watchdog(isHealthy: { (try? await vault.status()) != nil }, logger: logger)
+            ],
             logger: logger
         )
         try await gateway.run()

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KyukyuCrew
+import KyukyuOperations
 import KyukyuReceiver
 import KyukyuVault
 import Logging
@@ -31,11 +32,17 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("error: \(error.reason)\n".utf8))
             throw ExitCode(64)
         }
-        let level = configuration.logLevel
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        let process: ServiceProcess
+        do {
+            process = try ServiceProcess.bootstrap(
+                identifier: "kyukyu-hospital",
+                logLevel: configuration.logLevel,
+                logDestination: configuration.logDestination,
+                environment: ProcessInfo.processInfo.environment
+            )
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error.reason)\n".utf8))
+            throw ExitCode(1)
         }
         let logger = Logger(label: "kyukyu.hospital")
         let receiver: HospitalReceiver
@@ -73,7 +80,15 @@ struct ServeCommand: AsyncParsableCommand {
                 ),
                 desk: desk,
                 staff: staff,
-                onRunning: { port in logger.notice("receiver at https://\(host):\(port)/") },
+                onRunning: { port in
+                    logger.notice("receiver at https://\(host):\(port)/")
+                    process.ready(status: "receiving on port \(port)", logger: logger)
+                },
+                metrics: process.metrics,
+                services: [
+                    // Fed while the store answers: a receiver whose database is stuck is restarted by systemd.
+                    process.watchdog(isHealthy: { (try? await store.devices()) != nil }, logger: logger)
+                ],
                 logger: logger
             )
         } catch let error as ReceiverError {

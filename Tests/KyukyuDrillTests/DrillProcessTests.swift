@@ -55,6 +55,11 @@ struct DrillProcessTests {
             #expect(incident.problems.isEmpty, "incident \(incident.number): \(incident.problems)")
         }
 
+        // No log of any part (gateways, receivers, the stub, card and network simulators, pcscd) holds any
+        // synthetic patient's name, kana, birth date, address, postal code or insurer number.
+        let leaks = try PatientDataSearch(holders: 1...200).findings(under: out)
+        #expect(leaks.isEmpty, "patient data in the drill's logs: \(leaks.prefix(20))")
+
         // The HTML report renders from it, self-contained.
         let python = packageRoot + "/state/fhir-venv/bin/python3"
         if FileManager.default.isExecutableFile(atPath: python) {

@@ -1,5 +1,6 @@
 import Foundation
 import KyukyuDomain
+import KyukyuOperations
 import KyukyuVault
 import KyukyuWorkflow
 import Logging
@@ -106,6 +107,7 @@ private func rendered(_ configuration: GatewayConfiguration, _ key: String) -> S
     case "handoff.hospitals": return configuration.handoff.hospitalsFile ?? "none"
     case "handoff.tls-directory": return configuration.handoff.tlsDirectory
     case "log.level": return configuration.logLevel.rawValue
+    case "log.destination": return configuration.logDestination.rawValue
     default:
         Issue.record("no rendering for \(key): add it here")
         return ""
@@ -808,6 +810,71 @@ struct HospitalListConfigurationTests {
             }
             let missing = try await load(["--handoff-hospitals", folder + "/none.json"], in: folder)
             #expect(throws: GatewayConfigurationError.self) { try missing.hospitals() }
+        }
+    }
+}
+
+@Suite("Gateway configuration: check-config")
+struct ConfigurationCheckTests {
+    @Test("every wrong setting is reported in one run, each with its key and source")
+    func everyProblemAtOnce() async throws {
+        try await withTemporaryFolder { folder in
+            do throws(GatewayConfigurationError) {
+                _ = try await load(
+                    ["--http-port", "0"],
+                    environment: ["KYUKYU_GATEWAY_LOG_LEVEL": "loud", "KYUKYU_GATEWAY_HTTP_PROT": "1"],
+                    json: #"{"terminal": {"id": "has space"}, "vault.max-age-hours": 999, "fetch.deadline-ms": 9000, "#
+                        + #""fetch.category-deadline-ms": 8000, "extra": 1}"#,
+                    in: folder
+                )
+                Issue.record("a configuration with six problems loaded")
+            } catch {
+                #expect(error.code == .several)
+                let found = Set(error.problems.map { "\($0.key ?? "-")@\($0.source.map { "\($0)" } ?? "-")" })
+                #expect(
+                    found == [
+                        "KYUKYU_GATEWAY_HTTP_PROT@environment", "extra@file", "http.port@flag", "terminal.id@file",
+                        "vault.max-age-hours@file", "fetch.category-deadline-ms@file", "log.level@environment",
+                    ]
+                )
+                #expect(error.reason.hasPrefix("7 settings are wrong:\n"))
+                #expect(error.reason.contains("terminal.id: key terminal.id in "))
+            }
+        }
+    }
+
+    @Test("the files a valid configuration names are checked, and each missing one is explained")
+    func referencedFiles() async throws {
+        try await withTemporaryFolder { folder in
+            let configuration = try await load(
+                [
+                    "--onshi-tls-directory", folder + "/terminal-tls", "--dispatch-token-file", folder + "/token",
+                    "--handoff-hospitals", folder + "/hospitals.json", "--state-directory", folder + "/state",
+                ],
+                in: folder
+            )
+            let problems = configuration.checkReferencedFiles()
+            let keys = problems.compactMap(\.key)
+            #expect(keys.filter { $0 == "onshi.tls-directory" }.count == 3)
+            #expect(keys.contains("dispatch.token-file"))
+            #expect(keys.contains("handoff.hospitals"))
+            #expect(!keys.contains("state.directory"))
+
+            // Put the files in place: only what is still wrong is reported.
+            try FileManager.default.createDirectory(atPath: folder + "/terminal-tls", withIntermediateDirectories: true)
+            for file in ["ambulance-01.cert.pem", "ca.cert.pem"] {
+                FileManager.default.createFile(atPath: folder + "/terminal-tls/" + file, contents: Data("x".utf8))
+            }
+            FileManager.default.createFile(
+                atPath: folder + "/terminal-tls/ambulance-01.key.pem",
+                contents: Data("x".utf8),
+                attributes: [.posixPermissions: 0o644]
+            )
+            FileManager.default.createFile(atPath: folder + "/token", contents: Data("0123456789abcdef".utf8))
+            let later = configuration.checkReferencedFiles()
+            #expect(later.count == 2)
+            #expect(later.contains { $0.key == "onshi.tls-directory" && $0.reason.contains("ambulance-01.key.pem") })
+            #expect(later.contains { $0.key == "handoff.hospitals" })
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import KyukyuDomain
+import KyukyuOperations
 import KyukyuReceiver
 import Logging
 import Testing
@@ -41,15 +42,17 @@ struct ConfigurationTests {
         #expect(configuration.staffSession == .seconds(12 * 3600))
         #expect(configuration.staffMaximumFailures == 5)
         #expect(configuration.logLevel == .info)
+        #expect(configuration.logDestination == .auto)
         let documentation = HospitalConfiguration.documentation()
         for (key, value) in [
             ("http.host", "127.0.0.1"), ("http.port", "9443"), ("state.directory", "state/hospital"),
             ("hospital.code", "1312345678"), ("tls.directory", "<state>/pki"), ("events.keep-alive-seconds", "15"),
             ("staff.session-hours", "12"), ("staff.max-failures", "5"), ("log.level", "info"),
+            ("log.destination", "auto"),
         ] {
             #expect(documentation.contains("| `\(key)` |") && documentation.contains("| `\(value)` |"), "\(key)")
         }
-        #expect(HospitalConfiguration.keyNames.count == 9)
+        #expect(HospitalConfiguration.keyNames.count == 10)
     }
 
     @Test func aFlagWinsOverTheEnvironmentWhichWinsOverTheFile() throws {
@@ -89,6 +92,29 @@ struct ConfigurationTests {
         }
         #expect(throws: ReceiverError.invalidInput("")) {
             try HospitalConfiguration.load(arguments: ["--config", "/nonexistent/kyukyu.json"], environment: [:])
+        }
+    }
+
+    @Test func everyProblemIsNamedInOneRun() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/hospital.json"
+        try Data(#"{"http": {"port": 0}, "hospital.code": "12345", "log": {"destination": "syslog"}, "extra": 1}"#.utf8)
+            .write(to: URL(fileURLWithPath: file))
+        do {
+            _ = try HospitalConfiguration.load(
+                arguments: ["--config", file, "--staff-max-failures", "99"],
+                environment: ["KYUKYU_HOSPITAL_HTTP_PROT": "1"]
+            )
+            Issue.record("a configuration with six problems loaded")
+        } catch {
+            #expect(error.reason.hasPrefix("6 settings are wrong:\n"))
+            for name in [
+                "http.port", "hospital.code", "log.destination", "unknown key extra", "staff.max-failures",
+                "KYUKYU_HOSPITAL_HTTP_PROT",
+            ] {
+                #expect(error.reason.contains(name), "\(name)")
+            }
         }
     }
 }

@@ -40,11 +40,14 @@ struct RealPartsTests {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
-    func serve(_ setup: Setup, log: String) async throws -> SpawnedProcess {
+    func serve(_ setup: Setup, log: String, notify: DatagramSink? = nil) async throws -> SpawnedProcess {
+        var environment = ProcessInfo.processInfo.environment
+        environment["NOTIFY_SOCKET"] = notify?.path
         let process = try Commands.spawn(
             setup.executable,
             ["serve", "--state-directory", setup.state, "--http-port", String(setup.port), "--log-level", "info"],
-            log: log
+            log: log,
+            environment: environment
         )
         // Ready when it answers over TLS.
         let probe = try client(setup, device: nil)
@@ -182,7 +185,12 @@ struct RealPartsTests {
             executable: try Commands.executable("kyukyu-hospital"),
             totpSecret: secret
         )
-        var server = try await serve(setup, log: state + "/serve-1.log")
+        let notifications = try DatagramSink()
+        var server = try await serve(setup, log: state + "/serve-1.log", notify: notifications)
+        // systemd's readiness: READY=1 with the port, sent by the process itself.
+        let ready = notifications.receiveText()?.split(separator: "\n").map(String.init) ?? []
+        #expect(ready.first == "READY=1")
+        #expect(ready.contains("STATUS=receiving on port \(setup.port)"))
         let ambulance = try client(setup, device: "ambulance-01")
         let staff = try client(setup, device: nil)
         do {
@@ -227,6 +235,22 @@ struct RealPartsTests {
             async let second = post(ambulance, setup, twin)
             let statuses = [try await first.0.code, try await second.0.code].sorted()
             #expect(statuses == [200, 201])
+
+            // The intake so far, as Prometheus sees it: two stored, two resent, the refusals counted apart.
+            let scrape = try await staff.execute(
+                HTTPClientRequest(url: base(setup) + "/metrics"),
+                timeout: .seconds(30)
+            )
+            #expect(scrape.status == .ok)
+            let metrics = String(buffer: try await scrape.body.collect(upTo: 1 << 20))
+            #expect(metrics.contains(#"kyukyu_receiver_documents_total{outcome="stored"} 2"#), "\(metrics)")
+            #expect(metrics.contains(#"kyukyu_receiver_documents_total{outcome="duplicate"} 2"#))
+            let rejected = metrics.split(separator: "\n").first {
+                $0.hasPrefix(#"kyukyu_receiver_documents_total{outcome="rejected"} "#)
+            }
+            #expect(rejected.flatMap { Int($0.split(separator: " ").last ?? "") }.map { $0 >= 3 } == true)
+            #expect(metrics.contains("kyukyu_receiver_pending_acknowledgements 2.0"))
+            #expect(metrics.contains("kyukyu_receiver_ingest_duration_seconds_count"))
 
             // The staff acknowledge; the device's stream carries it, and Last-Event-ID replays it.
             let stream = try await eventStream(ambulance, setup, lastEventID: nil)

@@ -1,3 +1,4 @@
+public import KyukyuOperations
 import KyukyuVault
 import Logging
 
@@ -165,6 +166,8 @@ public struct GatewayConfiguration: Sendable {
     public var handoff: Handoff
     /// The lowest level logged (`log.level`).
     public var logLevel: Logger.Level
+    /// Where logs go (`log.destination`).
+    public var logDestination: LogDestination
 
     /// Where each key's value came from, by dotted key.
     let origins: [String: Origin]

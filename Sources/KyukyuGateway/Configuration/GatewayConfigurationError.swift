@@ -17,6 +17,9 @@ public struct GatewayConfigurationError: Error, Hashable, Sendable, CustomString
     public let file: String
     /// The line where the error was created.
     public let line: UInt
+    /// Every error found, in the order of the keys, when there was more than one (``Code/several``); empty
+    /// otherwise.
+    public let problems: [GatewayConfigurationError]
 
     private init(
         code: Code,
@@ -24,7 +27,8 @@ public struct GatewayConfigurationError: Error, Hashable, Sendable, CustomString
         source: GatewayConfiguration.Source?,
         reason: String,
         file: String,
-        line: UInt
+        line: UInt,
+        problems: [GatewayConfigurationError] = []
     ) {
         self.code = code
         self.key = key
@@ -32,6 +36,7 @@ public struct GatewayConfigurationError: Error, Hashable, Sendable, CustomString
         self.reason = reason
         self.file = file
         self.line = line
+        self.problems = problems
     }
 
     /// A textual description: code, key, source, reason and source location.
@@ -130,6 +135,26 @@ public struct GatewayConfigurationError: Error, Hashable, Sendable, CustomString
         GatewayConfigurationError(code: .fileSystem, key: key, source: nil, reason: reason, file: file, line: line)
     }
 
+    /// Several settings are wrong: each is in ``problems``, and ``reason`` lists them one per line. A single
+    /// problem is thrown as itself.
+    public static func several(
+        _ problems: [GatewayConfigurationError],
+        file: String = #fileID,
+        line: UInt = #line
+    ) -> GatewayConfigurationError {
+        if problems.count == 1 { return problems[0] }
+        return GatewayConfigurationError(
+            code: .several,
+            key: nil,
+            source: nil,
+            reason: "\(problems.count) settings are wrong:\n"
+                + problems.map { "  - " + ($0.key.map { "\($0): " } ?? "") + $0.reason }.joined(separator: "\n"),
+            file: file,
+            line: line,
+            problems: problems
+        )
+    }
+
     /// The kind of a ``GatewayConfigurationError``. New codes may be added in later versions.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Backing: Hashable, Sendable {
@@ -139,6 +164,7 @@ public struct GatewayConfigurationError: Error, Hashable, Sendable, CustomString
             case listeningPolicy
             case tlsMaterial
             case fileSystem
+            case several
         }
 
         private let backing: Backing
@@ -157,6 +183,8 @@ public struct GatewayConfigurationError: Error, Hashable, Sendable, CustomString
         public static let tlsMaterial = Code(.tlsMaterial)
         /// See ``GatewayConfigurationError/fileSystem(key:reason:file:line:)``.
         public static let fileSystem = Code(.fileSystem)
+        /// See ``GatewayConfigurationError/several(_:file:line:)``.
+        public static let several = Code(.several)
 
         /// The code's name.
         public var description: String { String(describing: self.backing) }

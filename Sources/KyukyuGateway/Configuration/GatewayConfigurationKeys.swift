@@ -272,6 +272,15 @@ extension GatewayConfigurationKey {
         meaning: "The lowest level logged: trace, debug, info, notice, warning, error or critical.",
         sample: "debug"
     )
+    static let logDestination = Self(
+        name: "log.destination",
+        type: .string,
+        defaultText: "auto",
+        meaning: "Where logs go: journal (the systemd journal, structured: every metadata key a field, the incident "
+            + "as KYUKYU_INCIDENT), stderr (one line per entry), or auto (the journal when systemd connected the "
+            + "service's standard error to it, else stderr).",
+        sample: "stderr"
+    )
 
     /// Every key, in the order of the documentation.
     static let all: [Self] = [
@@ -286,7 +295,7 @@ extension GatewayConfigurationKey {
         .readerName, .readerPollMilliseconds,
         .dispatchTokenFile,
         .handoffHospitals, .handoffTLSDirectory,
-        .logLevel,
+        .logLevel, .logDestination,
     ]
 }
 

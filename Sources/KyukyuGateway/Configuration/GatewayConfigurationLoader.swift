@@ -1,5 +1,6 @@
 import Configuration
 import Foundation
+import KyukyuOperations
 import KyukyuVault
 import Logging
 
@@ -25,16 +26,25 @@ extension GatewayConfiguration {
         environment: [String: String],
         file: String? = nil
     ) async throws(GatewayConfigurationError) -> GatewayConfiguration {
-        let fileFromFlag = try Self.checkArguments(arguments)
-        try Self.checkEnvironment(environment)
+        var problems: [GatewayConfigurationError] = []
+        let fileFromFlag = try Self.checkArguments(arguments, problems: &problems)
+        // Malformed flags are reported as such, and their values not read again as wrong values.
+        let flagsUsable = problems.isEmpty
+        Self.checkEnvironment(environment, problems: &problems)
         let explicitFile =
             file ?? fileFromFlag ?? environment[Self.fileEnvironmentVariable].flatMap { $0.isEmpty ? nil : $0 }
-        let fileLayer = try Self.readFile(path: explicitFile ?? Self.defaultFilePath, explicit: explicitFile != nil)
+        let fileLayer = try Self.readFile(
+            path: explicitFile ?? Self.defaultFilePath,
+            explicit: explicitFile != nil,
+            problems: &problems
+        )
 
         var layers: [Layer] = [
             Layer(
                 source: .flag,
-                snapshot: CommandLineArgumentsProvider(arguments: ["kyukyu-gateway"] + arguments).snapshot(),
+                snapshot: CommandLineArgumentsProvider(
+                    arguments: ["kyukyu-gateway"] + (flagsUsable ? arguments : [])
+                ).snapshot(),
                 place: { "flag \($0.flagName)" }
             ),
             Layer(
@@ -46,14 +56,18 @@ extension GatewayConfiguration {
             ),
         ]
         if let fileLayer { layers.append(fileLayer) }
-        var resolver = Resolver(layers: layers)
+        var resolver = Resolver(layers: layers, problems: problems)
         return try resolver.build()
     }
 
     // MARK: - Flags, environment and file
 
-    /// Refuses unknown flags and stray arguments; returns the value of `--config`, if given.
-    private static func checkArguments(_ arguments: [String]) throws(GatewayConfigurationError) -> String? {
+    /// Notes unknown flags and stray arguments in `problems`; returns the value of `--config`, if given (a
+    /// `--config` without a path is thrown at once: nothing else can be checked without knowing the file).
+    private static func checkArguments(
+        _ arguments: [String],
+        problems: inout [GatewayConfigurationError]
+    ) throws(GatewayConfigurationError) -> String? {
         let known = Set(GatewayConfigurationKey.all.map(\.flagName))
         var configFile: String?
         var expectsValueFor: String?
@@ -66,12 +80,17 @@ extension GatewayConfiguration {
                     expectsValueFor = nil
                     continue
                 }
-                throw GatewayConfigurationError.unknownKey(
-                    key: argument,
-                    source: .flag,
-                    reason: "unexpected argument '\(argument)': give settings as --key value or --key=value "
-                        + "(docs/gateway-configuration.md lists the keys)"
+                problems.append(
+                    GatewayConfigurationError.unknownKey(
+                        key: argument,
+                        source: .flag,
+                        reason: "unexpected argument '\(argument)': give settings as --key value or --key=value "
+                            + "(docs/gateway-configuration.md lists the keys)"
+                    )
                 )
+                // A short option (-p 1) is taken with its value, so that the value is not a second problem.
+                expectsValueFor = argument.hasPrefix("-") ? argument : nil
+                continue
             }
             let name = argument.split(separator: "=", maxSplits: 1).first.map(String.init) ?? argument
             let hasInlineValue = argument.contains("=")
@@ -99,33 +118,43 @@ extension GatewayConfiguration {
                 continue
             }
             guard known.contains(name) else {
-                throw GatewayConfigurationError.unknownKey(
-                    key: name,
-                    source: .flag,
-                    reason: "unknown flag \(name) (docs/gateway-configuration.md lists the keys and their flags)"
+                problems.append(
+                    GatewayConfigurationError.unknownKey(
+                        key: name,
+                        source: .flag,
+                        reason: "unknown flag \(name) (docs/gateway-configuration.md lists the keys and their flags)"
+                    )
                 )
+                expectsValueFor = hasInlineValue ? nil : name
+                continue
             }
             expectsValueFor = hasInlineValue ? nil : name
         }
         return configFile
     }
 
-    /// Refuses `KYUKYU_GATEWAY_` variables that name no key.
-    private static func checkEnvironment(_ environment: [String: String]) throws(GatewayConfigurationError) {
+    /// Notes `KYUKYU_GATEWAY_` variables that name no key in `problems`.
+    private static func checkEnvironment(_ environment: [String: String], problems: inout [GatewayConfigurationError]) {
         let known = Set(GatewayConfigurationKey.all.map(\.environmentName)).union([Self.fileEnvironmentVariable])
         let prefix = Self.environmentPrefix.map { $0.uppercased() }.joined(separator: "_") + "_"
         for name in environment.keys.sorted() where name.hasPrefix(prefix) && !known.contains(name) {
-            throw GatewayConfigurationError.unknownKey(
-                key: name,
-                source: .environment,
-                reason: "unknown environment variable \(name) (docs/gateway-configuration.md lists the keys and "
-                    + "their variables)"
+            problems.append(
+                GatewayConfigurationError.unknownKey(
+                    key: name,
+                    source: .environment,
+                    reason: "unknown environment variable \(name) (docs/gateway-configuration.md lists the keys and "
+                        + "their variables)"
+                )
             )
         }
     }
 
     /// Reads and checks the JSON file: `nil` when the default file is missing.
-    private static func readFile(path: String, explicit: Bool) throws(GatewayConfigurationError) -> Layer? {
+    private static func readFile(
+        path: String,
+        explicit: Bool,
+        problems: inout [GatewayConfigurationError]
+    ) throws(GatewayConfigurationError) -> Layer? {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             if !explicit { return nil }
@@ -149,10 +178,12 @@ extension GatewayConfiguration {
         }
         let known = Set(GatewayConfigurationKey.all.map(\.name))
         for key in Self.leafKeys(of: dictionary).sorted() where !known.contains(key) {
-            throw GatewayConfigurationError.unknownKey(
-                key: key,
-                source: .file,
-                reason: "unknown key \(key) in \(path) (docs/gateway-configuration.md lists the keys)"
+            problems.append(
+                GatewayConfigurationError.unknownKey(
+                    key: key,
+                    source: .file,
+                    reason: "unknown key \(key) in \(path) (docs/gateway-configuration.md lists the keys)"
+                )
             )
         }
         let snapshot: JSONSnapshot
@@ -186,8 +217,13 @@ extension GatewayConfiguration {
     fileprivate struct Resolver {
         let layers: [Layer]
         var origins: [String: Origin] = [:]
+        /// Every error found so far: a wrong value is noted and its default used, so that one run names them all.
+        var problems: [GatewayConfigurationError]
 
-        init(layers: [Layer]) { self.layers = layers }
+        init(layers: [Layer], problems: [GatewayConfigurationError]) {
+            self.layers = layers
+            self.problems = problems
+        }
 
         /// A value found in a layer, or the default.
         struct Found<Value> {
@@ -196,9 +232,7 @@ extension GatewayConfiguration {
             var place: String
         }
 
-        private mutating func lookup(_ key: GatewayConfigurationKey) throws(GatewayConfigurationError) -> Found<
-            ConfigContent
-        >? {
+        private mutating func lookup(_ key: GatewayConfigurationKey) -> Found<ConfigContent>? {
             let type: ConfigType =
                 switch key.type {
                 case .string: .string
@@ -210,12 +244,15 @@ extension GatewayConfiguration {
                 do {
                     result = try layer.snapshot.value(forKey: AbsoluteConfigKey(key.components), type: type)
                 } catch {
-                    throw GatewayConfigurationError.invalidValue(
-                        key: key.name,
-                        source: layer.source,
-                        reason: "\(layer.place(key)) must be a single \(key.typeText) value"
-                            + (key.type == .boolean ? " (true or false)" : "")
+                    self.problems.append(
+                        GatewayConfigurationError.invalidValue(
+                            key: key.name,
+                            source: layer.source,
+                            reason: "\(layer.place(key)) must be a single \(key.typeText) value"
+                                + (key.type == .boolean ? " (true or false)" : "")
+                        )
                     )
+                    return nil
                 }
                 if let value = result.value {
                     self.origins[key.name] = Origin(source: layer.source, name: layer.place(key))
@@ -245,19 +282,23 @@ extension GatewayConfiguration {
             range: ClosedRange<Int>,
             allowed: String? = nil
         ) throws(GatewayConfigurationError) -> Found<Int> {
-            guard let found = try self.lookup(key) else {
+            guard let found = self.lookup(key) else {
                 return Found(value: defaultValue, source: .embeddedDefault, place: "the default of \(key.name)")
             }
             guard case .int(let value) = found.value else {
-                throw self.invalid(key, found, "\(found.value)", allowed: "an integer")
+                self.problems.append(self.invalid(key, found, "\(found.value)", allowed: "an integer"))
+                return Found(value: defaultValue, source: .embeddedDefault, place: "the default of \(key.name)")
             }
             guard range.contains(value) else {
-                throw self.invalid(
-                    key,
-                    found,
-                    String(value),
-                    allowed: allowed ?? "\(range.lowerBound)-\(range.upperBound)"
+                self.problems.append(
+                    self.invalid(
+                        key,
+                        found,
+                        String(value),
+                        allowed: allowed ?? "\(range.lowerBound)-\(range.upperBound)"
+                    )
                 )
+                return Found(value: defaultValue, source: .embeddedDefault, place: "the default of \(key.name)")
             }
             return Found(value: value, source: found.source, place: found.place)
         }
@@ -266,11 +307,12 @@ extension GatewayConfiguration {
             _ key: GatewayConfigurationKey,
             default defaultValue: Bool
         ) throws(GatewayConfigurationError) -> Found<Bool> {
-            guard let found = try self.lookup(key) else {
+            guard let found = self.lookup(key) else {
                 return Found(value: defaultValue, source: .embeddedDefault, place: "the default of \(key.name)")
             }
             guard case .bool(let value) = found.value else {
-                throw self.invalid(key, found, "\(found.value)", allowed: "true or false")
+                self.problems.append(self.invalid(key, found, "\(found.value)", allowed: "true or false"))
+                return Found(value: defaultValue, source: .embeddedDefault, place: "the default of \(key.name)")
             }
             return Found(value: value, source: found.source, place: found.place)
         }
@@ -281,13 +323,17 @@ extension GatewayConfiguration {
             default defaultValue: String,
             check: (String) -> String?
         ) throws(GatewayConfigurationError) -> Found<String> {
-            guard let found = try self.lookup(key) else {
+            guard let found = self.lookup(key) else {
                 return Found(value: defaultValue, source: .embeddedDefault, place: "the default of \(key.name)")
             }
             guard case .string(let value) = found.value else {
-                throw self.invalid(key, found, "\(found.value)", allowed: "a string")
+                self.problems.append(self.invalid(key, found, "\(found.value)", allowed: "a string"))
+                return Found(value: defaultValue, source: .embeddedDefault, place: "the default of \(key.name)")
             }
-            if let allowed = check(value) { throw self.invalid(key, found, value, allowed: allowed) }
+            if let allowed = check(value) {
+                self.problems.append(self.invalid(key, found, value, allowed: allowed))
+                return Found(value: defaultValue, source: .embeddedDefault, place: "the default of \(key.name)")
+            }
             return Found(value: value, source: found.source, place: found.place)
         }
 
@@ -314,31 +360,37 @@ extension GatewayConfiguration {
             let generate = try self.boolean(.httpTLSGenerate, default: true)
             switch (certificate.value, key.value) {
             case (.some, nil):
-                throw GatewayConfigurationError.invalidValue(
-                    key: K.httpTLSKey.name,
-                    source: certificate.source,
-                    reason: "http.tls.certificate is set (\(certificate.place)) but http.tls.key is not: set both "
-                        + "or neither"
+                self.problems.append(
+                    GatewayConfigurationError.invalidValue(
+                        key: K.httpTLSKey.name,
+                        source: certificate.source,
+                        reason: "http.tls.certificate is set (\(certificate.place)) but http.tls.key is not: set both "
+                            + "or neither"
+                    )
                 )
             case (nil, .some):
-                throw GatewayConfigurationError.invalidValue(
-                    key: K.httpTLSCertificate.name,
-                    source: key.source,
-                    reason: "http.tls.key is set (\(key.place)) but http.tls.certificate is not: set both or "
-                        + "neither"
+                self.problems.append(
+                    GatewayConfigurationError.invalidValue(
+                        key: K.httpTLSCertificate.name,
+                        source: key.source,
+                        reason: "http.tls.key is set (\(key.place)) but http.tls.certificate is not: set both or "
+                            + "neither"
+                    )
                 )
             default:
                 break
             }
             // The listening policy: TLS on every address that is not loopback.
             if !HostAddress(host.value).isLoopback, certificate.value == nil, !generate.value {
-                throw GatewayConfigurationError.listeningPolicy(
-                    key: K.httpHost.name,
-                    source: host.source,
-                    reason: "http.tls.generate is false and no certificate is configured, so the gateway cannot "
-                        + "listen on \(host.value) (\(host.place)): an address that is not loopback is served only "
-                        + "over TLS. Set http.tls.certificate and http.tls.key, set http.tls.generate to true "
-                        + "(\(generate.place) made it false), or listen on loopback (127.0.0.1, ::1, localhost)."
+                self.problems.append(
+                    GatewayConfigurationError.listeningPolicy(
+                        key: K.httpHost.name,
+                        source: host.source,
+                        reason: "http.tls.generate is false and no certificate is configured, so the gateway cannot "
+                            + "listen on \(host.value) (\(host.place)): an address that is not loopback is served only "
+                            + "over TLS. Set http.tls.certificate and http.tls.key, set http.tls.generate to true "
+                            + "(\(generate.place) made it false), or listen on loopback (127.0.0.1, ::1, localhost)."
+                    )
                 )
             }
 
@@ -381,22 +433,27 @@ extension GatewayConfiguration {
                 default: 6000,
                 range: 1...120_000
             )
-            guard categoryDeadline.value >= deadline.value else {
-                throw self.invalid(
-                    .fetchCategoryDeadlineMilliseconds,
-                    categoryDeadline,
-                    String(categoryDeadline.value),
-                    allowed: "at least fetch.deadline-ms, which is \(deadline.value) (\(deadline.place))"
+            if categoryDeadline.value < deadline.value {
+                self.problems.append(
+                    self.invalid(
+                        .fetchCategoryDeadlineMilliseconds,
+                        categoryDeadline,
+                        String(categoryDeadline.value),
+                        allowed: "at least fetch.deadline-ms, which is \(deadline.value) (\(deadline.place))"
+                    )
                 )
             }
             let retryInitial = try self.integer(.fetchRetryInitialMilliseconds, default: 2000, range: 100...600_000)
             let retryMax = try self.integer(.fetchRetryMaxMilliseconds, default: 60_000, range: 100...3_600_000)
-            guard retryMax.value >= retryInitial.value else {
-                throw self.invalid(
-                    .fetchRetryMaxMilliseconds,
-                    retryMax,
-                    String(retryMax.value),
-                    allowed: "at least fetch.retry-initial-ms, which is \(retryInitial.value) (\(retryInitial.place))"
+            if retryMax.value < retryInitial.value {
+                self.problems.append(
+                    self.invalid(
+                        .fetchRetryMaxMilliseconds,
+                        retryMax,
+                        String(retryMax.value),
+                        allowed:
+                            "at least fetch.retry-initial-ms, which is \(retryInitial.value) (\(retryInitial.place))"
+                    )
                 )
             }
             let readerName = try self.optionalString(.readerName) { value in
@@ -409,7 +466,11 @@ extension GatewayConfiguration {
             let logLevel = try self.string(.logLevel, default: "info") { value in
                 Logger.Level(rawValue: value) == nil ? "trace, debug, info, notice, warning, error or critical" : nil
             }
+            let logDestination = try self.string(.logDestination, default: "auto") { value in
+                LogDestination(rawValue: value) == nil ? "auto, journal or stderr" : nil
+            }
 
+            if !self.problems.isEmpty { throw GatewayConfigurationError.several(self.problems) }
             return GatewayConfiguration(
                 http: HTTP(
                     host: host.value,
@@ -441,6 +502,7 @@ extension GatewayConfiguration {
                 dispatch: Dispatch(tokenFile: tokenFile.value),
                 handoff: Handoff(hospitalsFile: hospitalsFile.value, tlsDirectory: handoffTLS.value),
                 logLevel: Logger.Level(rawValue: logLevel.value)!,
+                logDestination: LogDestination(rawValue: logDestination.value)!,
                 origins: self.origins
             )
         }

@@ -86,7 +86,7 @@ extension GatewayConfiguration {
 
     // MARK: - Configured material
 
-    private static func readConfiguredMaterial(
+    static func readConfiguredMaterial(
         certificatePath: String,
         keyPath: String
     ) throws(GatewayConfigurationError) -> GatewayTLSMaterial {

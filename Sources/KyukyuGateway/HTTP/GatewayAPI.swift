@@ -6,6 +6,7 @@ import KyukyuCard
 import KyukyuDomain
 import KyukyuIncident
 import KyukyuOnshi
+public import KyukyuOperations
 import KyukyuVault
 public import KyukyuWorkflow
 public import Logging
@@ -29,11 +30,14 @@ public struct GatewayAPI: Sendable {
     let keepAlive: Duration
     let hospitals: [ReceivingHospital]
     let now: @Sendable () -> Date
+    let metrics: MetricsExposition?
+    let sampleGauges: @Sendable () async -> Void
     let logger: Logger
 
     /// Assembles the API over the desk, the crew sessions, the reader and the readiness checks. `hospitals` are the
     /// receiving hospitals the crew may pick; `now` is the clock that times what the crew records (an ETA, a set of
-    /// vital signs or a treatment without its own time).
+    /// vital signs or a treatment without its own time). With `metrics`, `GET /metrics` serves them in Prometheus's
+    /// text format, after `sampleGauges` has brought the state gauges (vault, breaker) up to date.
     public init(
         desk: IncidentDesk,
         crew: any CrewAuthenticating,
@@ -46,8 +50,12 @@ public struct GatewayAPI: Sendable {
         keepAlive: Duration = .seconds(15),
         hospitals: [ReceivingHospital] = ReceivingHospital.demo,
         now: @escaping @Sendable () -> Date = Date.init,
+        metrics: MetricsExposition? = nil,
+        sampleGauges: @escaping @Sendable () async -> Void = {},
         logger: Logger
     ) {
+        self.metrics = metrics
+        self.sampleGauges = sampleGauges
         self.desk = desk
         self.crew = crew
         self.board = board
@@ -82,6 +90,16 @@ public struct GatewayAPI: Sendable {
     func register(on router: RouteRecorder<GatewayRequestContext>) {
         router.add(middleware: SecurityHeadersMiddleware())
         router.get("/health/live") { _, _ in try json(["status": "live"]) }
+        router.get("/metrics") { _, _ in
+            // Off when the program was assembled without metrics (tests); never patient data when on.
+            guard let metrics else { throw Problem.notFound("metrics are not served by this instance") }
+            await sampleGauges()
+            return Response(
+                status: .ok,
+                headers: [.contentType: MetricsExposition.contentType, .cacheControl: "no-store"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.render()))
+            )
+        }
         router.get("/health/ready") { _, _ in
             let checks = readiness.checks
             let body = ReadyBody(

@@ -3,6 +3,7 @@ import KyukyuDomain
 import KyukyuIncident
 import KyukyuWorkflow
 import Logging
+import Metrics
 import ServiceLifecycle
 import Synchronization
 
@@ -58,11 +59,18 @@ public actor GatewayOutbox: HandoffOutbox {
     private let clock: any Clock<Duration>
     private let backoff: DeliveryBackoff
     private let random: @Sendable () -> Double
+    private let now: @Sendable () -> Date
     private let logger: Logger
     private var failures: [HospitalCode: Int] = [:]
+    private let depthGauge: Gauge
+    private let deliveryTimer: Metrics.Timer
 
     /// An outbox for `hospitals`, delivering through `client`; the notices that outlive their incidents are kept
     /// in `notices` (read now: those a previous run left are queued first).
+    ///
+    /// `metrics` gets `kyukyu_outbox_depth` (what waits, all hospitals together) and
+    /// `kyukyu_handoff_delivery_seconds` (from an item's ``OutboxItem/queuedAt`` to its receiver's answer, by
+    /// `now`'s wall clock, since the time survives restarts).
     public init(
         hospitals: [ReceivingHospital],
         client: any ReceiverDelivering,
@@ -70,6 +78,8 @@ public actor GatewayOutbox: HandoffOutbox {
         clock: any Clock<Duration> = ContinuousClock(),
         backoff: DeliveryBackoff = DeliveryBackoff(),
         random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+        now: @escaping @Sendable () -> Date = Date.init,
+        metrics: any MetricsFactory = MetricsSystem.factory,
         logger: Logger
     ) {
         self.hospitals = Dictionary(hospitals.map { ($0.code, $0) }, uniquingKeysWith: { first, _ in first })
@@ -78,10 +88,14 @@ public actor GatewayOutbox: HandoffOutbox {
         self.clock = clock
         self.backoff = backoff
         self.random = random
+        self.now = now
         self.logger = logger
+        self.depthGauge = Gauge(label: "kyukyu_outbox_depth", factory: metrics)
+        self.deliveryTimer = Metrics.Timer(label: "kyukyu_handoff_delivery_seconds", factory: metrics)
         for notice in notices?.all() ?? [] where self.hospitals[notice.hospital] != nil {
             queues[notice.hospital, default: []].append(.notice(notice))
         }
+        depthGauge.record(queues.values.reduce(0) { $0 + $1.count })
     }
 
     /// The desk whose incidents the items belong to (set once, before ``run()``; the desk's effects hold this
@@ -131,6 +145,7 @@ public actor GatewayOutbox: HandoffOutbox {
         guard !queue.contains(entry) else { return }
         queue.append(entry)
         queues[hospital] = queue
+        recordDepth()
         wakeUps[hospital]?.yield()
     }
 
@@ -202,6 +217,11 @@ public actor GatewayOutbox: HandoffOutbox {
         switch result {
         case .delivered:
             pop(.item(item))
+            if case .document = payload {
+                deliveryTimer.record(
+                    duration: .milliseconds(max(0, Int64(now().timeIntervalSince(item.queuedAt) * 1000)))
+                )
+            }
             await runner.outboxDelivered(item)
         case .refused(let problem):
             pop(.item(item))
@@ -253,6 +273,11 @@ public actor GatewayOutbox: HandoffOutbox {
         guard var queue = queues[hospital], let index = queue.firstIndex(of: entry) else { return }
         queue.remove(at: index)
         queues[hospital] = queue
+        recordDepth()
+    }
+
+    private func recordDepth() {
+        depthGauge.record(queues.values.reduce(0) { $0 + $1.count })
     }
 }
 

@@ -2,6 +2,7 @@ import Foundation
 public import HTTPTypes
 public import Hummingbird
 import KyukyuDomain
+public import KyukyuOperations
 import Logging
 
 /// The receiver's HTTP API (docs/receiver-api.yaml): the ambulances' intake and event stream (mutual TLS), and the
@@ -18,6 +19,7 @@ public struct ReceiverAPI: Sendable {
     let staff: any StaffAuthenticating
     let identity: any ClientDeviceIdentifying
     let secureCookies: Bool
+    let metrics: MetricsExposition?
 
     /// Assembles the API.
     ///
@@ -26,22 +28,27 @@ public struct ReceiverAPI: Sendable {
     ///   - staff: Staff sign-in and sessions.
     ///   - identity: Who is calling an ambulance route (``TLSClientCertificateIdentity`` in service).
     ///   - secureCookies: Whether the session cookie is `Secure` (always over TLS).
+    ///   - metrics: The process's metrics, served on `GET /metrics` (Prometheus's text format); `nil` serves no
+    ///     such route.
     public init(
         desk: HospitalDesk,
         staff: any StaffAuthenticating,
         identity: any ClientDeviceIdentifying = TLSClientCertificateIdentity(),
-        secureCookies: Bool = true
+        secureCookies: Bool = true,
+        metrics: MetricsExposition? = nil
     ) {
         self.desk = desk
         self.staff = staff
         self.identity = identity
         self.secureCookies = secureCookies
+        self.metrics = metrics
     }
 
     /// Every route, as (method, path) in OpenAPI's spelling, for the test that compares them with
     /// docs/receiver-api.yaml.
     public static let routes: [(method: String, path: String)] = [
         ("GET", "/health/live"),
+        ("GET", "/metrics"),
         ("POST", "/fhir/Bundle"),
         ("GET", "/ambulance/v1/events"),
         ("POST", "/ambulance/v1/document-sets/{set}/withdraw"),
@@ -63,6 +70,16 @@ public struct ReceiverAPI: Sendable {
         let router = Router(context: ReceiverRequestContext.self)
         router.add(middleware: ErrorMiddleware())
         router.get("/health/live") { _, _ in Self.json(["status": "live"]) }
+        router.get("/metrics") { _, _ in
+            // Off when the program was assembled without metrics (tests); never patient data when on.
+            guard let metrics else { return Response(status: .notFound) }
+            await desk.recordPendingAcknowledgements()
+            return Response(
+                status: .ok,
+                headers: [.contentType: MetricsExposition.contentType, .cacheControl: "no-store"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.render()))
+            )
+        }
         BoardFiles.bundled.register(on: router)
 
         // MARK: Ambulance side
