@@ -354,10 +354,11 @@ def test_gateway_refuses_without_its_credential(box):
            "--out /var/lib/kyukyu-drill/terminal-tls --tls-dir /var/lib/kyukyu-drill/eligibility-tls >/dev/null && "
            "install -o kyukyu -g kyukyu -m 0600 /var/lib/kyukyu-drill/terminal-tls/* /var/lib/kyukyu-gateway/terminal-tls/")
 
-    # 1. No credential file at all: the unit does not start.
+    # 1. No credential file at all: systemd itself refuses to start anything of the unit (243: CREDENTIALS).
     box.sh("systemctl start kyukyu-gateway.service", check=False, timeout=120)
-    state = show(box, "kyukyu-gateway.service", "ActiveState", "Result", "ExecMainStatus")
-    assert state["ActiveState"] != "active" and state["ExecMainStatus"] == "243", state  # 243: CREDENTIALS
+    state = show(box, "kyukyu-gateway.service", "ActiveState", "Result")
+    assert state["ActiveState"] != "active" and state["Result"] == "exit-code", state
+    assert "status=243/CREDENTIALS" in journal(box, "kyukyu-gateway.service")
     box.sh("systemctl stop kyukyu-gateway.service; systemctl reset-failed kyukyu-gateway.service", check=False)
 
     # 2. A credentials folder without kyukyu-device-keyring (a credential deployed under another name): the gateway
@@ -367,13 +368,18 @@ def test_gateway_refuses_without_its_credential(box):
            "SetCredential=kyukyu-device-key:not-the-keyring\\nRestart=no\\n' "
            "> /run/systemd/system/kyukyu-gateway.service.d/test-wrong-name.conf && systemctl daemon-reload")
     box.sh("systemctl start kyukyu-gateway.service", check=False, timeout=120)
-    state = show(box, "kyukyu-gateway.service", "ActiveState", "Result", "ExecMainStatus")
-    assert state["ActiveState"] == "failed" and state["ExecMainStatus"] not in ("0", "243", ""), state
-    refusal = journal(box, "kyukyu-gateway.service")
-    assert "credential kyukyu-device-keyring cannot be read" in refusal, refusal
+    state = show(box, "kyukyu-gateway.service", "ActiveState", "Result")
+    assert state["ActiveState"] == "failed" and state["Result"] == "exit-code", state
+    refusal = own_log(box, "kyukyu-gateway.service", "kyukyu-gateway")
+    assert "kyukyu-device-keyring" in refusal, refusal
     assert not (ROOT / "var/lib/kyukyu-gateway/device-keyring.json").exists()
     box.sh("rm -r /run/systemd/system/kyukyu-gateway.service.d")
     box.sh("systemctl daemon-reload; systemctl reset-failed kyukyu-gateway.service")
+
+
+def own_log(box, unit, identifier):
+    """What the program itself wrote to the journal (not systemd's lines about the unit)."""
+    return box.sh(f"journalctl --no-pager -o cat -u {unit} -t {identifier} | tail -n 40", check=False).stdout
 
 
 def test_credential_made_with_systemd_creds(box):
@@ -384,6 +390,25 @@ def test_credential_made_with_systemd_creds(box):
     assert kind == "regular file" and user == "root" and not mode & 0o077, (mode, user, kind)
     # Encrypted: the keyring's format name is not in the file.
     assert b"kyukyu-device-keyring/1" not in (ROOT / "etc/credstore.encrypted/kyukyu-device-keyring").read_bytes()
+
+
+def test_bad_configuration_stops_the_start_with_every_problem_named(box):
+    """ExecStartPre=kyukyu-gateway check-config: a misspelt key in /etc/kyukyu/gateway.json stops the start (78:
+    EX_CONFIG) and the journal names it."""
+    config = ROOT / "etc/kyukyu/gateway.json"
+    good = config.read_text()
+    broken = json.loads(good)
+    broken["htpp"] = {"port": GATEWAY_PORT}
+    config.write_text(json.dumps(broken))
+    try:
+        box.sh("systemctl start kyukyu-gateway.service", check=False, timeout=120)
+        state = show(box, "kyukyu-gateway.service", "ActiveState", "Result")
+        assert state["ActiveState"] != "active" and state["Result"] == "exit-code", state
+        assert "status=78/CONFIG" in journal(box, "kyukyu-gateway.service")
+        assert "htpp" in own_log(box, "kyukyu-gateway.service", "kyukyu-gateway")
+    finally:
+        config.write_text(good)
+        box.sh("systemctl stop kyukyu-gateway.service; systemctl reset-failed kyukyu-gateway.service", check=False)
 
 
 def test_gateway_starts_signals_ready_and_watchdog(box):
@@ -401,6 +426,10 @@ def test_gateway_starts_signals_ready_and_watchdog(box):
     # pcscd was socket-activated by the gateway's connection (nothing else in the box uses it yet).
     assert wait_for(lambda: show(box, "pcscd.service", "ActiveState")["ActiveState"] == "active", 30, "pcscd activated")
     assert "smart-card service unreachable" not in journal(box, "kyukyu-gateway.service")
+    # The metrics the alerts use (the gauges sampled at every scrape are there from the start).
+    status, metrics = http_get(f"http://127.0.0.1:{GATEWAY_PORT}/metrics")
+    for name in ["kyukyu_vault_oldest_incident_age_seconds", "kyukyu_outbox_depth", "kyukyu_onshi_breaker_state"]:
+        assert re.search(rf"^{name}(\{{[^}}]*\}})? ", metrics, re.M), f"{name} not in /metrics:\n{metrics[:2000]}"
 
 
 def test_receiver_starts_signals_ready(box):
@@ -414,6 +443,9 @@ def test_receiver_starts_signals_ready(box):
     status, body = http_get(f"https://127.0.0.1:{RECEIVER_PORT}/health/live",
                             cafile=str(ROOT / "var/lib/kyukyu-hospital/pki/ca.cert.pem"))
     assert status == 200 and '"live"' in body, body
+    status, metrics = http_get(f"https://127.0.0.1:{RECEIVER_PORT}/metrics",
+                               cafile=str(ROOT / "var/lib/kyukyu-hospital/pki/ca.cert.pem"))
+    assert re.search(r"^kyukyu_receiver_pending_acknowledgements ", metrics, re.M), metrics[:2000]
 
 
 def test_watchdog_keeps_both_alive(box):

@@ -131,6 +131,7 @@ def test_gateway_unit_keeps_what_the_gateway_needs():
     # sd_notify: READY=1, WATCHDOG=1 from the main process.
     assert values["Type"] == ["notify"] and values["NotifyAccess"] == ["main"] and values["WatchdogSec"] == ["30s"]
     assert values["Restart"] == ["on-failure"]
+    assert values["ExecStartPre"] == ["/usr/lib/myna-kyukyu/bin/kyukyu-gateway check-config"]
     # pcscd's socket: wanted, ordered, and not hidden by any path setting.
     assert "pcscd.socket" in " ".join(values["Wants"]) and "pcscd.socket" in " ".join(values["After"])
     for key in ["InaccessiblePaths", "TemporaryFileSystem", "BindPaths", "RootDirectory", "RootImage", "PrivateNetwork"]:
