@@ -2,6 +2,7 @@ public import Crypto
 public import Foundation
 internal import GRDB
 internal import HummingbirdBcrypt
+internal import KyukyuVault
 public import Logging
 internal import Synchronization
 
@@ -139,7 +140,7 @@ public final class CrewDirectory: Sendable {
             database = try DatabasePool(path: path, configuration: CrewDatabase.configuration())
             // GRDB sets `synchronous = NORMAL` on its writer when it enables WAL: set FULL again.
             try database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-            try CrewDatabase.migrator.migrate(database)
+            try CrewDatabase.migrator.migrateForwardOnly(database, name: "the crew database")
             dummyHash = try database.write { db throws -> String in
                 if let check = try MetaRow.fetchOne(db, key: "key-check") {
                     guard secrets.opensKeyCheck(check.value) else {

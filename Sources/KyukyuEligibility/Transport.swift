@@ -119,7 +119,8 @@ public struct TerminalTLSFiles: Sendable, Hashable {
 ///
 /// Only `https` base URLs are accepted: the lookup fields carry a name, a birth date and an address.
 public final class HTTPOnshiTransport: OnshiTransport {
-    let client: HTTPClient
+    private let clients: ReloadableHTTPClient
+    var client: HTTPClient { clients.current }
     let baseURL: String
     let logger: Logger
 
@@ -131,35 +132,44 @@ public final class HTTPOnshiTransport: OnshiTransport {
     ///   - maxConnections: Kept-alive HTTP/1.1 connections; one per category fetched in parallel, per session.
     public init(baseURL: String, tls: TerminalTLSFiles, maxConnections: Int = 16, logger: Logger) throws {
         let base = try Self.validated(baseURL: baseURL)
-        var tlsConfiguration: TLSConfiguration
         do {
-            tlsConfiguration = try tls.clientConfiguration()
+            self.clients = try ReloadableHTTPClient(tls: tls) { tlsConfiguration in
+                // A connection is closed when its exchange was cancelled (a deadline, a losing hedge); NIOSSL would
+                // wait up to 5 s for the peer's close_notify, which a stalled onshi never sends, holding shutdown()
+                // that long (ReloadableHTTPClient sets 100 ms).
+                var pool = HTTPClient.Configuration.ConnectionPool(
+                    idleTimeout: .seconds(120),
+                    concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnections
+                )
+                // A failed connection fails the request at once (the client decides whether to try again, within
+                // its deadline), with the real cause (refused, TLS refusal) rather than a connect timeout later.
+                pool.retryConnectionEstablishment = false
+                var configuration = HTTPClient.Configuration(
+                    tlsConfiguration: tlsConfiguration,
+                    redirectConfiguration: .disallow,
+                    // No read timeout: the client's deadline bounds every exchange, body included.
+                    timeout: .init(connect: .seconds(2)),
+                    connectionPool: pool,
+                    decompression: .disabled
+                )
+                configuration.httpVersion = .automatic
+                return configuration
+            }
+        } catch let error as EligibilityError {
+            throw error
         } catch {
             throw EligibilityError.configuration("cannot load the terminal's TLS files: \(error)")
         }
-        // A connection is closed when its exchange was cancelled (a deadline, a losing hedge); NIOSSL would wait
-        // up to 5 s for the peer's close_notify, which a stalled onshi never sends, holding shutdown() that long.
-        tlsConfiguration.shutdownTimeout = .milliseconds(100)
-        var pool = HTTPClient.Configuration.ConnectionPool(
-            idleTimeout: .seconds(120),
-            concurrentHTTP1ConnectionsPerHostSoftLimit: maxConnections
-        )
-        // A failed connection fails the request at once (the client decides whether to try again, within its
-        // deadline), with the real cause (refused, TLS refusal) rather than a connect timeout later.
-        pool.retryConnectionEstablishment = false
-        var configuration = HTTPClient.Configuration(
-            tlsConfiguration: tlsConfiguration,
-            redirectConfiguration: .disallow,
-            // No read timeout: the client's deadline bounds every exchange, body included.
-            timeout: .init(connect: .seconds(2)),
-            connectionPool: pool,
-            decompression: .disabled
-        )
-        configuration.httpVersion = .automatic
-        self.client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         self.baseURL = base
         self.logger = logger
     }
+
+    /// Uses the terminal's certificate and key as they are now on disk for the next connections (a renewed
+    /// certificate, without a restart); the connections open finish as they are. Returns the certificate's
+    /// `notAfter`; throws ``EligibilityError/Code/configuration`` and keeps the certificate in use when the files
+    /// cannot be read or do not match.
+    @discardableResult
+    public func reloadTLS() throws -> Date { try clients.reload() }
 
     /// Checks that `baseURL` is an absolute `https` URL with a host, and returns it without a trailing slash.
     static func validated(baseURL: String) throws -> String {
@@ -185,7 +195,7 @@ public final class HTTPOnshiTransport: OnshiTransport {
 
     /// Closes the connections.
     public func shutdown() async {
-        try? await client.shutdown()
+        await clients.shutdown()
     }
 
     /// Opens `connections` connections at once with cheap requests (each bounded at 3 s: this is not an

@@ -276,6 +276,20 @@ public struct Gateway: Sendable {
                 logger: logger
             )
         }
+        var reloaders: [(name: String, reload: @Sendable () throws -> Date)] = [
+            ("onshi-terminal", { @Sendable in try transport.reloadTLS() })
+        ]
+        if let client = receivers as? HTTPReceiverClient {
+            reloaders.append(("hospital-network", { @Sendable in try client.reloadTLS() }))
+        }
+        let expiry = CertificateExpiryService(
+            certificates: [
+                ("onshi-terminal", .file("\(settings.onshiTLSDirectory)/\(settings.terminalID).cert.pem")),
+                ("hospital-network", .file("\(settings.handoffTLSDirectory)/\(settings.terminalID).cert.pem")),
+            ] + (settings.tls.map { [("https", .pem($0.certificatePEM))] } ?? []),
+            metrics: factory,
+            logger: logger
+        )
         let services: [any Service] =
             [
                 VaultService(
@@ -311,12 +325,11 @@ public struct Gateway: Sendable {
                     logger: logger
                 ),
                 http,
-                CertificateExpiryService(
-                    certificates: [
-                        ("onshi-terminal", .file("\(settings.onshiTLSDirectory)/\(settings.terminalID).cert.pem")),
-                        ("hospital-network", .file("\(settings.handoffTLSDirectory)/\(settings.terminalID).cert.pem")),
-                    ] + (settings.tls.map { [("https", .pem($0.certificatePEM))] } ?? []),
-                    metrics: factory,
+                expiry,
+                CertificateReloadService(
+                    reloaders: reloaders,
+                    expiry: expiry,
+                    signals: nil,
                     logger: logger
                 ),
             ] + extraServices

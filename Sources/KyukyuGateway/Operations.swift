@@ -5,6 +5,7 @@ import Logging
 import Metrics
 import ServiceLifecycle
 import SwiftASN1
+import UnixSignals
 import X509
 
 /// The gauges that describe the gateway's state rather than events: the vault's size and the age of its oldest
@@ -149,5 +150,60 @@ public struct CertificateExpiryService: Service {
                 }
             }
         }
+    }
+}
+
+/// Takes renewed device certificates into use without a restart: on each `SIGHUP` (`systemctl reload
+/// kyukyu-gateway`, after `kyukyu-gateway cert install`), onshi's transport and the hospitals' client read their
+/// certificate and key again for their next connections, and the certificates are checked for expiry. A pair that
+/// does not match is refused and logged; the one in use stays.
+struct CertificateReloadService: Service {
+    let reloaders: [(name: String, reload: @Sendable () throws -> Date)]
+    let expiry: CertificateExpiryService
+    let signals: AsyncStream<Void>?
+    let logger: Logger
+
+    func run() async throws {
+        let signals: AsyncStream<Void>
+        if let given = self.signals {
+            signals = given
+        } else {
+            let (stream, continuation) = AsyncStream.makeStream(of: Void.self)
+            let sequence = await UnixSignalsSequence(trapping: .sighup)
+            let forward = Task {
+                for await _ in sequence { continuation.yield() }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in forward.cancel() }
+            signals = stream
+        }
+        await cancelWhenGracefulShutdown {
+            for await _ in signals {
+                reloadAll()
+            }
+        }
+    }
+
+    /// Reloads every certificate once; returns the names of those now in use with their `notAfter`.
+    @discardableResult
+    func reloadAll() -> [String: Date] {
+        var reloaded: [String: Date] = [:]
+        for (name, reload) in reloaders {
+            do {
+                let notAfter = try reload()
+                reloaded[name] = notAfter
+                logger.notice(
+                    "certificate reloaded for the next connections",
+                    metadata: ["kyukyu.certificate": "\(name)", "kyukyu.certificate.not-after": "\(notAfter)"]
+                )
+            } catch {
+                logger.error(
+                    "certificate not reloaded: the one in use stays",
+                    metadata: ["kyukyu.certificate": "\(name)", "kyukyu.error": "\(error)"]
+                )
+            }
+        }
+        expiry.check()
+        return reloaded
     }
 }

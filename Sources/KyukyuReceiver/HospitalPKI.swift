@@ -148,6 +148,44 @@ public struct HospitalPKI: Sendable {
         }
     }
 
+    /// Signs a device's certificate signing request (PEM; `kyukyu-hospital device sign` also registers the
+    /// device): the CSR's signature must verify and its common name be a valid device ID. The certificate is for client authentication, valid two years, with the CSR's key
+    /// (the key never leaves the ambulance). Returns the device ID and the certificate followed by this CA's.
+    public func signDeviceRequest(_ requestPEM: String, now: Date = Date()) throws(ReceiverError) -> (
+        device: String, certificatesPEM: String
+    ) {
+        do {
+            let request = try CertificateSigningRequest(pemEncoded: requestPEM)
+            guard request.publicKey.isValidSignature(request.signature, for: request) else {
+                throw ReceiverError.invalidInput("the signing request's signature does not verify")
+            }
+            let names = request.subject.flatMap { $0 }.filter { $0.type == .RDNAttributeType.commonName }
+                .map { String(describing: $0.value) }
+            guard names.count == 1, let device = names.first, DeviceName.isValid(device) else {
+                throw ReceiverError.invalidInput("the request must name one device (CN: 1-64 of A-Z a-z 0-9 . _ -)")
+            }
+            let (ca, caKey) = try loadCA()
+            let certificate = try Self.leaf(
+                commonName: device,
+                publicKey: request.publicKey,
+                usage: .clientAuth,
+                names: [],
+                validity: 2 * 365 * 86400,
+                ca: ca,
+                caKey: caKey,
+                now: now
+            )
+            return (
+                device,
+                try certificate.serializeAsPEM().pemString + "\n" + (try ca.serializeAsPEM().pemString) + "\n"
+            )
+        } catch let error as ReceiverError {
+            throw error
+        } catch {
+            throw .pki("cannot sign the request: \(error)")
+        }
+    }
+
     /// The server's TLS configuration: its certificate and key, client certificates optional (staff browsers have
     /// none) but verified against this CA alone when presented, so a certificate from another CA fails the
     /// handshake; TLS 1.2 at least.
@@ -210,7 +248,28 @@ public struct HospitalPKI: Sendable {
         caKey: P256.Signing.PrivateKey,
         now: Date
     ) throws -> Certificate {
-        let publicKey = Certificate.PublicKey(key.publicKey)
+        try leaf(
+            commonName: commonName,
+            publicKey: Certificate.PublicKey(key.publicKey),
+            usage: usage,
+            names: names,
+            validity: validity,
+            ca: ca,
+            caKey: caKey,
+            now: now
+        )
+    }
+
+    private static func leaf(
+        commonName: String,
+        publicKey: Certificate.PublicKey,
+        usage: ExtendedKeyUsage.Usage,
+        names: [GeneralName],
+        validity: TimeInterval,
+        ca: Certificate,
+        caKey: P256.Signing.PrivateKey,
+        now: Date
+    ) throws -> Certificate {
         let subject = try DistinguishedName { CommonName(commonName) }
         return try Certificate(
             version: .v3,

@@ -71,7 +71,7 @@ public final class HospitalStore: Sendable {
             let pool = try DatabasePool(path: path, configuration: configuration)
             // GRDB sets `synchronous = NORMAL` on its writer when it enables WAL: FULL again.
             try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-            try Self.migrator.migrate(pool)
+            try Self.migrator.migrateForwardOnly(pool, name: "the receiver's database")
             for suffix in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
                 try PrivateFiles.restrict(path + suffix)
             }
@@ -765,6 +765,8 @@ public final class HospitalStore: Sendable {
 
     static func describe(_ error: any Error) -> String {
         if let error = error as? DatabaseError { return "SQLite \(error.resultCode)" }
+        // The vault's errors carry no patient data (the migration guard's names the unknown migrations).
+        if let error = error as? VaultError { return error.reason }
         return String(describing: type(of: error))
     }
 }

@@ -54,7 +54,7 @@ public enum VaultDatabase {
 
     /// Applies the schema migrations (idempotent). Shipped migrations are never edited.
     public static func migrate(_ writer: any DatabaseWriter) throws {
-        try migrator.migrate(writer)
+        try migrator.migrateForwardOnly(writer, name: "the vault")
     }
 
     static var migrator: DatabaseMigrator {

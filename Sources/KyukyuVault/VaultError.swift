@@ -123,6 +123,16 @@ public struct VaultError: Error, Hashable, Sendable, CustomStringConvertible {
         VaultError(code: .fileSystem, reason: reason, file: file, line: line)
     }
 
+    /// The database was migrated by a newer release than this one: migrations only move forward, and a downgrade
+    /// would write with an older schema's rules.
+    public static func newerDatabase(
+        reason: String,
+        file: String = #fileID,
+        line: UInt = #line
+    ) -> VaultError {
+        VaultError(code: .newerDatabase, reason: reason, file: file, line: line)
+    }
+
     /// The kind of a ``VaultError``. New codes may be added in later versions.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Backing: Hashable, Sendable {
@@ -136,6 +146,7 @@ public struct VaultError: Error, Hashable, Sendable, CustomStringConvertible {
             case invalidState
             case auditFailure
             case fileSystem
+            case newerDatabase
         }
 
         private let backing: Backing
@@ -158,6 +169,8 @@ public struct VaultError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let invalidArgument = Code(.invalidArgument)
         /// See ``VaultError/invalidState(reason:file:line:)``.
         public static let invalidState = Code(.invalidState)
+        /// See ``VaultError/newerDatabase(reason:file:line:)``.
+        public static let newerDatabase = Code(.newerDatabase)
         /// See ``VaultError/auditFailure(reason:file:line:)``.
         public static let auditFailure = Code(.auditFailure)
         /// See ``VaultError/fileSystem(reason:file:line:)``.

@@ -54,7 +54,7 @@ struct DeviceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device",
         abstract: "The ambulances' client certificates.",
-        subcommands: [Issue.self, Revoke.self, List.self]
+        subcommands: [Issue.self, Sign.self, Revoke.self, List.self]
     )
 
     /// `device issue --device ID --out DIR`.
@@ -86,6 +86,41 @@ struct DeviceCommand: AsyncParsableCommand {
                 print("Certificate for \(device) written to \(path)")
             } catch {
                 throw CommandFailure(error.reason)
+            }
+        }
+    }
+
+    /// `device sign --csr FILE --out FILE`.
+    struct Sign: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Sign an ambulance's certificate signing request and register the device.",
+            discussion: """
+                The ambulance made the request with `kyukyu-gateway cert request hospital`, so its key never leaves \
+                it. Writes the certificate followed by this CA's to --out, for `kyukyu-gateway cert install \
+                hospital`.
+                """
+        )
+
+        @OptionGroup var state: StateOptions
+
+        @Option(help: "The signing request (PEM).")
+        var csr: String
+
+        @Option(help: "The file to write the certificate and the CA's to.")
+        var out: String
+
+        func run() async throws {
+            let store = try state.openStore()
+            do {
+                let request = try String(contentsOfFile: csr, encoding: .utf8)
+                let signed = try state.pki.signDeviceRequest(request)
+                try signed.certificatesPEM.write(toFile: out, atomically: true, encoding: .utf8)
+                try await store.registerDevice(signed.device)
+                print("Certificate for \(signed.device) written to \(out)")
+            } catch let error as ReceiverError {
+                throw CommandFailure(error.reason)
+            } catch {
+                throw CommandFailure("\(error)")
             }
         }
     }

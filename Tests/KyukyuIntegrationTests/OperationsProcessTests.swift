@@ -128,4 +128,87 @@ struct OperationsProcessTests {
         #expect(good.stdout.contains("configuration OK"))
         #expect(!FileManager.default.fileExists(atPath: folder + "/state"), "check-config created the state folder")
     }
+
+    @Test("cert request, the CA signs, cert install, SIGHUP: the running gateway uses and reports the renewal")
+    func renewalWithoutRestart() async throws {
+        let files = try OnshiBed.terminalFiles()
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("kyukyu-renew-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        // This test's own copy of the terminal's files (the shared ones stay as they are).
+        let tls = state + "/terminal-tls"
+        try FileManager.default.createDirectory(atPath: tls, withIntermediateDirectories: true)
+        for path in [files.certificatePath, files.keyPath, files.trustRootsPath] {
+            try FileManager.default.copyItem(atPath: path, toPath: tls + "/" + (path as NSString).lastPathComponent)
+        }
+        let configuration = ["--onshi-tls-directory", tls, "--terminal-id", OnshiBed.device]
+        let gatewayBinary = try Commands.executable("kyukyu-gateway")
+        let gateway = try Commands.spawn(
+            gatewayBinary,
+            ["serve", "--state-directory", state + "/gateway", "--http-port", String(Self.port + 1)]
+                + ["--onshi-url", "https://127.0.0.1:9", "--log-destination", "stderr"] + configuration,
+            log: state + "/gateway.log",
+            environment: ProcessInfo.processInfo.environment.merging(
+                ["PCSCLITE_CSOCK_NAME": state + "/no-pcscd.comm"]
+            ) { $1 }
+        )
+        let log = { (try? String(contentsOfFile: state + "/gateway.log", encoding: .utf8)) ?? "" }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let expiry = { () async -> String? in
+            guard
+                let response = try? await client.execute(
+                    HTTPClientRequest(url: "http://127.0.0.1:\(Self.port + 1)/metrics"),
+                    timeout: .seconds(5)
+                ),
+                let body = try? await response.body.collect(upTo: 1 << 20)
+            else { return nil }
+            return String(buffer: body).split(separator: "\n").first {
+                $0.hasPrefix(#"kyukyu_certificate_expiry_timestamp_seconds{certificate="onshi-terminal"}"#)
+            }.map(String.init)
+        }
+        var before: String?
+        for _ in 0..<200 where before == nil {
+            before = await expiry()
+            if before == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let original = try #require(before, "the gateway never served /metrics: \(log())")
+
+        let request = try await Commands.run(gatewayBinary, ["cert", "request", "onshi"] + configuration)
+        #expect(request.status == 0, "\(request.stderr)")
+        #expect(request.stdout.hasPrefix("-----BEGIN CERTIFICATE REQUEST-----"))
+        try request.stdout.write(toFile: state + "/request.csr", atomically: true, encoding: .utf8)
+        let signed = try await Commands.run(
+            try Commands.executable("kyukyu-eligibility-sim"),
+            [
+                "issue-terminal-cert", "--csr", state + "/request.csr", "--out", state + "/issued.pem", "--tls-dir",
+                OnshiBed.tlsDirectory, "--days", "20",
+            ]
+        )
+        #expect(signed.status == 0, "\(signed.stderr)")
+        let install = try await Commands.run(
+            gatewayBinary,
+            ["cert", "install", "onshi", state + "/issued.pem"] + configuration
+        )
+        #expect(install.status == 0, "\(install.stderr)")
+        let status = try await Commands.run(gatewayBinary, ["cert", "status"] + configuration)
+        #expect(status.status == 1, "20 days left is within the 30-day warning: \(status.stdout)")
+        #expect(status.stdout.contains("EXPIRES SOON"))
+
+        // The running gateway: the old certificate until SIGHUP, the new one after, with no restart.
+        #expect(await expiry() == original)
+        kill(gateway.pid, SIGHUP)
+        var after: String?
+        for _ in 0..<200 {
+            after = await expiry()
+            if after != original { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(after != original, "the expiry did not change after SIGHUP: \(log())")
+        let value = after.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        #expect(abs(value - Date().addingTimeInterval(20 * 86_400).timeIntervalSince1970) < 86_400)
+        #expect(gateway.isRunning)
+        #expect(log().contains("certificate reloaded for the next connections"))
+        #expect(log().contains("a certificate expires soon"))
+        try await client.shutdown()
+        #expect(await Task.detached { gateway.stop() }.value == 0)
+    }
 }

@@ -144,6 +144,56 @@ struct RealPartsTests {
         return try await client.execute(request, timeout: .seconds(30))
     }
 
+    func backupAndRestore(state: String) async throws {
+        let executable = try Commands.executable("kyukyu-hospital")
+        let plain = state + "/backup-plain"
+        let backup = try await Commands.run(executable, ["backup", "--state-dir", state, "--out", plain])
+        #expect(backup.status == 0, "\(backup.stderr)")
+        #expect(backup.stdout.contains("backup of 2 document versions"), "\(backup.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: plain + "/keys"))
+        let refused = try await Commands.run(
+            executable,
+            ["restore", "--from", plain, "--state-dir", state + "/restored-1"]
+        )
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("made without its keys"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: state + "/restored-1/hospital.sqlite"))
+        let restored = try await Commands.run(
+            executable,
+            ["restore", "--from", plain, "--state-dir", state + "/restored-1", "--keys-from", state]
+        )
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(restored.stdout.contains("2 document versions decrypt"))
+
+        let withKeys = state + "/backup-keys"
+        #expect(
+            try await Commands.run(executable, ["backup", "--state-dir", state, "--out", withKeys, "--include-keys"])
+                .status == 0
+        )
+        let keyMode =
+            try FileManager.default.attributesOfItem(atPath: withKeys + "/keys/device-keyring.json")[.posixPermissions]
+            as? NSNumber
+        #expect(keyMode?.intValue == 0o600)
+        let again = try await Commands.run(
+            executable,
+            ["restore", "--from", withKeys, "--state-dir", state + "/restored-2"]
+        )
+        #expect(again.status == 0, "\(again.stderr)")
+        // Not over an existing state, and not from a damaged copy.
+        let over = try await Commands.run(executable, ["restore", "--from", withKeys, "--state-dir", state])
+        #expect(over.status != 0 && over.stderr.contains("not empty"), "\(over.stderr)")
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: withKeys + "/hospital.sqlite"))
+        try handle.seek(toOffset: 5000)
+        try handle.write(contentsOf: Data([0x42]))
+        try handle.close()
+        let damaged = try await Commands.run(
+            executable,
+            ["restore", "--from", withKeys, "--state-dir", state + "/restored-3"]
+        )
+        #expect(damaged.status != 0 && damaged.stderr.contains("does not match its manifest"), "\(damaged.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: state + "/restored-3"))
+    }
+
     @Test func intakeAcknowledgementRestartAndExports() async throws {
         let state = temporaryDirectory("kyukyu-hospital-it")
         defer { try? FileManager.default.removeItem(atPath: state) }
@@ -251,6 +301,10 @@ struct RealPartsTests {
             #expect(rejected.flatMap { Int($0.split(separator: " ").last ?? "") }.map { $0 >= 3 } == true)
             #expect(metrics.contains("kyukyu_receiver_pending_acknowledgements 2.0"))
             #expect(metrics.contains("kyukyu_receiver_ingest_duration_seconds_count"))
+
+            // A backup while it serves, and its restores: without the keys it is refused until they are given;
+            // with them every version decrypts; a damaged copy is refused before anything is written.
+            try await backupAndRestore(state: state)
 
             // The staff acknowledge; the device's stream carries it, and Last-Event-ID replays it.
             let stream = try await eventStream(ambulance, setup, lastEventID: nil)

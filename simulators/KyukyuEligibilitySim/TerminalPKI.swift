@@ -157,6 +157,36 @@ public struct TerminalPKI: Sendable {
         )
     }
 
+    /// Signs a terminal's certificate signing request (PEM): the CSR's own signature must verify and its subject's
+    /// common name must be a valid device ID; the certificate is for client authentication, valid `days` days, and
+    /// carries the CSR's public key (the terminal's key never leaves it). Returns the certificate followed by this
+    /// CA's certificate, as `kyukyu-gateway cert install` takes them.
+    public func signRequest(_ requestPEM: String, days: Int = 365) throws -> String {
+        let request = try CertificateSigningRequest(pemEncoded: requestPEM)
+        guard request.publicKey.isValidSignature(request.signature, for: request) else {
+            throw EligibilitySimError.invalidArgument("the signing request's signature does not verify")
+        }
+        let names = request.subject.flatMap { $0 }.filter { $0.type == .RDNAttributeType.commonName }
+            .map { String(describing: $0.value) }
+        guard names.count == 1, let deviceID = names.first, Self.isValidDeviceID(deviceID) else {
+            throw EligibilitySimError.invalidArgument(
+                "the request must name one device (CN: 1-64 of A-Z a-z 0-9 . _ -)"
+            )
+        }
+        let credentials = try self.issue(
+            subject: try DistinguishedName {
+                CountryName("JP")
+                OrganizationName("Kyukyu test terminal - SYNTHETIC")
+                CommonName(deviceID)
+            },
+            usage: .clientAuth,
+            alternativeNames: [],
+            validity: TimeInterval(days) * 86400,
+            publicKey: request.publicKey
+        )
+        return credentials.certificatePEM + (try self.caCertificatePEM)
+    }
+
     /// Writes `<deviceID>.cert.pem`, `<deviceID>.key.pem` and `ca.cert.pem` into `directory`; returns the paths.
     @discardableResult
     public func writeClientCertificate(deviceID: String, to directory: String, days: Int = 365) throws -> [String] {
@@ -192,14 +222,17 @@ public struct TerminalPKI: Sendable {
         return nil
     }
 
+    /// Issues a certificate for `publicKey` when given (the key stays with its owner: `keyPEM` is then empty),
+    /// else for a new key.
     private func issue(
         subject: DistinguishedName,
         usage: ExtendedKeyUsage.Usage,
         alternativeNames: [GeneralName],
-        validity: TimeInterval
+        validity: TimeInterval,
+        publicKey given: Certificate.PublicKey? = nil
     ) throws -> Credentials {
         let key = P256.Signing.PrivateKey()
-        let publicKey = Certificate.PublicKey(key.publicKey)
+        let publicKey = given ?? Certificate.PublicKey(key.publicKey)
         let now = Date()
         var extensions = try Certificate.Extensions {
             Critical(BasicConstraints.notCertificateAuthority)
@@ -224,7 +257,7 @@ public struct TerminalPKI: Sendable {
         )
         return Credentials(
             certificatePEM: try certificate.serializeAsPEM().pemString + "\n",
-            keyPEM: key.pemRepresentation + "\n"
+            keyPEM: given == nil ? key.pemRepresentation + "\n" : ""
         )
     }
 }

@@ -99,14 +99,21 @@ struct Serve: AsyncParsableCommand {
 struct IssueTerminalCert: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "issue-terminal-cert",
-        abstract: "Issue a terminal (client) certificate: writes DEVICE.cert.pem, DEVICE.key.pem and ca.cert.pem."
+        abstract: "Issue a terminal (client) certificate: writes DEVICE.cert.pem, DEVICE.key.pem and ca.cert.pem.",
+        discussion: """
+            With --csr, signs the terminal's own request instead (kyukyu-gateway cert request onshi), so that its key \
+            never leaves it, and writes the certificate followed by the CA's to --out (a file).
+            """
     )
 
-    @Option(help: "Device ID (the certificate's CN; 1-64 of A-Z a-z 0-9 . _ -).")
-    var device: String
+    @Option(help: "Device ID (the certificate's CN; 1-64 of A-Z a-z 0-9 . _ -). Not with --csr.")
+    var device: String?
 
-    @Option(help: "Folder to write into.")
+    @Option(help: "Folder to write into; with --csr, the file to write the certificates to.")
     var out: String
+
+    @Option(help: "A terminal's certificate signing request (PEM) to sign.")
+    var csr: String?
 
     @Option(help: "Folder of the terminal CA (made on first use).")
     var tlsDir = "state/eligibility-tls"
@@ -117,7 +124,15 @@ struct IssueTerminalCert: ParsableCommand {
     func run() throws {
         let logger = Logger(label: "kyukyu.eligibility-sim")
         let pki = try TerminalPKI.loadOrCreate(directory: self.tlsDir, logger: logger)
-        for path in try pki.writeClientCertificate(deviceID: self.device, to: self.out, days: self.days) {
+        if let csr {
+            guard device == nil else { throw ValidationError("--device comes from the request with --csr") }
+            let signed = try pki.signRequest(try String(contentsOfFile: csr, encoding: .utf8), days: self.days)
+            try signed.write(toFile: self.out, atomically: true, encoding: .utf8)
+            print(self.out)
+            return
+        }
+        guard let device else { throw ValidationError("--device or --csr is needed") }
+        for path in try pki.writeClientCertificate(deviceID: device, to: self.out, days: self.days) {
             print(path)
         }
     }

@@ -55,32 +55,37 @@ public typealias ReceiverTLSFiles = TerminalTLSFiles
 
 /// ``ReceiverDelivering`` over async-http-client with mutual TLS.
 public final class HTTPReceiverClient: ReceiverDelivering {
-    private let client: HTTPClient
+    private let clients: ReloadableHTTPClient
+    private var client: HTTPClient { clients.current }
     private let logger: Logger
     /// How long one POST may take, body included.
     let requestTimeout: TimeAmount
 
-    /// A client presenting `tls`'s certificate. Throws when the files cannot be loaded.
+    /// A client presenting `tls`'s certificate. Throws when the files cannot be loaded or do not match.
     public init(tls: ReceiverTLSFiles, requestTimeout: TimeAmount = .seconds(10), logger: Logger) throws {
-        var configuration = try tls.clientConfiguration()
-        configuration.shutdownTimeout = .milliseconds(100)
-        var pool = HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(60))
-        pool.retryConnectionEstablishment = false
-        let http = HTTPClient.Configuration(
-            tlsConfiguration: configuration,
-            redirectConfiguration: .disallow,
-            timeout: .init(connect: .seconds(5)),
-            connectionPool: pool,
-            decompression: .disabled
-        )
-        self.client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: http)
+        self.clients = try ReloadableHTTPClient(tls: tls) { configuration in
+            var pool = HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(60))
+            pool.retryConnectionEstablishment = false
+            return HTTPClient.Configuration(
+                tlsConfiguration: configuration,
+                redirectConfiguration: .disallow,
+                timeout: .init(connect: .seconds(5)),
+                connectionPool: pool,
+                decompression: .disabled
+            )
+        }
         self.requestTimeout = requestTimeout
         self.logger = logger
     }
 
+    /// Uses the device certificate and key as they are now on disk for the next connections (a renewal without
+    /// a restart); returns the certificate's `notAfter`, or throws and keeps the one in use.
+    @discardableResult
+    public func reloadTLS() throws -> Date { try clients.reload() }
+
     /// Closes the connections.
     public func shutdown() async {
-        try? await client.shutdown()
+        await clients.shutdown()
     }
 
     /// Posts one version of the document.
