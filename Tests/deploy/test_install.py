@@ -464,6 +464,16 @@ def test_watchdog_keeps_both_alive(box):
             f"{unit}: no WATCHDOG=1 after READY=1: {after}")
 
 
+def test_reload_keeps_the_gateway_running(box):
+    """`systemctl reload` (SIGHUP: renewed certificates) neither stops nor restarts the gateway."""
+    before = show(box, "kyukyu-gateway.service", "MainPID")["MainPID"]
+    box.sh("systemctl reload kyukyu-gateway.service", timeout=60)
+    time.sleep(3)
+    after = show(box, "kyukyu-gateway.service", "ActiveState", "MainPID", "NRestarts")
+    assert after == {"ActiveState": "active", "MainPID": before, "NRestarts": "0"}, (before, after)
+    assert http_get(f"http://127.0.0.1:{GATEWAY_PORT}/health/ready")[0] == 200
+
+
 def test_drill_units_start_and_connect(box):
     (ROOT / "etc/kyukyu/eligibility-sim.env").write_text(
         f"KYUKYU_SIM_ONSHI_PORT={ONSHI_PORT}\nKYUKYU_SIM_ADMIN_PORT={STUB_ADMIN_PORT}\n")
