@@ -471,6 +471,7 @@ def test_reload_keeps_the_gateway_running(box):
     time.sleep(3)
     after = show(box, "kyukyu-gateway.service", "ActiveState", "MainPID", "NRestarts")
     assert after == {"ActiveState": "active", "MainPID": before, "NRestarts": "0"}, (before, after)
+    assert "certificate reloaded" in own_log(box, "kyukyu-gateway.service", "kyukyu-gateway")  # SIGHUP reached it
     assert http_get(f"http://127.0.0.1:{GATEWAY_PORT}/health/ready")[0] == 200
 
 

@@ -48,8 +48,8 @@ def make_root(units):
     for name in EXECUTABLES:
         (bin_dir / name).write_text("#!/bin/sh\nexit 0\n")
         (bin_dir / name).chmod(0o755)
-    (VERIFY_ROOT / "usr/bin/kill").write_text("#!/bin/sh\nexit 0\n")  # ExecReload=/bin/kill -HUP $MAINPID
-    (VERIFY_ROOT / "usr/bin/kill").chmod(0o755)
+    (VERIFY_ROOT / "usr/bin/sh").write_text("#!/bin/sh\nexit 0\n")  # ExecReload=/bin/sh -c 'kill -HUP ...'
+    (VERIFY_ROOT / "usr/bin/sh").chmod(0o755)
     for name, text in units.items():
         (VERIFY_ROOT / "usr/lib/systemd/system" / name).write_text(text)
 
@@ -136,7 +136,7 @@ def test_gateway_unit_keeps_what_the_gateway_needs():
     assert values["Type"] == ["notify"] and values["NotifyAccess"] == ["main"] and values["WatchdogSec"] == ["30s"]
     assert values["Restart"] == ["on-failure"]
     assert values["ExecStartPre"] == ["/usr/lib/myna-kyukyu/bin/kyukyu-gateway check-config"]
-    assert values["ExecReload"] == ["/bin/kill -HUP $MAINPID"]  # certificate renewal without a restart
+    assert values["ExecReload"] == ["/bin/sh -c 'kill -HUP $$MAINPID'"]  # certificate renewal without a restart
     # pcscd's socket: wanted, ordered, and not hidden by any path setting.
     assert "pcscd.socket" in " ".join(values["Wants"]) and "pcscd.socket" in " ".join(values["After"])
     for key in ["InaccessiblePaths", "TemporaryFileSystem", "BindPaths", "RootDirectory", "RootImage", "PrivateNetwork"]:
