@@ -3,7 +3,7 @@ SWIFT ?= swift
 BIN_DIR = $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
 RELEASE_BIN_DIR = $(shell $(SWIFT) build -c release --show-bin-path 2>/dev/null)
 
-.PHONY: deps build test browser-test run browser-check bench drill lint format clean
+.PHONY: deps build test browser-test run browser-check bench drill lint format clean package deploy-check package-test
 
 deps:
 	@scripts/install-deps.sh
@@ -24,6 +24,8 @@ test: build
 	$(DRILL_REPORT_TESTS)
 	$(BROWSER_TESTS)
 	$(MAKE) --no-print-directory api-contract
+	$(DEPLOY_CHECKS)
+	$(PACKAGE_TESTS)
 
 ## The drill report's renderer (scripts/drill-report.py, matplotlib in state/fhir-venv) against synthetic reports.
 DRILL_REPORT_TESTS = KYUKYU_TOOLS_PYTHON=$(CURDIR)/state/fhir-venv/bin/python3 python3 -m pytest -p no:cacheprovider -q Tests/drill
@@ -54,6 +56,25 @@ fhir-test: build
 
 FHIR_DOCUMENTS = $(CURDIR)/state/fhir-documents
 FHIR_CHECK = state/fhir-venv/bin/python3 Tests/fhir/validate.py $(FHIR_DOCUMENTS)
+
+## Deployment (docs/operations.md). `make package`: the .debs (myna-kyukyu, myna-kyukyu-drill) in state/package/ from
+## PACKAGE_BIN_DIR (default: the release build, built first). `make deploy-check`: systemd-analyze verify and security
+## (exposure <= 2.0) on deploy/systemd, promtool on deploy/prometheus. `make package-test`: the packages (of the debug
+## build, as in `make test`) installed on a fresh debootstrapped Debian booted with systemd-nspawn, the units started
+## (Tests/deploy; needs root; the Debian tree is cached in state/deploy/).
+PACKAGE_BIN_DIR ?= $(RELEASE_BIN_DIR)
+PACKAGE_COMPRESS ?= xz
+PACKAGE_DIR = $(CURDIR)/state/package
+package: deps
+	@if [ "$(PACKAGE_BIN_DIR)" = "$(RELEASE_BIN_DIR)" ]; then $(SWIFT) build -c release; fi
+	PACKAGE_COMPRESS=$(PACKAGE_COMPRESS) scripts/package.sh $(PACKAGE_BIN_DIR) $(PACKAGE_DIR)
+deploy-check: deps
+	$(DEPLOY_CHECKS)
+package-test: build
+	$(PACKAGE_TESTS)
+DEPLOY_CHECKS = python3 -m pytest -p no:cacheprovider -q Tests/deploy/test_static.py
+PACKAGE_TESTS = PACKAGE_COMPRESS=zstd scripts/package.sh $(BIN_DIR) $(PACKAGE_DIR) \
+	&& KYUKYU_PACKAGE_DIR=$(PACKAGE_DIR) python3 -m pytest -p no:cacheprovider -rA -v Tests/deploy/test_install.py
 
 ## The product on this machine: a private pcscd, the card simulator with a synthetic patient, the onshi stub and
 ## the gateway with a demo crew (scripts/stack.sh); prints the tablet's URL and the sign-in, and a menu swaps what

@@ -14,6 +14,9 @@ packages=(
   chromium chromium-driver fonts-noto-cjk
   # The closed-loop peer of kyukyu-load (scripts/bench-load.py).
   wrk
+  # The Debian packages and their install test (scripts/package.sh, Tests/deploy): dpkg-shlibdeps, strip, the Swift
+  # runtime's RUNPATH, a fresh Debian tree booted by systemd-nspawn.
+  dpkg-dev binutils patchelf debootstrap systemd-container
 )
 # Pinned; each exists on PyPI (checked with `pip index versions`); pytest runs the browser tests (Tests/browser).
 # The API contract's own pins (Tests/api-contract/requirements.txt: schemathesis, the OpenAPI validator, PyYAML)
@@ -52,6 +55,29 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# promtool (Tests/deploy checks deploy/prometheus) comes with Debian's prometheus package, whose postinst would start
+# and enable a Prometheus server: a policy-rc.d (only if the machine has none; removed after) stops the start, and
+# the service is disabled so that it does not start at the next boot either. Only promtool is used.
+if ! dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q "install ok installed"; then
+  echo "installing: prometheus (for promtool; the server is not started or enabled)"
+  policy_made=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\n# scripts/install-deps.sh: no service starts while prometheus is installed\nexit 101\n' \
+      | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 0755 /usr/sbin/policy-rc.d
+    policy_made=1
+  fi
+  prometheus_status=0
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
+    || prometheus_status=$?
+  [ "$policy_made" = 0 ] || $SUDO rm -f /usr/sbin/policy-rc.d
+  [ "$prometheus_status" = 0 ] || exit "$prometheus_status"
+  $SUDO env DPKG_MAINTSCRIPT_PACKAGE=prometheus DPKG_MAINTSCRIPT_NAME=postinst \
+    deb-systemd-helper disable prometheus.service >/dev/null 2>&1 || true
+  if [ -d /run/systemd/system ]; then $SUDO systemctl stop prometheus.service 2>/dev/null || true; fi
 fi
 
 # Python packages: only those whose installed version differs from the pin.
