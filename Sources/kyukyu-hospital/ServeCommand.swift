@@ -135,10 +135,17 @@ struct StateOptions: ParsableArguments {
     func openStore() throws -> HospitalStore {
         var logger = Logger(label: "kyukyu.hospital")
         logger.logLevel = .warning
+        // The key file, or the unit's credential when run with it (systemd-run -p LoadCredentialEncrypted=…).
+        let keys: any DeviceKeyProvider
+        do {
+            keys = try DeviceKeySource.auto.provider(stateDirectory: stateDirectory, createIfMissing: true)
+        } catch {
+            throw CommandFailure("the documents' keyring: \((error as? VaultError)?.reason ?? "\(error)")")
+        }
         do {
             return try HospitalStore.open(
                 path: stateDirectory + "/" + HospitalStore.fileName,
-                keyProvider: KeyFileProvider(stateDirectory: stateDirectory),
+                keyProvider: keys,
                 logger: logger
             )
         } catch {
