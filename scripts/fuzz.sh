@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make fuzz: builds the libFuzzer harnesses (Tests/fuzz, a package of their own, with -sanitize=fuzzer,address)
-# and runs each for FUZZ_SECONDS from a copy of its committed corpus (docs/fuzzing.md). The working corpus, the
-# logs and any crash, leak or timeout input go to state/fuzz/<harness>/; the committed corpus is never written.
+# and runs each for FUZZ_SECONDS from a copy of its committed corpus (docs/fuzzing.md). The working corpus, each
+# run's log (fuzz.log is the latest) and any crash, leak or timeout input go to state/fuzz/<harness>/; the committed
+# corpus is never written.
 # Exits non-zero when a harness finds anything.
 #
 #   FUZZ_SECONDS=600 (each harness)   FUZZ_HARNESSES="fuzz-card-tlv fuzz-vpcd" (default: all)
@@ -63,16 +64,21 @@ for h in $HARNESSES; do
     [ -d "Tests/fuzz/regressions/$h" ] && regressions=("Tests/fuzz/regressions/$h")
     dict=()
     [ -f "Tests/fuzz/dictionaries/$h.dict" ] && dict=(-dict="Tests/fuzz/dictionaries/$h.dict")
-    echo "== $h: ${FUZZ_SECONDS}s, max_len $(max_len "$h"), log $dir/fuzz.log, from $(date -u +%FT%TZ)"
+    # Each run keeps its log (fuzz-<time>.log); fuzz.log points at the latest.
+    log="fuzz-$(date -u +%Y%m%dT%H%M%SZ).log"
+    ln -sfn "$log" "$dir/fuzz.log"
+    echo "== $h: ${FUZZ_SECONDS}s, max_len $(max_len "$h"), log $dir/$log, from $(date -u +%FT%TZ)"
+    touch "$dir/.run-start"
     set +e
     nice -n 10 "$BIN/$h" "$dir/corpus" "${regressions[@]}" "${dict[@]}" \
         -max_total_time="$FUZZ_SECONDS" -max_len="$(max_len "$h")" -timeout=10 -rss_limit_mb=2048 \
         -artifact_prefix="$dir/artifacts/" -print_final_stats=1 \
-        $(extra_flags "$h") ${FUZZ_ARGS:-} >"$dir/fuzz.log" 2>&1
+        $(extra_flags "$h") ${FUZZ_ARGS:-} >"$dir/$log" 2>&1
     rc=$?
     set -e
-    grep -E '^(#[0-9]+ +DONE|Done [0-9]+ runs)|stat::' "$dir/fuzz.log" | tail -8 || true
-    found=$(find "$dir/artifacts" -type f | wc -l)
+    grep -E '^(#[0-9]+ +DONE|Done [0-9]+ runs)|stat::' "$dir/$log" | tail -8 || true
+    # Only this run's findings count: an earlier run's stay in artifacts/ until someone removes them.
+    found=$(find "$dir/artifacts" -type f -newer "$dir/.run-start" | wc -l)
     if [ "$rc" -ne 0 ] || [ "$found" -ne 0 ]; then
         echo "!! $h: exit $rc, $found input(s) in $dir/artifacts" >&2
         status=1
