@@ -108,6 +108,13 @@ drill: deps
 	  state/fhir-venv/bin/python3 scripts/drill-report.py state/drill/$$s/report.json || status=$$?; \
 	done; exit $$status
 
+## libFuzzer harnesses of the parsers of hostile input (Tests/fuzz, built apart with -sanitize=fuzzer,address), each run
+## for FUZZ_SECONDS (default 600) from a copy of its committed corpus; state/fuzz/ keeps the working corpus, logs and
+## any crash input, and the target fails if a harness finds one (scripts/fuzz.sh, docs/fuzzing.md).
+.PHONY: fuzz
+fuzz:
+	FUZZ_SECONDS=$(or $(FUZZ_SECONDS),600) scripts/fuzz.sh
+
 lint:
 	$(SWIFT) format lint --strict -r Sources Tests simulators Package.swift
 

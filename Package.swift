@@ -29,6 +29,12 @@ let package = Package(
         .library(name: "KyukyuCard", targets: ["KyukyuCard"]),
         .library(name: "KyukyuVault", targets: ["KyukyuVault"]),
         .library(name: "KyukyuDomain", targets: ["KyukyuDomain"]),
+        // The parsers' modules, for the fuzzing harnesses (Tests/fuzz/Package.swift).
+        .library(name: "KyukyuOnshi", targets: ["KyukyuOnshi"]),
+        .library(name: "KyukyuFHIR", targets: ["KyukyuFHIR"]),
+        .library(name: "KyukyuReceiver", targets: ["KyukyuReceiver"]),
+        .library(name: "KyukyuGateway", targets: ["KyukyuGateway"]),
+        .library(name: "KyukyuCardSim", targets: ["KyukyuCardSim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -83,6 +89,7 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -35,8 +35,8 @@ public struct CardAttributes: Hashable, Sendable, Codable {
     /// The full name, family and given separated by an ideographic space as on the card.
     public var fullName: String { givenName.isEmpty ? familyName : familyName + "\u{3000}" + givenName }
 
-    /// The total length of the `FF 20` template from its first bytes (at least 5).
-    static func totalLength(header: [UInt8]) throws -> Int {
+    /// The total length of the `FF 20` template from its first bytes (at least 5): how many bytes of EF 0002 to read.
+    public static func totalLength(header: [UInt8]) throws -> Int {
         var reader = TLVReader(header)
         guard try reader.tag() == 0xFF20 else {
             throw CardError.malformedResponse("the attributes file does not start with the FF 20 template")
@@ -87,14 +87,18 @@ public struct CardAttributes: Hashable, Sendable, Codable {
     }
 }
 
-/// A reader of BER-TLV with one- or two-byte tags and short or long (`81`, `82`) lengths.
-struct TLVReader {
+/// A reader of BER-TLV with one- or two-byte tags and short or long (`81`, `82`) lengths, as the card's files
+/// hold them; every read past the end or in an unsupported form throws ``CardError`` (`malformedResponse`).
+public struct TLVReader {
     private let bytes: [UInt8]
-    private(set) var position = 0
+    /// How many bytes have been read.
+    public private(set) var position = 0
 
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    /// A reader at the start of `bytes`.
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
 
-    var atEnd: Bool { position >= bytes.count }
+    /// Whether every byte has been read.
+    public var atEnd: Bool { position >= bytes.count }
 
     private mutating func byte() throws -> UInt8 {
         guard position < bytes.count else {
@@ -104,13 +108,15 @@ struct TLVReader {
         return bytes[position]
     }
 
-    mutating func tag() throws -> UInt16 {
+    /// Reads a tag: one byte, or two when the first byte's low five bits are all set.
+    public mutating func tag() throws -> UInt16 {
         let first = try byte()
         if first & 0x1F == 0x1F { return UInt16(first) << 8 | UInt16(try byte()) }
         return UInt16(first)
     }
 
-    mutating func length() throws -> Int {
+    /// Reads a length: short form, or `81 xx`, or `82 xx xx`.
+    public mutating func length() throws -> Int {
         let first = try byte()
         switch first {
         case 0..<0x80: return Int(first)
@@ -120,7 +126,8 @@ struct TLVReader {
         }
     }
 
-    mutating func take(_ count: Int) throws -> [UInt8] {
+    /// Reads `count` bytes of value.
+    public mutating func take(_ count: Int) throws -> [UInt8] {
         guard count >= 0, position + count <= bytes.count else {
             throw CardError.malformedResponse("a TLV value runs past the end of the data")
         }

@@ -4,6 +4,7 @@ import KyukyuDomain
 import Logging
 import SwiftASN1
 import X509
+import _CryptoExtras
 
 /// What the crew's terminal learns from the user-authentication certificate.
 ///
@@ -43,6 +44,7 @@ public struct CertificateSummary: Hashable, Sendable, Codable {
     public init(der: [UInt8], tokenType: TokenType, now: Date = Date()) throws {
         let certificate: Certificate
         do {
+            try CertificateKeyCheck.refuseUnusableRSAKey(der)
             certificate = try Certificate(derEncoded: der)
         } catch {
             throw CardError.malformedResponse("the certificate on the card cannot be parsed")
@@ -77,6 +79,54 @@ public struct CertificateSummary: Hashable, Sendable, Codable {
         }
         lines.append("-----END CERTIFICATE-----")
         return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// A check of a certificate's RSA key before swift-certificates parses it.
+///
+/// swift-certificates hands an RSA key's PKCS#1 bytes to swift-crypto, and swift-crypto 3.12.3 frees the key twice
+/// when BoringSSL refuses them (a negative modulus or exponent, or one `RSA_check_key` refuses): a use-after-free
+/// that a hostile card reaches (found by fuzz-card-certificate, docs/fuzzing.md). So a certificate whose key is RSA
+/// must first give a key that BoringSSL takes through `_RSA.Signing.PublicKey(n:e:)`, which runs the same check and
+/// frees once. Anything else is left to swift-certificates.
+enum CertificateKeyCheck {
+    static let rsaEncryption: ASN1ObjectIdentifier = [1, 2, 840, 113549, 1, 1, 1]
+
+    /// Throws when the certificate's subject public key is RSA and BoringSSL would refuse it.
+    static func refuseUnusableRSAKey(_ der: [UInt8]) throws {
+        // The structure swift-certificates reads: Certificate → TBSCertificate → [0] version (optional), serial,
+        // signature, issuer, validity, subject, SubjectPublicKeyInfo. Where it differs, swift-certificates refuses
+        // the certificate before it reaches the key.
+        guard let root = try? DER.parse(der), case .constructed(let top) = root.content,
+            let tbs = top.first(where: { _ in true }), case .constructed(let tbsNodes) = tbs.content
+        else { return }
+        var fields = Array(tbsNodes)
+        if let first = fields.first, first.identifier.tagClass == .contextSpecific, first.identifier.tagNumber == 0 {
+            fields.removeFirst()
+        }
+        guard fields.count > 5, case .constructed(let spkiNodes) = fields[5].content else { return }
+        let spki = Array(spkiNodes)
+        guard spki.count == 2, case .constructed(let algorithm) = spki[0].content,
+            let oidNode = algorithm.first(where: { _ in true }),
+            (try? ASN1ObjectIdentifier(derEncoded: oidNode)) == rsaEncryption,
+            case .primitive(let bits) = spki[1].content, !bits.isEmpty,
+            let key = try? DER.parse(Array(bits.dropFirst())), case .constructed(let parts) = key.content
+        else { return }
+        let integers = Array(parts)
+        guard integers.count == 2, let n = try? ArraySlice<UInt8>(derEncoded: integers[0]),
+            let e = try? ArraySlice<UInt8>(derEncoded: integers[1])
+        else { return }
+        // From here swift-certificates would hand the key to swift-crypto.
+        for integer in integers {
+            guard case .primitive(let content) = integer.content, let top = content.first, top & 0x80 == 0 else {
+                throw CardError.malformedResponse("the certificate's RSA key is negative")
+            }
+        }
+        do {
+            _ = try _RSA.Signing.PublicKey(n: n, e: e)
+        } catch {
+            throw CardError.malformedResponse("the certificate's RSA key is not usable")
+        }
     }
 }
 

@@ -367,10 +367,10 @@ public enum DigestInfo {
     ]
 }
 
-/// Reads the length of a DER object from its first bytes.
-enum DERHeader {
+/// Reads the length of a DER object from its first bytes: how much of a certificate EF to read (the rest is filler).
+public enum DERHeader {
     /// The full length (header included) of the DER SEQUENCE starting with `header` (at least 4 bytes).
-    static func totalLength(_ header: [UInt8]) throws -> Int {
+    public static func totalLength(_ header: [UInt8]) throws -> Int {
         guard header.count >= 2, header[0] == 0x30 else {
             throw CardError.malformedResponse("the certificate file does not start with a DER SEQUENCE")
         }

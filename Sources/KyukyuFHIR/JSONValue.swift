@@ -1,13 +1,22 @@
 import Foundation
 
 /// Any JSON value, as the validator reads it: integers kept apart from decimals, object keys unique.
-enum JSONValue: Sendable {
+///
+/// `@_spi(Fuzzing)`: the receiver's harness (Tests/fuzz) compares the parser with Foundation's; not API.
+@_spi(Fuzzing) public enum JSONValue: Sendable {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// A number without fraction or exponent that fits 64 bits.
     case integer(Int64)
+    /// Any other (finite) number.
     case number(Double)
+    /// A string.
     case string(String)
+    /// An array.
     case array([JSONValue])
+    /// An object.
     case object(JSONObject)
 
     var string: String? { if case .string(let s) = self { s } else { nil } }
@@ -17,7 +26,7 @@ enum JSONValue: Sendable {
 
     /// Parses RFC 8259 JSON in UTF-8: one value, optional whitespace around it, at most ``maximumDepth`` levels
     /// of nesting, no duplicate keys in an object, strings valid UTF-8. Nil when the bytes are not that.
-    static func parse(_ data: Data) -> JSONValue? {
+    public static func parse(_ data: Data) -> JSONValue? {
         // UTF-8 is checked once for the whole body; a string is then decoded without a second check (an escape
         // only yields a valid scalar).
         guard String(validating: data, as: UTF8.self) != nil else { return nil }
@@ -34,9 +43,9 @@ enum JSONValue: Sendable {
 }
 
 /// A JSON object's members in document order. FHIR objects are small, so a linear search beats hashing.
-struct JSONObject: Sendable, Sequence {
+@_spi(Fuzzing) public struct JSONObject: Sendable, Sequence {
     /// The members, in one array (one allocation per object).
-    private(set) var members: [(key: String, value: JSONValue)] = []
+    public private(set) var members: [(key: String, value: JSONValue)] = []
     /// Key → position, built once an object grows past ``linearLimit`` keys (so a hostile object with many keys
     /// costs linear time, not quadratic).
     private var positions: [String: Int]?
@@ -68,7 +77,8 @@ struct JSONObject: Sendable, Sequence {
         return true
     }
 
-    func makeIterator() -> IndexingIterator<[(key: String, value: JSONValue)]> { members.makeIterator() }
+    /// The members, in document order.
+    public func makeIterator() -> IndexingIterator<[(key: String, value: JSONValue)]> { members.makeIterator() }
 }
 
 /// A recursive-descent JSON parser over bytes (faster than decoding an enum with JSONDecoder, and strict).

@@ -9,6 +9,7 @@ public struct OnshiXMLError: Error, Hashable, Sendable, CustomStringConvertible 
         case truncated
         case malformed
         case forbiddenDeclaration
+        case forbiddenProcessingInstruction
         case notUTF8(reason: String)
         case wrongRoot(expected: String, found: String)
         case missingElement(path: String)
@@ -46,6 +47,12 @@ public struct OnshiXMLError: Error, Hashable, Sendable, CustomStringConvertible 
     /// The document has a DOCTYPE or an entity declaration; both are refused before parsing.
     public static func forbiddenDeclaration(file: String = #fileID, line: UInt = #line) -> Self {
         Self(.forbiddenDeclaration, file: file, line: line)
+    }
+
+    /// The document has a processing instruction (`<?target data?>`) other than its XML declaration; refused before
+    /// parsing (FoundationXML's parser faults on one without data, and onshi messages carry none).
+    public static func forbiddenProcessingInstruction(file: String = #fileID, line: UInt = #line) -> Self {
+        Self(.forbiddenProcessingInstruction, file: file, line: line)
     }
 
     /// The document is not plain UTF-8: a byte-order mark, a NUL byte, an invalid UTF-8 sequence, or an encoding
@@ -125,15 +132,15 @@ public struct OnshiXMLError: Error, Hashable, Sendable, CustomStringConvertible 
         }
     }
 
-    /// A short machine-readable kind: `truncated`, `malformed`, `forbidden-declaration`, `not-utf8`, `wrong-root`,
-    /// `missing`,
-    /// `duplicate`, `unexpected`, `missing-attribute`, `invalid-value`, `too-large`, `too-deep`,
+    /// A short machine-readable kind: `truncated`, `malformed`, `forbidden-declaration`,
+    /// `forbidden-processing-instruction`, `not-utf8`, `wrong-root`, `missing`, `duplicate`, `unexpected`, `missing-attribute`, `invalid-value`, `too-large`, `too-deep`,
     /// `too-many-elements`.
     public var kind: String {
         switch self.code {
         case .truncated: "truncated"
         case .malformed: "malformed"
         case .forbiddenDeclaration: "forbidden-declaration"
+        case .forbiddenProcessingInstruction: "forbidden-processing-instruction"
         case .notUTF8: "not-utf8"
         case .wrongRoot: "wrong-root"
         case .missingElement: "missing"
@@ -160,6 +167,7 @@ public struct OnshiXMLError: Error, Hashable, Sendable, CustomStringConvertible 
         case .truncated: what = "truncated XML: the document ends before its root element closes"
         case .malformed: what = "malformed XML"
         case .forbiddenDeclaration: what = "DOCTYPE and entity declarations are not accepted"
+        case .forbiddenProcessingInstruction: what = "processing instructions are not accepted"
         case .notUTF8(let reason): what = "only UTF-8 documents are accepted: \(reason)"
         case .wrongRoot(let expected, let found): what = "wrong root element \(found), expected \(expected)"
         case .missingElement(let path): what = "\(path) missing"

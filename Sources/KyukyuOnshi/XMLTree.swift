@@ -45,6 +45,7 @@ enum XMLTreeParser {
         guard bytes.count <= limits.maxBytes else { throw .tooLarge(limit: limits.maxBytes) }
         try requireUTF8(bytes)
         if containsDeclaration(bytes) { throw .forbiddenDeclaration() }
+        if containsProcessingInstruction(bytes) { throw .forbiddenProcessingInstruction() }
         let delegate = TreeBuilder(limits: limits)
         // The parser reads the caller's bytes in place: no second copy of a body of several megabytes.
         let ok = bytes.withUnsafeBytes { raw -> Bool in
@@ -205,6 +206,27 @@ enum XMLTreeParser {
     }
 
     static func isXMLSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 }
+
+    /// `<?` anywhere but in the XML declaration at the start (`<?xml` and a space, after optional white space).
+    ///
+    /// FoundationXML's `XMLParser` passes libxml2's data of a processing instruction to `strlen`, and libxml2 gives
+    /// NULL for one without data (`<?x?>`): the process faults (found by fuzz-onshi-xml, docs/fuzzing.md). Onshi
+    /// messages carry no processing instruction, and their text escapes `<`, so `<?` is refused wherever it is.
+    static func containsProcessingInstruction(_ bytes: [UInt8]) -> Bool {
+        var allowed: Int?
+        if let first = bytes.firstIndex(where: { !isXMLSpace($0) }), bytes[first...].starts(with: Array("<?xml".utf8)),
+            first + 5 < bytes.count, isXMLSpace(bytes[first + 5])
+        {
+            allowed = first
+        }
+        return bytes.withUnsafeBufferPointer { buffer in
+            guard buffer.count >= 2 else { return false }
+            for i in 0..<(buffer.count - 1) where buffer[i] == 0x3C && buffer[i + 1] == 0x3F && i != allowed {
+                return true
+            }
+            return false
+        }
+    }
 
     /// `<!` followed by a letter (DOCTYPE, ENTITY, ELEMENT, ATTLIST, NOTATION) anywhere in the bytes.
     static func containsDeclaration(_ bytes: [UInt8]) -> Bool {

@@ -34,7 +34,12 @@ enum RequestBody {
                 detail: "the body is larger than \(context.maxUploadSize) bytes"
             )
         }
-        let data = Data(buffer.readableBytesView)
+        return try Self.object(Data(buffer.readableBytesView), allowed: allowed)
+    }
+
+    /// Decodes a collected body as one JSON object with only `allowed` keys (``object(_:context:allowed:mediaTypes:)``
+    /// once the media type and size are checked).
+    static func object(_ data: Data, allowed: Set<String>) throws -> [String: JSONValue] {
         let parsed: JSONValue
         do {
             parsed = try JSONDecoder().decode(JSONValue.self, from: data)

@@ -1,0 +1,3 @@
+import FuzzSupport
+
+runLibFuzzer { fuzz($0, $1) }
