@@ -146,11 +146,14 @@ def test_gateway_unit_keeps_what_the_gateway_needs():
     assert values["RestrictAddressFamilies"] == ["AF_UNIX AF_INET AF_INET6"]
 
 
-def test_hospital_unit_has_no_credential():
-    """kyukyu-hospital reads its keyring only from its key file; a credential would set $CREDENTIALS_DIRECTORY, under
-    which the key file is never created (docs/operations.md, "The receiver's keys")."""
-    keys = [key for key, _ in directives((UNITS_DIR / "kyukyu-hospital.service").read_text())]
-    assert not [k for k in keys if k.startswith(("LoadCredential", "SetCredential", "ImportCredential"))]
+def test_hospital_unit_takes_its_keyring_as_a_credential():
+    """kyukyu-hospital's documents' keyring comes only from the credential kyukyu-device-keyring (keys.source =
+    credential), loaded encrypted, as the gateway's vault keyring does (docs/operations.md, "The receiver's keys")."""
+    pairs = directives((UNITS_DIR / "kyukyu-hospital.service").read_text())
+    credentials = [value for key, value in pairs if key == "LoadCredentialEncrypted"]
+    assert credentials == ["kyukyu-device-keyring:/etc/credstore.encrypted/kyukyu-hospital-keyring"], credentials
+    assert not [key for key, _ in pairs if key in ("LoadCredential", "SetCredential", "ImportCredential")]
+    assert ("Environment", "KYUKYU_HOSPITAL_KEYS_SOURCE=credential") in pairs
 
 
 # MARK: - Prometheus
