@@ -142,16 +142,19 @@ struct OperationsProcessTests {
         }
         let configuration = ["--onshi-tls-directory", tls, "--terminal-id", OnshiBed.device]
         let gatewayBinary = try Commands.executable("kyukyu-gateway")
+        let notifications = try DatagramSink()
         let gateway = try Commands.spawn(
             gatewayBinary,
             ["serve", "--state-directory", state + "/gateway", "--http-port", String(Self.port + 1)]
                 + ["--onshi-url", "https://127.0.0.1:9", "--log-destination", "stderr"] + configuration,
             log: state + "/gateway.log",
             environment: ProcessInfo.processInfo.environment.merging(
-                ["PCSCLITE_CSOCK_NAME": state + "/no-pcscd.comm"]
+                ["PCSCLITE_CSOCK_NAME": state + "/no-pcscd.comm", "NOTIFY_SOCKET": notifications.path]
             ) { $1 }
         )
         let log = { (try? String(contentsOfFile: state + "/gateway.log", encoding: .utf8)) ?? "" }
+        // Listening once it says READY=1 (an event with the sink's time limit, no polling).
+        #expect(next(notifications)?.hasPrefix("READY=1") == true, "\(log())")
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         let expiry = { () async -> String? in
             guard
@@ -165,12 +168,7 @@ struct OperationsProcessTests {
                 $0.hasPrefix(#"kyukyu_certificate_expiry_timestamp_seconds{certificate="onshi-terminal"}"#)
             }.map(String.init)
         }
-        var before: String?
-        for _ in 0..<200 where before == nil {
-            before = await expiry()
-            if before == nil { try await Task.sleep(for: .milliseconds(50)) }
-        }
-        let original = try #require(before, "the gateway never served /metrics: \(log())")
+        let original = try #require(await expiry(), "the gateway did not serve /metrics: \(log())")
 
         let request = try await Commands.run(gatewayBinary, ["cert", "request", "onshi"] + configuration)
         #expect(request.status == 0, "\(request.stderr)")
