@@ -329,7 +329,6 @@ public struct Gateway: Sendable {
                 CertificateReloadService(
                     reloaders: reloaders,
                     expiry: expiry,
-                    signals: nil,
                     logger: logger
                 ),
             ] + extraServices

@@ -160,25 +160,12 @@ public struct CertificateExpiryService: Service {
 struct CertificateReloadService: Service {
     let reloaders: [(name: String, reload: @Sendable () throws -> Date)]
     let expiry: CertificateExpiryService
-    let signals: AsyncStream<Void>?
     let logger: Logger
 
     func run() async throws {
-        let signals: AsyncStream<Void>
-        if let given = self.signals {
-            signals = given
-        } else {
-            let (stream, continuation) = AsyncStream.makeStream(of: Void.self)
-            let sequence = await UnixSignalsSequence(trapping: .sighup)
-            let forward = Task {
-                for await _ in sequence { continuation.yield() }
-                continuation.finish()
-            }
-            continuation.onTermination = { _ in forward.cancel() }
-            signals = stream
-        }
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         await cancelWhenGracefulShutdown {
-            for await _ in signals {
+            for await _ in hangups {
                 reloadAll()
             }
         }
