@@ -57,28 +57,40 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# promtool (Tests/deploy checks deploy/prometheus) comes with Debian's prometheus package, whose postinst would start
-# and enable a Prometheus server: a policy-rc.d (only if the machine has none; removed after) stops the start, and
-# the service is disabled so that it does not start at the next boot either. Only promtool is used.
-if ! dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q "install ok installed"; then
-  echo "installing: prometheus (for promtool; the server is not started or enabled)"
-  policy_made=0
+# Debian packages whose postinst would start (and enable) a server the tests do not want running: a policy-rc.d (only
+# if the machine has none; removed after) stops the start, and the service is disabled so that it does not start at
+# the next boot either.
+# - promtool (Tests/deploy checks deploy/prometheus) comes with Debian's prometheus package; only promtool is used.
+# - PostgreSQL (the region's hub, issue 12): the tests start their own private server on a new cluster
+#   (KyukyuTestbed's PostgresServer: a Unix socket in its folder and a port on 127.0.0.1) and stop it after, so no
+#   "main" cluster is made and no system server runs.
+install_without_service() {
+  local package="$1" service="$2"
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" && return 0
+  echo "installing: $package (the server is not started or enabled)"
+  local policy_made=0 status=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\n# scripts/install-deps.sh: no service starts while prometheus is installed\nexit 101\n' \
+    printf '#!/bin/sh\n# scripts/install-deps.sh: no service starts while %s is installed\nexit 101\n' "$package" \
       | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
     $SUDO chmod 0755 /usr/sbin/policy-rc.d
     policy_made=1
   fi
-  prometheus_status=0
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
-    || prometheus_status=$?
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$package" >/dev/null \
+    || status=$?
   [ "$policy_made" = 0 ] || $SUDO rm -f /usr/sbin/policy-rc.d
-  [ "$prometheus_status" = 0 ] || exit "$prometheus_status"
-  $SUDO env DPKG_MAINTSCRIPT_PACKAGE=prometheus DPKG_MAINTSCRIPT_NAME=postinst \
-    deb-systemd-helper disable prometheus.service >/dev/null 2>&1 || true
-  if [ -d /run/systemd/system ]; then $SUDO systemctl stop prometheus.service 2>/dev/null || true; fi
+  [ "$status" = 0 ] || exit "$status"
+  $SUDO env DPKG_MAINTSCRIPT_PACKAGE="$package" DPKG_MAINTSCRIPT_NAME=postinst \
+    deb-systemd-helper disable "$service" >/dev/null 2>&1 || true
+  if [ -d /run/systemd/system ]; then $SUDO systemctl stop "$service" 2>/dev/null || true; fi
+}
+install_without_service prometheus prometheus.service
+if ! dpkg-query -W -f='${Status}' postgresql 2>/dev/null | grep -q "install ok installed"; then
+  $SUDO mkdir -p /etc/postgresql-common/createcluster.d
+  printf '# scripts/install-deps.sh: the tests make their own clusters\ncreate_main_cluster = false\n' \
+    | $SUDO tee /etc/postgresql-common/createcluster.d/kyukyu.conf >/dev/null
 fi
+install_without_service postgresql postgresql.service
 
 # Python packages: only those whose installed version differs from the pin.
 python_missing=()

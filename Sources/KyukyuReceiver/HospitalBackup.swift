@@ -1,6 +1,7 @@
 import Crypto
 public import Foundation
 internal import GRDB
+public import KyukyuDomain
 import KyukyuVault
 import Logging
 
@@ -124,7 +125,8 @@ public enum HospitalBackup {
         from source: String,
         stateDirectory: String,
         tlsDirectory: String,
-        keysDirectory: String?
+        keysDirectory: String?,
+        hospital: HospitalCode? = nil
     ) async throws(ReceiverError) -> Int {
         let manifest: Manifest
         do {
@@ -196,12 +198,13 @@ public enum HospitalBackup {
         do {
             let store = try HospitalStore.open(
                 path: stateDirectory + "/" + HospitalStore.fileName,
+                hospital: hospital,
                 keyProvider: KeyFileProvider(stateDirectory: stateDirectory),
                 logger: Logger(label: "kyukyu.hospital.restore") { _ in SwiftLogNoOpLogHandler() }
             )
             var count = 0
             try await store.forEachDocument { _, _ in count += 1 }
-            try store.close()
+            try await store.close()
             guard count == manifest.documentVersions else {
                 throw ReceiverError.storage(
                     "\(count) document versions decrypted, the backup holds \(manifest.documentVersions)"

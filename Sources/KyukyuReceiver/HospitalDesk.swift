@@ -61,8 +61,8 @@ actor EventHub {
 /// The receiver's work, without HTTP: intake, status changes, and the event streams. The HTTP API and the tests
 /// call it.
 public final class HospitalDesk: Sendable {
-    /// This hospital.
-    public let hospital: HospitalCode
+    /// The hospitals this receiver serves (its tenants): one for a hospital's own receiver, many for a region's hub.
+    public let hospitals: [HospitalCode]
     /// The store.
     public let store: HospitalStore
     let validator: any HandoffDocumentValidating
@@ -79,7 +79,7 @@ public final class HospitalDesk: Sendable {
     /// Assembles the desk.
     ///
     /// - Parameters:
-    ///   - hospital: This hospital's code; documents for another are refused (422).
+    ///   - hospitals: The hospitals served (at least one); documents for another are refused (422).
     ///   - store: The opened store.
     ///   - validator: Checks documents and reads their identity (``StructuralHandoffValidator`` or the real one).
     ///   - clock: The keep-alive clock of the event streams (a test clock in tests).
@@ -90,7 +90,7 @@ public final class HospitalDesk: Sendable {
     ///     (`kyukyu_receiver_pending_acknowledgements`); the process's swift-metrics backend by default.
     ///   - logger: Logs at info and below; never patient data.
     public init(
-        hospital: HospitalCode,
+        hospitals: [HospitalCode],
         store: HospitalStore,
         validator: any HandoffDocumentValidating,
         clock: any Clock<Duration> = ContinuousClock(),
@@ -100,7 +100,8 @@ public final class HospitalDesk: Sendable {
         logger: Logger
     ) {
         self.metrics = metrics
-        self.hospital = hospital
+        precondition(!hospitals.isEmpty, "a receiver serves at least one hospital")
+        self.hospitals = hospitals
         self.store = store
         self.validator = validator
         self.clock = clock
@@ -182,7 +183,7 @@ public final class HospitalDesk: Sendable {
     /// Counts the sets the staff have not acknowledged yet (sent or received, nothing since), into
     /// `kyukyu_receiver_pending_acknowledgements`; done when `/metrics` is scraped, so the gauge is fresh then.
     func recordPendingAcknowledgements() async {
-        guard let open = try? await store.openSets() else { return }
+        guard let open = try? await store.openSets(at: nil) else { return }
         Gauge(label: "kyukyu_receiver_pending_acknowledgements", factory: metrics)
             .record(open.filter { $0.status == .received || $0.status == .sent }.count)
     }
@@ -209,7 +210,7 @@ public final class HospitalDesk: Sendable {
         guard info.senderDevice == device else {
             throw .forbidden("the document's sender device is not the client certificate's")
         }
-        guard info.destination == hospital else { throw .wrongDestination }
+        guard hospitals.contains(info.destination) else { throw .wrongDestination }
         let outcome: IntakeOutcome
         do {
             outcome = try await store.intake(info, body: body, device: device, at: now())
@@ -232,21 +233,26 @@ public final class HospitalDesk: Sendable {
 
     // MARK: - Status changes
 
-    /// Staff acknowledge a patient.
-    public func acknowledge(_ set: UUID) async throws(ReceiverError) -> DocumentSetSummary {
-        try await change(set, to: .acknowledged, reason: nil, note: nil, by: .staff)
+    /// `hospital`'s staff acknowledge a patient.
+    public func acknowledge(_ set: UUID, at hospital: HospitalCode) async throws(ReceiverError) -> DocumentSetSummary {
+        try await change(set, at: hospital, to: .acknowledged, reason: nil, note: nil, by: .staff)
     }
 
-    /// Staff divert an ambulance, with a reason (and a note, required for `other`, at most 200 characters).
-    public func divert(_ set: UUID, reason: DivertReason, note: String?) async throws(ReceiverError)
-        -> DocumentSetSummary
-    {
+    /// `hospital`'s staff divert an ambulance, with a reason (and a note, required for `other`, at most 200
+    /// characters).
+    public func divert(
+        _ set: UUID,
+        at hospital: HospitalCode,
+        reason: DivertReason,
+        note: String?
+    ) async throws(ReceiverError) -> DocumentSetSummary {
         let note = note?.trimmingCharacters(in: .whitespacesAndNewlines)
         if reason == .other, note?.isEmpty ?? true {
             throw .invalidInput("note: a note is required when the reason is other")
         }
         return try await change(
             set,
+            at: hospital,
             to: .diverted,
             reason: reason.rawValue,
             note: note?.isEmpty == true ? nil : note,
@@ -254,20 +260,32 @@ public final class HospitalDesk: Sendable {
         )
     }
 
-    /// Staff mark the patient arrived (handover complete).
-    public func arrived(_ set: UUID) async throws(ReceiverError) -> DocumentSetSummary {
-        try await change(set, to: .arrived, reason: nil, note: nil, by: .staff)
+    /// `hospital`'s staff mark the patient arrived (handover complete).
+    public func arrived(_ set: UUID, at hospital: HospitalCode) async throws(ReceiverError) -> DocumentSetSummary {
+        try await change(set, at: hospital, to: .arrived, reason: nil, note: nil, by: .staff)
     }
 
-    /// The device withdraws its set.
-    public func withdraw(_ set: UUID, reason: WithdrawReason, device: String) async throws(ReceiverError)
-        -> DocumentSetSummary
-    {
-        try await change(set, to: .withdrawn, reason: reason.rawValue, note: nil, by: .device(device))
+    /// The device withdraws its set from `hospital` (which may be left out when the set is at one hospital only).
+    public func withdraw(
+        _ set: UUID,
+        from hospital: HospitalCode?,
+        reason: WithdrawReason,
+        device: String
+    ) async throws(ReceiverError) -> DocumentSetSummary {
+        if let hospital, !hospitals.contains(hospital) { throw .notFound("no such document set") }
+        return try await change(
+            set,
+            at: hospital,
+            to: .withdrawn,
+            reason: reason.rawValue,
+            note: nil,
+            by: .device(device)
+        )
     }
 
     private func change(
         _ set: UUID,
+        at hospital: HospitalCode?,
         to status: HandoffStatus,
         reason: String?,
         note: String?,
@@ -275,6 +293,7 @@ public final class HospitalDesk: Sendable {
     ) async throws(ReceiverError) -> DocumentSetSummary {
         let (summary, event) = try await store.transition(
             set,
+            at: hospital,
             to: status,
             reason: reason,
             note: note,
@@ -294,7 +313,7 @@ public final class HospitalDesk: Sendable {
     func frame(_ event: HandoffEvent, board: Bool) -> String {
         let data =
             (try? JSONSerialization.data(
-                withJSONObject: event.json(hospital: hospital, board: board),
+                withJSONObject: event.json(board: board),
                 options: [.sortedKeys, .withoutEscapingSlashes]
             )) ?? Data("{}".utf8)
         return
@@ -320,14 +339,19 @@ public final class HospitalDesk: Sendable {
         )
     }
 
-    /// Runs the board's event stream (every device's events; ids are the board's own), as ``runDeviceStream``.
-    public func runBoardStream(lastEventID: Int64?, emit: @escaping @Sendable (String) async throws -> Void) async {
+    /// Runs `hospital`'s board stream (every device's events there; ids are the board's own), as
+    /// ``runDeviceStream``.
+    public func runBoardStream(
+        hospital: HospitalCode,
+        lastEventID: Int64?,
+        emit: @escaping @Sendable (String) async throws -> Void
+    ) async {
         await run(
             replay: { () async throws(ReceiverError) in
                 guard let lastEventID else { return [] }
-                return try await self.store.boardEvents(after: lastEventID)
+                return try await self.store.boardEvents(hospital: hospital, after: lastEventID)
             },
-            position: { $0.id },
+            position: { $0.hospital == hospital ? $0.id : nil },
             start: lastEventID ?? Int64.max,
             board: true,
             emit: emit
@@ -394,4 +418,10 @@ public final class HospitalDesk: Sendable {
 
     /// Ends every open stream (shutdown).
     public func finishStreams() async { await hub.finishAll() }
+
+    /// Runs the store's engine, publishing to this instance's streams the events other instances commit (a region's
+    /// hub on PostgreSQL: `LISTEN`/`NOTIFY`); returns when cancelled.
+    public func runStore() async throws {
+        try await store.run { event in await self.hub.publish(event) }
+    }
 }

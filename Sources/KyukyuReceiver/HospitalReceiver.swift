@@ -28,13 +28,17 @@ public struct HospitalSettings: Sendable {
     }
 }
 
-/// The store as a service: it runs until shutdown, then ends the open event streams and truncates the WAL.
+/// The store as a service: it runs the engine (PostgreSQL's listener) until shutdown, then ends the open event
+/// streams and truncates SQLite's WAL.
 struct StoreService: Service {
     let desk: HospitalDesk
     let logger: Logger
 
     func run() async throws {
+        // PostgreSQL: the listener for other instances' events, until the group shuts down; SQLite: nothing.
+        async let listening: Void = cancelWhenGracefulShutdown { try await desk.runStore() }
         try? await gracefulShutdown()
+        _ = try? await listening
         await desk.finishStreams()
         await desk.store.checkpoint()
         logger.info("receiver store checkpointed")

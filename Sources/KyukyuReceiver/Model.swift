@@ -12,8 +12,10 @@ extension HandoffStatus {
 
 /// One status change of a document set, as stored and streamed.
 public struct HandoffEvent: Sendable, Hashable {
-    /// The board stream's id: increasing over every device.
+    /// The board stream's id: the event's position among its hospital's events (every device's), increasing.
     public var id: Int64
+    /// The hospital whose board it is on (the set's destination).
+    public var hospital: HospitalCode
     /// The device whose document set it is.
     public var device: String
     /// The device stream's id: increasing per device.
@@ -34,6 +36,7 @@ public struct HandoffEvent: Sendable, Hashable {
     /// Makes an event.
     public init(
         id: Int64,
+        hospital: HospitalCode,
         device: String,
         sequence: Int64,
         documentSet: UUID,
@@ -44,6 +47,7 @@ public struct HandoffEvent: Sendable, Hashable {
         at: Date
     ) {
         self.id = id
+        self.hospital = hospital
         self.device = device
         self.sequence = sequence
         self.documentSet = documentSet
@@ -59,7 +63,7 @@ public struct HandoffEvent: Sendable, Hashable {
 
     /// The event's JSON object for the device stream (`documentSet`, `version`, `hospital`, `status`, `reason`,
     /// `note`, `at`); the board's adds `device` and `sequence`.
-    public func json(hospital: HospitalCode, board: Bool) -> [String: Any] {
+    public func json(board: Bool) -> [String: Any] {
         var object: [String: Any] = [
             "documentSet": documentSetURN,
             "version": version,
@@ -81,6 +85,8 @@ public struct HandoffEvent: Sendable, Hashable {
 public struct StoredVersion: Sendable, Hashable {
     /// The document set.
     public var documentSet: UUID
+    /// The hospital it was sent to.
+    public var hospital: HospitalCode
     /// The version number.
     public var version: Int
     /// `Bundle.identifier.value`, the idempotency key.
@@ -101,6 +107,8 @@ public struct StoredVersion: Sendable, Hashable {
 public struct DocumentSetSummary: Sendable, Hashable {
     /// The set.
     public var documentSet: UUID
+    /// The hospital it was sent to (a set goes to another hospital after a divert: one summary at each).
+    public var hospital: HospitalCode
     /// The device that sends it.
     public var device: String
     /// Its status here.

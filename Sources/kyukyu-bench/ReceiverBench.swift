@@ -162,6 +162,7 @@ struct ReceiverBenchmark {
         do {
             let store = try HospitalStore.open(
                 path: hospitalState + "/" + HospitalStore.fileName,
+                hospital: Self.hospital,
                 keyProvider: KeyFileProvider(stateDirectory: hospitalState),
                 logger: logger
             )
@@ -332,6 +333,7 @@ struct ReceiverBenchmark {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let store = try HospitalStore.open(
             path: directory + "/" + HospitalStore.fileName,
+            hospital: hospital,
             keyProvider: KeyFileProvider(stateDirectory: directory),
             commitBatch: commitBatch,
             logger: logger
@@ -339,7 +341,7 @@ struct ReceiverBenchmark {
         for index in perAmbulance.indices {
             try await store.registerDevice(String(format: "BENCH-AMB-%03d", index + 1))
         }
-        let desk = HospitalDesk(hospital: hospital, store: store, validator: FHIRHandoffValidator(), logger: logger)
+        let desk = HospitalDesk(hospitals: [hospital], store: store, validator: FHIRHandoffValidator(), logger: logger)
         let start = ContinuousClock.now
         if concurrent {
             try await withThrowingTaskGroup(of: Void.self) { group in

@@ -69,10 +69,11 @@ struct RestoreCommand: AsyncParsableCommand {
                 from: from,
                 stateDirectory: state.stateDirectory,
                 tlsDirectory: state.tlsDirectory ?? state.stateDirectory + "/pki",
-                keysDirectory: keysFrom
+                keysDirectory: keysFrom,
+                hospital: try state.hospitalCode()
             )
             print("restored into \(state.stateDirectory): \(count) document versions decrypt")
-        } catch {
+        } catch let error as ReceiverError {
             throw CommandFailure(error.reason)
         }
     }

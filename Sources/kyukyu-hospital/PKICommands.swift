@@ -19,10 +19,11 @@ struct CACommand: AsyncParsableCommand {
             discussion: "Keys are written with mode 0600. An existing CA is never replaced."
         )
 
+        /// `--hospital`: this hospital's 10-digit medical institution code, named in the CA's subject.
         @OptionGroup var state: StateOptions
 
-        @Option(help: "This hospital's 10-digit medical institution code (named in the CA's subject).")
-        var hospital = "1312345678"
+        /// The CA's hospital: `--hospital`, or the demo hospital's code.
+        var hospital: String { state.hospital ?? "1312345678" }
 
         @Option(
             name: .customLong("server-name"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KyukyuCrew
+import KyukyuDomain
 import KyukyuOperations
 import KyukyuReceiver
 import KyukyuVault
@@ -49,6 +50,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             let store = try HospitalStore.open(
                 path: configuration.databasePath,
+                hospital: configuration.hospital,
                 keyProvider: try Self.keyProvider(configuration),
                 logger: logger
             )
@@ -65,7 +67,7 @@ struct ServeCommand: AsyncParsableCommand {
                 logger: logger
             )
             let desk = HospitalDesk(
-                hospital: configuration.hospital,
+                hospitals: [configuration.hospital],
                 store: store,
                 validator: FHIRHandoffValidator(),
                 keepAlive: configuration.keepAlive,
@@ -130,7 +132,24 @@ struct StateOptions: ParsableArguments {
     )
     var tlsDirectory: String?
 
+    @Option(
+        help: """
+            The hospital's 10-digit code (as serve's hospital.code): named in the CA's subject by `ca init` (default \
+            1312345678), and needed once by the other commands to upgrade a database written before tenancy.
+            """
+    )
+    var hospital: String?
+
     var pki: HospitalPKI { HospitalPKI(directory: tlsDirectory ?? stateDirectory + "/pki") }
+
+    /// The `--hospital` code, checked.
+    func hospitalCode() throws -> HospitalCode? {
+        guard let hospital else { return nil }
+        guard let code = HospitalCode(rawValue: hospital) else {
+            throw CommandFailure("--hospital: a 10-digit hospital code")
+        }
+        return code
+    }
 
     func openStore() throws -> HospitalStore {
         var logger = Logger(label: "kyukyu.hospital")
@@ -145,10 +164,11 @@ struct StateOptions: ParsableArguments {
         do {
             return try HospitalStore.open(
                 path: stateDirectory + "/" + HospitalStore.fileName,
+                hospital: try hospitalCode(),
                 keyProvider: keys,
                 logger: logger
             )
-        } catch {
+        } catch let error as ReceiverError {
             throw CommandFailure(error.reason)
         }
     }

@@ -163,12 +163,13 @@ struct HandoffEndToEndTests {
                 // The receiver comes up.
                 let store = try HospitalStore.open(
                     path: state + "/hospital/hospital.sqlite",
+                    hospital: Self.hospitalCode,
                     keyProvider: KeyFileProvider(stateDirectory: state + "/hospital"),
                     logger: OnshiBed.quiet
                 )
                 try await store.registerDevice(OnshiBed.device)
                 let desk = HospitalDesk(
-                    hospital: Self.hospitalCode,
+                    hospitals: [Self.hospitalCode],
                     store: store,
                     validator: FHIRHandoffValidator(),
                     logger: OnshiBed.quiet
@@ -197,7 +198,7 @@ struct HandoffEndToEndTests {
                     }
                 )
                 // Once: version 2 only (version 1 was superseded while it waited), stored one time.
-                let versions = try await store.versions(of: set)
+                let versions = try await store.versions(of: set, at: Self.hospitalCode)
                 #expect(versions.map(\.version) == [2])
                 // The second patient's document follows the first's, in the order they were sent.
                 let secondReceived = try await api.waitFor(second) {
@@ -208,26 +209,26 @@ struct HandoffEndToEndTests {
                         UUID(uuidString: String($0.dropFirst("urn:uuid:".count)))
                     }
                 )
-                #expect(try await store.versions(of: secondSet).map(\.version) == [1])
+                #expect(try await store.versions(of: secondSet, at: Self.hospitalCode).map(\.version) == [1])
                 let arrivals = try await store.events(device: OnshiBed.device, after: 0).filter {
                     $0.status == .received
                 }
                 #expect(arrivals.map(\.documentSet) == [set, secondSet])
 
                 // The hospital acknowledges: the tablet hears it over the gateway's own connection.
-                _ = try await desk.acknowledge(set)
+                _ = try await desk.acknowledge(set, at: Self.hospitalCode)
                 _ = try await api.waitFor(id) {
                     ($0["handoff"] as? [String: Any])?["status"] as? String == "acknowledged"
                 }
 
-                _ = try await desk.acknowledge(secondSet)
+                _ = try await desk.acknowledge(secondSet, at: Self.hospitalCode)
                 _ = try await api.waitFor(second) {
                     ($0["handoff"] as? [String: Any])?["status"] as? String == "acknowledged"
                 }
 
                 // The patients arrive: the ambulance forgets them.
-                _ = try await desk.arrived(set)
-                _ = try await desk.arrived(secondSet)
+                _ = try await desk.arrived(set, at: Self.hospitalCode)
+                _ = try await desk.arrived(secondSet, at: Self.hospitalCode)
                 let closed = try await api.waitFor(id) { $0["phase"] as? String == "closed" }
                 #expect(closed["closure"] as? String == "handed-over")
                 _ = try await api.waitFor(second) { $0["phase"] as? String == "closed" }
@@ -248,14 +249,16 @@ struct HandoffEndToEndTests {
                 )
                 // The board's own event stream says when the withdrawal arrives (bounded by the suite's time limit).
                 let (boardLines, boardLine) = AsyncStream.makeStream(of: String.self)
-                let board = Task { await desk.runBoardStream(lastEventID: nil) { boardLine.yield($0) } }
+                let board = Task {
+                    await desk.runBoardStream(hospital: Self.hospitalCode, lastEventID: nil) { boardLine.yield($0) }
+                }
                 defer { board.cancel() }
                 _ = try await api.post("/api/v1/incidents/\(third)/close", "{}")
                 let setURN = "urn:uuid:" + thirdSet.uuidString.lowercased()
                 for await line in boardLines where line.contains(setURN) && line.contains(#""status":"withdrawn""#) {
                     break
                 }
-                let withdrawn = try await store.set(thirdSet)
+                let withdrawn = try await store.set(thirdSet, at: Self.hospitalCode)
                 #expect(withdrawn?.status == .withdrawn)
                 #expect(withdrawn?.reason == "closed")
                 #expect(try await vault.incidents().isEmpty)

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import KyukyuCrew
+import KyukyuDomain
 import KyukyuReceiver
 import KyukyuVault
 import Logging
@@ -78,16 +79,31 @@ struct UpgradeTests {
         #expect(applied.isSuperset(of: ["v1", "v2-record-heads"]))
     }
 
-    @Test("the receiver's database opens, migrates and every document decrypts")
+    /// The receiver fixture's hospital (kyukyu-load's default destination).
+    static let receiverHospital = HospitalCode(rawValue: "9999999902")!
+
+    @Test("the receiver's database opens, migrates to tenancy and every document decrypts")
     func receiverUpgrade() async throws {
         let folder = try copy("receiver")
         defer { try? FileManager.default.removeItem(atPath: folder) }
+        // Without the hospital's code the rows before tenancy have no owner: refused, and left as they were.
+        let before = try await schema(folder + "/" + HospitalStore.fileName)
+        #expect(throws: ReceiverError.invalidInput("")) {
+            try HospitalStore.open(
+                path: folder + "/" + HospitalStore.fileName,
+                hospital: nil,
+                keyProvider: KeyFileProvider(stateDirectory: folder),
+                logger: Self.quiet
+            )
+        }
+        #expect(try await schema(folder + "/" + HospitalStore.fileName) == before)
         let store = try HospitalStore.open(
             path: folder + "/" + HospitalStore.fileName,
+            hospital: Self.receiverHospital,
             keyProvider: KeyFileProvider(stateDirectory: folder),
             logger: Self.quiet
         )
-        let sets = try await store.openSets()
+        let sets = try await store.openSets(at: Self.receiverHospital)
         #expect(sets.count == 6)
         var documents = 0
         try await store.forEachDocument { version, body in
@@ -96,7 +112,22 @@ struct UpgradeTests {
             #expect(object?["resourceType"] as? String == "Bundle", "\(version.versionIdentifier)")
         }
         #expect(documents == 6)
-        try store.close()
+        // The board's positions continue where the old event ids stopped, per device too.
+        let board = try await store.boardEvents(hospital: Self.receiverHospital, after: 0)
+        #expect(board.map(\.id) == Array(1...6))
+        let set = try #require(sets.first)
+        let (_, acknowledged) = try await store.transition(
+            set.documentSet,
+            at: Self.receiverHospital,
+            to: .acknowledged,
+            reason: nil,
+            note: nil,
+            by: .staff,
+            at: Date()
+        )
+        #expect(acknowledged?.id == 7)
+        #expect(acknowledged?.sequence == Int64(board.filter { $0.device == set.device }.count + 1))
+        try await store.close()
     }
 
     @Test("a database migrated by a newer release is refused by each store, and left as it was")
@@ -134,6 +165,7 @@ struct UpgradeTests {
         do {
             _ = try HospitalStore.open(
                 path: receiver + "/" + HospitalStore.fileName,
+                hospital: Self.receiverHospital,
                 keyProvider: KeyFileProvider(stateDirectory: receiver),
                 logger: Self.quiet
             )

@@ -33,7 +33,7 @@ struct APITests {
         try await store.registerDevice("ambulance-09")
         try await store.revokeDevice("ambulance-09")
         let desk = HospitalDesk(
-            hospital: hospitalCode,
+            hospitals: [hospitalCode],
             store: store,
             validator: StructuralHandoffValidator(),
             logger: quiet
@@ -149,9 +149,9 @@ struct APITests {
             #expect(anonymous.status == .forbidden)
 
             // Only the first post stored anything.
-            #expect(try await bed.store.versions(of: document.set).count == 1)
+            #expect(try await bed.store.versions(of: document.set, at: hospitalCode).count == 1)
             #expect(try await post(client, document.next()).status == .created)
-            #expect(try await bed.store.versions(of: document.set).map(\.version) == [1, 2])
+            #expect(try await bed.store.versions(of: document.set, at: hospitalCode).map(\.version) == [1, 2])
         }
     }
 
@@ -227,7 +227,7 @@ struct APITests {
                 ]
             )
             #expect(otherOrigin.status == .forbidden)
-            #expect(try await bed.store.set(document.set)?.status == .received)
+            #expect(try await bed.store.set(document.set, at: hospitalCode)?.status == .received)
 
             let staffHeaders: HTTPFields = [
                 .cookie: cookie, .init("X-CSRF-Token")!: csrf, .contentType: "application/json",
@@ -299,7 +299,7 @@ struct APITests {
                 body: ByteBuffer(string: #"{"reason":"another-hospital"}"#)
             )
             #expect(withdrawn.status == .ok)
-            #expect(try await bed.store.set(document.set)?.status == .withdrawn)
+            #expect(try await bed.store.set(document.set, at: hospitalCode)?.status == .withdrawn)
             #expect(try await bed.store.events(device: "ambulance-01", after: 1).first?.reason == "another-hospital")
         }
     }

@@ -15,7 +15,7 @@ struct BoardFilesTests {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let desk = HospitalDesk(
-            hospital: hospitalCode,
+            hospitals: [hospitalCode],
             store: try openStore(directory),
             validator: StructuralHandoffValidator(),
             logger: quiet

@@ -23,7 +23,12 @@ struct DeskTests {
     func desk(_ validator: FixedValidator, _ directory: String) async throws -> HospitalDesk {
         let store = try openStore(directory)
         try await store.registerDevice("ambulance-01")
-        return HospitalDesk(hospital: hospitalCode, store: store, validator: validator, logger: quiet)
+        return HospitalDesk(
+            hospitals: [hospitalCode],
+            store: store,
+            validator: validator,
+            logger: quiet
+        )
     }
 
     @Test func refusalsComeBeforeStorage() async throws {
@@ -44,7 +49,7 @@ struct DeskTests {
                 default: Issue.record("refused with \(error), expected \(expected)")
                 }
             }
-            #expect(try await desk.store.set(answer.documentSet) == nil)
+            #expect(try await desk.store.set(answer.documentSet, at: hospitalCode) == nil)
         }
         let good = info()
         let desk = try await desk(FixedValidator(info: good), directory)
@@ -62,6 +67,6 @@ struct DeskTests {
         }
         #expect(version.documentSet == good.documentSet)
         #expect(event.status == .received)
-        #expect(try await desk.store.document(versionIdentifier: good.versionIdentifier) == body)
+        #expect(try await desk.store.document(versionIdentifier: good.versionIdentifier, at: hospitalCode) == body)
     }
 }

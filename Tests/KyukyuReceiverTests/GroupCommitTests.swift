@@ -83,18 +83,26 @@ struct GroupCommitTests {
         // The second ambulance claims the first's set: refused (a set is its sender's).
         var thief = first.next()
         thief.device = "ambulance-02"
-        func row(_ document: SyntheticDocument) throws -> HospitalStore.IntakeRow {
-            HospitalStore.IntakeRow(
-                info: try validator.validate(document.data),
+        func row(_ document: SyntheticDocument) throws -> IntakeRow {
+            let info = try validator.validate(document.data)
+            return IntakeRow(
+                hospital: info.destination.rawValue,
                 set: HospitalStore.text(document.set),
+                version: info.version,
+                versionIdentifier: info.versionIdentifier,
+                bundleID: info.bundleID,
+                builtAt: 0,
                 sha: String(repeating: "0", count: 64),
                 keyID: "test",
+                sealing: 2,
                 sealed: Data("sealed \(document.versionIdentifier)".utf8),
                 device: document.device,
-                at: Date()
+                at: 0,
+                anchor: nil
             )
         }
-        let outcomes = await store.store([try row(first), try row(thief), try row(second)])
+        let sqlite = try #require(store.storage as? SQLiteStorage)
+        let outcomes = await sqlite.store([try row(first), try row(thief), try row(second)])
         #expect(outcomes.count == 3)
         if case .success(.created) = outcomes[0] {} else { Issue.record("the first document was not stored") }
         if case .failure(let error) = outcomes[1] {
@@ -103,8 +111,8 @@ struct GroupCommitTests {
             Issue.record("the other device's document was not refused")
         }
         if case .success(.created) = outcomes[2] {} else { Issue.record("the third document was not stored") }
-        #expect(try await store.versions(of: first.set).map(\.version) == [1])
-        #expect(try await store.versions(of: second.set).map(\.version) == [1])
+        #expect(try await store.versions(of: first.set, at: hospitalCode).map(\.version) == [1])
+        #expect(try await store.versions(of: second.set, at: hospitalCode).map(\.version) == [1])
         #expect(try await store.events(device: "ambulance-02", after: 0).map(\.documentSet) == [second.set])
     }
 }

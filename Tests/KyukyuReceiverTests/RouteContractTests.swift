@@ -46,7 +46,7 @@ struct RouteContractTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = try openStore(directory)
         let desk = HospitalDesk(
-            hospital: hospitalCode,
+            hospitals: [hospitalCode],
             store: store,
             validator: StructuralHandoffValidator(),
             logger: quiet

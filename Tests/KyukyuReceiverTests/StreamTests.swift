@@ -19,7 +19,7 @@ struct StreamTests {
         let (lines, continuation) = AsyncStream.makeStream(of: String.self)
         let task = Task {
             if board {
-                await desk.runBoardStream(lastEventID: lastEventID) { continuation.yield($0) }
+                await desk.runBoardStream(hospital: hospitalCode, lastEventID: lastEventID) { continuation.yield($0) }
             } else {
                 await desk.runDeviceStream(device: device, lastEventID: lastEventID) { continuation.yield($0) }
             }
@@ -47,7 +47,7 @@ struct StreamTests {
         try await store.registerDevice("ambulance-01")
         try await store.registerDevice("ambulance-02")
         let desk = HospitalDesk(
-            hospital: hospitalCode,
+            hospitals: [hospitalCode],
             store: store,
             validator: StructuralHandoffValidator(),
             clock: TestClock(),
@@ -71,7 +71,7 @@ struct StreamTests {
         var other = SyntheticDocument()
         other.device = "ambulance-02"
         _ = try await desk.intake(body: other.data, idempotencyKey: other.versionIdentifier, device: "ambulance-02")
-        _ = try await desk.acknowledge(document.set)
+        _ = try await desk.acknowledge(document.set, at: hospitalCode)
         let live = fields(try #require(await lines.next()))
         #expect(live.id == "2")
         #expect(live.data?["status"] as? String == "acknowledged")
@@ -79,7 +79,7 @@ struct StreamTests {
         _ = await task.value
 
         // Reconnecting with Last-Event-ID 1 replays only what came later.
-        _ = try await desk.divert(document.set, reason: .noBeds, note: nil)
+        _ = try await desk.divert(document.set, at: hospitalCode, reason: .noBeds, note: nil)
         (lines, task) = open(desk, lastEventID: 1)
         #expect(fields(try #require(await lines.next())).data?["status"] as? String == "acknowledged")
         let diverted = fields(try #require(await lines.next()))
@@ -96,7 +96,7 @@ struct StreamTests {
         try await store.registerDevice("ambulance-01")
         try await store.registerDevice("ambulance-02")
         let desk = HospitalDesk(
-            hospital: hospitalCode,
+            hospitals: [hospitalCode],
             store: store,
             validator: StructuralHandoffValidator(),
             clock: TestClock(),
@@ -114,7 +114,7 @@ struct StreamTests {
         let second = fields(try #require(await lines.next()))
         #expect([first.id, second.id] == ["1", "2"])
         #expect(second.data?["device"] as? String == "ambulance-02")
-        _ = try await desk.acknowledge(two.set)
+        _ = try await desk.acknowledge(two.set, at: hospitalCode)
         let live = fields(try #require(await lines.next()))
         #expect(live.id == "3")
         #expect(live.data?["sequence"] as? Int == 2)
@@ -133,7 +133,7 @@ struct StreamTests {
         let store = try openStore(directory)
         let clock = TestClock()
         let desk = HospitalDesk(
-            hospital: hospitalCode,
+            hospitals: [hospitalCode],
             store: store,
             validator: StructuralHandoffValidator(),
             clock: clock,

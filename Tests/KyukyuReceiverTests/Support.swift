@@ -139,6 +139,7 @@ struct SyntheticDocument {
 func openStore(_ directory: String) throws -> HospitalStore {
     try HospitalStore.open(
         path: directory + "/" + HospitalStore.fileName,
+        hospital: hospitalCode,
         keyProvider: KeyFileProvider(stateDirectory: directory, credentialsDirectory: nil),
         logger: quiet
     )

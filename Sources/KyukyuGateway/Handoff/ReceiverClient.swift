@@ -105,7 +105,10 @@ public final class HTTPReceiverClient: ReceiverDelivering {
         )
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
-        request.body = .bytes(ByteBuffer(string: #"{"reason":"\#(reason)"}"#))
+        // The hospital is named: on a region's hub the same set may be at two hospitals (after a divert).
+        request.body = .bytes(
+            ByteBuffer(string: #"{"reason":"\#(reason)","hospital":"\#(hospital.code.rawValue)"}"#)
+        )
         return await exchange(request, at: hospital)
     }
 

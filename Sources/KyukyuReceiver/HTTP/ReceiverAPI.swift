@@ -94,12 +94,18 @@ public struct ReceiverAPI: Sendable {
         ambulance.post("document-sets/:set/withdraw") { request, context in
             let device = try await device(request, context)
             let set = try Self.set(context)
-            let body = try await JSONBody.object(request, context: context, allowed: ["reason"])
+            let body = try await JSONBody.object(request, context: context, allowed: ["reason", "hospital"])
             let text = try JSONBody.oneOf(body, "reason", WithdrawReason.allCases.map(\.rawValue))
-            let summary = try await receiver { () async throws(ReceiverError) in
-                try await desk.withdraw(set, reason: WithdrawReason(rawValue: text)!, device: device)
+            let hospital = try JSONBody.optionalString(body, "hospital", maxLength: 10).map { text in
+                guard let code = HospitalCode(rawValue: text) else {
+                    throw ReceiverHTTPError.badRequest("hospital: a 10-digit hospital code")
+                }
+                return code
             }
-            return Self.json(Self.view(summary, hospital: desk.hospital))
+            let summary = try await receiver { () async throws(ReceiverError) in
+                try await desk.withdraw(set, from: hospital, reason: WithdrawReason(rawValue: text)!, device: device)
+            }
+            return Self.json(Self.view(summary))
         }
 
         // MARK: Staff side
@@ -156,26 +162,31 @@ public struct ReceiverAPI: Sendable {
             return response
         }
         api.get("patients") { request, _ in
-            _ = try await session(request)
-            let sets = try await receiver { () async throws(ReceiverError) in try await desk.store.openSets() }
+            let hospital = try tenant(try await session(request))
+            let sets = try await receiver { () async throws(ReceiverError) in
+                try await desk.store.openSets(at: hospital)
+            }
             var patients: [[String: Any]] = []
             for summary in sets {
-                var view = Self.view(summary, hospital: desk.hospital)
+                var view = Self.view(summary)
                 view["document"] = try await latestDocument(summary)
                 patients.append(view)
             }
             return Self.json(["patients": patients])
         }
         api.get("patients/:set") { request, context in
-            _ = try await session(request)
+            let hospital = try tenant(try await session(request))
             let set = try Self.set(context)
             let summary = try await receiver { () async throws(ReceiverError) in
-                guard let summary = try await desk.store.set(set) else { throw .notFound("no such patient") }
+                guard let summary = try await desk.store.set(set, at: hospital) else {
+                    throw .notFound("no such patient")
+                }
                 return summary
             }
-            var view = Self.view(summary, hospital: desk.hospital)
+            var view = Self.view(summary)
             view["document"] = try await latestDocument(summary)
-            let versions = try await receiver { () async throws(ReceiverError) in try await desk.store.versions(of: set)
+            let versions = try await receiver { () async throws(ReceiverError) in
+                try await desk.store.versions(of: set, at: hospital)
             }
             view["versions"] = versions.map { version -> [String: Any] in
                 [
@@ -185,39 +196,47 @@ public struct ReceiverAPI: Sendable {
                     "receivedAt": Instant.string(version.receivedAt),
                 ]
             }
-            let events = try await receiver { () async throws(ReceiverError) in try await desk.store.events(of: set) }
-            view["events"] = events.map { $0.json(hospital: desk.hospital, board: true) }
+            let events = try await receiver { () async throws(ReceiverError) in
+                try await desk.store.events(of: set, at: hospital)
+            }
+            view["events"] = events.map { $0.json(board: true) }
             return Self.json(view)
         }
         api.post("patients/:set/acknowledge") { request, context in
-            _ = try await session(request, csrf: true)
+            let hospital = try tenant(try await session(request, csrf: true))
             let set = try Self.set(context)
             _ = try await JSONBody.optionalObject(request, context: context, allowed: [])
-            let summary = try await receiver { () async throws(ReceiverError) in try await desk.acknowledge(set) }
-            return Self.json(Self.view(summary, hospital: desk.hospital))
+            let summary = try await receiver { () async throws(ReceiverError) in
+                try await desk.acknowledge(set, at: hospital)
+            }
+            return Self.json(Self.view(summary))
         }
         api.post("patients/:set/divert") { request, context in
-            _ = try await session(request, csrf: true)
+            let hospital = try tenant(try await session(request, csrf: true))
             let set = try Self.set(context)
             let body = try await JSONBody.object(request, context: context, allowed: ["reason", "note"])
             let reason = try JSONBody.oneOf(body, "reason", DivertReason.allCases.map(\.rawValue))
             let note = try JSONBody.optionalString(body, "note", maxLength: 200)
             let summary = try await receiver { () async throws(ReceiverError) in
-                try await desk.divert(set, reason: DivertReason(rawValue: reason)!, note: note)
+                try await desk.divert(set, at: hospital, reason: DivertReason(rawValue: reason)!, note: note)
             }
-            return Self.json(Self.view(summary, hospital: desk.hospital))
+            return Self.json(Self.view(summary))
         }
         api.post("patients/:set/arrived") { request, context in
-            _ = try await session(request, csrf: true)
+            let hospital = try tenant(try await session(request, csrf: true))
             let set = try Self.set(context)
             _ = try await JSONBody.optionalObject(request, context: context, allowed: [])
-            let summary = try await receiver { () async throws(ReceiverError) in try await desk.arrived(set) }
-            return Self.json(Self.view(summary, hospital: desk.hospital))
+            let summary = try await receiver { () async throws(ReceiverError) in
+                try await desk.arrived(set, at: hospital)
+            }
+            return Self.json(Self.view(summary))
         }
         api.get("board/events") { request, _ in
-            _ = try await session(request)
+            let hospital = try tenant(try await session(request))
             let last = try Self.lastEventID(request)
-            return Self.eventStream { emit in await desk.runBoardStream(lastEventID: last, emit: emit) }
+            return Self.eventStream { emit in
+                await desk.runBoardStream(hospital: hospital, lastEventID: last, emit: emit)
+            }
         }
         return router
     }
@@ -356,6 +375,31 @@ public struct ReceiverAPI: Sendable {
         return session
     }
 
+    /// The hospital whose patients a session sees: its own, or the receiver's one hospital for the staff of a
+    /// receiver that serves one. A session of a hospital this receiver does not serve sees nothing (403).
+    func tenant(_ session: StaffSession) throws -> HospitalCode {
+        if let hospital = session.hospital {
+            guard desk.hospitals.contains(hospital) else {
+                throw ReceiverHTTPError(
+                    .forbidden,
+                    "forbidden",
+                    issueType: "security",
+                    detail: "not a hospital served here"
+                )
+            }
+            return hospital
+        }
+        guard desk.hospitals.count == 1 else {
+            throw ReceiverHTTPError(
+                .forbidden,
+                "forbidden",
+                issueType: "security",
+                detail: "this account has no hospital"
+            )
+        }
+        return desk.hospitals[0]
+    }
+
     static func checkOrigin(_ request: Request) throws {
         guard let origin = request.headers[.origin] else { return }
         guard let host = request.head.authority, origin == "https://\(host)" else {
@@ -380,11 +424,11 @@ public struct ReceiverAPI: Sendable {
 
     func latestDocument(_ summary: DocumentSetSummary) async throws -> Any {
         let versions = try await receiver { () async throws(ReceiverError) in
-            try await desk.store.versions(of: summary.documentSet)
+            try await desk.store.versions(of: summary.documentSet, at: summary.hospital)
         }
         guard let latest = versions.last else { return NSNull() }
         let data = try await receiver { () async throws(ReceiverError) in
-            try await desk.store.document(versionIdentifier: latest.versionIdentifier)
+            try await desk.store.document(versionIdentifier: latest.versionIdentifier, at: summary.hospital)
         }
         return (try? JSONSerialization.jsonObject(with: data)) ?? NSNull()
     }
@@ -404,12 +448,12 @@ public struct ReceiverAPI: Sendable {
         return value
     }
 
-    static func view(_ summary: DocumentSetSummary, hospital: HospitalCode) -> [String: Any] {
+    static func view(_ summary: DocumentSetSummary) -> [String: Any] {
         var view: [String: Any] = [
             "documentSet": "urn:uuid:" + summary.documentSet.uuidString.lowercased(),
             "set": summary.documentSet.uuidString.lowercased(),
             "device": summary.device,
-            "hospital": hospital.rawValue,
+            "hospital": summary.hospital.rawValue,
             "status": summary.status.rawValue,
             "version": summary.latestVersion,
             "firstReceivedAt": Instant.string(summary.firstReceivedAt),

@@ -1,10 +1,14 @@
 public import Foundation
 public import KyukyuCrew
+public import KyukyuDomain
 
 /// A staff member's session as the API sees it.
 public struct StaffSession: Sendable, Hashable {
     /// The staff member's ID.
     public var staffID: String
+    /// The hospital the staff member works at: they see its patients only. Nil for the staff of a receiver that
+    /// serves one hospital (their directory knows no other).
+    public var hospital: HospitalCode?
     /// The bearer token, only right after sign-in (it goes into the cookie, never into a body).
     public var token: String?
     /// The CSRF token every state-changing request must carry.
@@ -13,8 +17,9 @@ public struct StaffSession: Sendable, Hashable {
     public var expiresAt: Date
 
     /// Makes a session description.
-    public init(staffID: String, token: String?, csrfToken: String, expiresAt: Date) {
+    public init(staffID: String, hospital: HospitalCode? = nil, token: String?, csrfToken: String, expiresAt: Date) {
         self.staffID = staffID
+        self.hospital = hospital
         self.token = token
         self.csrfToken = csrfToken
         self.expiresAt = expiresAt
