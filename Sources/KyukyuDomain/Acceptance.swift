@@ -110,7 +110,10 @@ public struct ConditionAcceptance: Sendable, Hashable, Codable {
         let note = try JSONFields.decode(String.self, keyed, .note, field: field, expected: "a string")
         if accepting {
             if reasonText != nil {
-                throw AcceptanceError.inconsistent(JSONFields.join(field, "reason"), "an accepting condition has no reason")
+                throw AcceptanceError.inconsistent(
+                    JSONFields.join(field, "reason"),
+                    "an accepting condition has no reason"
+                )
             }
             if note != nil {
                 throw AcceptanceError.inconsistent(JSONFields.join(field, "note"), "an accepting condition has no note")
@@ -207,7 +210,12 @@ public struct HospitalAcceptance: Sendable, Hashable, Codable {
         var conditions = self.conditions
         conditions.merge(changes) { _, new in new }
         for condition in withdrawing { conditions[condition] = nil }
-        return try HospitalAcceptance(hospital: hospital, conditions: conditions, revision: revision + 1, updatedAt: time)
+        return try HospitalAcceptance(
+            hospital: hospital,
+            conditions: conditions,
+            revision: revision + 1,
+            updatedAt: time
+        )
     }
 
     /// Whether this publication replaces `other`: the same hospital, and a higher revision.

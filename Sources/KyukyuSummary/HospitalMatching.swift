@@ -116,6 +116,12 @@ public struct RankedHospital: Sendable, Hashable {
         public let condition: AcceptanceCondition
         /// The reason and the note.
         public let refusal: Divert
+
+        /// A declined condition.
+        public init(condition: AcceptanceCondition, refusal: Divert) {
+            self.condition = condition
+            self.refusal = refusal
+        }
     }
 
     /// The hospital.
