@@ -101,7 +101,7 @@ let package = Package(
         ),
         .target(
             name: "KyukyuSummary",
-            dependencies: ["KyukyuOnshi"],
+            dependencies: ["KyukyuDomain", "KyukyuOnshi"],
             swiftSettings: swiftSettings
         ),
         .target(
