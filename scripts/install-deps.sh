@@ -91,6 +91,9 @@ if ! dpkg-query -W -f='${Status}' postgresql 2>/dev/null | grep -q "install ok i
     | $SUDO tee /etc/postgresql-common/createcluster.d/kyukyu.conf >/dev/null
 fi
 install_without_service postgresql postgresql.service
+# - HAProxy: the TCP load balancer in front of a region's hub instances in the tests and `make run-region`; the tests
+#   start their own, on loopback.
+install_without_service haproxy haproxy.service
 
 # Python packages: only those whose installed version differs from the pin.
 python_missing=()

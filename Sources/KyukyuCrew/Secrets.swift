@@ -13,7 +13,7 @@ func randomBytes(_ count: Int) -> [UInt8] {
 }
 
 /// `count` random bytes, base64url without padding (RFC 4648 §5): session and CSRF tokens.
-func randomToken(bytes count: Int = 32) -> String {
+package func randomToken(bytes count: Int = 32) -> String {
     Data(randomBytes(count)).base64EncodedString()
         .replacingOccurrences(of: "+", with: "-")
         .replacingOccurrences(of: "/", with: "_")
@@ -21,7 +21,7 @@ func randomToken(bytes count: Int = 32) -> String {
 }
 
 /// The SHA-256 of a session token: the only form in which a token is stored.
-func tokenDigest(_ token: String) -> Data {
+package func tokenDigest(_ token: String) -> Data {
     Data(SHA256.hash(data: Data(token.utf8)))
 }
 
@@ -51,7 +51,7 @@ enum Base32 {
 // MARK: - TOTP
 
 /// TOTP (RFC 6238) with HummingbirdOTP: SHA-1, 6 digits, 30 s steps, as every authenticator app defaults to.
-enum TOTPCheck {
+package enum TOTPCheck {
     static let timeStep = 30
     static let digits = 6
     /// Characters of a generated secret, and how many: 28 alphanumerics are 166 bits (RFC 4226 asks ≥ 128,
@@ -60,7 +60,7 @@ enum TOTPCheck {
     private static let secretAlphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
     private static let secretLength = 28
 
-    static func makeSecret() -> String {
+    package static func makeSecret() -> String {
         var generator = SystemRandomNumberGenerator()
         return String((0..<secretLength).map { _ in secretAlphabet.randomElement(using: &generator)! })
     }
@@ -77,7 +77,7 @@ enum TOTPCheck {
     }
 
     /// The steps among now-1, now and now+1 whose code is `code`: usually none or one.
-    static func matchingSteps(code: String, secret: String, at date: Date) -> [Int64] {
+    package static func matchingSteps(code: String, secret: String, at date: Date) -> [Int64] {
         let typed = code.filter { $0 != " " }
         guard typed.utf8.count == digits, typed.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
             let value = Int(typed)
@@ -89,7 +89,7 @@ enum TOTPCheck {
         }
     }
 
-    static func enrolment(crewID: String, secret: String, issuer: String) -> CrewEnrolment {
+    package static func enrolment(crewID: String, secret: String, issuer: String) -> CrewEnrolment {
         let totp = TOTP(secret: secret, length: digits, timeStep: timeStep, hashFunction: .sha1)
         return CrewEnrolment(
             crewID: crewID,
@@ -104,17 +104,20 @@ enum TOTPCheck {
 /// Seals TOTP secrets (ChaChaPoly) under the key given to ``CrewDirectory/open(path:secretKey:policy:now:logger:audit:)``,
 /// bound to the crew ID, so that the database file alone yields no secret and a sealed secret cannot be moved to
 /// another account.
-struct SecretBox: @unchecked Sendable {  // its one `let` key is immutable; SymmetricKey is not Sendable
+package struct SecretBox: @unchecked Sendable {  // its one `let` key is immutable; SymmetricKey is not Sendable
     let key: SymmetricKey
+
+    /// A box sealing under `key`.
+    package init(key: SymmetricKey) { self.key = key }
 
     private static func associatedData(_ purpose: String) -> Data { Data("kyukyu.crew.\(purpose).v1".utf8) }
 
-    func sealTOTPSecret(_ secret: String, crewID: String) throws -> Data {
+    package func sealTOTPSecret(_ secret: String, crewID: String) throws -> Data {
         try ChaChaPoly.seal(Data(secret.utf8), using: self.key, authenticating: Self.associatedData("totp:\(crewID)"))
             .combined
     }
 
-    func openTOTPSecret(_ sealed: Data, crewID: String) throws -> String {
+    package func openTOTPSecret(_ sealed: Data, crewID: String) throws -> String {
         let box = try ChaChaPoly.SealedBox(combined: sealed)
         let plain = try ChaChaPoly.open(box, using: self.key, authenticating: Self.associatedData("totp:\(crewID)"))
         return String(decoding: plain, as: UTF8.self)
@@ -136,23 +139,26 @@ struct SecretBox: @unchecked Sendable {  // its one `let` key is immutable; Symm
 /// Runs bcrypt on one dedicated serial queue: a cost-10 hash is tens of milliseconds of CPU, which must not block
 /// one of the few threads of Swift's cooperative pool. Serial on purpose: a flood of sign-ins uses at most one core,
 /// and the gateway keeps the other for incidents.
-struct BcryptRunner: Sendable {
+package struct BcryptRunner: Sendable {
     private let queue = DispatchQueue(label: "kyukyu.crew.bcrypt", qos: .userInitiated)
 
-    func hash(_ text: String, cost: UInt8) async -> String {
+    /// A runner with its own queue.
+    package init() {}
+
+    package func hash(_ text: String, cost: UInt8) async -> String {
         await withCheckedContinuation { continuation in
             self.queue.async { continuation.resume(returning: Bcrypt.hash(text, cost: cost)) }
         }
     }
 
-    func verify(_ text: String, hash: String) async -> Bool {
+    package func verify(_ text: String, hash: String) async -> Bool {
         await withCheckedContinuation { continuation in
             self.queue.async { continuation.resume(returning: Bcrypt.verify(text, hash: hash)) }
         }
     }
 
     /// The cost recorded in a `$2b$NN$...` hash, if it has one.
-    static func cost(of hash: String) -> UInt8? {
+    package static func cost(of hash: String) -> UInt8? {
         let parts = hash.split(separator: "$", omittingEmptySubsequences: true)
         guard parts.count >= 2 else { return nil }
         return UInt8(parts[1])

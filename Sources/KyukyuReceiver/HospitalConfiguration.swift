@@ -31,6 +31,20 @@ public struct HospitalConfiguration: Sendable {
     public var keySource: DeviceKeySource
     /// Where logs go.
     public var logDestination: LogDestination
+    /// The storage engine: SQLite in the state folder, or a region's PostgreSQL.
+    public var storageEngine: StorageEngine
+    /// The region's PostgreSQL, when ``storageEngine`` is `postgresql`.
+    public var postgres: PostgresSettings?
+    /// The hospitals served: those of `region.hospitals`, or ``hospital`` alone.
+    public var hospitals: [RegionHospital]
+
+    /// Where the receiver keeps its documents.
+    public enum StorageEngine: String, Sendable, Hashable {
+        /// One hospital's receiver: `<state>/hospital.sqlite`.
+        case sqlite
+        /// A region's hub: many instances on one PostgreSQL.
+        case postgresql
+    }
 
     /// The receiver's database.
     public var databasePath: String { stateDirectory + "/" + HospitalStore.fileName }
@@ -114,6 +128,54 @@ public struct HospitalConfiguration: Sendable {
             defaultText: "auto",
             meaning:
                 "Where the keyring that seals the documents comes from: auto (the systemd credential kyukyu-device-keyring whenever $CREDENTIALS_DIRECTORY is set, failing closed if it is missing; else `<state>/device-keyring.json`, made on first start), file (the key file; refused while $CREDENTIALS_DIRECTORY is set) or credential (the systemd credential only). `staff-secret.key` stays a file in the state folder."
+        ),
+        Key(
+            name: "storage.engine",
+            type: .string,
+            defaultText: "sqlite",
+            meaning:
+                "Where the documents are kept: sqlite (one hospital's receiver, `<state>/hospital.sqlite`) or postgresql (a region's hub: many stateless instances on one PostgreSQL database, behind any TCP load balancer; the staff accounts are kept there too)."
+        ),
+        Key(
+            name: "storage.postgresql.url",
+            type: .string,
+            defaultText: "",
+            meaning:
+                "With postgresql: `postgresql://ROLE@HOST:PORT/DATABASE`, without a password. The database holds only ciphertext and non-patient metadata: the keyring of `keys.source` stays with the instances."
+        ),
+        Key(
+            name: "storage.postgresql.password-file",
+            type: .string,
+            defaultText: "",
+            meaning:
+                "A file holding the role's password (owner-only, like a systemd credential: `$CREDENTIALS_DIRECTORY/kyukyu-postgres-password`); empty for none."
+        ),
+        Key(
+            name: "storage.postgresql.tls",
+            type: .string,
+            defaultText: "auto",
+            meaning:
+                "TLS to PostgreSQL: require (the server's certificate checked against `storage.postgresql.ca-file`, or the system's roots), disable, or auto (disable to 127.0.0.1, ::1 and localhost, require otherwise)."
+        ),
+        Key(
+            name: "storage.postgresql.ca-file",
+            type: .string,
+            defaultText: "",
+            meaning: "The CA (PEM) that signed the PostgreSQL server's certificate; empty for the system's roots."
+        ),
+        Key(
+            name: "storage.postgresql.max-connections",
+            type: .integer,
+            defaultText: "10",
+            meaning:
+                "The most connections one instance opens to PostgreSQL (2-100); one of them listens for the others' events."
+        ),
+        Key(
+            name: "region.hospitals",
+            type: .string,
+            defaultText: "",
+            meaning:
+                "A JSON file of the hospitals a region's hub serves, its tenants: `[{\"code\": \"1310000001\", \"name\": \"…\"}]` (1 to 500, 10-digit codes). Each hospital's staff see only its patients, and its documents are sealed with its own key. Empty: the receiver serves `hospital.code` alone."
         ),
         Key(
             name: "log.level",
@@ -255,7 +317,7 @@ public struct HospitalConfiguration: Sendable {
         }
         let path4096: (String) -> Bool = { !$0.isEmpty && $0.utf8.count <= 4096 && !$0.contains("\0") }
         let state = string("state.directory", "state/hospital", path4096, allowed: "a path")
-        let configuration = HospitalConfiguration(
+        var configuration = HospitalConfiguration(
             host: string(
                 "http.host",
                 "127.0.0.1",
@@ -299,8 +361,75 @@ public struct HospitalConfiguration: Sendable {
                     { LogDestination(rawValue: $0) != nil },
                     allowed: "auto, journal or stderr"
                 )
-            )!
+            )!,
+            storageEngine: .sqlite,
+            postgres: nil,
+            hospitals: []
         )
+        let engine = string(
+            "storage.engine",
+            "sqlite",
+            { StorageEngine(rawValue: $0) != nil },
+            allowed: "sqlite or postgresql"
+        )
+        configuration.storageEngine = StorageEngine(rawValue: engine) ?? .sqlite
+        let url = string(
+            "storage.postgresql.url",
+            "",
+            { $0.isEmpty || PostgresSettings(url: $0) != nil },
+            allowed: "postgresql://ROLE@HOST:PORT/DATABASE"
+        )
+        let passwordFile = string(
+            "storage.postgresql.password-file",
+            "",
+            { $0.isEmpty || path4096($0) },
+            allowed: "a path"
+        )
+        let tls = string(
+            "storage.postgresql.tls",
+            "auto",
+            { ["auto", "require", "disable"].contains($0) },
+            allowed: "auto, require or disable"
+        )
+        let caFile = string("storage.postgresql.ca-file", "", { $0.isEmpty || path4096($0) }, allowed: "a path")
+        let maximumConnections = integer("storage.postgresql.max-connections", 10, 2...100)
+        if configuration.storageEngine == .postgresql {
+            if var settings = PostgresSettings(url: url) {
+                if settings.password != nil {
+                    problems.append(
+                        "storage.postgresql.url holds a password: keep it in storage.postgresql.password-file"
+                    )
+                }
+                settings.password = nil
+                if !passwordFile.isEmpty {
+                    switch PrivateFiles.readSecret(passwordFile) {
+                    case .success(let password): settings.password = password
+                    case .failure(let problem): problems.append("storage.postgresql.password-file: \(problem)")
+                    }
+                }
+                let loopback = ["127.0.0.1", "::1", "localhost"].contains(settings.host ?? "")
+                settings.tls = tls == "require" || (tls == "auto" && !loopback)
+                settings.caFile = caFile.isEmpty ? nil : caFile
+                settings.maximumConnections = maximumConnections
+                configuration.postgres = settings
+            } else {
+                problems.append("storage.postgresql.url is required with storage.engine postgresql")
+            }
+        }
+        let regionFile = string("region.hospitals", "", { $0.isEmpty || path4096($0) }, allowed: "a path")
+        if !regionFile.isEmpty, configuration.storageEngine != .postgresql {
+            problems.append(
+                "region.hospitals needs storage.engine postgresql: a region's staff accounts, which name their hospital, are kept there"
+            )
+        }
+        if regionFile.isEmpty {
+            configuration.hospitals = [RegionHospital(code: configuration.hospital, name: nil)]
+        } else {
+            switch RegionHospital.load(regionFile) {
+            case .success(let hospitals): configuration.hospitals = hospitals
+            case .failure(let problem): problems.append("region.hospitals: \(problem)")
+            }
+        }
         if problems.count == 1 { throw .invalidInput(problems[0]) }
         if problems.count > 1 {
             throw .invalidInput(

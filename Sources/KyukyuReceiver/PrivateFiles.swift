@@ -71,4 +71,29 @@ enum PrivateFiles {
         _ = try call("cannot fsync \(path)") { fsync(fd) }
         _ = try call("cannot set the mode of \(path)") { fchmod(fd, mode) }
     }
+
+    /// A secret from a file that only its owner may read (a systemd credential is): the first line, trimmed; a
+    /// problem in words otherwise.
+    static func readSecret(_ path: String) -> Result<String, SecretFileProblem> {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+            let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue
+        else { return .failure(SecretFileProblem("\(path) does not exist")) }
+        guard mode & 0o077 == 0 else {
+            return .failure(SecretFileProblem("\(path) may be read by others (chmod 600)"))
+        }
+        guard let data = FileManager.default.contents(atPath: path), data.count <= 4096,
+            let text = String(data: data, encoding: .utf8)
+        else { return .failure(SecretFileProblem("\(path) cannot be read as a short UTF-8 text")) }
+        let secret =
+            text.split(whereSeparator: \.isNewline).first.map(String.init)?
+            .trimmingCharacters(in: .whitespaces) ?? ""
+        guard !secret.isEmpty else { return .failure(SecretFileProblem("\(path) is empty")) }
+        return .success(secret)
+    }
+}
+
+/// Why a secret file cannot be used (never the secret).
+struct SecretFileProblem: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

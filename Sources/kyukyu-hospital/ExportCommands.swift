@@ -16,7 +16,7 @@ struct ExportCommand: AsyncParsableCommand {
     var out: String
 
     func run() async throws {
-        let store = try state.openStore()
+        let store = try await state.openStore()
         do {
             let count = try await HospitalExport.documents(from: store, to: out)
             print("\(count) document versions written to \(out)")
@@ -42,7 +42,7 @@ struct AnchorsCommand: AsyncParsableCommand {
     var out: String
 
     func run() async throws {
-        let store = try state.openStore()
+        let store = try await state.openStore()
         do {
             let count = try await HospitalExport.anchors(from: store, device: device, to: out)
             print("\(count) anchors of \(device) written to \(out)")

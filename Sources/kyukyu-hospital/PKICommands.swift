@@ -80,7 +80,7 @@ struct DeviceCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let store = try state.openStore()
+            let store = try await state.openStore()
             do {
                 let path = try state.pki.issueDevice(device, outDirectory: out)
                 try await store.registerDevice(device)
@@ -111,7 +111,7 @@ struct DeviceCommand: AsyncParsableCommand {
         var out: String
 
         func run() async throws {
-            let store = try state.openStore()
+            let store = try await state.openStore()
             do {
                 let request = try String(contentsOfFile: csr, encoding: .utf8)
                 let signed = try state.pki.signDeviceRequest(request)
@@ -138,7 +138,7 @@ struct DeviceCommand: AsyncParsableCommand {
         var device: String
 
         func run() async throws {
-            let store = try state.openStore()
+            let store = try await state.openStore()
             do {
                 try await store.revokeDevice(device)
             } catch {
@@ -155,7 +155,7 @@ struct DeviceCommand: AsyncParsableCommand {
         @OptionGroup var state: StateOptions
 
         func run() async throws {
-            let store = try state.openStore()
+            let store = try await state.openStore()
             let devices: [DeviceRecord]
             do {
                 devices = try await store.devices()

@@ -47,27 +47,42 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "kyukyu.hospital")
         let receiver: HospitalReceiver
+        var opened: HospitalStore?
         do {
-            let store = try HospitalStore.open(
-                path: configuration.databasePath,
-                hospital: configuration.hospital,
-                keyProvider: try Self.keyProvider(configuration),
-                logger: logger
-            )
             var policy = CrewDirectory.Policy()
             policy.sessionLifetime = configuration.staffSession
             // The board is a wall screen: it never locks for idleness, only the session's end signs it out.
             policy.idleLock = configuration.staffSession
             policy.maxSignInFailures = configuration.staffMaximumFailures
             policy.totpIssuer = "Myna Kyukyu hospital"
-            let staff = try CrewDirectory.open(
-                path: configuration.staffDatabasePath,
-                secretKey: try CrewSecretKey.load(path: configuration.staffKeyPath, create: true),
-                policy: policy,
-                logger: logger
-            )
+            let store: HospitalStore
+            let staff: any StaffAuthenticating
+            switch configuration.storageEngine {
+            case .sqlite:
+                store = try HospitalStore.open(
+                    path: configuration.databasePath,
+                    hospital: configuration.hospital,
+                    keyProvider: try Self.keyProvider(configuration),
+                    logger: logger
+                )
+                staff = try CrewDirectory.open(
+                    path: configuration.staffDatabasePath,
+                    secretKey: try CrewSecretKey.load(path: configuration.staffKeyPath, create: true),
+                    policy: policy,
+                    logger: logger
+                )
+            case .postgresql:
+                // A region's hub: this instance holds no state of its own but the keyring and the PKI.
+                store = try await HospitalStore.open(
+                    postgres: configuration.postgres!,
+                    keyProvider: try Self.keyProvider(configuration),
+                    logger: logger
+                )
+                staff = try await RegionStaffDirectory.open(on: store, policy: policy, logger: logger)
+            }
+            opened = store
             let desk = HospitalDesk(
-                hospitals: [configuration.hospital],
+                hospitals: configuration.hospitals.map(\.code),
                 store: store,
                 validator: FHIRHandoffValidator(),
                 keepAlive: configuration.keepAlive,
@@ -95,12 +110,20 @@ struct ServeCommand: AsyncParsableCommand {
             )
         } catch let error as ReceiverError {
             FileHandle.standardError.write(Data("error: \(error.reason)\n".utf8))
+            try? await opened?.close()
             throw ExitCode(1)
         } catch let error as CrewError {
             FileHandle.standardError.write(Data("error: \(error.reason)\n".utf8))
+            try? await opened?.close()
             throw ExitCode(1)
         }
-        try await receiver.run()
+        do {
+            try await receiver.run()
+        } catch {
+            try? await opened?.close()
+            throw error
+        }
+        try? await opened?.close()
     }
 }
 
@@ -118,7 +141,8 @@ extension ServeCommand {
     }
 }
 
-/// Where the receiver's state is, for the offline commands.
+/// Where the receiver's state is, for the offline commands: the folders, or a configuration file (a region's hub
+/// keeps its documents, devices and staff in PostgreSQL).
 struct StateOptions: ParsableArguments {
     @Option(
         name: [.customLong("state-directory"), .customLong("state-dir")],
@@ -140,7 +164,31 @@ struct StateOptions: ParsableArguments {
     )
     var hospital: String?
 
-    var pki: HospitalPKI { HospitalPKI(directory: tlsDirectory ?? stateDirectory + "/pki") }
+    @Option(
+        help: """
+            serve's configuration file: its state and CA folders, and its storage (a region's hub: PostgreSQL) are \
+            used instead of --state-dir and --tls-dir.
+            """
+    )
+    var config: String?
+
+    /// The configuration of `--config`, if given.
+    func configuration() throws -> HospitalConfiguration? {
+        guard let config else { return nil }
+        do {
+            return try HospitalConfiguration.load(
+                arguments: ["--config", config],
+                environment: ProcessInfo.processInfo.environment
+            )
+        } catch {
+            throw CommandFailure(error.reason)
+        }
+    }
+
+    var pki: HospitalPKI {
+        if let configuration = try? configuration() { return HospitalPKI(directory: configuration.tlsDirectory) }
+        return HospitalPKI(directory: tlsDirectory ?? stateDirectory + "/pki")
+    }
 
     /// The `--hospital` code, checked.
     func hospitalCode() throws -> HospitalCode? {
@@ -151,17 +199,30 @@ struct StateOptions: ParsableArguments {
         return code
     }
 
-    func openStore() throws -> HospitalStore {
+    /// Opens the store: SQLite in the state folder, or the region's PostgreSQL of `--config`.
+    func openStore() async throws -> HospitalStore {
         var logger = Logger(label: "kyukyu.hospital")
         logger.logLevel = .warning
-        // The key file, or the unit's credential when run with it (systemd-run -p LoadCredentialEncrypted=…).
-        let keys: any DeviceKeyProvider
         do {
-            keys = try DeviceKeySource.auto.provider(stateDirectory: stateDirectory, createIfMissing: true)
-        } catch {
-            throw CommandFailure("the documents' keyring: \((error as? VaultError)?.reason ?? "\(error)")")
-        }
-        do {
+            if let configuration = try configuration() {
+                let keys = try ServeCommand.keyProvider(configuration)
+                if configuration.storageEngine == .postgresql, let postgres = configuration.postgres {
+                    return try await HospitalStore.open(postgres: postgres, keyProvider: keys, logger: logger)
+                }
+                return try HospitalStore.open(
+                    path: configuration.databasePath,
+                    hospital: configuration.hospital,
+                    keyProvider: keys,
+                    logger: logger
+                )
+            }
+            // The key file, or the unit's credential when run with it (systemd-run -p LoadCredentialEncrypted=…).
+            let keys: any DeviceKeyProvider
+            do {
+                keys = try DeviceKeySource.auto.provider(stateDirectory: stateDirectory, createIfMissing: true)
+            } catch {
+                throw CommandFailure("the documents' keyring: \((error as? VaultError)?.reason ?? "\(error)")")
+            }
             return try HospitalStore.open(
                 path: stateDirectory + "/" + HospitalStore.fileName,
                 hospital: try hospitalCode(),

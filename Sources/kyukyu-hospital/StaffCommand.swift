@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import KyukyuCrew
+import KyukyuDomain
+import KyukyuReceiver
 import Logging
 
 #if canImport(Glibc)
@@ -38,12 +40,32 @@ struct StaffCommand: AsyncParsableCommand {
 
         func validate() throws { _ = try StaffStoreOptions.canonical(staffID) }
 
+        @Option(help: "With --config of a region's hub: the hospital the staff member works at (10 digits).")
+        var hospital: String?
+
         func run() async throws {
             let staffID = try StaffStoreOptions.canonical(self.staffID)
-            let (password, pin) = try readPasswordAndPIN()
-            let directory = try store.open(create: true)
-            let enrolment = try await runStaff { () async throws(CrewError) in
-                try await directory.add(crewID: staffID, password: password, pin: pin)
+            let enrolment: CrewEnrolment
+            if let (region, opened) = try await store.region() {
+                guard let hospital, let code = HospitalCode(rawValue: hospital) else {
+                    throw ValidationError("a region's staff account needs --hospital, a 10-digit code")
+                }
+                guard let password = readPassword() else {
+                    throw ValidationError("standard input must hold the password (one line)")
+                }
+                enrolment = try await runRegion { () async throws(ReceiverError) in
+                    try await region.add(staffID: staffID, hospital: code, password: password)
+                }
+                try? await opened.close()
+            } else {
+                guard hospital == nil else {
+                    throw ValidationError("--hospital is for a region's hub (--config with storage.engine postgresql)")
+                }
+                let (password, pin) = try readPasswordAndPIN()
+                let directory = try store.open(create: true)
+                enrolment = try await runStaff { () async throws(CrewError) in
+                    try await directory.add(crewID: staffID, password: password, pin: pin)
+                }
             }
             print(
                 """
@@ -63,6 +85,22 @@ struct StaffCommand: AsyncParsableCommand {
         @OptionGroup var store: StaffStoreOptions
 
         func run() async throws {
+            if let (region, opened) = try await store.region() {
+                let accounts = try await runRegion { () async throws(ReceiverError) in try await region.list() }
+                try? await opened.close()
+                let formatter = ISO8601DateFormatter()
+                for account in accounts {
+                    let status =
+                        account.disabled
+                        ? "disabled"
+                        : account.lockedUntil.map { "locked until \(formatter.string(from: $0))" } ?? "active"
+                    print(
+                        "\(account.staffID)  \(account.hospital)  \(status)  created \(formatter.string(from: account.createdAt))"
+                    )
+                }
+                if accounts.isEmpty { print("No staff accounts.") }
+                return
+            }
             let directory = try store.open(create: false)
             let accounts = try await runStaff { () async throws(CrewError) in try await directory.list() }
             guard !accounts.isEmpty else {
@@ -92,6 +130,12 @@ struct StaffCommand: AsyncParsableCommand {
 
         func run() async throws {
             let staffID = try StaffStoreOptions.canonical(self.staffID)
+            if let (region, opened) = try await store.region() {
+                try await runRegion { () async throws(ReceiverError) in try await region.disable(staffID: staffID) }
+                try? await opened.close()
+                print("Staff account \(staffID) disabled; its sessions have ended on every instance.")
+                return
+            }
             let directory = try store.open(create: false)
             try await runStaff { () async throws(CrewError) in try await directory.disable(crewID: staffID) }
             print("Staff account \(staffID) disabled; its sessions have ended.")
@@ -107,7 +151,43 @@ struct StaffStoreOptions: ParsableArguments {
     )
     var stateDirectory = "state/hospital"
 
+    @Option(
+        help: """
+            A region hub's configuration file (storage.engine postgresql): the accounts are then in the region's \
+            database, each at one hospital.
+            """
+    )
+    var config: String?
+
     var databasePath: String { stateDirectory + "/staff.sqlite" }
+
+    /// The region's staff directory and its store, when `--config` names a hub's configuration.
+    func region() async throws -> (RegionStaffDirectory, HospitalStore)? {
+        guard let config else { return nil }
+        var logger = Logger(label: "kyukyu.hospital.staff")
+        logger.logLevel = .warning
+        do {
+            let configuration = try HospitalConfiguration.load(
+                arguments: ["--config", config],
+                environment: ProcessInfo.processInfo.environment
+            )
+            guard configuration.storageEngine == .postgresql, let postgres = configuration.postgres else {
+                throw CommandFailure("\(config) is not a region hub's configuration (storage.engine postgresql)")
+            }
+            let keys = try ServeCommand.keyProvider(configuration)
+            let store = try await HospitalStore.open(postgres: postgres, keyProvider: keys, logger: logger)
+            var policy = CrewDirectory.Policy()
+            policy.totpIssuer = "Myna Kyukyu hospital"
+            do {
+                return (try await RegionStaffDirectory.open(on: store, policy: policy, logger: logger), store)
+            } catch {
+                try? await store.close()
+                throw error
+            }
+        } catch let error as ReceiverError {
+            throw CommandFailure(error.reason)
+        }
+    }
     var keyPath: String { stateDirectory + "/staff-secret.key" }
 
     static func canonical(_ staffID: String) throws -> String {
@@ -142,6 +222,20 @@ private func runStaff<T>(_ body: () async throws(CrewError) -> T) async throws -
         if error.code == .invalidInput { throw ValidationError(error.reason) }
         throw CommandFailure(error.reason)
     }
+}
+
+@discardableResult
+private func runRegion<T>(_ body: () async throws(ReceiverError) -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch {
+        if error.code == .invalidInput { throw ValidationError(error.reason) }
+        throw CommandFailure(error.reason)
+    }
+}
+
+private func readPassword() -> String? {
+    readSecretLine(prompt: isatty(STDIN_FILENO) != 0 ? "Password: " : nil)
 }
 
 private func readPasswordAndPIN() throws -> (password: String, pin: String) {

@@ -272,6 +272,17 @@ final class PostgresStorage: HospitalStorage {
 
     /// Applies the migrations this database lacks, refusing one migrated by a newer release.
     func migrate() async throws(ReceiverError) {
+        try await migrate(Self.migrations, table: "kyukyu_migration", name: "the region's database")
+    }
+
+    /// Applies those of `migrations` that `table` does not list, in order, in one transaction under the migrations'
+    /// advisory lock (instances started together migrate once); refuses a database that lists one this release does
+    /// not know.
+    func migrate(
+        _ migrations: [(identifier: String, statements: [String])],
+        table: String,
+        name: String
+    ) async throws(ReceiverError) {
         try await transaction { connection in
             try await connection.query(
                 "SELECT pg_advisory_xact_lock(\(Self.migrationLock))",
@@ -279,7 +290,7 @@ final class PostgresStorage: HospitalStorage {
             )
             try await connection.query(
                 """
-                CREATE TABLE IF NOT EXISTS kyukyu_migration (
+                CREATE TABLE IF NOT EXISTS \(unescaped: table) (
                     identifier TEXT NOT NULL PRIMARY KEY,
                     applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
                 )
@@ -288,24 +299,24 @@ final class PostgresStorage: HospitalStorage {
             )
             var applied: Set<String> = []
             for try await identifier in try await connection.query(
-                "SELECT identifier FROM kyukyu_migration",
+                "SELECT identifier FROM \(unescaped: table)",
                 logger: self.logger
             ).decode(String.self) {
                 applied.insert(identifier)
             }
-            let unknown = applied.subtracting(Self.migrations.map(\.identifier))
+            let unknown = applied.subtracting(migrations.map(\.identifier))
             guard unknown.isEmpty else {
                 throw ReceiverError.storage(
-                    "the region's database was migrated by a newer release (migrations \(unknown.sorted()) are "
+                    "\(name) was migrated by a newer release (migrations \(unknown.sorted()) are "
                         + "unknown to this one): downgrades are not supported; run the newer release"
                 )
             }
-            for migration in Self.migrations where !applied.contains(migration.identifier) {
+            for migration in migrations where !applied.contains(migration.identifier) {
                 for statement in migration.statements {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
                 }
                 try await connection.query(
-                    "INSERT INTO kyukyu_migration (identifier) VALUES (\(migration.identifier))",
+                    "INSERT INTO \(unescaped: table) (identifier) VALUES (\(migration.identifier))",
                     logger: self.logger
                 )
             }
@@ -754,7 +765,7 @@ final class PostgresStorage: HospitalStorage {
 
     /// Runs `body` in one transaction on one connection; the closure's own error is rethrown as it is (a
     /// ``ReceiverError`` refusal stays one), after the rollback.
-    private func transaction<T: Sendable>(
+    func transaction<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws(ReceiverError) -> T {
         do {
@@ -776,7 +787,7 @@ final class PostgresStorage: HospitalStorage {
         }
     }
 
-    private func execute(_ query: PostgresQuery) async throws(ReceiverError) {
+    func execute(_ query: PostgresQuery) async throws(ReceiverError) {
         do {
             try await client.query(query, logger: logger)
         } catch {
@@ -784,7 +795,7 @@ final class PostgresStorage: HospitalStorage {
         }
     }
 
-    private func fetch<T: Sendable>(
+    func fetch<T: Sendable>(
         _ query: PostgresQuery,
         _ decode: @escaping @Sendable (PostgresRow) throws -> T
     ) async throws(ReceiverError) -> [T] {
