@@ -237,3 +237,38 @@ public final class PostgresServer: Sendable {
         }
     }
 }
+
+/// The postmaster of ``PostgresServer/shared(directory:port:logger:)``, stopped when the process exits.
+nonisolated(unsafe) private var sharedPostmaster: Int32 = 0
+
+extension PostgresServer {
+    private actor Shared {
+        var server: PostgresServer?
+
+        func get(directory: String, port: Int, logger: Logger) async throws -> PostgresServer {
+            if let server, server.isRunning { return server }
+            let server = try await PostgresServer.start(
+                directory: directory,
+                port: port,
+                settings: ["shared_buffers = 64MB"],
+                logger: logger
+            )
+            self.server = server
+            if sharedPostmaster == 0 {
+                atexit {
+                    if sharedPostmaster > 0 { kill(sharedPostmaster, SIGINT) }
+                }
+            }
+            sharedPostmaster = server.pid
+            return server
+        }
+    }
+
+    private static let sharedServer = Shared()
+
+    /// One server for the whole test process (every suite makes its own databases on it): started at the first call
+    /// (the later calls' folder and port are not used), stopped when the process exits.
+    public static func shared(directory: String, port: Int, logger: Logger) async throws -> PostgresServer {
+        try await sharedServer.get(directory: directory, port: port, logger: logger)
+    }
+}

@@ -45,16 +45,79 @@ struct ConfigurationTests {
         #expect(configuration.logLevel == .info)
         #expect(configuration.logDestination == .auto)
         #expect(configuration.keySource == .auto)
+        #expect(configuration.storageEngine == .sqlite)
+        #expect(configuration.postgres == nil)
+        #expect(configuration.hospitals == [RegionHospital(code: configuration.hospital, name: nil)])
         let documentation = HospitalConfiguration.documentation()
         for (key, value) in [
             ("http.host", "127.0.0.1"), ("http.port", "9443"), ("state.directory", "state/hospital"),
             ("hospital.code", "1312345678"), ("tls.directory", "<state>/pki"), ("events.keep-alive-seconds", "15"),
             ("staff.session-hours", "12"), ("staff.max-failures", "5"), ("log.level", "info"),
-            ("log.destination", "auto"), ("keys.source", "auto"),
+            ("log.destination", "auto"), ("keys.source", "auto"), ("storage.engine", "sqlite"),
+            ("storage.postgresql.tls", "auto"), ("storage.postgresql.max-connections", "10"),
         ] {
             #expect(documentation.contains("| `\(key)` |") && documentation.contains("| `\(value)` |"), "\(key)")
         }
-        #expect(HospitalConfiguration.keyNames.count == 11)
+        #expect(HospitalConfiguration.keyNames.count == 18)
+    }
+
+    @Test func aRegionsHubOnPostgreSQL() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let password = directory + "/password"
+        FileManager.default.createFile(
+            atPath: password,
+            contents: Data("synthetic-secret\n".utf8),
+            attributes: [.posixPermissions: 0o600]
+        )
+        let hospitals = directory + "/hospitals.json"
+        try Data(#"[{"code": "1310000001", "name": "テスト第一病院 (架空)"}, {"code": "1310000002", "name": "二"}]"#.utf8)
+            .write(to: URL(fileURLWithPath: hospitals))
+        let region = [
+            "--storage-engine", "postgresql", "--storage-postgresql-password-file", password, "--region-hospitals",
+            hospitals,
+        ]
+        let configuration = try HospitalConfiguration.load(
+            arguments: region + ["--storage-postgresql-url", "postgresql://hub@db.example:6432/region"],
+            environment: [:]
+        )
+        #expect(configuration.storageEngine == .postgresql)
+        let settings = try #require(configuration.postgres)
+        #expect(settings.host == "db.example" && settings.port == 6432 && settings.database == "region")
+        #expect(settings.user == "hub" && settings.password == "synthetic-secret")
+        #expect(settings.tls, "TLS is required off loopback")
+        #expect(settings.description == "postgresql://hub@db.example:6432/region")
+        #expect(configuration.hospitals.map(\.code.rawValue) == ["1310000001", "1310000002"])
+        let loopback = try HospitalConfiguration.load(
+            arguments: region + ["--storage-postgresql-url", "postgresql://hub@127.0.0.1/region"],
+            environment: [:]
+        )
+        #expect(loopback.postgres?.tls == false)
+        #expect(loopback.postgres?.port == 5432)
+
+        // What is wrong is named: a password in the URL, a password file others may read, tenants on SQLite, a
+        // hospitals file that repeats a code.
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: password)
+        try Data(#"[{"code": "1310000001", "name": "一"}, {"code": "1310000001", "name": "二"}]"#.utf8)
+            .write(to: URL(fileURLWithPath: hospitals))
+        do {
+            _ = try HospitalConfiguration.load(
+                arguments: region + ["--storage-postgresql-url", "postgresql://hub:pw@db.example/region"],
+                environment: [:]
+            )
+            Issue.record("a wrong region configuration loaded")
+        } catch {
+            for name in ["holds a password", "may be read by others", "repeats the code"] {
+                #expect(error.reason.contains(name), "\(name): \(error.reason)")
+            }
+            #expect(!error.reason.contains("synthetic-secret") && !error.reason.contains(":pw@"))
+        }
+        #expect(throws: ReceiverError.invalidInput("")) {
+            try HospitalConfiguration.load(arguments: ["--region-hospitals", hospitals], environment: [:])
+        }
+        #expect(throws: ReceiverError.invalidInput("")) {
+            try HospitalConfiguration.load(arguments: ["--storage-engine", "postgresql"], environment: [:])
+        }
     }
 
     @Test func aFlagWinsOverTheEnvironmentWhichWinsOverTheFile() throws {

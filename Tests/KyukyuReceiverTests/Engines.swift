@@ -13,29 +13,19 @@ enum Engine: String, CaseIterable, Sendable, CustomTestStringConvertible {
     var testDescription: String { rawValue }
 }
 
-/// The PostgreSQL postmaster of this test process, stopped when the process exits.
-nonisolated(unsafe) private var testPostgresPID: Int32 = 0
-
 /// The test process's private PostgreSQL (Debian's, a new cluster in /tmp on port base + 90): started at first use,
 /// stopped at exit; each test gets a database of its own.
-actor TestPostgres {
-    static let shared = TestPostgres()
-    private var server: PostgresServer?
+enum TestPostgres {
+    static let shared = TestPostgres.Server()
 
-    func get() async throws -> PostgresServer {
-        if let server, server.isRunning { return server }
-        let server = try await PostgresServer.start(
-            directory: "/tmp/kyukyu-test-postgres-\(Ports.base)",
-            port: Ports.base + 90,
-            settings: ["shared_buffers = 64MB"],
-            logger: quiet
-        )
-        self.server = server
-        testPostgresPID = server.pid
-        atexit {
-            if testPostgresPID > 0 { kill(testPostgresPID, SIGINT) }
+    struct Server {
+        func get() async throws -> PostgresServer {
+            try await PostgresServer.shared(
+                directory: "/tmp/kyukyu-test-postgres-\(Ports.base)",
+                port: Ports.base + 90,
+                logger: quiet
+            )
         }
-        return server
     }
 }
 

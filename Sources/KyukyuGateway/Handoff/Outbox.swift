@@ -38,6 +38,36 @@ public struct DeliveryBackoff: Sendable, Hashable {
     }
 }
 
+/// Where the outbox's items come from and go back to: the incidents (``IncidentDesk``), or a load run's synthetic
+/// ambulances. Each item's bytes are asked for when it is delivered, so a version superseded meanwhile is not sent.
+public protocol OutboxItemSource: Sendable {
+    /// What to send for `item`, or nil when there is nothing to send any more (superseded, delivered, the incident
+    /// gone).
+    func payload(_ item: OutboxItem) async -> OutboxPayload?
+    /// The receiver took `item`.
+    func delivered(_ item: OutboxItem) async
+    /// The receiver did not take `item`: for good (`final`), or for now.
+    func problem(_ item: OutboxItem, problem: String, final: Bool) async
+}
+
+extension IncidentDesk: OutboxItemSource {
+    /// The item's payload, from its incident.
+    public func payload(_ item: OutboxItem) async -> OutboxPayload? {
+        guard let runner = try? runner(item.incident) else { return nil }
+        return await runner.outboxPayload(item)
+    }
+
+    /// Tells the item's incident it was delivered.
+    public func delivered(_ item: OutboxItem) async {
+        await (try? runner(item.incident))?.outboxDelivered(item)
+    }
+
+    /// Tells the item's incident what the receiver said.
+    public func problem(_ item: OutboxItem, problem: String, final: Bool) async {
+        await (try? runner(item.incident))?.outboxProblem(item, problem: problem, final: final)
+    }
+}
+
 /// The gateway's outbox: one queue per hospital, delivered in order, through dead zones, with backoff and jitter.
 ///
 /// What is to be delivered lives in each incident's state in the vault (``HandoffProgress/outbox``): the runner
@@ -53,7 +83,7 @@ public actor GatewayOutbox: HandoffOutbox {
 
     private var queues: [HospitalCode: [Entry]] = [:]
     private var wakeUps: [HospitalCode: AsyncStream<Void>.Continuation] = [:]
-    private var desk: IncidentDesk?
+    private var source: (any OutboxItemSource)?
     private let hospitals: [HospitalCode: ReceivingHospital]
     private let client: any ReceiverDelivering
     private let notices: NoticeFile?
@@ -99,10 +129,10 @@ public actor GatewayOutbox: HandoffOutbox {
         depthGauge.record(queues.values.reduce(0) { $0 + $1.count })
     }
 
-    /// The desk whose incidents the items belong to (set once, before ``run()``; the desk's effects hold this
-    /// outbox, so it cannot be given at init).
-    public func attach(_ desk: IncidentDesk) {
-        self.desk = desk
+    /// Where the items come from: the desk whose incidents they belong to (set once, before ``run()``; the desk's
+    /// effects hold this outbox, so it cannot be given at init).
+    public func attach(_ source: any OutboxItemSource) {
+        self.source = source
     }
 
     /// Queues `item` behind its hospital's earlier items; an item already queued is not queued twice.
@@ -196,9 +226,7 @@ public actor GatewayOutbox: HandoffOutbox {
 
     /// One try at the head of a hospital's queue; pops it unless it is to be tried again.
     private func attempt(_ item: OutboxItem, at hospital: ReceivingHospital) async -> DeliveryResult {
-        guard let desk, let runner = try? await desk.runner(item.incident),
-            let payload = await runner.outboxPayload(item)
-        else {
+        guard let source, let payload = await source.payload(item) else {
             // Superseded, delivered, or the incident is gone (handed over, closed: what the hospital is still owed
             // then went as a notice): nothing to send.
             pop(.item(item))
@@ -232,13 +260,13 @@ public actor GatewayOutbox: HandoffOutbox {
                     duration: .milliseconds(max(0, Int64(now().timeIntervalSince(item.queuedAt) * 1000)))
                 )
             }
-            await runner.outboxDelivered(item)
+            await source.delivered(item)
         case .refused(let problem):
             pop(.item(item))
             logger.warning("a hospital's receiver refused an item", metadata: ["kyukyu.hospital": "\(hospital.code)"])
-            await runner.outboxProblem(item, problem: problem, final: true)
+            await source.problem(item, problem: problem, final: true)
         case .retry(let problem):
-            await runner.outboxProblem(item, problem: problem, final: false)
+            await source.problem(item, problem: problem, final: false)
         }
         return result
     }
