@@ -100,6 +100,7 @@ bench: deps
 	KYUKYU_BIN_DIR=$(RELEASE_BIN_DIR) $(RELEASE_BIN_DIR)/kyukyu-bench all
 	scripts/bench-gateway.py --bin-dir $(RELEASE_BIN_DIR)
 	scripts/bench-load.py --bin-dir $(RELEASE_BIN_DIR)
+	scripts/bench-region.py --bin-dir $(RELEASE_BIN_DIR)
 	state/fhir-venv/bin/python3 scripts/load-report.py state/bench/load --out state/bench/load-report.html
 
 ## Drills (issue 10; docs/drills.md): the survey's failure mix (1,000 incidents), a quiet night and a mass-casualty

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 // A request for a bed sent to several hospitals at once (一斉照会): the crew picks hospitals in the picker, each
 // answers accept or decline, the first to accept gets the document, and the others are told the patient went

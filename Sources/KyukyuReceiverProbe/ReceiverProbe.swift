@@ -17,6 +17,7 @@ public struct ReceiverProbeError: Error, Hashable, Sendable, CustomStringConvert
         case signIn
         case acknowledge
         case noEvent
+        case noPublication
     }
 
     private let code: Code
@@ -39,6 +40,11 @@ public struct ReceiverProbeError: Error, Hashable, Sendable, CustomStringConvert
     /// An acknowledgement was refused (or there was no session).
     public static func acknowledge(_ status: String) -> Self { Self(.acknowledge, "acknowledge: \(status)") }
 
+    /// A publication did not reach every ambulance's feed in time.
+    public static func noPublication(_ revision: Int64, _ limit: Duration) -> Self {
+        Self(.noPublication, "revision \(revision) did not reach every feed within \(limit)")
+    }
+
     /// The awaited event did not come on the ambulance's stream in time.
     public static func noEvent(_ status: HandoffStatus, _ limit: Duration) -> Self {
         Self(.noEvent, "no \(status.rawValue) event within \(limit)")
@@ -50,8 +56,11 @@ public struct ReceiverProbeError: Error, Hashable, Sendable, CustomStringConvert
 public final class StaffClient: Sendable {
     /// The receiver's base URL.
     public let base: String
-    private let http: HTTPClient
+    let http: HTTPClient
     private let session = Mutex<(cookie: String, csrf: String)?>(nil)
+
+    /// The session's cookie and CSRF token, once signed in.
+    func sessionHeaders() -> (cookie: String, csrf: String)? { session.withLock { $0 } }
 
     /// A client trusting the hospital's CA (PEM).
     public init(base: String, caPEM: String) throws {
@@ -110,6 +119,30 @@ public final class StaffClient: Sendable {
         let response = try await http.execute(request, timeout: .seconds(10))
         _ = try await response.body.collect(upTo: 64 * 1024)
         guard response.status == .ok else { throw ReceiverProbeError.acknowledge("\(response.status)") }
+    }
+}
+
+extension StaffClient {
+    /// Publishes the hospital's acceptance (`PUT /api/v1/acceptance`, as the board does): `accepting` for each of
+    /// `conditions`; returns the new revision.
+    public func publishAcceptance(_ conditions: [AcceptanceCondition: Bool]) async throws -> Int64 {
+        guard let (cookie, csrf) = sessionHeaders() else { throw ReceiverProbeError.acknowledge("not signed in") }
+        var request = HTTPClientRequest(url: base + "/api/v1/acceptance")
+        request.method = .PUT
+        request.headers.add(name: "Cookie", value: cookie)
+        request.headers.add(name: "X-CSRF-Token", value: csrf)
+        request.headers.add(name: "Content-Type", value: "application/json")
+        var body: [String: Any] = [:]
+        for (condition, accepting) in conditions {
+            body[condition.rawValue] = accepting ? ["accepting": true] : ["accepting": false, "reason": "no-beds"]
+        }
+        request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: ["conditions": body])))
+        let response = try await http.execute(request, timeout: .seconds(10))
+        let data = Data(buffer: try await response.body.collect(upTo: 64 * 1024))
+        guard response.status == .ok,
+            let revision = (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["revision"] as? Int
+        else { throw ReceiverProbeError.acknowledge("publish: \(response.status)") }
+        return Int64(revision)
     }
 }
 

@@ -48,8 +48,8 @@ public final class RegionHub: Sendable {
 
     /// The CA every client trusts.
     public var caPath: String { directory + "/state/pki/ca.cert.pem" }
-    /// The folder with `<device>.cert.pem` and `<device>.key.pem` of a device.
-    public func deviceDirectory(_ device: String) -> String { directory + "/devices/\(device)" }
+    /// The folder with `<device>.cert.pem` and `<device>.key.pem` of every device, and the CA's `ca.cert.pem`.
+    public func deviceDirectory(_ device: String) -> String { directory + "/devices" }
     /// The balancer's URL, which ambulances and boards use.
     public var url: String { "https://127.0.0.1:\(balancer.port)" }
     /// One instance's URL.
@@ -119,8 +119,7 @@ public final class RegionHub: Sendable {
         _ = try await run(["ca", "init", "--config", configurationPath, "--hospital", hospitals[0].code])
         for device in devices {
             _ = try await run([
-                "device", "issue", "--config", configurationPath, "--device", device, "--out",
-                directory + "/devices/\(device)",
+                "device", "issue", "--config", configurationPath, "--device", device, "--out", directory + "/devices",
             ])
         }
         var accounts: [String: Staff] = [:]
@@ -137,11 +136,36 @@ public final class RegionHub: Sendable {
             accounts[id] = Staff(id: id, hospital: hospital, password: password, totpSecret: secret)
         }
         let ports = (1...instances).map { basePort + $0 }
-        let balancer = try await TCPLoadBalancer.start(
-            port: basePort,
-            upstreams: ports,
-            directory: directory + "/balancer"
-        )
+        // The instances first: HAProxy takes servers that answer at its start as up, while one that it has seen
+        // down must pass two checks before it gets connections.
+        var processes: [SpawnedProcess] = []
+        do {
+            for (index, port) in ports.enumerated() {
+                processes.append(
+                    try await spawnInstance(
+                        executable: executable,
+                        configurationPath: configurationPath,
+                        port: port,
+                        log: directory + "/instance-\(index + 1).log",
+                        name: "hub instance \(index + 1)"
+                    )
+                )
+            }
+        } catch {
+            for process in processes { process.stop() }
+            throw error
+        }
+        let balancer: TCPLoadBalancer
+        do {
+            balancer = try await TCPLoadBalancer.start(
+                port: basePort,
+                upstreams: ports,
+                directory: directory + "/balancer"
+            )
+        } catch {
+            for process in processes { process.stop() }
+            throw error
+        }
         let hub = RegionHub(
             directory: directory,
             configurationPath: configurationPath,
@@ -151,8 +175,34 @@ public final class RegionHub: Sendable {
             hospitals: hospitals,
             executable: executable
         )
-        for index in ports.indices { try await hub.startInstance(index) }
+        hub.instances.withLock { $0 = processes }
         return hub
+    }
+
+    /// Starts `kyukyu-hospital serve` with the hub's configuration on `port`; returns once it listens.
+    private static func spawnInstance(
+        executable: String,
+        configurationPath: String,
+        port: Int,
+        log: String,
+        name: String,
+        timeout: Duration = .seconds(60)
+    ) async throws -> SpawnedProcess {
+        let process = try Commands.spawn(
+            executable,
+            ["serve", "--config", configurationPath, "--http-port", String(port)],
+            log: log
+        )
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            guard process.isRunning else {
+                throw TestbedError("\(name) exited: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            }
+            if PrivatePCSCD.listeningTCPPorts().contains(port) { return process }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        process.stop(signal: SIGKILL)
+        throw TestbedError("\(name) did not listen on \(port) within \(timeout)")
     }
 
     private init(
@@ -174,27 +224,18 @@ public final class RegionHub: Sendable {
         self.instances = Mutex(Array(repeating: nil, count: instancePorts.count))
     }
 
-    /// Starts instance `index` (again) and returns once it listens.
+    /// Starts instance `index` again and returns once it listens (HAProxy sends it connections after two passed
+    /// checks, about 0.6 s later).
     public func startInstance(_ index: Int, timeout: Duration = .seconds(60)) async throws {
-        let port = instancePorts[index]
-        let log = directory + "/instance-\(index + 1).log"
-        let process = try Commands.spawn(
-            executable,
-            ["serve", "--config", configurationPath, "--http-port", String(port)],
-            log: log
+        let process = try await Self.spawnInstance(
+            executable: executable,
+            configurationPath: configurationPath,
+            port: instancePorts[index],
+            log: directory + "/instance-\(index + 1).log",
+            name: "hub instance \(index + 1)",
+            timeout: timeout
         )
         instances.withLock { $0[index] = process }
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            guard process.isRunning else {
-                throw TestbedError(
-                    "hub instance \(index + 1) exited: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")"
-                )
-            }
-            if PrivatePCSCD.listeningTCPPorts().contains(port) { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw TestbedError("hub instance \(index + 1) did not listen on \(port) within \(timeout)")
     }
 
     /// Kills instance `index` with SIGKILL: no shutdown of any kind.

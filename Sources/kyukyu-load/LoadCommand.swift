@@ -16,6 +16,7 @@ struct LoadCommand: AsyncParsableCommand {
         abstract: "Open-loop load tests with latency corrected for coordinated omission.",
         subcommands: [
             HTTPLoad.self, ReceiverIngestLoad.self, ReceiverAckLoad.self, OnshiLoad.self, GatewayLoad.self,
+            AcceptanceFeedLoad.self,
         ]
     )
 }

@@ -36,6 +36,15 @@ struct ReceiverAckLoad: AsyncParsableCommand {
     @Option(help: "The fresh receiver's HTTPS port.")
     var port = 20972
 
+    @Option(
+        help: """
+            A region's hub of this many instances (1-8) on a private PostgreSQL, behind HAProxy on --port, instead of \
+            one receiver on SQLite: the staff's acknowledgement and the ambulance's stream may then reach different \
+            instances.
+            """
+    )
+    var hubInstances: Int?
+
     @OptionGroup var options: PlanOptions
 
     static let hospital = HospitalCode(rawValue: "9999999903")!
@@ -44,6 +53,9 @@ struct ReceiverAckLoad: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...65_535).contains(port) else { throw ValidationError("--port must be 1…65535") }
+        if let hubInstances, !(1...8).contains(hubInstances) {
+            throw ValidationError("--hub-instances must be 1…8")
+        }
         try options.check(measuredSaturation: false)
         if let highest = options.highestRate, highest * options.duration > 20_000 {
             throw ValidationError("at most 20,000 acknowledgements per run (--rate × --duration)")
@@ -54,26 +66,16 @@ struct ReceiverAckLoad: AsyncParsableCommand {
         var logger = Logger(label: "kyukyu.load.receiver-ack")
         logger.logLevel = .warning
         let state = URL(fileURLWithPath: stateDir).standardizedFileURL.path
-        let password = "synthetic-load-password"
-        var secret = ""
-        let server = try await ReceiverIngestLoad.freshReceiver(
+        let server = try await FreshReceiver.start(
             binDir: binDir,
             state: state,
             hospital: Self.hospital.rawValue,
             devices: [Self.device],
-            port: port
-        ) { executable in
-            let added = try await Commands.run(
-                executable,
-                ["staff", "add", Self.staffID, "--state-dir", state],
-                stdin: "\(password)\n2468\n"
-            )
-            guard added.status == 0,
-                let line = added.stdout.split(separator: "\n").first(where: { $0.hasPrefix("TOTP secret") }),
-                let value = line.split(separator: ":").last
-            else { throw LoadError.setupFailed("kyukyu-hospital staff add: \(added.stderr)") }
-            secret = value.trimmingCharacters(in: .whitespaces)
-        }
+            port: port,
+            hubInstances: hubInstances,
+            staffID: Self.staffID
+        )
+        guard let account = server.staff else { throw LoadError.setupFailed("no staff account was made") }
         defer { server.stop() }
 
         let base = "https://127.0.0.1:\(port)"
@@ -94,7 +96,7 @@ struct ReceiverAckLoad: AsyncParsableCommand {
         let watch = AcknowledgementWatch(client: ambulance, hospital: receiving)
         do {
             try await staff.waitUntilLive(timeout: .seconds(30))
-            try await staff.signIn(staffID: Self.staffID, password: password, totp: totp(secret))
+            try await staff.signIn(staffID: account.id, password: account.password, totp: totp(account.secret))
             await watch.start()
             var offset = 0
             try await LoadSession(options: options, name: "receiver-ack").execute { plan, _ in

@@ -33,6 +33,14 @@ struct ReceiverIngestLoad: AsyncParsableCommand {
     @Option(help: "The fresh receiver's HTTPS port.")
     var port = 20971
 
+    @Option(
+        help: """
+            With --bin-dir: a region's hub of this many instances (1-8) on a private PostgreSQL, behind HAProxy on \
+            --port, instead of one receiver on SQLite.
+            """
+    )
+    var hubInstances: Int?
+
     @Option(help: "A running receiver's base URL, e.g. https://127.0.0.1:9443.")
     var url: String?
 
@@ -55,6 +63,10 @@ struct ReceiverIngestLoad: AsyncParsableCommand {
             throw ValidationError("--hospital-code must be 10 digits")
         }
         guard (1...65_535).contains(port) else { throw ValidationError("--port must be 1…65535") }
+        if let hubInstances {
+            guard binDir != nil else { throw ValidationError("--hub-instances needs --bin-dir") }
+            guard (1...8).contains(hubInstances) else { throw ValidationError("--hub-instances must be 1…8") }
+        }
         try options.check(measuredSaturation: false)
         if let highest = options.highestRate, highest * options.duration > 200_000 {
             throw ValidationError("at most 200,000 documents per run (--rate × --duration)")
@@ -64,7 +76,7 @@ struct ReceiverIngestLoad: AsyncParsableCommand {
     func run() async throws {
         let logger = Logger(label: "kyukyu.load.receiver")
         let hospital = HospitalCode(rawValue: hospitalCode)!
-        var server: SpawnedProcess?
+        var server: FreshReceiver?
         let base: URL
         let certificates: String
         let names: [String]
@@ -72,12 +84,13 @@ struct ReceiverIngestLoad: AsyncParsableCommand {
             let state = URL(fileURLWithPath: stateDir).standardizedFileURL.path
             names = (1...options.connections).map { String(format: "LOAD-AMB-%03d", $0) }
             certificates = state + "/devices"
-            server = try await Self.freshReceiver(
+            server = try await FreshReceiver.start(
                 binDir: binDir,
                 state: state,
                 hospital: hospitalCode,
                 devices: names,
-                port: port
+                port: port,
+                hubInstances: hubInstances
             )
             base = URL(string: "https://127.0.0.1:\(port)")!
         } else {
@@ -104,7 +117,7 @@ struct ReceiverIngestLoad: AsyncParsableCommand {
             configuration.trustRoots = .file(certificates + "/ca.cert.pem")
             return try NIOSSLContext(configuration: configuration)
         }
-        if server != nil { try await Self.waitForPort(host: host, port: port, within: .seconds(30)) }
+        if server != nil { try await Self.waitForPort(host: host, port: port, within: .seconds(60)) }
 
         let connections = options.connections
         let records = !observationsOnly

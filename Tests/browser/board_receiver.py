@@ -1,6 +1,7 @@
-"""A real `kyukyu-hospital` for the board's browser test: `ca init`, `device issue`, `staff add` (TOTP secret
-parsed from its output), then `serve` on a loopback port; an ambulance that posts documents over mutual TLS and
-reads its event stream; and a headless chromium that trusts exactly the receiver's server key.
+"""A real `kyukyu-hospital` for the board's browser tests: `ca init`, `device issue`, `staff add` (TOTP secret
+parsed from its output), then `serve` on a loopback port; an ambulance that posts documents and placement requests
+over mutual TLS (and cancels them) and reads its event stream; staff reads with the browser's session cookie; and a
+headless chromium that trusts exactly the receiver's server key.
 
 Documents are the ones KyukyuFHIR's builder wrote for `make fhir-test` / `make test` (state/fhir-documents, for
 hospital 1312345678 and device ambulance-01). All of them share one document set and version uuid, so each is given
@@ -147,6 +148,36 @@ class Receiver:
         status, answer = self.request("POST", f"/ambulance/v1/document-sets/{set_id}/withdraw",
                                       json.dumps({"reason": reason}).encode(), {"Content-Type": "application/json"})
         assert status == 200, f"the withdrawal was refused: {status} {answer[:300]!r}"
+
+    def place(self, placement: str, set_id: str, summary: dict, hospitals: list[str] | None = None) -> dict:
+        """The ambulance asks hospitals at once (`POST /ambulance/v1/placements`, mutual TLS); returns the view."""
+        body = {"placement": placement, "documentSet": f"urn:uuid:{set_id}", "hospitals": hospitals or [HOSPITAL],
+                "summary": summary}
+        status, answer = self.request("POST", "/ambulance/v1/placements", json.dumps(body).encode(),
+                                      {"Content-Type": "application/json"})
+        assert status == 201, f"the placement request was refused: {status} {answer[:300]!r}"
+        return json.loads(answer)
+
+    def cancel_placement(self, placement: str) -> dict:
+        """The crew withdraws its placement request (`POST /ambulance/v1/placements/<id>/cancel`)."""
+        status, answer = self.request("POST", f"/ambulance/v1/placements/{placement}/cancel", b"{}",
+                                      {"Content-Type": "application/json"})
+        assert status == 200, f"the cancellation was refused: {status} {answer[:300]!r}"
+        return json.loads(answer)
+
+    def placement(self, placement: str) -> dict:
+        """The ambulance's view of its request (`GET /ambulance/v1/placements/<id>`): every hospital's answer."""
+        status, answer = self.request("GET", f"/ambulance/v1/placements/{placement}")
+        assert status == 200, f"the placement could not be read: {status} {answer[:300]!r}"
+        return json.loads(answer)
+
+    def staff_get(self, path: str, cookies: list[dict]) -> dict:
+        """A staff GET over HTTPS (no device certificate) with the browser's session cookie(s)."""
+        cookie = "; ".join(f"{c['name']}={c['value']}" for c in cookies)
+        status, answer = self.request("GET", path, headers={"Accept": "application/json", "Cookie": cookie},
+                                      device=False)
+        assert status == 200, f"GET {path} as staff: {status} {answer[:300]!r}"
+        return json.loads(answer)
 
     def device_events(self, until, timeout: float = 15) -> list[dict]:
         """Reads GET /ambulance/v1/events (the device's own stream, from the start) until `until(events)` holds."""

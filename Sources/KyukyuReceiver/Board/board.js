@@ -11,6 +11,10 @@ const REALERT_SECONDS = (() => {
   return Number.isFinite(asked) && asked >= 5 && asked <= 3600 ? asked : 120;
 })();
 const REASONS = ["no-beds", "no-specialist", "ct-unavailable", "operating-rooms-full", "icu-full", "other"];
+/** The conditions a hospital publishes its acceptance for (docs/receiver-api.yaml, Acceptance). */
+const CONDITIONS = ["stroke", "stemi", "trauma", "burns", "paediatrics", "dialysis"];
+/** Seconds between two reads of the acceptance (another screen of the hospital may change it). */
+const ACCEPTANCE_POLL_SECONDS = 30;
 
 const state = {
   csrf: null, staff: null, events: null, patients: new Map(), details: new Map(), seen: new Map(),
@@ -18,6 +22,13 @@ const state = {
   // Patients the ambulance withdrew (another hospital, or the crew closed the incident): their card leaves the
   // board, and a notice says why until a member of staff dismisses it.
   withdrawn: [],
+  // The hospital's acceptance (GET/PUT /api/v1/acceptance) and its editor: one condition open at a time.
+  hospital: null, acceptance: null, acceptanceRead: 0, editing: null, editReason: null, editNote: "",
+  acceptanceBusy: false, acceptanceFailed: false,
+  // Placement requests (GET /api/v1/placements): `watched` are those seen pending here, shown after their answer
+  // changed until dismissed; `placementAlert` the time of each one's last alert.
+  placements: new Map(), watched: new Set(), dismissed: new Set(), placementAlert: new Map(),
+  declineOpen: null, declineReason: null, declineNote: "", placementBusy: null, placementErrors: new Map(),
 };
 
 function el(tag, attributes = {}, ...children) {
@@ -92,6 +103,9 @@ async function signOut() {
   state.events?.close();
   state.events = null;
   state.patients.clear(); state.details.clear(); state.seen.clear(); state.lastAlert.clear();
+  state.placements.clear(); state.watched.clear(); state.dismissed.clear(); state.placementAlert.clear();
+  state.placementErrors.clear(); state.acceptance = null; state.editing = null; state.declineOpen = null;
+  state.csrf = null; state.hospital = null;
   connection("off");
   show("signin");
 }
@@ -99,10 +113,11 @@ async function signOut() {
 async function start(session) {
   state.csrf = session.csrfToken;
   state.staff = session.staffId;
+  state.hospital = session.hospital ?? null;
   $("board-staff").textContent = session.staffId;
   $("board-sound").hidden = !!state.audio && state.audio.state === "running";
   show("board");
-  await refresh(null, { quiet: true });
+  await Promise.all([refresh(null, { quiet: true }), loadAcceptance(), refreshPlacements()]);
   listen();
 }
 
@@ -117,7 +132,10 @@ function listen() {
   state.events?.close();
   const source = new EventSource("/api/v1/board/events");
   state.events = source;
-  source.onopen = () => connection("live");
+  source.onopen = () => {
+    connection("live");
+    refreshPlacements(); // anything missed while the stream was down (Last-Event-ID also replays)
+  };
   source.onerror = () => {
     connection("lost");
     // EventSource retries by itself; if the session is gone, go back to sign-in.
@@ -132,6 +150,13 @@ function listen() {
       state.withdrawn.push({ set, name: patient.doc.patient.name, reason: event.reason, at: event.at ?? new Date().toISOString() });
     }
     refresh(set);
+  });
+  source.addEventListener("placement", (message) => {
+    let event = null;
+    try { event = JSON.parse(message.data); } catch { return; }
+    if (state.hospital && event.hospital && event.hospital !== state.hospital) return;
+    if (event.answer !== "pending" && state.declineOpen === event.placement) state.declineOpen = null;
+    refreshPlacements();
   });
 }
 
@@ -162,6 +187,45 @@ async function load(changedSet, quiet) {
   if (!quiet || fresh.length) for (const set of fresh) if (next.get(set)?.status === "received") alertFor(set);
 }
 
+let placing = Promise.resolve();
+function refreshPlacements() {
+  placing = placing.then(loadPlacements).catch(() => {});
+  return placing;
+}
+
+/** This hospital's answer in a placement request (the session's hospital; the only one when it is not known). */
+function answerOf(p) {
+  const answers = p.answers ?? {};
+  if (state.hospital) return answers[state.hospital];
+  const values = Object.values(answers);
+  return values.length === 1 ? values[0] : undefined;
+}
+
+async function loadPlacements() {
+  const data = await api("GET", "/api/v1/placements");
+  const next = new Map();
+  for (const p of data.placements ?? []) next.set(p.placement, p);
+  state.placements = next;
+  const fresh = [];
+  for (const [id, p] of next) {
+    if (answerOf(p) !== "pending" || state.watched.has(id)) continue;
+    state.watched.add(id);
+    fresh.push(id);
+  }
+  render();
+  for (const id of fresh) alertPlacement(id);
+}
+
+async function loadAcceptance() {
+  state.acceptanceRead = Date.now();
+  try {
+    const next = await api("GET", "/api/v1/acceptance");
+    const changed = next?.revision !== state.acceptance?.revision;
+    state.acceptance = next;
+    if (changed) render();
+  } catch { /* kept; read again later */ }
+}
+
 // MARK: alerts
 
 function unlockAudio() {
@@ -189,31 +253,52 @@ function beep() {
   return true;
 }
 
-function alertFor(set) {
-  state.lastAlert.set(set, Date.now());
+/** Sounds (or notes that the browser would not let it) and counts one alert on the board. */
+function sound() {
   state.alerts += 1;
   const sounded = beep();
   const board = $("board");
   board.dataset.alerts = String(state.alerts);
   board.dataset.lastBeep = sounded ? "sounded" : "muted";
-  const card = document.querySelector(`[data-testid="patient-card"][data-set="${set}"]`);
-  if (card) {
-    card.classList.remove("flash");
-    void card.offsetWidth; // restart the animation
-    card.classList.add("flash");
-    card.dataset.alerts = String(Number(card.dataset.alerts ?? 0) + 1);
-  }
+}
+
+function flash(card) {
+  if (!card) return;
+  card.classList.remove("flash");
+  void card.offsetWidth; // restart the animation
+  card.classList.add("flash");
+  card.dataset.alerts = String(Number(card.dataset.alerts ?? 0) + 1);
+}
+
+function alertFor(set) {
+  state.lastAlert.set(set, Date.now());
+  sound();
+  flash(document.querySelector(`[data-testid="patient-card"][data-set="${set}"]`));
+}
+
+/** A placement request waiting for this hospital's answer: alerts as a new patient does. */
+function alertPlacement(id) {
+  state.placementAlert.set(id, Date.now());
+  sound();
+  flash(document.querySelector(`[data-testid="placement-card"][data-placement="${id}"]`));
 }
 
 function tick() {
   tickClock();
   const now = Date.now();
-  for (const node of document.querySelectorAll('[data-testid="patient-eta"]')) paintEta(node, now);
+  for (const node of document.querySelectorAll('[data-testid="patient-eta"], [data-testid="placement-eta"]')) paintEta(node, now);
+  for (const node of document.querySelectorAll('[data-testid="placement-waiting"]')) paintWaiting(node, now);
+  paintAcceptanceAge($("acceptance-age"), now);
   for (const [set, patient] of state.patients) {
     if (patient.status !== "received") continue;
     const last = state.lastAlert.get(set) ?? 0;
     if (now - last >= REALERT_SECONDS * 1000) alertFor(set);
   }
+  for (const [id, p] of state.placements) {
+    if (answerOf(p) !== "pending" || !state.placementAlert.has(id)) continue;
+    if (now - state.placementAlert.get(id) >= REALERT_SECONDS * 1000) alertPlacement(id);
+  }
+  if (state.csrf && !state.acceptanceBusy && now - state.acceptanceRead >= ACCEPTANCE_POLL_SECONDS * 1000) loadAcceptance();
 }
 
 function tickClock() {
@@ -221,13 +306,33 @@ function tickClock() {
 }
 
 function paintEta(node, now) {
-  const left = node.dataset.givenAt ? etaLeft({ givenAt: node.dataset.givenAt, minutes: Number(node.dataset.minutes) }, now) : null;
+  const left = node.dataset.givenAt && node.dataset.minutes ? etaLeft({ givenAt: node.dataset.givenAt, minutes: Number(node.dataset.minutes) }, now) : null;
   if (left == null) { node.textContent = t("eta.none"); node.dataset.overdue = "false"; return; }
   const total = Math.round(Math.abs(left) / 1000);
   const clock = `${Math.floor(total / 60)}:${String(total % 60).padStart(2, "0")}`;
   node.dataset.overdue = String(left < 0);
   node.dataset.secondsLeft = String(Math.round(left / 1000));
   node.textContent = left >= 0 ? `${t("eta.in")} ${clock}` : `${t("eta.over")} +${clock}`;
+}
+
+/** "waiting 2:13" since the request was made. */
+function paintWaiting(node, now) {
+  const since = Date.parse(node.dataset.since);
+  if (Number.isNaN(since)) { node.textContent = ""; return; }
+  const total = Math.max(0, Math.round((now - since) / 1000));
+  node.dataset.seconds = String(total);
+  node.textContent = `${t("placement.waiting")} ${Math.floor(total / 60)}:${String(total % 60).padStart(2, "0")}`;
+}
+
+/** "updated 3 min ago" for the acceptance (or "never published" at revision 0). */
+function paintAcceptanceAge(node, now) {
+  const a = state.acceptance;
+  const at = Date.parse(a?.updatedAt ?? "");
+  if (!a || !a.revision || Number.isNaN(at)) { node.textContent = a ? t("acceptance.never") : ""; return; }
+  const minutes = Math.max(0, Math.floor((now - at) / 60000));
+  node.dataset.minutes = String(minutes);
+  node.textContent = minutes < 1 ? t("acceptance.just")
+    : minutes < 60 ? `${minutes}${t("acceptance.min")}` : `${Math.floor(minutes / 60)}${t("acceptance.hour")}`;
 }
 
 // MARK: actions
@@ -243,6 +348,42 @@ async function act(set, path, body) {
   } finally {
     state.busy = false;
     await refresh(set);
+  }
+}
+
+/** Publishes one condition: `{accepting: true}`, `{accepting: false, reason, note?}`, or null (unknown again). */
+async function publish(condition, value) {
+  state.acceptanceBusy = true;
+  state.acceptanceFailed = false;
+  render();
+  try {
+    state.acceptance = await api("PUT", "/api/v1/acceptance", { conditions: { [condition]: value } });
+    state.acceptanceRead = Date.now();
+    state.editing = null; state.editReason = null; state.editNote = "";
+  } catch {
+    state.acceptanceFailed = true;
+  } finally {
+    state.acceptanceBusy = false;
+    render();
+  }
+}
+
+/** Accepts or declines a placement request; a 409 means another hospital accepted first or the crew withdrew. */
+async function answer(id, path, body) {
+  state.placementBusy = id;
+  state.placementErrors.delete(id);
+  render();
+  try {
+    const view = await api("POST", `/api/v1/placements/${encodeURIComponent(id)}/${path}`, body ?? {});
+    const old = state.placements.get(id);
+    if (view?.placement) state.placements.set(id, { ...old, ...view, summary: view.summary ?? old?.summary });
+    state.declineOpen = null; state.declineReason = null; state.declineNote = "";
+  } catch (failure) {
+    state.placementErrors.set(id, failure.status === 409 ? "conflict" : "failed");
+  } finally {
+    state.placementBusy = null;
+    render();
+    await refreshPlacements();
   }
 }
 
@@ -269,7 +410,10 @@ function render() {
     el("span", { class: "status", "data-status": "withdrawn" }, t("status.withdrawn")),
     el("span", {}, `${w.name ?? ""} — ${w.reason ? t(`reason.${w.reason}`) : ""} (${time(w.at)})`),
     el("button", { type: "button", class: "btn", testid: "withdrawn-dismiss", onclick: () => { state.withdrawn = state.withdrawn.filter((x) => x.set !== w.set); render(); } }, t("dismiss")))));
-  const focused = document.activeElement?.dataset?.testid === "divert-note";
+  renderPlacements();
+  renderAcceptance();
+  const focusedId = document.activeElement?.dataset?.testid;
+  const focused = ["divert-note", "acceptance-note", "placement-note"].includes(focusedId);
   const flashing = new Map([...cards.querySelectorAll('[data-testid="patient-card"]')].map((c) => [c.dataset.set, c]));
   cards.replaceChildren(...patients.map((p) => {
     const card = renderCard(p);
@@ -278,7 +422,146 @@ function render() {
     if (old?.dataset.alerts) card.dataset.alerts = old.dataset.alerts;
     return card;
   }));
-  if (focused) document.querySelector('[data-testid="divert-note"]')?.focus();
+  if (focused) document.querySelector(`[data-testid="${focusedId}"]`)?.focus();
+}
+
+// MARK: placement requests
+
+const ANSWER_RANK = { pending: 0 };
+
+function renderPlacements() {
+  const shown = [...state.placements.values()]
+    .filter((p) => answerOf(p) === "pending" || (state.watched.has(p.placement) && !state.dismissed.has(p.placement)))
+    .sort((a, b) => (ANSWER_RANK[answerOf(a)] ?? 1) - (ANSWER_RANK[answerOf(b)] ?? 1)
+      || (PRIORITY_RANK[a.summary?.priority] ?? 3) - (PRIORITY_RANK[b.summary?.priority] ?? 3)
+      || String(a.createdAt).localeCompare(String(b.createdAt)));
+  const pending = shown.filter((p) => answerOf(p) === "pending").length;
+  const panel = $("board-placements");
+  panel.hidden = shown.length === 0;
+  panel.dataset.pending = String(pending);
+  $("placements-count").textContent = pending ? `${pending}${currentLang() === "ja" ? "" : " "}${t("placements.pending")}` : "";
+  const list = $("placements-list");
+  const old = new Map([...list.querySelectorAll('[data-testid="placement-card"]')].map((c) => [c.dataset.placement, c]));
+  list.replaceChildren(...shown.map((p) => {
+    const card = renderPlacement(p);
+    const before = old.get(p.placement);
+    if (before?.classList.contains("flash") && answerOf(p) === "pending") card.classList.add("flash");
+    if (before?.dataset.alerts) card.dataset.alerts = before.dataset.alerts;
+    return card;
+  }));
+}
+
+function ageBand(decade) {
+  if (typeof decade !== "number") return null;
+  if (decade >= 11) return t("placement.age.max");
+  return `${decade * 10}-${decade * 10 + 9}${t("placement.age")}`;
+}
+
+function renderPlacement(p) {
+  const s = p.summary ?? {};
+  const mine = answerOf(p) ?? "pending";
+  const id = p.placement;
+  const card = el("article", { class: "placement-card", testid: "placement-card", "data-placement": id, "data-answer": mine, "data-priority": s.priority ?? "none" });
+  const eta = el("span", { class: "eta small", testid: "placement-eta", "data-given-at": s.etaMinutes != null ? p.createdAt : null, "data-minutes": s.etaMinutes });
+  paintEta(eta, Date.now());
+  const waiting = el("span", { class: "waiting", testid: "placement-waiting", "data-since": p.createdAt });
+  paintWaiting(waiting, Date.now());
+  const sex = s.sex === "male" ? t("male") : s.sex === "female" ? t("female") : null;
+  card.append(el("div", { class: "head" },
+    el("span", { class: "priority", testid: "placement-priority", "data-priority": s.priority ?? "none" }, t(`priority.${s.priority ?? "none"}`)),
+    el("span", { class: "status", testid: "placement-status", "data-answer": mine }, t(`answer.short.${mine}`)),
+    ageBand(s.ageDecade) ? el("span", { class: "who", testid: "placement-age", "data-decade": s.ageDecade }, ageBand(s.ageDecade)) : null,
+    sex ? el("span", { class: "who", testid: "placement-sex", "data-sex": s.sex }, sex) : null,
+    mine === "pending" ? waiting : null, eta));
+  card.append(el("div", { class: "complaint", testid: "placement-complaint", "data-complaint": s.chiefComplaint },
+    s.chiefComplaint ? t(`complaint.${s.chiefComplaint}`) : t("placement.complaint.none")));
+  if ((s.needs ?? []).length) {
+    card.append(el("div", { class: "needs", testid: "placement-needs" }, el("span", { class: "dim" }, t("placement.needs")),
+      s.needs.map((need) => el("span", { class: "chip", testid: "placement-need", "data-need": need }, t(`cond.${need}`)))));
+  }
+  const error = state.placementErrors.get(id);
+  card.append(el("div", { class: "error", testid: "placement-error", "data-kind": error, role: "alert", hidden: !error },
+    !error ? "" : error === "conflict" && (mine === "placed-elsewhere" || mine === "cancelled") ? t(`placement.conflict.${mine}`) : t(`placement.${error}`)));
+  if (mine === "pending") {
+    const busy = state.placementBusy === id;
+    card.append(el("div", { class: "actions" },
+      el("button", { type: "button", class: "btn big ack", testid: "placement-accept", disabled: busy, onclick: () => answer(id, "accept") }, t("placement.accept")),
+      el("button", { type: "button", class: "btn big divert", testid: "placement-decline", disabled: busy, "aria-pressed": String(state.declineOpen === id),
+        onclick: () => { state.declineOpen = state.declineOpen === id ? null : id; state.declineReason = null; state.declineNote = ""; render(); } }, t("placement.decline"))));
+    if (state.declineOpen === id) card.append(renderDecline(id, busy));
+  } else {
+    card.append(el("div", { class: "outcome", testid: "placement-outcome", "data-answer": mine },
+      el("span", {}, t(`answer.${mine}`)),
+      el("button", { type: "button", class: "btn", testid: "placement-dismiss", onclick: () => { state.dismissed.add(id); state.placementErrors.delete(id); render(); } }, t("dismiss"))));
+  }
+  return card;
+}
+
+function renderDecline(id, busy) {
+  const ready = () => state.declineReason && (state.declineReason !== "other" || state.declineNote.trim().length > 0);
+  const note = el("input", { testid: "placement-note", maxlength: 200, placeholder: t("divert.note"), value: state.declineNote });
+  const send = el("button", { type: "button", class: "btn divert", testid: "placement-decline-send", disabled: !ready() || busy,
+    onclick: () => answer(id, "decline", { reason: state.declineReason, ...(state.declineNote.trim() ? { note: state.declineNote.trim() } : {}) }) }, t("placement.decline.send"));
+  note.addEventListener("input", () => { state.declineNote = note.value; send.disabled = !ready() || busy; });
+  return el("div", { class: "divert-panel", testid: "placement-decline-panel" },
+    el("div", {}, t("placement.decline.title")),
+    el("div", { class: "reasons" }, REASONS.map((reason) => el("button", { type: "button", class: "btn", testid: `placement-reason-${reason}`, "aria-pressed": String(state.declineReason === reason), onclick: () => { state.declineReason = reason; render(); } }, t(`reason.${reason}`)))),
+    note,
+    el("div", { class: "actions" }, send, el("button", { type: "button", class: "btn", testid: "placement-decline-cancel", onclick: () => { state.declineOpen = null; render(); } }, t("divert.cancel"))));
+}
+
+// MARK: acceptance
+
+function renderAcceptance() {
+  const a = state.acceptance;
+  const panel = $("acceptance-panel");
+  panel.dataset.revision = String(a?.revision ?? 0);
+  panel.dataset.updatedAt = a?.updatedAt ?? "";
+  panel.dataset.busy = String(state.acceptanceBusy);
+  $("acceptance-revision").textContent = a?.revision ? `${t("acceptance.revision")}${currentLang() === "ja" ? "" : " "}${a.revision}` : "";
+  paintAcceptanceAge($("acceptance-age"), Date.now());
+  $("acceptance-error").hidden = !state.acceptanceFailed;
+  $("acceptance-conditions").replaceChildren(...CONDITIONS.map((condition) => {
+    const entry = a?.conditions?.[condition];
+    const which = entry == null ? "unknown" : entry.accepting ? "accepting" : "refusing";
+    return el("button", {
+      type: "button", class: "condition", testid: "acceptance-condition", "data-condition": condition, "data-state": which,
+      "data-reason": entry?.reason, "aria-pressed": String(state.editing === condition), disabled: state.acceptanceBusy,
+      onclick: () => { state.editing = state.editing === condition ? null : condition; state.editReason = null; state.editNote = ""; state.acceptanceFailed = false; render(); },
+    },
+    el("span", { class: "name", testid: "acceptance-condition-name" }, t(`cond.${condition}`)),
+    el("span", { class: "state", testid: "acceptance-condition-state" }, which === "refusing" && entry.reason ? `${t("acc.refusing")}: ${t(`reason.${entry.reason}`)}` : t(`acc.${which}`)),
+    entry?.note ? el("span", { class: "note", testid: "acceptance-condition-note" }, entry.note) : null);
+  }));
+  $("acceptance-edit-area").replaceChildren(...(state.editing ? [renderEditor(state.editing)] : []));
+}
+
+function renderEditor(condition) {
+  const busy = state.acceptanceBusy;
+  const current = state.acceptance?.conditions?.[condition];
+  const wrap = el("div", { class: "acceptance-editor", testid: "acceptance-editor", "data-condition": condition },
+    el("div", { class: "editor-title" }, t(`cond.${condition}`)));
+  wrap.append(el("div", { class: "reasons" },
+    el("button", { type: "button", class: "btn big arrived", testid: "acceptance-accept", disabled: busy, "aria-pressed": String(current?.accepting === true), onclick: () => publish(condition, { accepting: true }) }, t("acceptance.accept")),
+    el("span", { class: "dim" }, t("acceptance.refuse")),
+    REASONS.map((reason) => el("button", {
+      type: "button", class: "btn big divert", testid: `acceptance-refuse-${reason}`, disabled: busy,
+      "aria-pressed": String(state.editReason === reason || (state.editReason == null && current?.accepting === false && current.reason === reason)),
+      // One tap publishes; "other" first asks for its note.
+      onclick: () => { if (reason === "other") { state.editReason = "other"; render(); } else publish(condition, { accepting: false, reason }); },
+    }, t(`reason.${reason}`)))));
+  if (state.editReason === "other") {
+    const ready = () => state.editNote.trim().length > 0;
+    const note = el("input", { testid: "acceptance-note", maxlength: 200, placeholder: t("acceptance.note"), value: state.editNote });
+    const send = el("button", { type: "button", class: "btn big divert", testid: "acceptance-send", disabled: !ready() || busy,
+      onclick: () => publish(condition, { accepting: false, reason: "other", note: state.editNote.trim() }) }, t("acceptance.send"));
+    note.addEventListener("input", () => { state.editNote = note.value; send.disabled = !ready() || busy; });
+    wrap.append(el("div", { class: "note-row" }, note, send));
+  }
+  wrap.append(el("div", { class: "actions" },
+    el("button", { type: "button", class: "btn", testid: "acceptance-clear", disabled: busy || current == null, onclick: () => publish(condition, null) }, t("acceptance.clear")),
+    el("button", { type: "button", class: "btn", testid: "acceptance-cancel", onclick: () => { state.editing = null; state.editReason = null; render(); } }, t("divert.cancel"))));
+  return wrap;
 }
 
 function age(birthDate) {

@@ -137,7 +137,8 @@ final class PostgresStorage: HospitalStorage {
             )
         }
         configuration.options.maximumConnections = max(2, settings.maximumConnections)
-        configuration.options.minimumConnections = 1
+        // One connection listens for the other instances; the others answer queries without a new connection first.
+        configuration.options.minimumConnections = 2
         configuration.options.connectionIdleTimeout = .seconds(60)
         let storage = PostgresStorage(
             client: PostgresClient(configuration: configuration, backgroundLogger: logger),
