@@ -16,13 +16,11 @@ import uuid
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
+from board_page import BoardPage
 from board_receiver import DOCUMENTS, Receiver, document
-from stack import SCREENSHOTS
-from tablet import IGNORED, browser_smoke, tid, totp
+from tablet import browser_smoke, tid, totp
 
-WAIT = 15
 
 
 @pytest.fixture
@@ -35,24 +33,9 @@ def receiver():
         started.stop()
 
 
-class Board:
+class Board(BoardPage):
     def __init__(self, browser) -> None:
-        self.browser = browser
-        self.shots = 0
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        for old in SCREENSHOTS.glob("board-*.png"):
-            old.unlink()
-
-    def js(self, script: str, *args):
-        return self.browser.execute_script(script, *args)
-
-    def wait(self, condition, what: str, timeout: float = WAIT):
-        try:
-            return WebDriverWait(self.browser, timeout, poll_frequency=0.05, ignored_exceptions=IGNORED).until(
-                lambda _: condition(), message=what)
-        except Exception:
-            self.shot("timeout")
-            raise
+        super().__init__(browser, "board")
 
     def card(self, set_id: str) -> dict | None:
         """What one patient's card shows: data-*, classes, and its parts' texts and data-*."""
@@ -78,25 +61,6 @@ class Board:
             };
         """, set_id)
 
-    def tap(self, css: str) -> None:
-        """Clicks the element once it is enabled (found again if a re-render replaced it meanwhile)."""
-        def clicked() -> bool:
-            element = self.browser.find_element(By.CSS_SELECTOR, css)
-            if not element.is_enabled():
-                return False
-            element.click()
-            return True
-        self.wait(clicked, f"{css} enabled and clicked")
-
-    def type(self, css: str, text: str) -> None:
-        def typed() -> bool:
-            self.browser.find_element(By.CSS_SELECTOR, css).send_keys(text)
-            return True
-        self.wait(typed, f"typed into {css}")
-
-    def shot(self, state: str) -> None:
-        self.shots += 1
-        self.browser.save_screenshot(str(SCREENSHOTS / f"board-{self.shots}-{state}.png"))
 
 
 def test_board(receiver: Receiver):

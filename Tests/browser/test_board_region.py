@@ -20,13 +20,11 @@ import uuid
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
+from board_page import BoardPage
 from board_receiver import HOSPITAL, Receiver
-from stack import SCREENSHOTS
-from tablet import IGNORED, browser_smoke, tid, totp
+from tablet import browser_smoke, tid, totp
 
-WAIT = 15
 SUMMARY = {"ageDecade": 7, "sex": "male", "needs": ["dialysis"], "priority": "red", "chiefComplaint": "dyspnoea",
            "etaMinutes": 12}
 
@@ -41,44 +39,11 @@ def receiver():
         started.stop()
 
 
-class Board:
+class Board(BoardPage):
     """The board in one browser: bounded waits, counted taps, screenshots board_region-<n>-<state>.png."""
 
     def __init__(self, browser) -> None:
-        self.browser = browser
-        self.shots = 0
-        self.taps = 0
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        for old in SCREENSHOTS.glob("board_region-*.png"):
-            old.unlink()
-
-    def js(self, script: str, *args):
-        return self.browser.execute_script(script, *args)
-
-    def wait(self, condition, what: str, timeout: float = WAIT):
-        try:
-            return WebDriverWait(self.browser, timeout, poll_frequency=0.05, ignored_exceptions=IGNORED).until(
-                lambda _: condition(), message=what)
-        except Exception:
-            self.shot("timeout")
-            raise
-
-    def tap(self, css: str) -> None:
-        """Clicks the element once it is enabled (found again if a re-render replaced it meanwhile)."""
-        def clicked() -> bool:
-            element = self.browser.find_element(By.CSS_SELECTOR, css)
-            if not element.is_enabled():
-                return False
-            element.click()
-            return True
-        self.wait(clicked, f"{css} enabled and clicked")
-        self.taps += 1
-
-    def type(self, css: str, text: str) -> None:
-        def typed() -> bool:
-            self.browser.find_element(By.CSS_SELECTOR, css).send_keys(text)
-            return True
-        self.wait(typed, f"typed into {css}")
+        super().__init__(browser, "board_region")
 
     def enabled(self, css: str) -> bool:
         return self.js("const e = document.querySelector(arguments[0]); return !!e && !e.disabled", css)
@@ -120,10 +85,9 @@ class Board:
             };
         """, placement)
 
-    def shot(self, state: str) -> None:
-        self.shots += 1
-        self.browser.save_screenshot(str(SCREENSHOTS / f"board_region-{self.shots}-{state}.png"))
 
+    def __init__(self, browser) -> None:
+        super().__init__(browser, "board_region")
 
 def sign_in(board: Board, receiver: Receiver) -> None:
     browser = board.browser
