@@ -52,7 +52,7 @@ export function hospitalPicker(state, actions) {
     if (!published) return h("span", { class: "picker-age muted", testid: "picker-unpublished" }, t("picker.unpublished"));
     // The age on the gateway's clock when the ranking came, then counting on this tablet's.
     const lag = Math.max(0, Date.parse(pk.ranking.asOf) - Date.parse(published.updatedAt));
-    return liveSeconds("picker.age", { sinceMs: pk.receivedAt - lag, className: "picker-age", testid: "picker-age" });
+    return liveSeconds("picker.age", { sinceMs: pk.receivedAt - lag, className: "picker-age", testid: "picker-age", wait: true });
   }
 
   function row(entry, index, placement) {
