@@ -4,6 +4,7 @@ public import KyukyuDomain
 public import Logging
 public import Metrics
 import ServiceLifecycle
+import Synchronization
 
 /// Everyone listening for new events (ambulance streams, boards).
 /// The events a stream has sent: every position up to `floor`, and those above it. Requests that commit at the same
@@ -31,12 +32,26 @@ struct SentPositions {
     }
 }
 
-actor EventHub {
-    private var subscribers: [UUID: AsyncStream<HandoffEvent>.Continuation] = [:]
+/// The newest revision sent of each hospital's publication, so that a feed sends each once and never an older one.
+final class RevisionsSent: Sendable {
+    private let sent = Mutex([HospitalCode: Int64]())
 
-    func subscribe() -> AsyncStream<HandoffEvent> {
+    /// Whether `acceptance` is newer than what was sent of its hospital (and now sent).
+    func admit(_ acceptance: HospitalAcceptance) -> Bool {
+        sent.withLock { sent in
+            guard (sent[acceptance.hospital] ?? -1) < acceptance.revision else { return false }
+            sent[acceptance.hospital] = acceptance.revision
+            return true
+        }
+    }
+}
+
+actor EventHub {
+    private var subscribers: [UUID: AsyncStream<StreamEvent>.Continuation] = [:]
+
+    func subscribe() -> AsyncStream<StreamEvent> {
         let (stream, continuation) = AsyncStream.makeStream(
-            of: HandoffEvent.self,
+            of: StreamEvent.self,
             bufferingPolicy: .bufferingNewest(1024)
         )
         let key = UUID()
@@ -45,7 +60,7 @@ actor EventHub {
         return stream
     }
 
-    func publish(_ event: HandoffEvent) {
+    func publish(_ event: StreamEvent) {
         for continuation in subscribers.values { continuation.yield(event) }
     }
 
@@ -222,7 +237,7 @@ public final class HospitalDesk: Sendable {
             }
         }
         if case .created(_, let event) = outcome {
-            await hub.publish(event)
+            await hub.publish(.handoff(event))
             logger.info(
                 "document stored",
                 metadata: ["kyukyu.device": "\(device)", "kyukyu.version": "\(info.version)"]
@@ -301,23 +316,125 @@ public final class HospitalDesk: Sendable {
             at: now()
         )
         if let event {
-            await hub.publish(event)
+            await hub.publish(.handoff(event))
             logger.info("status changed", metadata: ["kyukyu.device": "\(event.device)", "kyukyu.status": "\(status)"])
         }
         return summary
     }
 
+    // MARK: - Acceptance and placement requests
+
+    /// `hospital`'s staff publish what it accepts now (a change on top of the latest publication); every instance's
+    /// ambulances hear it.
+    public func publishAcceptance(
+        _ hospital: HospitalCode,
+        setting: [AcceptanceCondition: ConditionAcceptance],
+        withdrawing: Set<AcceptanceCondition>,
+        staff: String
+    ) async throws(ReceiverError) -> HospitalAcceptance {
+        guard hospitals.contains(hospital) else { throw .notFound("not a hospital served here") }
+        let acceptance = try await store.publishAcceptance(
+            hospital,
+            setting: setting,
+            withdrawing: withdrawing,
+            staff: staff,
+            at: now()
+        )
+        await hub.publish(.acceptance(acceptance))
+        logger.info(
+            "acceptance published",
+            metadata: ["kyukyu.hospital": "\(hospital)", "kyukyu.revision": "\(acceptance.revision)"]
+        )
+        return acceptance
+    }
+
+    /// The most hospitals one placement request asks.
+    public static let maximumPlacementHospitals = 10
+
+    /// An ambulance asks several hospitals at once (each served here, 1 to ``maximumPlacementHospitals``, each
+    /// once); a resend of the same request changes nothing.
+    public func createPlacement(
+        _ id: UUID,
+        device: String,
+        documentSet: UUID,
+        hospitals asked: [HospitalCode],
+        summary: PlacementSummary
+    ) async throws(ReceiverError) -> (view: PlacementView, created: Bool) {
+        guard (1...Self.maximumPlacementHospitals).contains(asked.count), Set(asked).count == asked.count else {
+            throw .invalidInput("hospitals: 1 to \(Self.maximumPlacementHospitals) hospital codes, each once")
+        }
+        if let other = asked.first(where: { !hospitals.contains($0) }) {
+            throw .invalidInput("hospitals: \(other) is not a hospital served here")
+        }
+        let (view, created, events) = try await store.createPlacement(
+            id,
+            device: device,
+            documentSet: documentSet,
+            hospitals: asked,
+            summary: summary,
+            at: now()
+        )
+        for event in events { await hub.publish(.placement(event)) }
+        if created {
+            logger.info(
+                "placement requested",
+                metadata: ["kyukyu.device": "\(device)", "kyukyu.hospitals": "\(asked.count)"]
+            )
+        }
+        return (view, created)
+    }
+
+    /// `hospital`'s staff answer a request: the first acceptance places the patient; the others are told.
+    public func answerPlacement(
+        _ id: UUID,
+        at hospital: HospitalCode,
+        answer: PlacementAnswer,
+        reason: DivertReason?,
+        note: String?,
+        staff: String
+    ) async throws(ReceiverError) -> PlacementView {
+        let note = note?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let (view, events) = try await store.answerPlacement(
+            id,
+            at: hospital,
+            answer: answer,
+            reason: reason,
+            note: note?.isEmpty == true ? nil : note,
+            staff: staff,
+            at: now()
+        )
+        for event in events { await hub.publish(.placement(event)) }
+        logger.info("placement answered", metadata: ["kyukyu.hospital": "\(hospital)", "kyukyu.answer": "\(answer)"])
+        return view
+    }
+
+    /// The ambulance withdraws its request.
+    public func cancelPlacement(_ id: UUID, device: String) async throws(ReceiverError) -> PlacementView {
+        let (view, events) = try await store.cancelPlacement(id, device: device, at: now())
+        for event in events { await hub.publish(.placement(event)) }
+        return view
+    }
+
     // MARK: - Streams
 
-    /// One server-sent event's text.
-    func frame(_ event: HandoffEvent, board: Bool) -> String {
+    /// One server-sent event's text: `handoff` or `placement` (with the stream's id), or `acceptance` (none).
+    func frame(_ event: StreamEvent, board: Bool) -> String {
+        let kind: String
+        let object: Any
+        let id: Int64?
+        switch event {
+        case .handoff(let handoff):
+            (kind, object, id) = ("handoff", handoff.json(board: board), board ? handoff.id : handoff.sequence)
+        case .placement(let placement):
+            (kind, object, id) = ("placement", placement.json(board: board), board ? placement.id : placement.sequence)
+        case .acceptance(let acceptance):
+            let value = (try? JSONEncoder().encode(acceptance)).flatMap { try? JSONSerialization.jsonObject(with: $0) }
+            (kind, object, id) = ("acceptance", value ?? [:], nil)
+        }
         let data =
-            (try? JSONSerialization.data(
-                withJSONObject: event.json(board: board),
-                options: [.sortedKeys, .withoutEscapingSlashes]
-            )) ?? Data("{}".utf8)
-        return
-            "id: \(board ? event.id : event.sequence)\nevent: handoff\ndata: \(String(decoding: data, as: UTF8.self))\n\n"
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data("{}".utf8)
+        return (id.map { "id: \($0)\n" } ?? "") + "event: \(kind)\ndata: \(String(decoding: data, as: UTF8.self))\n\n"
     }
 
     /// Runs a device's event stream until `emit` fails (the client went), the service shuts down, or the task is
@@ -330,7 +447,7 @@ public final class HospitalDesk: Sendable {
     ) async {
         await run(
             replay: { () async throws(ReceiverError) in
-                try await self.store.events(device: device, after: lastEventID, now: self.now())
+                try await self.store.streamEvents(device: device, after: lastEventID, now: self.now())
             },
             position: { $0.device == device ? $0.sequence : nil },
             start: lastEventID ?? 0,
@@ -349,18 +466,39 @@ public final class HospitalDesk: Sendable {
         await run(
             replay: { () async throws(ReceiverError) in
                 guard let lastEventID else { return [] }
-                return try await self.store.boardEvents(hospital: hospital, after: lastEventID)
+                return try await self.store.streamBoardEvents(hospital: hospital, after: lastEventID)
             },
-            position: { $0.hospital == hospital ? $0.id : nil },
+            position: { $0.hospital == hospital ? $0.boardPosition : nil },
             start: lastEventID ?? Int64.max,
             board: true,
             emit: emit
         )
     }
 
+    /// Runs an ambulance's acceptance feed: every served hospital's publication, then each new one (a revision not
+    /// sent yet), as ``runDeviceStream``.
+    public func runAcceptanceStream(emit: @escaping @Sendable (String) async throws -> Void) async {
+        let served = Set(hospitals)
+        let revisions = RevisionsSent()
+        await run(
+            replay: { () async throws(ReceiverError) in
+                try await self.store.acceptances().filter { served.contains($0.hospital) }.map(StreamEvent.acceptance)
+            },
+            position: { event in
+                guard case .acceptance(let acceptance) = event, served.contains(acceptance.hospital),
+                    revisions.admit(acceptance)
+                else { return nil }
+                return 0
+            },
+            start: Int64.max,
+            board: false,
+            emit: emit
+        )
+    }
+
     private func run(
-        replay: @escaping @Sendable () async throws(ReceiverError) -> [HandoffEvent],
-        position: @escaping @Sendable (HandoffEvent) -> Int64?,
+        replay: @escaping @Sendable () async throws(ReceiverError) -> [StreamEvent],
+        position: @escaping @Sendable (StreamEvent) -> Int64?,
         start: Int64,
         board: Bool,
         emit: @escaping @Sendable (String) async throws -> Void
@@ -375,7 +513,7 @@ public final class HospitalDesk: Sendable {
                 var sent = SentPositions(floor: start == Int64.max ? Int64.min : start)
                 do {
                     for event in try await replay() {
-                        guard let at = position(event), sent.admit(at) else { continue }
+                        guard let at = position(event), at == 0 || sent.admit(at) else { continue }
                         continuation.yield(self.frame(event, board: board))
                     }
                 } catch {
@@ -387,7 +525,7 @@ public final class HospitalDesk: Sendable {
                     return
                 }
                 for await event in live {
-                    guard let at = position(event), sent.admit(at) else { continue }
+                    guard let at = position(event), at == 0 || sent.admit(at) else { continue }
                     continuation.yield(self.frame(event, board: board))
                 }
                 continuation.finish()

@@ -296,15 +296,15 @@ public final class HospitalStore: Sendable {
 
     // MARK: - Lifecycle
 
-    /// Runs the engine until the task is cancelled: PostgreSQL's connections, and the listener that hands the events
-    /// other instances commit to `publishing`; nothing to run for SQLite.
-    public func run(publishing: @escaping @Sendable (HandoffEvent) async -> Void) async throws {
-        try await storage.run { ids in
+    /// Runs the engine until the task is cancelled: PostgreSQL's listener, which hands what other instances commit
+    /// (events, placement events, publications) to `publishing`; nothing to run for SQLite.
+    public func run(publishing: @escaping @Sendable (StreamEvent) async -> Void) async throws {
+        try await storage.run { notices in
             do throws(ReceiverError) {
-                for event in try await self.events(ids: ids) { await publishing(event) }
+                for event in try await self.streamEvents(notices) { await publishing(event) }
             } catch {
                 self.logger.error(
-                    "the events another instance announced cannot be read",
+                    "what another instance announced cannot be read",
                     metadata: ["kyukyu.error": "\(error.code)"]
                 )
             }
@@ -366,7 +366,7 @@ public final class HospitalStore: Sendable {
         )
     }
 
-    private static func code(_ text: String) throws(ReceiverError) -> HospitalCode {
+    static func code(_ text: String) throws(ReceiverError) -> HospitalCode {
         guard let code = HospitalCode(rawValue: text) else { throw .storage("a stored row names no valid hospital") }
         return code
     }

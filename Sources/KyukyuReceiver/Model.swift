@@ -156,3 +156,126 @@ public enum IntakeOutcome: Sendable, Hashable {
     /// The same key with the same bytes was stored already (200): a resend.
     case resent(StoredVersion)
 }
+
+/// One change of a placement request at one hospital, as stored and streamed: to the asked hospital's board, and to
+/// the ambulance's event stream (whose sequence it shares with ``HandoffEvent``).
+public struct PlacementEvent: Sendable, Hashable {
+    /// The board stream's id at ``hospital`` (shared with that hospital's ``HandoffEvent``s).
+    public var id: Int64
+    /// The hospital asked.
+    public var hospital: HospitalCode
+    /// The ambulance that asked.
+    public var device: String
+    /// The ambulance's stream id (shared with its ``HandoffEvent``s).
+    public var sequence: Int64
+    /// The request.
+    public var placement: UUID
+    /// The patient's document set.
+    public var documentSet: UUID
+    /// The hospital's answer now (`pending`: the request has just arrived).
+    public var answer: PlacementAnswer
+    /// The reason of a decline.
+    public var reason: DivertReason?
+    /// The staff's short note with a decline, sealed at rest.
+    public var note: String?
+    /// When.
+    public var at: Date
+
+    /// The JSON object of the streams.
+    public func json(board: Bool) -> [String: Any] {
+        var object: [String: Any] = [
+            "placement": placement.uuidString.lowercased(),
+            "documentSet": "urn:uuid:" + documentSet.uuidString.lowercased(),
+            "hospital": hospital.rawValue,
+            "answer": answer.rawValue,
+            "at": Instant.string(at),
+        ]
+        if let reason { object["reason"] = reason.rawValue }
+        if let note { object["note"] = note }
+        if board { object["device"] = device }
+        return object
+    }
+}
+
+/// What the receiver's streams carry: a document set's status, a placement request's answer, or a hospital's
+/// acceptance.
+public enum StreamEvent: Sendable, Hashable {
+    /// A document set's status changed.
+    case handoff(HandoffEvent)
+    /// A placement request changed at one hospital.
+    case placement(PlacementEvent)
+    /// A hospital published what it accepts.
+    case acceptance(HospitalAcceptance)
+
+    /// The ambulance whose stream carries it (nil: every ambulance's acceptance feed).
+    public var device: String? {
+        switch self {
+        case .handoff(let event): event.device
+        case .placement(let event): event.device
+        case .acceptance: nil
+        }
+    }
+
+    /// Its position in the ambulance's stream.
+    public var sequence: Int64? {
+        switch self {
+        case .handoff(let event): event.sequence
+        case .placement(let event): event.sequence
+        case .acceptance: nil
+        }
+    }
+
+    /// The hospital whose board carries it.
+    public var hospital: HospitalCode {
+        switch self {
+        case .handoff(let event): event.hospital
+        case .placement(let event): event.hospital
+        case .acceptance(let acceptance): acceptance.hospital
+        }
+    }
+
+    /// Its position on the hospital's board (nil: not on a board).
+    public var boardPosition: Int64? {
+        switch self {
+        case .handoff(let event): event.id
+        case .placement(let event): event.id
+        case .acceptance: nil
+        }
+    }
+}
+
+/// A placement request as the ambulance and each asked hospital see it.
+public struct PlacementView: Sendable, Hashable {
+    /// The request.
+    public var placement: UUID
+    /// The ambulance that asked.
+    public var device: String
+    /// The patient's document set.
+    public var documentSet: UUID
+    /// When it was made.
+    public var createdAt: Date
+    /// The hospital that accepted first, if one did.
+    public var placedAt: HospitalCode?
+    /// Each asked hospital's answer.
+    public var answers: [HospitalCode: PlacementAnswer]
+    /// What the hospitals were told (opened with the reading hospital's key; nil in the ambulance's view).
+    public var summary: PlacementSummary?
+
+    /// The JSON object of the APIs.
+    public func json() -> [String: Any] {
+        var object: [String: Any] = [
+            "placement": placement.uuidString.lowercased(),
+            "documentSet": "urn:uuid:" + documentSet.uuidString.lowercased(),
+            "createdAt": Instant.string(createdAt),
+            "answers": Dictionary(uniqueKeysWithValues: answers.map { ($0.key.rawValue, $0.value.rawValue) }),
+        ]
+        if let placedAt { object["placedAt"] = placedAt.rawValue }
+        if let summary,
+            let data = try? JSONEncoder().encode(summary),
+            let value = try? JSONSerialization.jsonObject(with: data)
+        {
+            object["summary"] = value
+        }
+        return object
+    }
+}

@@ -9,7 +9,7 @@ struct KyukyuHospitalCommand: AsyncParsableCommand {
             "The hospital's receiver: intake over mutual TLS, the ER board's API, and the ambulances' acknowledgements.",
         subcommands: [
             ServeCommand.self, CACommand.self, DeviceCommand.self, StaffCommand.self, ExportCommand.self,
-            AnchorsCommand.self, CheckConfigCommand.self, BackupCommand.self, RestoreCommand.self,
+            AnchorsCommand.self, CheckConfigCommand.self, BackupCommand.self, RestoreCommand.self, ReviewCommand.self,
         ],
         defaultSubcommand: ServeCommand.self
     )

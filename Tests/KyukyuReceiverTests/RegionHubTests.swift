@@ -72,17 +72,37 @@ struct RegionHubTests {
         _ base: String,
         _ method: HTTPMethod,
         _ path: String,
-        _ session: Session
+        _ session: Session,
+        body: [String: Any]? = nil
     ) async throws -> (HTTPResponseStatus, [String: Any]) {
         var request = HTTPClientRequest(url: base + path)
         request.method = method
         request.headers.add(name: "Cookie", value: session.cookie)
         request.headers.add(name: "X-CSRF-Token", value: session.csrf)
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+        }
         let response = try await client.execute(request, timeout: .seconds(30))
         let body = try await response.body.collect(upTo: 8 << 20)
         return (
             response.status,
             (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]) ?? [:]
+        )
+    }
+
+    func ambulancePost(_ client: HTTPClient, _ url: String, _ body: [String: Any]) async throws -> (
+        HTTPResponseStatus, [String: Any]
+    ) {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+        let response = try await client.execute(request, timeout: .seconds(30))
+        let text = try await response.body.collect(upTo: 1 << 20)
+        return (
+            response.status,
+            (try? JSONSerialization.jsonObject(with: Data(text.readableBytesView)) as? [String: Any]) ?? [:]
         )
     }
 
@@ -213,6 +233,91 @@ struct RegionHubTests {
             let onBoardB = try await next(&boardB)
             #expect(onBoardB["documentSet"] as? String == toB.setIdentifier)
             #expect(onBoardB["hospital"] as? String == Self.second.code)
+
+            // Acceptance: B publishes through instance 1; an ambulance's feed on instance 3 hears it.
+            var feed = try await stream(ambulance, hub.url(instance: 2) + "/ambulance/v1/acceptance")
+                .makeAsyncIterator()
+            let published = try await staff(
+                browser,
+                hub.url(instance: 0),
+                .PUT,
+                "/api/v1/acceptance",
+                nurseB,
+                body: [
+                    "conditions": [
+                        "dialysis": ["accepting": false, "reason": "no-beds"], "stroke": ["accepting": true],
+                    ]
+                ]
+            )
+            #expect(published.0 == .ok)
+            #expect(published.1["revision"] as? Int == 1)
+            let heardAcceptance = try await next(&feed)
+            #expect(heardAcceptance["hospital"] as? String == Self.second.code)
+            let dialysis = (heardAcceptance["conditions"] as? [String: Any])?["dialysis"] as? [String: Any]
+            #expect(dialysis?["accepting"] as? Bool == false)
+            #expect(dialysis?["reason"] as? String == "no-beds")
+
+            // A placement request to both hospitals through the balancer; A accepts through instance 2, B's accept
+            // through instance 3 comes too late; the ambulance (instance 1) and B's board hear how it ended.
+            let placement = UUID().uuidString.lowercased()
+            let (created, view) = try await ambulancePost(
+                ambulance,
+                hub.url + "/ambulance/v1/placements",
+                [
+                    "placement": placement, "documentSet": "urn:uuid:" + UUID().uuidString.lowercased(),
+                    "hospitals": [Self.first.code, Self.second.code],
+                    "summary": ["ageDecade": 7, "needs": ["dialysis"], "priority": "red"],
+                ]
+            )
+            #expect(created == .created)
+            #expect(view["answers"] as? [String: String] == [Self.first.code: "pending", Self.second.code: "pending"])
+            #expect(try await next(&boardB)["answer"] as? String == "pending")
+            let accept = "/api/v1/placements/\(placement)/accept"
+            #expect(try await staff(browser, hub.url(instance: 1), .POST, accept, nurseA).0 == .ok)
+            #expect(try await staff(browser, hub.url(instance: 2), .POST, accept, nurseB).0 == .conflict)
+            var answers: [String: String] = [:]
+            while answers.count < 2 {
+                let event = try await next(&device)
+                if let answer = event["answer"] as? String, let hospital = event["hospital"] as? String,
+                    answer != "pending"
+                {
+                    answers[hospital] = answer
+                }
+            }
+            #expect(answers == [Self.first.code: "accepted", Self.second.code: "placed-elsewhere"])
+            #expect(try await next(&boardB)["answer"] as? String == "placed-elsewhere")
+
+            // The review's exports, by the product's command: every answer and its time; FHIR Tasks that another
+            // implementation checks (make test's FHIR check reads KYUKYU_FHIR_OUT).
+            let executable = try Commands.executable("kyukyu-hospital")
+            let csv = hub.directory + "/review.csv"
+            let fhir = hub.directory + "/review.json"
+            let today = String(ISO8601DateFormatter().string(from: Date().addingTimeInterval(-86400)).prefix(10))
+            for (format, out) in [("csv", csv), ("fhir", fhir)] {
+                let review = try await Commands.run(
+                    executable,
+                    [
+                        "review", "placements", "--config", hub.configurationPath, "--from", today, "--format", format,
+                        "--out", out,
+                    ]
+                )
+                #expect(review.status == 0, "\(review.stderr)")
+                #expect(review.stdout.contains("1 requests written"), "\(review.stdout)")
+            }
+            let rows = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\r\n")
+            #expect(rows.count == 3)
+            #expect(rows.dropFirst().contains { $0.contains(",\(Self.first.code),accepted,") })
+            #expect(rows.dropFirst().contains { $0.contains(",\(Self.second.code),placed-elsewhere,") })
+            let bundle =
+                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: fhir)))
+                as? [String: Any]
+            let tasks = (bundle?["entry"] as? [[String: Any]])?.compactMap { $0["resource"] as? [String: Any] } ?? []
+            #expect(Set(tasks.compactMap { $0["status"] as? String }) == ["accepted", "cancelled"])
+            if let folder = ProcessInfo.processInfo.environment["KYUKYU_FHIR_OUT"] {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                try? FileManager.default.removeItem(atPath: folder + "/review-placements.json")
+                try FileManager.default.copyItem(atPath: fhir, toPath: folder + "/review-placements.json")
+            }
         } catch {
             try? await ambulance.shutdown()
             try? await browser.shutdown()

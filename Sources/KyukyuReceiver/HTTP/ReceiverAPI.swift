@@ -52,6 +52,10 @@ public struct ReceiverAPI: Sendable {
         ("POST", "/fhir/Bundle"),
         ("GET", "/ambulance/v1/events"),
         ("POST", "/ambulance/v1/document-sets/{set}/withdraw"),
+        ("GET", "/ambulance/v1/acceptance"),
+        ("POST", "/ambulance/v1/placements"),
+        ("GET", "/ambulance/v1/placements/{placement}"),
+        ("POST", "/ambulance/v1/placements/{placement}/cancel"),
         ("GET", "/api/v1/session"),
         ("POST", "/api/v1/session"),
         ("DELETE", "/api/v1/session"),
@@ -61,6 +65,11 @@ public struct ReceiverAPI: Sendable {
         ("POST", "/api/v1/patients/{set}/divert"),
         ("POST", "/api/v1/patients/{set}/arrived"),
         ("GET", "/api/v1/board/events"),
+        ("GET", "/api/v1/acceptance"),
+        ("PUT", "/api/v1/acceptance"),
+        ("GET", "/api/v1/placements"),
+        ("POST", "/api/v1/placements/{placement}/accept"),
+        ("POST", "/api/v1/placements/{placement}/decline"),
         ("GET", "/board/"),
         ("GET", "/board/{file}"),
     ]
@@ -108,11 +117,76 @@ public struct ReceiverAPI: Sendable {
             return Self.json(Self.view(summary))
         }
 
+        ambulance.get("acceptance") { request, context in
+            _ = try await device(request, context)
+            return Self.eventStream { emit in await desk.runAcceptanceStream(emit: emit) }
+        }
+        ambulance.post("placements") { request, context in
+            let device = try await device(request, context)
+            let body = try await JSONBody.object(
+                request,
+                context: context,
+                allowed: ["placement", "documentSet", "hospitals", "summary"]
+            )
+            let id = try Self.uuid(JSONBody.string(body, "placement", minLength: 36, maxLength: 45), "placement")
+            let set = try Self.uuid(JSONBody.string(body, "documentSet", minLength: 36, maxLength: 45), "documentSet")
+            guard let codes = body["hospitals"] as? [Any] else {
+                throw ReceiverHTTPError.badRequest("hospitals: an array of 10-digit hospital codes")
+            }
+            let hospitals = try codes.map { value in
+                guard let text = value as? String, let code = HospitalCode(rawValue: text) else {
+                    throw ReceiverHTTPError.badRequest("hospitals: an array of 10-digit hospital codes")
+                }
+                return code
+            }
+            let summary: PlacementSummary
+            do {
+                let object = body["summary"] ?? [String: Any]()
+                guard JSONSerialization.isValidJSONObject(object) else { throw PlacementError("summary: an object") }
+                summary = try JSONDecoder().decode(
+                    PlacementSummary.self,
+                    from: try JSONSerialization.data(withJSONObject: object)
+                )
+            } catch {
+                throw ReceiverHTTPError.badRequest("summary: \(Self.decodingReason(error))")
+            }
+            let (view, created) = try await receiver { () async throws(ReceiverError) in
+                try await desk.createPlacement(
+                    id,
+                    device: device,
+                    documentSet: set,
+                    hospitals: hospitals,
+                    summary: summary
+                )
+            }
+            return Self.json(view.json(), status: created ? .created : .ok)
+        }
+        ambulance.get("placements/:placement") { request, context in
+            let device = try await device(request, context)
+            let id = try Self.placement(context)
+            let view = try await receiver { () async throws(ReceiverError) in
+                guard let view = try await desk.store.placement(id, device: device) else {
+                    throw .notFound("no such placement")
+                }
+                return view
+            }
+            return Self.json(view.json())
+        }
+        ambulance.post("placements/:placement/cancel") { request, context in
+            let device = try await device(request, context)
+            let id = try Self.placement(context)
+            _ = try await JSONBody.optionalObject(request, context: context, allowed: [])
+            let view = try await receiver { () async throws(ReceiverError) in
+                try await desk.cancelPlacement(id, device: device)
+            }
+            return Self.json(view.json())
+        }
+
         // MARK: Staff side
         let api = router.group("api/v1")
         api.get("session") { request, _ in
             let session = try await session(request)
-            return Self.json(Self.sessionView(session))
+            return Self.json(sessionView(session))
         }
         api.post("session") { request, context in
             try Self.checkOrigin(request)
@@ -130,7 +204,7 @@ public struct ReceiverAPI: Sendable {
                     detail: "the staff ID, password or one-time code is wrong, or the account is locked"
                 )
             }
-            var response = Self.json(Self.sessionView(session))
+            var response = Self.json(sessionView(session))
             response.setCookie(
                 Cookie(
                     name: Self.sessionCookie,
@@ -230,6 +304,95 @@ public struct ReceiverAPI: Sendable {
                 try await desk.arrived(set, at: hospital)
             }
             return Self.json(Self.view(summary))
+        }
+        api.get("acceptance") { request, _ in
+            let hospital = try tenant(try await session(request))
+            let acceptance = try await receiver { () async throws(ReceiverError) in
+                try await desk.store.acceptance(of: hospital)
+            }
+            return Self.json(try Self.acceptanceJSON(acceptance, hospital: hospital))
+        }
+        api.put("acceptance") { request, context in
+            let session = try await session(request, csrf: true)
+            let hospital = try tenant(session)
+            let body = try await JSONBody.object(request, context: context, allowed: ["conditions"])
+            guard let conditions = body["conditions"] as? [String: Any], !conditions.isEmpty else {
+                throw ReceiverHTTPError.badRequest("conditions: an object of conditions (stroke, stemi, …)")
+            }
+            var setting: [AcceptanceCondition: ConditionAcceptance] = [:]
+            var withdrawing: Set<AcceptanceCondition> = []
+            for (name, value) in conditions {
+                guard let condition = AcceptanceCondition(rawValue: name) else {
+                    throw ReceiverHTTPError.badRequest(
+                        "conditions.\(name): not a condition (\(AcceptanceCondition.allCases.map(\.rawValue).joined(separator: ", ")))"
+                    )
+                }
+                if value is NSNull {
+                    withdrawing.insert(condition)
+                    continue
+                }
+                do {
+                    guard JSONSerialization.isValidJSONObject(value) else { throw PlacementError("an object") }
+                    setting[condition] = try JSONDecoder().decode(
+                        ConditionAcceptance.self,
+                        from: try JSONSerialization.data(withJSONObject: value)
+                    )
+                } catch {
+                    throw ReceiverHTTPError.badRequest("conditions.\(name): \(Self.decodingReason(error))")
+                }
+            }
+            let acceptance = try await receiver { () async throws(ReceiverError) in
+                try await desk.publishAcceptance(
+                    hospital,
+                    setting: setting,
+                    withdrawing: withdrawing,
+                    staff: session.staffID
+                )
+            }
+            return Self.json(try Self.acceptanceJSON(acceptance, hospital: hospital))
+        }
+        api.get("placements") { request, _ in
+            let hospital = try tenant(try await session(request))
+            let views = try await receiver { () async throws(ReceiverError) in
+                try await desk.store.placements(at: hospital, pendingOnly: false)
+            }
+            return Self.json(["placements": views.prefix(100).map { $0.json() }])
+        }
+        api.post("placements/:placement/accept") { request, context in
+            let session = try await session(request, csrf: true)
+            let hospital = try tenant(session)
+            let id = try Self.placement(context)
+            _ = try await JSONBody.optionalObject(request, context: context, allowed: [])
+            let view = try await receiver { () async throws(ReceiverError) in
+                try await desk.answerPlacement(
+                    id,
+                    at: hospital,
+                    answer: .accepted,
+                    reason: nil,
+                    note: nil,
+                    staff: session.staffID
+                )
+            }
+            return Self.json(view.json())
+        }
+        api.post("placements/:placement/decline") { request, context in
+            let session = try await session(request, csrf: true)
+            let hospital = try tenant(session)
+            let id = try Self.placement(context)
+            let body = try await JSONBody.object(request, context: context, allowed: ["reason", "note"])
+            let reason = try JSONBody.oneOf(body, "reason", DivertReason.allCases.map(\.rawValue))
+            let note = try JSONBody.optionalString(body, "note", maxLength: 200)
+            let view = try await receiver { () async throws(ReceiverError) in
+                try await desk.answerPlacement(
+                    id,
+                    at: hospital,
+                    answer: .declined,
+                    reason: DivertReason(rawValue: reason),
+                    note: note,
+                    staff: session.staffID
+                )
+            }
+            return Self.json(view.json())
         }
         api.get("board/events") { request, _ in
             let hospital = try tenant(try await session(request))
@@ -440,6 +603,42 @@ public struct ReceiverAPI: Sendable {
         return uuid
     }
 
+    static func placement(_ context: ReceiverRequestContext) throws -> UUID {
+        guard let text = context.parameters.get("placement"), let uuid = UUID(uuidString: text) else {
+            throw ReceiverHTTPError.notFound("no such placement")
+        }
+        return uuid
+    }
+
+    /// A UUID, bare or as `urn:uuid:`.
+    static func uuid(_ text: String, _ field: String) throws -> UUID {
+        let bare = text.hasPrefix("urn:uuid:") ? String(text.dropFirst(9)) : text
+        guard let uuid = UUID(uuidString: bare) else { throw ReceiverHTTPError.badRequest("\(field): a UUID") }
+        return uuid
+    }
+
+    /// What a decoding error says, without the values it read.
+    static func decodingReason(_ error: any Error) -> String {
+        if let error = error as? PlacementError { return error.reason }
+        if let error = error as? AcceptanceError { return error.description }
+        if case DecodingError.dataCorrupted(let context) = error { return context.debugDescription }
+        if case DecodingError.keyNotFound(let key, _) = error { return "\(key.stringValue) is required" }
+        if case DecodingError.typeMismatch(_, let context) = error {
+            return "\(context.codingPath.map(\.stringValue).joined(separator: ".")) has the wrong type"
+        }
+        if case DecodingError.valueNotFound(_, let context) = error {
+            return "\(context.codingPath.map(\.stringValue).joined(separator: ".")) is missing"
+        }
+        return "not valid"
+    }
+
+    /// A hospital's publication as JSON; one that never published is an empty revision 0.
+    static func acceptanceJSON(_ acceptance: HospitalAcceptance?, hospital: HospitalCode) throws -> Any {
+        let value =
+            try acceptance ?? HospitalAcceptance(hospital: hospital, conditions: [:], revision: 0, updatedAt: Date())
+        return try JSONSerialization.jsonObject(with: try JSONEncoder().encode(value))
+    }
+
     static func lastEventID(_ request: Request) throws -> Int64? {
         guard let text = request.headers[.init("Last-Event-ID")!], !text.isEmpty else { return nil }
         guard let value = Int64(text), value >= 0 else {
@@ -464,8 +663,14 @@ public struct ReceiverAPI: Sendable {
         return view
     }
 
-    static func sessionView(_ session: StaffSession) -> [String: Any] {
-        ["staffId": session.staffID, "csrfToken": session.csrfToken, "expiresAt": Instant.string(session.expiresAt)]
+    /// The session as the board reads it, with the hospital whose patients it sees.
+    func sessionView(_ session: StaffSession) -> [String: Any] {
+        var view: [String: Any] = [
+            "staffId": session.staffID, "csrfToken": session.csrfToken,
+            "expiresAt": Instant.string(session.expiresAt),
+        ]
+        if let hospital = try? tenant(session) { view["hospital"] = hospital.rawValue }
+        return view
     }
 
     static func json(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {

@@ -103,4 +103,29 @@ struct DocumentSealer: Sendable {
             as: UTF8.self
         )
     }
+
+    /// Seals other values of a hospital (a placement's summary, an answer's note) the way notes are, with `context`
+    /// (what the value is, and whose) in the authenticated data.
+    func sealValue(_ value: Data, hospital: String, context: String) throws(ReceiverError) -> Data {
+        do {
+            let keyID = keyring.currentKeyID
+            let key = try key(hospital: hospital, sealing: Self.currentSealing, keyID: keyID)
+            let box = try AES.GCM.seal(value, using: key, authenticating: Data("\(context) \(hospital)".utf8))
+            return Data(keyID.rawValue.utf8) + Data([0]) + box.combined!
+        } catch {
+            throw .storage("a value cannot be sealed")
+        }
+    }
+
+    /// Opens a value sealed by ``sealValue(_:hospital:context:)``.
+    func openValue(_ data: Data, hospital: String, context: String) throws -> Data {
+        guard let separator = data.firstIndex(of: 0) else { throw ReceiverError.storage("a sealed value is damaged") }
+        let keyID = DeviceKeyID(rawValue: String(decoding: data[data.startIndex..<separator], as: UTF8.self))
+        let key = try key(hospital: hospital, sealing: Self.currentSealing, keyID: keyID)
+        return try AES.GCM.open(
+            AES.GCM.SealedBox(combined: data[(separator + 1)...]),
+            using: key,
+            authenticating: Data("\(context) \(hospital)".utf8)
+        )
+    }
 }

@@ -10,7 +10,7 @@ import KyukyuDomain
 /// transaction from counter rows (`device_sequence`, then the hospital's `tenant` row), so that on either
 /// engine they are committed in the order they are numbered, and a stream that resumes after a position misses
 /// nothing committed later.
-protocol HospitalStorage: Sendable {
+protocol HospitalStorage: RegionStorage {
     /// The engine's name (`sqlite`, `postgresql`), for logs and errors.
     var engine: String { get }
 
@@ -50,13 +50,23 @@ protocol HospitalStorage: Sendable {
     func sealedDocuments(hospital: String?) async throws(ReceiverError) -> [SealedDocumentRow]
     func anchors(device: String?) async throws(ReceiverError) -> [StoredAnchor]
 
-    /// Runs until the task is cancelled or `shutdown` returns: the engine's connections, and (PostgreSQL) the
-    /// listener that hands every other instance's new events to `changed` by storage id.
-    func run(changed: @escaping @Sendable ([Int64]) async -> Void) async throws
+    /// Runs until the task is cancelled: (PostgreSQL) the listener that hands what other instances commit to
+    /// `changed`.
+    func run(changed: @escaping @Sendable ([StorageNotice]) async -> Void) async throws
     /// Work at shutdown (SQLite: the WAL into the database).
     func checkpoint() async
     /// Closes the engine.
     func close() async throws(ReceiverError)
+}
+
+/// What another instance committed, as its notification names it.
+enum StorageNotice: Sendable, Hashable {
+    /// A handoff event, by storage id.
+    case event(Int64)
+    /// A placement event, by storage id.
+    case placementEvent(Int64)
+    /// A hospital's new publication.
+    case acceptance(String)
 }
 
 /// One document to store, sealed, with its metadata.
@@ -181,4 +191,142 @@ struct SealedDocumentRow: Sendable {
 enum StorageTime {
     static func ms(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
     static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
+}
+
+// MARK: - Acceptance and placement requests (migration v3)
+
+/// What storing acceptances and placements asks of an engine; both engines implement it with the same rules.
+protocol RegionStorage: Sendable {
+    /// Every hospital's latest publication.
+    func acceptances() async throws(ReceiverError) -> [AcceptanceRow]
+    /// One hospital's latest publication.
+    func acceptance(hospital: String) async throws(ReceiverError) -> AcceptanceRow?
+    /// Stores a new publication if the hospital's latest is still `previous` (its revision, nil for none), and
+    /// keeps it in the history; false when another instance published meanwhile.
+    func publishAcceptance(_ row: AcceptanceRow, previous: Int64?) async throws(ReceiverError) -> Bool
+    /// The publications stored from `since` until `until` (ms), in order.
+    func acceptanceHistory(since: Int64, until: Int64) async throws(ReceiverError) -> [AcceptanceRow]
+
+    /// Stores a request and asks its hospitals (a `pending` event on each board), or finds it stored already.
+    func createPlacement(_ placement: PlacementRow, targets: [PlacementTargetRow]) async throws(ReceiverError)
+        -> PlacementCreation
+    /// A hospital answers: the first `accepted` places the patient and tells every other pending hospital it went
+    /// elsewhere; `declined` is that hospital's alone.
+    func answerPlacement(
+        _ placement: String,
+        hospital: String,
+        answer: PlacementAnswer,
+        reason: String?,
+        noteSealed: Data?,
+        staff: String,
+        at: Int64
+    ) async throws(ReceiverError) -> PlacementStep
+    /// The ambulance withdraws its request: every pending hospital is told.
+    func cancelPlacement(_ placement: String, device: String, at: Int64) async throws(ReceiverError) -> PlacementStep
+    /// One request with its hospitals.
+    func placement(_ id: String) async throws(ReceiverError) -> (PlacementRow, [PlacementTargetRow])?
+    /// The requests that asked `hospital`, newest first: those still pending there, or all of them.
+    func placements(hospital: String, pendingOnly: Bool) async throws(ReceiverError)
+        -> [(PlacementRow, [PlacementTargetRow])]
+    /// Every request made from `since` until `until` (ms), oldest first (the review).
+    func placements(since: Int64, until: Int64) async throws(ReceiverError) -> [(PlacementRow, [PlacementTargetRow])]
+
+    /// The device's placement events after `sequence`.
+    func placementEvents(device: String, after sequence: Int64) async throws(ReceiverError) -> [PlacementEventRow]
+    /// The device's placement events at or after `since` (ms).
+    func placementEvents(device: String, since: Int64) async throws(ReceiverError) -> [PlacementEventRow]
+    /// A hospital's placement events after its board position.
+    func placementBoardEvents(hospital: String, after position: Int64) async throws(ReceiverError)
+        -> [PlacementEventRow]
+    /// Placement events by storage id.
+    func placementEvents(ids: [Int64]) async throws(ReceiverError) -> [PlacementEventRow]
+}
+
+/// A hospital's publication as stored (not patient data: plaintext).
+struct AcceptanceRow: Sendable, Hashable {
+    var hospital: String
+    var revision: Int64
+    /// HospitalAcceptance's JSON.
+    var body: String
+    var staff: String?
+    var at: Int64
+}
+
+/// A placement request as stored.
+struct PlacementRow: Sendable, Hashable {
+    var id: String
+    var device: String
+    var set: String
+    /// SHA-256 of what was asked (hospitals and summary), so that a resend is told from another request.
+    var requestSHA: String
+    var createdAt: Int64
+    var placedHospital: String?
+    var placedAt: Int64?
+    var cancelledAt: Int64?
+}
+
+/// One asked hospital of a request, as stored.
+struct PlacementTargetRow: Sendable, Hashable {
+    var placement: String
+    var hospital: String
+    var answer: String
+    var reason: String?
+    var noteSealed: Data?
+    /// The summary, sealed with this hospital's key.
+    var summarySealed: Data
+    var answeredAt: Int64?
+    var staff: String?
+}
+
+/// A placement event as stored.
+struct PlacementEventRow: Sendable, Hashable {
+    var id: Int64
+    var hospital: String
+    var boardSequence: Int64
+    var device: String
+    var sequence: Int64
+    var placement: String
+    var set: String
+    var answer: String
+    var reason: String?
+    var noteSealed: Data?
+    var at: Int64
+}
+
+/// What storing a request came to.
+enum PlacementCreation: Sendable {
+    case created([PlacementEventRow])
+    /// The same id was stored already (a resend when the request's SHA-256 is the same).
+    case existing(PlacementRow)
+}
+
+/// What an answer or a cancel came to.
+enum PlacementStep: Sendable {
+    case done([PlacementEventRow])
+    case notFound
+    case conflict(String)
+}
+
+/// The rule of answers, the same on every engine.
+enum PlacementRule {
+    /// Whether `hospital` may give `answer` now.
+    static func check(
+        _ placement: PlacementRow,
+        target: PlacementTargetRow?,
+        answer: PlacementAnswer
+    ) -> PlacementStep? {
+        guard let target else { return .notFound }
+        if placement.cancelledAt != nil { return .conflict("the ambulance withdrew this request") }
+        if let placed = placement.placedHospital {
+            return .conflict(
+                placed == target.hospital
+                    ? "this hospital has accepted the patient already" : "the patient was placed at another hospital"
+            )
+        }
+        guard target.answer == PlacementAnswer.pending.rawValue else {
+            return .conflict("this hospital has answered already")
+        }
+        guard answer == .accepted || answer == .declined else { return .conflict("answer accepted or declined") }
+        return nil
+    }
 }

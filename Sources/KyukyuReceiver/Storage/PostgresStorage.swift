@@ -93,7 +93,7 @@ final class PostgresStorage: HospitalStorage {
 
     let client: PostgresClient
     private let runner: Task<Void, Never>
-    private let logger: Logger
+    let logger: Logger
     let settings: PostgresSettings
 
     private init(client: PostgresClient, settings: PostgresSettings, logger: Logger) {
@@ -268,6 +268,7 @@ final class PostgresStorage: HospitalStorage {
                 "CREATE UNIQUE INDEX event_board ON event(hospital, board_sequence)",
             ]
         ),
+        regionMigration,
     ]
 
     /// Applies the migrations this database lacks, refusing one migrated by a newer release.
@@ -715,11 +716,14 @@ final class PostgresStorage: HospitalStorage {
 
     // MARK: - Lifecycle
 
-    /// Listens for the events other instances commit, until cancelled; reconnects after a lost connection (1 s, then
-    /// up to 10 s apart), catching up from the last id seen.
-    func run(changed: @escaping @Sendable ([Int64]) async -> Void) async throws {
-        var lastSeen =
+    /// Listens for what other instances commit, until cancelled; reconnects after a lost connection (1 s, then up to
+    /// 10 s apart), catching up from the last ids seen (and every publication).
+    func run(changed: @escaping @Sendable ([StorageNotice]) async -> Void) async throws {
+        var lastEvent =
             try await fetch("SELECT COALESCE(MAX(id), 0) FROM event") { try $0.decode(Int64.self) }.first
+            ?? 0
+        var lastPlacement =
+            try await fetch("SELECT COALESCE(MAX(id), 0) FROM placement_event") { try $0.decode(Int64.self) }.first
             ?? 0
         var failures = 0
         while !Task.isCancelled {
@@ -727,16 +731,34 @@ final class PostgresStorage: HospitalStorage {
                 try await client.withConnection { connection in
                     try await connection.listen(on: Self.eventsChannel) { notifications in
                         // Listening now: what committed before it is read back.
-                        let missed = try await self.eventIDs(after: lastSeen)
-                        if !missed.isEmpty {
-                            lastSeen = missed.last!
-                            await changed(missed)
+                        if failures > 0 {
+                            var missed: [StorageNotice] = []
+                            for id in try await self.eventIDs(after: lastEvent) {
+                                lastEvent = id
+                                missed.append(.event(id))
+                            }
+                            for id in try await self.fetch(
+                                "SELECT id FROM placement_event WHERE id > \(lastPlacement) ORDER BY id",
+                                { try $0.decode(Int64.self) }
+                            ) {
+                                lastPlacement = id
+                                missed.append(.placementEvent(id))
+                            }
+                            missed += try await self.acceptances().map { .acceptance($0.hospital) }
+                            if !missed.isEmpty { await changed(missed) }
                         }
                         failures = 0
                         for try await notification in notifications {
-                            guard let id = Int64(notification.payload) else { continue }
-                            lastSeen = max(lastSeen, id)
-                            await changed([id])
+                            let payload = notification.payload
+                            if payload.hasPrefix("p:"), let id = Int64(payload.dropFirst(2)) {
+                                lastPlacement = max(lastPlacement, id)
+                                await changed([.placementEvent(id)])
+                            } else if payload.hasPrefix("a:") {
+                                await changed([.acceptance(String(payload.dropFirst(2)))])
+                            } else if let id = Int64(payload) {
+                                lastEvent = max(lastEvent, id)
+                                await changed([.event(id)])
+                            }
                         }
                     }
                 }
@@ -748,7 +770,7 @@ final class PostgresStorage: HospitalStorage {
                     metadata: ["kyukyu.error": "\(type(of: error))", "kyukyu.failures": "\(failures)"]
                 )
             }
-            try? await Task.sleep(for: .seconds(min(10, failures)))
+            try? await Task.sleep(for: .seconds(min(10, max(1, failures))))
         }
     }
 

@@ -8,7 +8,7 @@ import Logging
 /// Documents that arrive together are written in one transaction, each in its own savepoint (``GroupCommit``).
 final class SQLiteStorage: HospitalStorage {
     let engine = "sqlite"
-    private let database: DatabasePool
+    let database: DatabasePool
     private let commits: GroupCommit<IntakeRow, Result<IntakeStep, ReceiverError>>
     /// The database file.
     let path: String
@@ -196,6 +196,68 @@ final class SQLiteStorage: HospitalStorage {
                     CREATE UNIQUE INDEX event_board ON event(hospital, board_sequence);
                     """,
                 arguments: [code, code, code, code]
+            )
+        }
+        // Hospitals' acceptance and placement requests (PostgresStorage has the same, in its dialect).
+        migrator.registerMigration("v3") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE acceptance (
+                        hospital TEXT PRIMARY KEY NOT NULL,
+                        revision INTEGER NOT NULL,
+                        body TEXT NOT NULL,
+                        staff TEXT,
+                        at INTEGER NOT NULL
+                    );
+                    CREATE TABLE acceptance_history (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        hospital TEXT NOT NULL,
+                        revision INTEGER NOT NULL,
+                        body TEXT NOT NULL,
+                        staff TEXT,
+                        at INTEGER NOT NULL,
+                        UNIQUE (hospital, revision)
+                    );
+                    CREATE INDEX acceptance_history_at ON acceptance_history(at);
+                    CREATE TABLE placement (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        device TEXT NOT NULL,
+                        set_uuid TEXT NOT NULL,
+                        request_sha TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        placed_hospital TEXT,
+                        placed_at INTEGER,
+                        cancelled_at INTEGER
+                    );
+                    CREATE INDEX placement_created ON placement(created_at);
+                    CREATE TABLE placement_target (
+                        placement TEXT NOT NULL REFERENCES placement(id),
+                        hospital TEXT NOT NULL,
+                        answer TEXT NOT NULL,
+                        reason TEXT,
+                        note_sealed BLOB,
+                        summary_sealed BLOB NOT NULL,
+                        answered_at INTEGER,
+                        staff TEXT,
+                        PRIMARY KEY (placement, hospital)
+                    );
+                    CREATE INDEX placement_target_hospital ON placement_target(hospital, answer);
+                    CREATE TABLE placement_event (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        hospital TEXT NOT NULL,
+                        board_sequence INTEGER NOT NULL,
+                        device TEXT NOT NULL,
+                        sequence INTEGER NOT NULL,
+                        placement TEXT NOT NULL,
+                        set_uuid TEXT NOT NULL,
+                        answer TEXT NOT NULL,
+                        reason TEXT,
+                        note_sealed BLOB,
+                        at INTEGER NOT NULL,
+                        UNIQUE (device, sequence),
+                        UNIQUE (hospital, board_sequence)
+                    );
+                    """
             )
         }
         return migrator
@@ -414,28 +476,7 @@ final class SQLiteStorage: HospitalStorage {
     /// Numbers the event from the device's and the hospital's counters (in that order, on every engine) and inserts
     /// it.
     private static func appendEvent(_ db: Database, _ event: EventRow) throws -> EventRow {
-        let sequence =
-            try Int64.fetchOne(
-                try db.cachedStatement(
-                    sql: """
-                        INSERT INTO device_sequence (device, last_sequence) VALUES (?, 1)
-                        ON CONFLICT(device) DO UPDATE SET last_sequence = last_sequence + 1
-                        RETURNING last_sequence
-                        """
-                ),
-                arguments: [event.device]
-            ) ?? 1
-        let board =
-            try Int64.fetchOne(
-                try db.cachedStatement(
-                    sql: """
-                        INSERT INTO tenant (code, last_board_sequence) VALUES (?, 1)
-                        ON CONFLICT(code) DO UPDATE SET last_board_sequence = last_board_sequence + 1
-                        RETURNING last_board_sequence
-                        """
-                ),
-                arguments: [event.hospital]
-            ) ?? 1
+        let (sequence, board) = try nextPositions(db, device: event.device, hospital: event.hospital)
         try db.cachedStatement(
             sql: """
                 INSERT INTO event (hospital, board_sequence, device, sequence, set_uuid, version, status, reason,
@@ -451,6 +492,34 @@ final class SQLiteStorage: HospitalStorage {
         stored.sequence = sequence
         stored.boardSequence = board
         return stored
+    }
+
+    /// The next positions in the device's stream and on the hospital's board, from their counters (the device's,
+    /// then the hospital's: the same order on every engine).
+    static func nextPositions(_ db: Database, device: String, hospital: String) throws -> (Int64, Int64) {
+        let sequence =
+            try Int64.fetchOne(
+                try db.cachedStatement(
+                    sql: """
+                        INSERT INTO device_sequence (device, last_sequence) VALUES (?, 1)
+                        ON CONFLICT(device) DO UPDATE SET last_sequence = last_sequence + 1
+                        RETURNING last_sequence
+                        """
+                ),
+                arguments: [device]
+            ) ?? 1
+        let board =
+            try Int64.fetchOne(
+                try db.cachedStatement(
+                    sql: """
+                        INSERT INTO tenant (code, last_board_sequence) VALUES (?, 1)
+                        ON CONFLICT(code) DO UPDATE SET last_board_sequence = last_board_sequence + 1
+                        RETURNING last_board_sequence
+                        """
+                ),
+                arguments: [hospital]
+            ) ?? 1
+        return (sequence, board)
     }
 
     // MARK: - Reading
@@ -618,7 +687,7 @@ final class SQLiteStorage: HospitalStorage {
 
     // MARK: - Lifecycle
 
-    func run(changed: @escaping @Sendable ([Int64]) async -> Void) async throws {
+    func run(changed: @escaping @Sendable ([StorageNotice]) async -> Void) async throws {
         // One process writes this file: its events are published as they are written; nothing to listen for.
     }
 
@@ -694,8 +763,7 @@ final class SQLiteStorage: HospitalStorage {
         )
     }
 
-    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(ReceiverError) -> T
-    {
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(ReceiverError) -> T {
         do {
             return try await database.write(body)
         } catch let error as ReceiverError {
@@ -705,8 +773,7 @@ final class SQLiteStorage: HospitalStorage {
         }
     }
 
-    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(ReceiverError) -> T
-    {
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(ReceiverError) -> T {
         do {
             return try await database.read(body)
         } catch let error as ReceiverError {
