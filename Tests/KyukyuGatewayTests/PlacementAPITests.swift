@@ -167,7 +167,7 @@ struct PlacementAPITests {
         }
     }
 
-    @Test("the incident's event stream sends the ranking again when a hospital's acceptance changes")
+    @Test("the incident's event stream sends the ranking at once, and again when a hospital's acceptance changes")
     func streamTellsTheChange() async throws {
         let bed = try Bed()
         try await bed.run { client in
@@ -178,13 +178,21 @@ struct PlacementAPITests {
             let streaming = Task { try await response.body.write(writer) }
             defer { streaming.cancel() }
             var iterator = chunks.makeAsyncIterator()
-            #expect(await eventually { await bed.board.subscriberCount() > 0 })
+            // The ranking at once (the stream listens to the board before it is sent), then again after a change.
+            func hospitalsEvents(_ count: Int) async -> [String] {
+                var text = ""
+                while text.components(separatedBy: "event: hospitals\ndata: ").count <= count,
+                    let chunk = await iterator.next()
+                {
+                    text += chunk
+                }
+                return text.components(separatedBy: "event: hospitals\ndata: ").dropFirst()
+                    .compactMap { $0.split(separator: "\n").first.map(String.init) }
+            }
+            let first = await hospitalsEvents(1)
+            #expect(first.count == 1 && first.first?.contains("icu-full") == false)
             await bed.board.offer(try publication(Self.codes[1], revision: 2, [.trauma: .notAccepting(.icuFull)]))
-            var text = ""
-            while !text.contains("event: hospitals"), let chunk = await iterator.next() { text += chunk }
-            let event = try #require(
-                text.split(separator: "event: hospitals\ndata: ").last?.split(separator: "\n").first
-            )
+            let event = try #require(await hospitalsEvents(1).last)
             let ranking = try JSONDecoder().decode(JSONAny.self, from: Data(event.utf8))
             guard case .array(let entries)? = ranking["hospitals"] else {
                 Issue.record("no hospitals in \(event)")

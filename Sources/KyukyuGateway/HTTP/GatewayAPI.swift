@@ -505,7 +505,8 @@ public struct GatewayAPI: Sendable {
     }
 
     /// The incident's progress as server-sent events: every change of the incident (its full view), the reader's
-    /// changes, the hospitals ranked for the patient whenever a hospital's acceptance changes, and a keep-alive comment; it ends when the incident closes or the client goes.
+    /// changes, the hospitals ranked for the patient (at once, and whenever a hospital's acceptance changes), and a
+    /// keep-alive comment; it ends when the incident closes or the client goes.
     func events(_ runner: IncidentRunner) -> Response {
         let desk = self.desk
         let board = self.board
@@ -531,12 +532,18 @@ public struct GatewayAPI: Sendable {
                     continuation.finish()
                 }
                 group.addTask {
-                    // Any hospital's publication changes the picker: the ranking for this incident, whole.
-                    for await _ in await acceptance.updates() {
-                        let ranking = await self.ranking(await runner.snapshot())
-                        guard let data = try? encoder.encode(ranking) else { continue }
+                    // The picker's ranking for this incident, whole: at once (listening first, so no change falls
+                    // between), then on every change of any hospital's publication.
+                    let changes = await acceptance.updates()
+                    func send() async {
+                        let snapshot = await runner.snapshot()
+                        guard snapshot.state.machine.phase != .closed,
+                            let data = try? encoder.encode(await self.ranking(snapshot))
+                        else { return }
                         continuation.yield("event: hospitals\ndata: \(String(decoding: data, as: UTF8.self))\n\n")
                     }
+                    await send()
+                    for await _ in changes { await send() }
                 }
                 group.addTask {
                     for await state in await board.updates() {

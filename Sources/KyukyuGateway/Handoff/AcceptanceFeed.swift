@@ -46,9 +46,6 @@ public actor AcceptanceBoard {
         return stream
     }
 
-    /// How many listen now (for tests).
-    func subscriberCount() -> Int { subscribers.count }
-
     private func unsubscribe(_ id: UUID) {
         subscribers[id] = nil
     }
