@@ -82,6 +82,12 @@ PACKAGE_TESTS = PACKAGE_COMPRESS=zstd scripts/package.sh $(BIN_DIR) $(PACKAGE_DI
 run: build
 	KYUKYU_BIN_DIR=$(BIN_DIR) scripts/demo.sh
 
+## A small region (issue 12; docs/region.md): a private PostgreSQL, 3 hub instances behind HAProxy, 3 hospitals'
+## boards and 2 ambulances (scripts/region.sh). `make run` stays one hospital on SQLite.
+.PHONY: run-region
+run-region: build
+	KYUKYU_BIN_DIR=$(BIN_DIR) scripts/region.sh
+
 ## Checks that the browser tests' setup works here: Debian's headless chromium and chromedriver through selenium
 ## take a screenshot (state/browser-smoke.png); nothing is downloaded.
 browser-check: deps

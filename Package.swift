@@ -412,6 +412,7 @@ let package = Package(
             name: "kyukyu-drill",
             dependencies: [
                 "KyukyuDrill",
+                "KyukyuTestbed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

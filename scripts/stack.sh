@@ -39,6 +39,11 @@
 #                                  a demo staff account (demo-staff.env, mode 600); the gateway is given the
 #                                  hospital at https://127.0.0.1:<receiver port> (STATE/hospitals.json).
 #   KYUKYU_STACK_STAFF_ID          the demo staff member's ID (default DEMO-ER1)
+#   KYUKYU_STACK_HUB=DIR           instead of a receiver of its own, send to a region's hub that `kyukyu-drill hub
+#                                  --dir DIR` runs (make run-region): the gateway is given the region's hospitals at
+#                                  the hub's balancer (from DIR/region.json) and the terminal's certificate the hub
+#                                  issued; stack.env then names the hub (KYUKYU_STACK_HUB_URL, KYUKYU_STACK_HUB_CA).
+#   KYUKYU_STACK_TERMINAL_ID       the gateway's terminal.id (default ambulance-01): the CN of its certificate
 #   KYUKYU_STACK_TIMEOUT           seconds to wait for each part (default 60; the first run makes RSA keys)
 # Needs root (unshare --mount for the private pcscd), curl and python3. No TTY or stdin needed.
 set -euo pipefail
@@ -72,7 +77,8 @@ STAFF_ID="${KYUKYU_STACK_STAFF_ID:-DEMO-ER1}"
 HOSPITAL_CODE=9999999999
 HOSPITAL_NAME="テスト救命救急センター (架空)"
 HOSPITAL_KANA="テストキュウメイキュウキュウセンター"
-TERMINAL_ID=ambulance-01  # the gateway's terminal.id (its default): the CN of its certificate for the receiver
+TERMINAL_ID="${KYUKYU_STACK_TERMINAL_ID:-ambulance-01}"  # the gateway's terminal.id: its certificate's CN
+HUB="${KYUKYU_STACK_HUB:-}"
 READER_NAME="Kyukyu Demo Reader"
 # In start order; stopped in reverse (the gateway before the receiver it sends to).
 PARTS=(pcscd card-sim eligibility-sim receiver gateway)
@@ -197,8 +203,8 @@ start_card_sim() {
 }
 
 start_eligibility_sim() {
-  if [ ! -f "$STATE/terminal-tls/ambulance-01.cert.pem" ]; then
-    "$BIN/kyukyu-eligibility-sim" issue-terminal-cert --device ambulance-01 --out "$STATE/terminal-tls" \
+  if [ ! -f "$STATE/terminal-tls/$TERMINAL_ID.cert.pem" ]; then
+    "$BIN/kyukyu-eligibility-sim" issue-terminal-cert --device "$TERMINAL_ID" --out "$STATE/terminal-tls" \
       --tls-dir "$STATE/eligibility-tls" >>"$LOGS/eligibility-sim.log" 2>&1 </dev/null
   fi
   launch eligibility-sim "$BIN/kyukyu-eligibility-sim" serve --host 127.0.0.1 --port "$ONSHI_PORT" \
@@ -262,12 +268,35 @@ start_receiver() {
   wait_until receiver "$TIMEOUT" receiver_ready
 }
 
+# A region's hub (KYUKYU_STACK_HUB): its hospitals, all at its balancer, and the certificate it issued to this
+# terminal, read from DIR/region.json.
+setup_hub() {
+  local region="$HUB/region.json" tls="$STATE/hospital-tls"
+  [ -s "$region" ] || die "no $region: start the hub first (kyukyu-drill hub --dir $HUB)"
+  python3 - "$region" "$TERMINAL_ID" "$tls" "$STATE/hospitals.json" <<'PY' || die "the hub's region.json cannot be used"
+import json, os, shutil, sys
+region, terminal, tls, out = sys.argv[1:]
+data = json.load(open(region))
+device = data["devices"].get(terminal)
+if device is None:
+    sys.exit(f"the hub issued no certificate to {terminal}; start it with --device {terminal}")
+os.makedirs(tls, mode=0o700, exist_ok=True)
+for name in (f"{terminal}.cert.pem", f"{terminal}.key.pem"):
+    shutil.copyfile(os.path.join(device, name), os.path.join(tls, name))
+os.chmod(os.path.join(tls, f"{terminal}.key.pem"), 0o600)
+shutil.copyfile(data["ca"], os.path.join(tls, "ca.cert.pem"))
+json.dump([{"code": h["code"], "name": h["name"], "url": data["url"]} for h in data["hospitals"]], open(out, "w"),
+          ensure_ascii=False)
+PY
+}
+
 start_gateway() {
   mkdir -p "$STATE/gateway"
   local handoff=()
-  if [ "$RECEIVER" = 1 ]; then
+  if [ "$RECEIVER" = 1 ] || [ -n "$HUB" ]; then
     handoff=(--handoff-hospitals "$STATE/hospitals.json" --handoff-tls-directory "$STATE/hospital-tls")
   fi
+  handoff+=(--terminal-id "$TERMINAL_ID")
   # shellcheck disable=SC2086 # word splitting of the extra arguments is wanted
   PCSCLITE_CSOCK_NAME="$SOCKET" launch gateway "$BIN/kyukyu-gateway" serve --state-directory "$STATE/gateway" \
     --http-host 127.0.0.1 --http-port "$GATEWAY_PORT" --onshi-url "https://127.0.0.1:$ONSHI_PORT" \
@@ -304,6 +333,14 @@ write_env() {
     echo "KYUKYU_ELIGIBILITY_SIM_PID='$(pid_of eligibility-sim)'"
     echo "KYUKYU_STACK_GATEWAY_PID='$(pid_of gateway)'"
     echo "KYUKYU_STACK_RECEIVER='$RECEIVER'"
+    if [ -n "$HUB" ]; then
+      echo "KYUKYU_STACK_HUB='$HUB'"
+      echo "KYUKYU_STACK_HUB_URL='$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$HUB/region.json")'"
+      echo "KYUKYU_STACK_HUB_CA='$STATE/hospital-tls/ca.cert.pem'"
+      echo "KYUKYU_STACK_HOSPITALS_FILE='$STATE/hospitals.json'"
+      echo "KYUKYU_STACK_HANDOFF_TLS_DIR='$STATE/hospital-tls'"
+      echo "KYUKYU_STACK_TERMINAL_ID='$TERMINAL_ID'"
+    fi
     if [ "$RECEIVER" = 1 ]; then
       echo "KYUKYU_STACK_RECEIVER_PORT='$RECEIVER_PORT'"
       echo "KYUKYU_STACK_RECEIVER_URL='https://127.0.0.1:$RECEIVER_PORT'"
@@ -360,6 +397,7 @@ case "$command" in
       1) [ -x "$BIN/kyukyu-hospital" ] || die "$BIN/kyukyu-hospital is not built (swift build)" ;;
       *) die "KYUKYU_STACK_RECEIVER is 0 or 1, not '$RECEIVER'" ;;
     esac
+    [ -z "$HUB" ] || [ "$RECEIVER" = 0 ] || die "KYUKYU_STACK_HUB and KYUKYU_STACK_RECEIVER=1 exclude each other"
     stop_all  # what a crashed earlier run left in this folder
     ports=("$VPCD_PORT" "$((VPCD_PORT + 1))" "$CONTROL_PORT" "$ONSHI_PORT" "$ADMIN_PORT" "$GATEWAY_PORT")
     [ "$RECEIVER" = 1 ] && ports+=("$RECEIVER_PORT")
@@ -375,6 +413,7 @@ case "$command" in
       setup_receiver
       start_receiver
     fi
+    [ -z "$HUB" ] || setup_hub
     if [ "${KYUKYU_STACK_NO_GATEWAY:-0}" != 1 ]; then
       add_crew
       start_gateway

@@ -3,12 +3,22 @@ import Foundation
 import KyukyuDrill
 import Logging
 
-/// `kyukyu-drill`: a region's shift of ambulances and hospitals, every part a real process, with the field's
-/// failures (issue 10). Writes `report.json`; `scripts/drill-report.py` renders it as a self-contained HTML page.
+/// `kyukyu-drill`: drills (`run`, the default) and a region's hub to work with (`hub`, for `make run-region`).
 @main
-struct DrillCommand: AsyncParsableCommand {
+struct DrillMain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kyukyu-drill",
+        abstract: "Drills of a region, and a region's hub to work with.",
+        subcommands: [DrillCommand.self, HubCommand.self],
+        defaultSubcommand: DrillCommand.self
+    )
+}
+
+/// `kyukyu-drill run`: a region's shift of ambulances and hospitals, every part a real process, with the field's
+/// failures (issue 10). Writes `report.json`; `scripts/drill-report.py` renders it as a self-contained HTML page.
+struct DrillCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run a drill: M ambulances (gateways) and H hospitals (receivers) against the eligibility stub.",
         discussion: """
             Needs root (each ambulance's private pcscd runs in its own mount namespace) and the built executables.
