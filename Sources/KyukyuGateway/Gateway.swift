@@ -217,6 +217,8 @@ public struct Gateway: Sendable {
             ),
             logger: logger
         )
+        let acceptance = AcceptanceBoard(hospitals: settings.hospitals.map(\.code))
+        let placements = PlacementDispatcher(hospitals: settings.hospitals, client: receivers, logger: logger)
         let readiness = Readiness()
         let board = ReaderBoard()
         let pcsc = PCSCService(threads: 3, logger: logger)
@@ -237,6 +239,8 @@ public struct Gateway: Sendable {
             dispatchToken: settings.dispatchToken,
             secureCookies: true,
             hospitals: settings.hospitals,
+            acceptance: acceptance,
+            placements: placements,
             metrics: metrics,
             sampleGauges: { [gauges = GatewayGauges(vault: vault, breaker: client.breaker, metrics: factory)] in
                 await gauges.sample()
@@ -297,7 +301,8 @@ public struct Gateway: Sendable {
                     desk: desk,
                     readiness: readiness,
                     purgeInterval: settings.purgeInterval,
-                    logger: logger
+                    logger: logger,
+                    afterRestore: { await placements.resume(await desk.openIncidents()) }
                 ),
                 EligibilityPoolService(
                     transport: transport,
@@ -315,6 +320,13 @@ public struct Gateway: Sendable {
                     logger: logger
                 ),
                 OutboxService(outbox: outbox, desk: desk, client: receivers),
+                PlacementService(dispatcher: placements, desk: desk),
+                AcceptanceFeedService(
+                    hospitals: settings.hospitals,
+                    client: receivers,
+                    board: acceptance,
+                    logger: logger
+                ),
                 ReceiverEventsService(
                     hospitals: settings.hospitals,
                     client: receivers,

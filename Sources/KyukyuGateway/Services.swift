@@ -35,6 +35,8 @@ struct VaultService: Service {
     let readiness: Readiness
     let purgeInterval: Duration
     let logger: Logger
+    /// Runs once the incidents are restored (the placement requests they still owe the hub are queued again).
+    var afterRestore: @Sendable () async -> Void = {}
 
     func run() async throws {
         readiness.vaultOpen(true)
@@ -46,6 +48,7 @@ struct VaultService: Service {
         } catch {
             logger.error("incidents could not be restored", metadata: ["kyukyu.error": "\(error.kind.rawValue)"])
         }
+        await afterRestore()
         readiness.restored(true)
         await cancelWhenGracefulShutdown {
             await VaultPurgeService(vault: vault, interval: purgeInterval, logger: logger).run()

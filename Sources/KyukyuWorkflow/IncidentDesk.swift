@@ -136,6 +136,23 @@ public actor IncidentDesk {
         await runner.hospitalReported(status, hospital: hospital, divert: divert)
     }
 
+    /// A hospital answered placement request `placement` of the incident whose document set is `documentSet`;
+    /// nothing happens for a set this gateway no longer holds.
+    public func placementAnswered(
+        documentSet: UUID,
+        placement: UUID,
+        hospital: HospitalCode,
+        answer: PlacementAnswer,
+        divert: Divert?,
+        at time: Date?
+    ) async {
+        guard let runner = await runner(documentSet: documentSet) else {
+            logger.debug("a placement answer names a document set this gateway does not hold")
+            return
+        }
+        await runner.placementAnswered(placement, hospital: hospital, answer: answer, divert: divert, at: time)
+    }
+
     /// A card touched the reader: the active incident reads it if it waits for identification.
     public func cardTouched(_ card: any PatientCard) async {
         guard let activeID, let runner = runners[activeID], await runner.awaitsIdentification else {

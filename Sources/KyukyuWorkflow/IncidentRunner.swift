@@ -503,6 +503,166 @@ public actor IncidentRunner {
     /// The incident's document set, once the document was sent.
     public func documentSet() -> UUID? { state.handoff?.machine.documentSet }
 
+    // MARK: - Placement requests (several hospitals at once)
+
+    /// Starts a placement request to `codes` (the terminal's hospitals, in the crew's order) with `summary`, and
+    /// returns it with the incident's document set (made now when nothing was sent yet, so that the document that
+    /// follows the first acceptance carries the set the hospitals were asked about). Refused while a request is
+    /// still open, after the handover and once the incident is closed. The caller sends the request to the hub and
+    /// reports back through ``placementStored(_:answers:)`` and ``placementProblem(_:problem:final:)``.
+    public func startPlacement(
+        to codes: [HospitalCode],
+        summary: PlacementSummary,
+        by crew: CrewID
+    ) async throws(WorkflowError) -> (snapshot: IncidentSnapshot, placement: PlacementProgress, documentSet: UUID) {
+        guard let handoffEffects = effects.handoff else {
+            throw .conflict(reason: "this terminal has no receiving hospitals configured")
+        }
+        guard !codes.isEmpty, codes.allSatisfy({ handoffEffects.hospitals[$0] != nil }) else {
+            throw .invalidInput("a hospital is not in this terminal's list")
+        }
+        guard state.machine.phase != .closed else { throw .conflict(reason: "the incident is closed") }
+        guard state.handoff?.machine.status != .arrived else {
+            throw .conflict(reason: "the patient was already handed over")
+        }
+        if let open = state.placement, open.isOpen {
+            throw .conflict(reason: "a placement request is already open for this incident")
+        }
+        let progress = state.handoff ?? HandoffProgress()
+        state.handoff = progress
+        let placement = PlacementProgress(hospitals: codes, summary: summary, requestedAt: effects.clock.now())
+        state.placement = placement
+        await auditPlacement(
+            "placement-request",
+            outcome: codes.map(\.rawValue).joined(separator: " "),
+            actor: crew.rawValue
+        )
+        await persistAndPublish()
+        return (snapshot(), placement, progress.machine.documentSet)
+    }
+
+    /// The crew withdraws the open placement request: the caller tells the hub, which cancels the hospitals still
+    /// pending (unless one accepted meanwhile: ``placementCancelRefused(_:answers:)``).
+    public func cancelPlacement(by crew: CrewID) async throws(WorkflowError) -> (
+        snapshot: IncidentSnapshot, placement: PlacementProgress
+    ) {
+        guard state.machine.phase != .closed else { throw .conflict(reason: "the incident is closed") }
+        guard var placement = state.placement, placement.isOpen else {
+            throw .conflict(reason: "no placement request is open for this incident")
+        }
+        placement.cancelRequested = true
+        state.placement = placement
+        await auditPlacement("placement-cancel", outcome: nil, actor: crew.rawValue)
+        await persistAndPublish()
+        return (snapshot(), placement)
+    }
+
+    /// The hub holds request `placement` (stored, or cancelled as asked), with these answers.
+    public func placementStored(_ placement: UUID, answers: [HospitalCode: PlacementAnswer]) async {
+        guard var progress = state.placement, progress.id == placement else { return }
+        let before = progress.acceptedBy
+        progress.stored = true
+        progress.problem = nil
+        for code in progress.hospitals {
+            if let answer = answers[code] { progress.record(answer, for: code) }
+        }
+        state.placement = progress
+        await afterPlacementChange(acceptedBefore: before)
+    }
+
+    /// The hub refused to cancel request `placement` (a hospital accepted first); `answers` is its view, when read.
+    public func placementCancelRefused(_ placement: UUID, answers: [HospitalCode: PlacementAnswer]) async {
+        guard var progress = state.placement, progress.id == placement else { return }
+        let before = progress.acceptedBy
+        progress.cancelRequested = false
+        progress.problem = "a hospital accepted before the request could be withdrawn"
+        for code in progress.hospitals {
+            if let answer = answers[code] { progress.record(answer, for: code) }
+        }
+        state.placement = progress
+        await afterPlacementChange(acceptedBefore: before)
+    }
+
+    /// The hub could not be reached for request `placement` (it is tried again unless `final`), or refused it for
+    /// good (`final`: the request is over, every hospital still pending counts as cancelled). `problem` is shown
+    /// to the crew as it is (no patient data).
+    public func placementProblem(_ placement: UUID, problem: String, final: Bool) async {
+        guard var progress = state.placement, progress.id == placement else { return }
+        guard progress.problem != problem || final else { return }
+        progress.problem = problem
+        if final, !progress.stored {
+            for code in progress.hospitals { progress.record(.cancelled, for: code) }
+        }
+        state.placement = progress
+        await persistAndPublish()
+    }
+
+    /// A hospital answered request `placement` (from the hub's event stream). The first acceptance makes that
+    /// hospital the destination, exactly as the crew's own pick does (``sendHandoff(to:by:)``): the document is built
+    /// and queued for it.
+    public func placementAnswered(
+        _ placement: UUID,
+        hospital: HospitalCode,
+        answer: PlacementAnswer,
+        divert: Divert?,
+        at time: Date?
+    ) async {
+        guard state.machine.phase != .closed, var progress = state.placement, progress.id == placement else { return }
+        let before = progress.acceptedBy
+        guard progress.record(answer, for: hospital, divert: divert, at: time) else { return }
+        state.placement = progress
+        await auditPlacement(
+            "placement-\(answer.rawValue)",
+            outcome: [hospital.rawValue, divert?.reason.rawValue].compactMap { $0 }.joined(separator: " "),
+            actor: "hospital"
+        )
+        await afterPlacementChange(acceptedBefore: before)
+    }
+
+    /// The latest placement request, if any.
+    public func placement() -> PlacementProgress? { state.placement }
+
+    private func afterPlacementChange(acceptedBefore: HospitalCode?) async {
+        guard acceptedBefore == nil, let accepted = state.placement?.acceptedBy else {
+            await persistAndPublish()
+            return
+        }
+        var progress = state.handoff ?? HandoffProgress()
+        if progress.machine.hospital == accepted, progress.machine.status != .diverted {
+            await persistAndPublish()
+            return
+        }
+        let handoffEffectsToRun: [HandoffEffect]
+        do {
+            handoffEffectsToRun = try progress.machine.handle(.send(to: accepted))
+        } catch {
+            logger.warning("an accepted placement could not become the destination")
+            await persistAndPublish()
+            return
+        }
+        state.handoff = progress
+        var observations = state.observations ?? CrewObservations()
+        observations.hospital = accepted
+        state.observations = observations
+        await runHandoff(handoffEffectsToRun, actor: "hospital")
+    }
+
+    private func auditPlacement(_ step: String, outcome: String?, actor: String) async {
+        do {
+            try await effects.store.audit(
+                .incidentStep(
+                    incident: id,
+                    step: step,
+                    by: actor,
+                    terminal: configuration.terminalID,
+                    outcome: outcome
+                )
+            )
+        } catch {
+            logger.error("a placement step could not be audited")
+        }
+    }
+
     private func handleHandoff(_ event: HandoffEvent, actor: String) async {
         guard var progress = state.handoff else { return }
         let handoffEffectsToRun: [HandoffEffect]

@@ -185,6 +185,9 @@ public struct IncidentState: Sendable, Hashable, Codable {
     public var recordsAsOf: Date?
     /// The pre-arrival handoff, once the crew has sent the document.
     public var handoff: HandoffProgress?
+    /// The latest placement request (one request to several hospitals at once), once the crew sent one (absent in
+    /// states stored before placements existed).
+    public var placement: PlacementProgress?
     /// Increases with every change.
     public var version = 0
 

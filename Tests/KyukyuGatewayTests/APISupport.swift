@@ -60,7 +60,7 @@ let silent = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
 struct APIHarness {
     let store = InMemoryIncidentStore()
     let outbox = RecordingHandoffOutbox()
-    let onshi = InMemoryOnshi()
+    let onshi: InMemoryOnshi
     let card = FakeCard()
     let crew = InMemoryCrew()
     let desk: IncidentDesk
@@ -70,11 +70,18 @@ struct APIHarness {
 
     /// The API over fresh doubles; `now` is the gateway's clock for what the crew records. With `handoff` the desk
     /// sends documents (``SetBuilder``) to `hospitals` through ``outbox``; without it the terminal has none configured.
+    ///
+    /// `patient` is the synthetic patient onshi answers for (6 is on dialysis); `acceptance` and `placements` are the
+    /// live publications and the hub's placement dispatcher (none by default).
     init(
         now: @escaping @Sendable () -> Date = Date.init,
         hospitals: [ReceivingHospital] = ReceivingHospital.demo,
-        handoff: Bool = true
+        handoff: Bool = true,
+        patient: Int = 1,
+        acceptance: AcceptanceBoard? = nil,
+        placements: PlacementDispatcher? = nil
     ) throws {
+        onshi = InMemoryOnshi(patient: patient)
         let client = EligibilityClient(
             transport: onshi,
             configuration: EligibilityClientConfiguration(hedgeAfter: nil),
@@ -102,6 +109,8 @@ struct APIHarness {
             ui: try UIFiles(),
             dispatchToken: "dispatch-test-token",
             hospitals: hospitals,
+            acceptance: acceptance,
+            placements: placements,
             now: now,
             logger: silent
         )

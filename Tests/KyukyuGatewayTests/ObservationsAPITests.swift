@@ -385,9 +385,11 @@ struct ObservationsAPITests {
                             "hospitals": .array([
                                 .object([
                                     "code": .string("1312345678"), "name": .string("架空総合病院"),
-                                    "nameKana": .string("カクウソウゴウビョウイン"),
+                                    "nameKana": .string("カクウソウゴウビョウイン"), "acceptance": .null,
                                 ]),
-                                .object(["code": .string("1398765432"), "name": .string("架空医大")]),
+                                .object([
+                                    "code": .string("1398765432"), "name": .string("架空医大"), "acceptance": .null,
+                                ]),
                             ])
                         ])
                 )

@@ -68,6 +68,8 @@ class Stack:
     holder: int = 3
     profile: str = "card"
     gateway_args: str = ""
+    # More of stack.sh's variables for every command (KYUKYU_STACK_HUB, KYUKYU_STACK_TERMINAL_ID, …).
+    extra_env: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         self.dir = BROWSER_STATE / self.name
@@ -92,6 +94,7 @@ class Stack:
                 "KYUKYU_STACK_GATEWAY_ARGS": self.gateway_args,
             }
         )
+        env.update(self.extra_env or {})
         env.update(extra_env or {})
         try:
             done = subprocess.run(

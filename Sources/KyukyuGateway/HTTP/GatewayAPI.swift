@@ -29,6 +29,8 @@ public struct GatewayAPI: Sendable {
     let secureCookies: Bool
     let keepAlive: Duration
     let hospitals: [ReceivingHospital]
+    let acceptance: AcceptanceBoard
+    let placements: PlacementDispatcher?
     let now: @Sendable () -> Date
     let metrics: MetricsExposition?
     let sampleGauges: @Sendable () async -> Void
@@ -37,7 +39,9 @@ public struct GatewayAPI: Sendable {
     /// Assembles the API over the desk, the crew sessions, the reader and the readiness checks. `hospitals` are the
     /// receiving hospitals the crew may pick; `now` is the clock that times what the crew records (an ETA, a set of
     /// vital signs or a treatment without its own time). With `metrics`, `GET /metrics` serves them in Prometheus's
-    /// text format, after `sampleGauges` has brought the state gauges (vault, breaker) up to date.
+    /// text format, after `sampleGauges` has brought the state gauges (vault, breaker) up to date. `acceptance` holds
+    /// the hospitals' live publications (an empty board when not given); `placements` sends placement requests to
+    /// the regional hub (without it, the placement routes answer 409).
     public init(
         desk: IncidentDesk,
         crew: any CrewAuthenticating,
@@ -49,6 +53,8 @@ public struct GatewayAPI: Sendable {
         secureCookies: Bool = true,
         keepAlive: Duration = .seconds(15),
         hospitals: [ReceivingHospital] = ReceivingHospital.demo,
+        acceptance: AcceptanceBoard? = nil,
+        placements: PlacementDispatcher? = nil,
         now: @escaping @Sendable () -> Date = Date.init,
         metrics: MetricsExposition? = nil,
         sampleGauges: @escaping @Sendable () async -> Void = {},
@@ -66,6 +72,8 @@ public struct GatewayAPI: Sendable {
         self.secureCookies = secureCookies
         self.keepAlive = keepAlive
         self.hospitals = hospitals
+        self.acceptance = acceptance ?? AcceptanceBoard(hospitals: hospitals.map(\.code))
+        self.placements = placements
         self.now = now
         self.logger = logger
     }
@@ -293,7 +301,14 @@ public struct GatewayAPI: Sendable {
             let runner = try await runner(context)
             _ = try await RequestBody.object(request, context: context, allowed: [])
             let crewID = try Self.crewID(session)
+            let placement = await runner.placement()
             let snapshot = try await workflow { () throws(WorkflowError) in try await runner.close(by: crewID) }
+            // The hospitals still asked are told the request is withdrawn (the patient goes nowhere from here).
+            if let placement, placement.isOpen, let placements,
+                let url = await placements.hubURL(for: placement.hospitals)
+            {
+                await placements.cancel(placement.id, of: runner.id, at: url)
+            }
             return try json(view(snapshot, active: false))
         }
         api.get("incidents/:id/details/:category") { request, context in
@@ -316,6 +331,7 @@ public struct GatewayAPI: Sendable {
         }
         registerObservations(on: api)
         registerHandoff(on: api)
+        registerPlacement(on: api)
     }
 
     // MARK: - Sessions and CSRF
@@ -489,10 +505,12 @@ public struct GatewayAPI: Sendable {
     }
 
     /// The incident's progress as server-sent events: every change of the incident (its full view), the reader's
-    /// changes, and a keep-alive comment; it ends when the incident closes or the client goes.
+    /// changes, the hospitals ranked for the patient (at once, and whenever a hospital's acceptance changes), and a
+    /// keep-alive comment; it ends when the incident closes or the client goes.
     func events(_ runner: IncidentRunner) -> Response {
         let desk = self.desk
         let board = self.board
+        let acceptance = self.acceptance
         let keepAlive = self.keepAlive
         let names = hospitalNames
         let encoder = APIJSON.encoder()
@@ -512,6 +530,20 @@ public struct GatewayAPI: Sendable {
                         )
                     }
                     continuation.finish()
+                }
+                group.addTask {
+                    // The picker's ranking for this incident, whole: at once (listening first, so no change falls
+                    // between), then on every change of any hospital's publication.
+                    let changes = await acceptance.updates()
+                    func send() async {
+                        let snapshot = await runner.snapshot()
+                        guard snapshot.state.machine.phase != .closed,
+                            let data = try? encoder.encode(await self.ranking(snapshot))
+                        else { return }
+                        continuation.yield("event: hospitals\ndata: \(String(decoding: data, as: UTF8.self))\n\n")
+                    }
+                    await send()
+                    for await _ in changes { await send() }
                 }
                 group.addTask {
                     for await state in await board.updates() {

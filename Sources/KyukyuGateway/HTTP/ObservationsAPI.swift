@@ -16,7 +16,10 @@ extension GatewayAPI {
     func registerObservations(on api: RouterGroup<GatewayRequestContext>) {
         api.get("hospitals") { request, _ in
             _ = try await session(request, touch: false)
-            return try json(HospitalListView(hospitals: hospitals.map(HospitalListView.Hospital.init)))
+            let publications = await acceptance.all()
+            return try json(
+                HospitalListView(hospitals: hospitals.map { HospitalListView.Hospital($0, publications[$0.code]) })
+            )
         }
         api.patch("incidents/:id/observations") { request, context in
             let session = try await session(request, csrf: true)
@@ -420,17 +423,31 @@ enum VitalsInput {
     }
 }
 
-/// `GET /api/v1/hospitals`: the receiving hospitals the crew may pick (their receivers' URLs stay on the gateway).
+/// `GET /api/v1/hospitals`: the receiving hospitals the crew may pick, each with its live acceptance publication
+/// (their receivers' URLs stay on the gateway).
 struct HospitalListView: Encodable {
     struct Hospital: Encodable {
         var code: String
         var name: String
         var nameKana: String?
+        /// Its live publication; null when it has published nothing (or the gateway has not heard it yet).
+        var acceptance: HospitalAcceptance?
 
-        init(_ hospital: ReceivingHospital) {
+        init(_ hospital: ReceivingHospital, _ acceptance: HospitalAcceptance?) {
             code = hospital.code.rawValue
             name = hospital.name
             nameKana = hospital.nameKana
+            self.acceptance = acceptance
+        }
+
+        enum CodingKeys: String, CodingKey { case code, name, nameKana, acceptance }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(code, forKey: .code)
+            try container.encode(name, forKey: .name)
+            try container.encodeIfPresent(nameKana, forKey: .nameKana)
+            try container.encode(acceptance, forKey: .acceptance)
         }
     }
     var hospitals: [Hospital]

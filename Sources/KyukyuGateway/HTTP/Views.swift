@@ -49,6 +49,7 @@ struct IncidentView: Encodable, Sendable {
     var observations: ObservationsView?
     var closure: String?
     var handoff: HandoffView?
+    var placement: PlacementView?
     var version: Int
     var active: Bool
 
@@ -100,6 +101,7 @@ struct IncidentView: Encodable, Sendable {
         observations = includeSummary && !closed ? ObservationsView(state.observations ?? CrewObservations()) : nil
         closure = state.machine.closure?.rawValue
         handoff = HandoffView(state.handoff, names: hospitalNames)
+        placement = PlacementView(state.placement, names: hospitalNames)
         version = state.version
         self.active = active
     }

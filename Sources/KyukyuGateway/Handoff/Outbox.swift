@@ -480,7 +480,8 @@ struct UnconfiguredReceivers: ReceiverDelivering {
 }
 
 /// Keeps a connection open to each hospital's receiver (ambulances sit behind mobile NAT: the receiver cannot
-/// call them) and hands every status it reports to the desk. Reconnects with backoff, from the last event seen.
+/// call them) and hands every status it reports, and every answer to a placement request, to the desk. Reconnects
+/// with backoff, from the last event seen.
 struct ReceiverEventsService: Service {
     let hospitals: [ReceivingHospital]
     let client: any ReceiverDelivering
@@ -504,15 +505,30 @@ struct ReceiverEventsService: Service {
         var failures = 0
         while !Task.isCancelled {
             do {
-                for try await event in client.events(from: hospital, after: cursor.lastEventID(hospital.code)) {
+                for try await message in client.messages(from: hospital, after: cursor.lastEventID(hospital.code)) {
                     failures = 0
-                    await desk.hospitalReported(
-                        documentSet: event.documentSet,
-                        status: event.status,
-                        hospital: event.hospital,
-                        divert: event.divert
-                    )
-                    if let id = event.id { cursor.remember(id, for: hospital.code) }
+                    let id: String?
+                    switch message {
+                    case .handoff(let event):
+                        await desk.hospitalReported(
+                            documentSet: event.documentSet,
+                            status: event.status,
+                            hospital: event.hospital,
+                            divert: event.divert
+                        )
+                        id = event.id
+                    case .placement(let answer):
+                        await desk.placementAnswered(
+                            documentSet: answer.documentSet,
+                            placement: answer.placement,
+                            hospital: answer.hospital,
+                            answer: answer.answer,
+                            divert: answer.divert,
+                            at: answer.at
+                        )
+                        id = answer.id
+                    }
+                    if let id { cursor.remember(id, for: hospital.code) }
                 }
             } catch {
                 logger.debug(

@@ -47,6 +47,60 @@ public protocol ReceiverDelivering: Sendable {
     func events(from hospital: ReceivingHospital, after lastEventID: String?) -> AsyncThrowingStream<
         ReceiverEvent, any Error
     >
+    /// The same device event stream with every kind of message the gateway acts on: the handoff's statuses and the
+    /// answers to placement requests. The default wraps ``events(from:after:)`` (no placement answers).
+    func messages(from hospital: ReceivingHospital, after lastEventID: String?) -> AsyncThrowingStream<
+        ReceiverMessage, any Error
+    >
+    /// `GET {baseURL}/ambulance/v1/acceptance`: every publication of the hub's hospitals (a snapshot on connect,
+    /// then each change); ends (or throws) when the connection does. The default ends at once (no hub).
+    func acceptance(from baseURL: String) -> AsyncThrowingStream<HospitalAcceptance, any Error>
+    /// `POST {baseURL}/ambulance/v1/placements`: asks several hospitals at once (idempotent by the request's id).
+    func submitPlacement(_ request: PlacementRequest, at baseURL: String) async -> PlacementCallResult
+    /// `POST {baseURL}/ambulance/v1/placements/{id}/cancel`: withdraws a request no hospital accepted yet.
+    func cancelPlacement(_ placement: UUID, at baseURL: String) async -> PlacementCallResult
+    /// `GET {baseURL}/ambulance/v1/placements/{id}`: the request's answers as the hub holds them.
+    func placement(_ placement: UUID, at baseURL: String) async -> PlacementCallResult
+}
+
+extension ReceiverDelivering {
+    /// The handoff's statuses only, from ``events(from:after:)``.
+    public func messages(from hospital: ReceivingHospital, after lastEventID: String?) -> AsyncThrowingStream<
+        ReceiverMessage, any Error
+    > {
+        let events = self.events(from: hospital, after: lastEventID)
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    for try await event in events { continuation.yield(.handoff(event)) }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// No hub: the stream ends at once.
+    public func acceptance(from baseURL: String) -> AsyncThrowingStream<HospitalAcceptance, any Error> {
+        AsyncThrowingStream { $0.finish() }
+    }
+
+    /// No hub: the request waits.
+    public func submitPlacement(_ request: PlacementRequest, at baseURL: String) async -> PlacementCallResult {
+        .retry(PlacementCallResult.noHub)
+    }
+
+    /// No hub: the cancel waits.
+    public func cancelPlacement(_ placement: UUID, at baseURL: String) async -> PlacementCallResult {
+        .retry(PlacementCallResult.noHub)
+    }
+
+    /// No hub: nothing to read.
+    public func placement(_ placement: UUID, at baseURL: String) async -> PlacementCallResult {
+        .retry(PlacementCallResult.noHub)
+    }
 }
 
 /// The gateway's certificate and key for the hospitals' receivers, and the CA that issued their server
@@ -56,8 +110,8 @@ public typealias ReceiverTLSFiles = TerminalTLSFiles
 /// ``ReceiverDelivering`` over async-http-client with mutual TLS.
 public final class HTTPReceiverClient: ReceiverDelivering {
     private let clients: ReloadableHTTPClient
-    private var client: HTTPClient { clients.current }
-    private let logger: Logger
+    var client: HTTPClient { clients.current }
+    let logger: Logger
     /// How long one POST may take, body included.
     let requestTimeout: TimeAmount
 
@@ -151,9 +205,27 @@ public final class HTTPReceiverClient: ReceiverDelivering {
         return String(text.prefix(200))
     }
 
-    /// The receiver's event stream.
+    /// The receiver's event stream: the handoff's statuses.
     public func events(from hospital: ReceivingHospital, after lastEventID: String?) -> AsyncThrowingStream<
         ReceiverEvent, any Error
+    > {
+        let messages = self.messages(from: hospital, after: lastEventID)
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    for try await case .handoff(let event) in messages { continuation.yield(event) }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    /// The receiver's event stream: the handoff's statuses and the placement answers that name `hospital`.
+    public func messages(from hospital: ReceivingHospital, after lastEventID: String?) -> AsyncThrowingStream<
+        ReceiverMessage, any Error
     > {
         let client = self.client
         return AsyncThrowingStream { continuation in
@@ -169,7 +241,11 @@ public final class HTTPReceiverClient: ReceiverDelivering {
                     var parser = ServerSentEventParser()
                     for try await buffer in response.body {
                         for message in parser.feed(Data(buffer: buffer)) {
-                            if let event = Self.event(message, from: hospital) { continuation.yield(event) }
+                            if let event = Self.event(message, from: hospital) {
+                                continuation.yield(.handoff(event))
+                            } else if let answer = Self.placementMessage(message, from: hospital) {
+                                continuation.yield(.placement(answer))
+                            }
                         }
                     }
                     continuation.finish()

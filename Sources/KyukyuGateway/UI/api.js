@@ -173,5 +173,8 @@ export const api = {
   addTreatment: (id, treatment) => request("POST", `/api/v1/incidents/${encodeURIComponent(id)}/treatments`, treatment),
   deleteTreatment: (id, index) => request("DELETE", `/api/v1/incidents/${encodeURIComponent(id)}/treatments/${Number(index)}`),
   sendHandoff: (id, hospital) => request("POST", `/api/v1/incidents/${encodeURIComponent(id)}/handoff`, { hospital }),
+  rankHospitals: (id) => request("GET", `/api/v1/incidents/${encodeURIComponent(id)}/hospitals`, undefined, { quiet: true }),
+  sendPlacement: (id, hospitals) => request("POST", `/api/v1/incidents/${encodeURIComponent(id)}/placements`, { hospitals }),
+  cancelPlacement: (id) => request("POST", `/api/v1/incidents/${encodeURIComponent(id)}/placements/cancel`, {}),
   eventsURL: (id) => `/api/v1/incidents/${encodeURIComponent(id)}/events`,
 };

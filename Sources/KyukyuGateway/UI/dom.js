@@ -90,11 +90,13 @@ export function waitText(seconds) {
 
 /**
  * A label kept current by the ticker: `mode` "elapsed" counts seconds since `sinceMs`, "remaining" counts
- * down to `untilMs`; `key` is the i18n key with `{s}`, extra params fill the rest.
+ * down to `untilMs`; `key` is the i18n key with `{s}`, extra params fill the rest. `data-seconds` holds the number.
  */
-export function liveSeconds(key, { sinceMs = null, untilMs = null, params = {}, testid = null, className = "" } = {}) {
+export function liveSeconds(key, { sinceMs = null, untilMs = null, params = {}, testid = null, className = "", wait = false } = {}) {
   const el = h("span", { class: `live-seconds ${className}`, testid });
   el.dataset.key = key;
+  // `wait`: `{s}` as "N分M秒" / "N min M s" (waitText), for what may run to minutes.
+  if (wait) el.dataset.wait = "yes";
   el.dataset.params = JSON.stringify(params);
   if (sinceMs !== null) el.dataset.since = String(sinceMs);
   if (untilMs !== null) el.dataset.until = String(untilMs);
@@ -107,7 +109,8 @@ function updateLive(el, now) {
   let s = 0;
   if (el.dataset.since) s = Math.max(0, Math.floor((now - Number(el.dataset.since)) / 1000));
   else if (el.dataset.until) s = Math.max(0, Math.ceil((Number(el.dataset.until) - now) / 1000));
-  el.textContent = t(el.dataset.key, { ...params, s });
+  el.dataset.seconds = String(s);
+  el.textContent = t(el.dataset.key, { ...params, s: el.dataset.wait ? waitText(s) : s });
 }
 
 setInterval(() => {

@@ -12,6 +12,7 @@ import { lookupView, emptyLookupForm } from "./view-lookup.js";
 import { summaryView, categories } from "./view-summary.js";
 import { transportView, emptyTransportState } from "./view-transport.js";
 import { handoffStrip } from "./view-handoff.js";
+import { emptyPickerState } from "./view-picker.js";
 
 function closedView(state, actions) {
   const closure = state.incident.closure ?? "closed-by-crew";
@@ -66,7 +67,9 @@ export function incidentScreen(ctx, id) {
     handoffBusy: false,
     handoffError: null,
     handoffPicking: false,
+    picker: emptyPickerState(),
   };
+  let needsKey = null;
   let el = null;
   let strip = null;
   let head = null;
@@ -197,6 +200,40 @@ export function incidentScreen(ctx, id) {
       render();
     },
     loadHospitals: () => loadHospitals(),
+    loadRanking: () => loadRanking(),
+    /** One placement request to every ticked hospital (POST …/placements); the answers follow on the stream. */
+    sendPlacement: async (codes) => {
+      const pk = state.picker;
+      if (pk.busy) return;
+      pk.busy = true;
+      pk.sendError = null;
+      render();
+      try {
+        apply(await api.sendPlacement(id, codes));
+        pk.selected = [];
+      } catch (err) {
+        pk.sendError = describeError(err);
+      } finally {
+        pk.busy = false;
+        render();
+      }
+    },
+    /** Withdraws the open placement request (POST …/placements/cancel). */
+    cancelPlacement: async () => {
+      const pk = state.picker;
+      if (pk.busy) return;
+      pk.busy = true;
+      pk.sendError = null;
+      render();
+      try {
+        apply(await api.cancelPlacement(id));
+      } catch (err) {
+        pk.sendError = describeError(err);
+      } finally {
+        pk.busy = false;
+        render();
+      }
+    },
     close: async () => {
       const yes = await confirmDialog(t("incident.close.confirm"), { yes: t("incident.close.yes"), danger: true, testid: "close-confirm" });
       if (!yes || disposed) return;
@@ -250,9 +287,34 @@ export function incidentScreen(ctx, id) {
       });
   }
 
+  /** The hospitals ranked for this patient (GET …/hospitals); the stream's `hospitals` events keep it current. */
+  function loadRanking() {
+    const pk = state.picker;
+    if (pk.loading) return;
+    pk.loading = true;
+    api
+      .rankHospitals(id)
+      .then((ranking) => {
+        pk.ranking = ranking;
+        pk.receivedAt = Date.now();
+        pk.error = null;
+      })
+      .catch((err) => {
+        pk.error = describeError(err);
+      })
+      .finally(() => {
+        pk.loading = false;
+        if (!disposed) render();
+      });
+  }
+
   function apply(incident) {
     if (!incident || incident.id !== id) return;
     if (state.incident && typeof incident.version === "number" && incident.version < state.incident.version) return;
+    // What the patient needs comes from the complaint, the dialysis flag and the age: a change re-ranks.
+    const key = JSON.stringify([incident.observations?.chiefComplaint ?? null, incident.summary?.dialysis ?? null, incident.summary?.patient?.age ?? null]);
+    if (needsKey !== null && key !== needsKey && state.picker.ranking) loadRanking();
+    needsKey = key;
     state.incident = incident;
     state.notFound = false;
     state.loadError = null;
@@ -299,6 +361,8 @@ export function incidentScreen(ctx, id) {
   }
 
   async function refresh() {
+    // Publications missed while the stream was down: the ranking again.
+    if (state.picker.ranking) loadRanking();
     try {
       apply(await api.getIncident(id, true));
     } catch (err) {
@@ -350,6 +414,16 @@ export function incidentScreen(ctx, id) {
         apply(JSON.parse(e.data));
       } catch {
         // A malformed event is dropped; the next one (or the GET on reconnect) brings the state back.
+      }
+    });
+    es.addEventListener("hospitals", (e) => {
+      try {
+        state.picker.ranking = JSON.parse(e.data);
+        state.picker.receivedAt = Date.now();
+        state.picker.error = null;
+        render();
+      } catch {
+        // As below.
       }
     });
     es.addEventListener("reader", (e) => {

@@ -8,6 +8,7 @@
 import { api, describeError, ApiError } from "./api.js";
 import { h, icon, clockTime, keyed, confirmDialog } from "./dom.js";
 import { t, has } from "./i18n.js";
+import { hospitalPicker } from "./view-picker.js";
 
 export const complaints = ["chest-pain", "dyspnoea", "altered-consciousness", "stroke-symptoms", "cardiac-arrest", "seizure", "abdominal-pain", "trauma", "burn", "fever", "poisoning", "bleeding", "other"];
 export const mechanisms = ["traffic-occupant", "pedestrian", "motorcycle", "fall-from-height", "fall-same-level", "penetrating", "blunt", "burn", "drowning", "other"];
@@ -430,6 +431,9 @@ export function transportView(state, actions) {
   );
   slots.pad = h("div", { class: "slot" });
   slots.vitals.before(slots.pad);
+  // The live picker (ranked, with each hospital's acceptance) above the one-tap buttons.
+  const picker = hospitalPicker(state, actions);
+  slots.hospital.before(picker.el);
 
   const errorFor = (name, fields) => {
     const e = fields.map((f) => tr.errors[f]).find(Boolean);
@@ -446,6 +450,7 @@ export function transportView(state, actions) {
     keyed(slots.onset, [obs.onset ?? null, Math.floor(Date.now() / 60000)], () => onsetControls(obs));
     keyed(slots.trauma, obs.trauma ?? null, () => traumaButtons(obs));
     keyed(slots.etaMinutes, [obs.etaMinutes ?? null, obs.etaRecordedAt ?? null, tr.eta], () => etaControls(obs));
+    picker.update();
     keyed(slots.hospital, [obs.hospital ?? null, tr.hospitals, tr.hospitalsError, state.incident.handoff ?? null, state.handoffBusy, state.handoffError, tr.busy], () => hospitalButtons(obs));
     for (const [name, fields] of [
       ["priority", ["priority"]],
