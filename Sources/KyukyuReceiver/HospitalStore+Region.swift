@@ -47,9 +47,6 @@ public struct AcceptanceRecord: Sendable, Hashable {
 }
 
 extension HospitalStore {
-    /// How many times a publication is tried again when another instance publishes for the same hospital at once.
-    static let publishAttempts = 5
-
     // MARK: - Acceptance
 
     /// Every hospital's latest publication.
@@ -66,7 +63,7 @@ extension HospitalStore {
 
     /// Publishes a change of `hospital`'s acceptance by `staff`: the conditions in `setting` take their new values,
     /// those in `withdrawing` become unknown, the rest are kept; the revision grows by one. Another instance
-    /// publishing for the same hospital at the same moment makes this one read again and apply its change on top.
+    /// publishing for the same hospital at the same moment waits for it, then applies its change on top.
     public func publishAcceptance(
         _ hospital: HospitalCode,
         setting: [AcceptanceCondition: ConditionAcceptance],
@@ -74,13 +71,13 @@ extension HospitalStore {
         staff: String,
         at time: Date
     ) async throws(ReceiverError) -> HospitalAcceptance {
-        for _ in 0..<Self.publishAttempts {
-            let current = try await acceptance(of: hospital)
+        let row = try await storage.publishAcceptance(hospital: hospital.rawValue) {
+            current throws(ReceiverError) -> AcceptanceRow in
             let next: HospitalAcceptance
             do throws(AcceptanceError) {
                 let base: HospitalAcceptance
                 if let current {
-                    base = current
+                    base = try Self.acceptanceDecoded(current)
                 } else {
                     base = try HospitalAcceptance(hospital: hospital, conditions: [:], revision: 0, updatedAt: time)
                 }
@@ -94,22 +91,32 @@ extension HospitalStore {
             } catch {
                 throw .storage("the publication cannot be written")
             }
-            let row = AcceptanceRow(
+            return AcceptanceRow(
                 hospital: hospital.rawValue,
                 revision: next.revision,
                 body: body,
                 staff: staff,
                 at: StorageTime.ms(time)
             )
-            if try await storage.publishAcceptance(row, previous: current?.revision) { return next }
         }
-        throw .conflict("the hospital's acceptance is being changed elsewhere; try again")
+        return try Self.acceptance(row)
     }
 
     /// The publications made from `from` until `to`, in order.
     public func acceptanceHistory(from: Date, to: Date) async throws(ReceiverError) -> [AcceptanceRecord] {
         try await storage.acceptanceHistory(since: StorageTime.ms(from), until: StorageTime.ms(to)).map {
             row throws(ReceiverError) in AcceptanceRecord(acceptance: try Self.acceptance(row), staff: row.staff)
+        }
+    }
+
+    /// A stored publication, decoded (the error of a damaged row is the domain's).
+    static func acceptanceDecoded(_ row: AcceptanceRow) throws(AcceptanceError) -> HospitalAcceptance {
+        do {
+            return try JSONDecoder().decode(HospitalAcceptance.self, from: Data(row.body.utf8))
+        } catch let error as AcceptanceError {
+            throw error
+        } catch {
+            throw .invalid("", "a stored publication cannot be read")
         }
     }
 

@@ -201,9 +201,13 @@ protocol RegionStorage: Sendable {
     func acceptances() async throws(ReceiverError) -> [AcceptanceRow]
     /// One hospital's latest publication.
     func acceptance(hospital: String) async throws(ReceiverError) -> AcceptanceRow?
-    /// Stores a new publication if the hospital's latest is still `previous` (its revision, nil for none), and
-    /// keeps it in the history; false when another instance published meanwhile.
-    func publishAcceptance(_ row: AcceptanceRow, previous: Int64?) async throws(ReceiverError) -> Bool
+    /// Publishes for `hospital`: `next` makes the new publication from the latest (nil for none) while the
+    /// hospital's row is locked, so that publications from several instances at once apply one after another; the
+    /// new one is kept, and in the history.
+    func publishAcceptance(
+        hospital: String,
+        next: @escaping @Sendable (AcceptanceRow?) throws(ReceiverError) -> AcceptanceRow
+    ) async throws(ReceiverError) -> AcceptanceRow
     /// The publications stored from `since` until `until` (ms), in order.
     func acceptanceHistory(since: Int64, until: Int64) async throws(ReceiverError) -> [AcceptanceRow]
 

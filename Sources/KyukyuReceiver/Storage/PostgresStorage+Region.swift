@@ -79,39 +79,45 @@ extension PostgresStorage {
     )
 
     func acceptances() async throws(ReceiverError) -> [AcceptanceRow] {
-        try await fetch("SELECT hospital, revision, body, staff, at FROM acceptance ORDER BY hospital", Self.acceptance)
+        try await fetch(
+            "SELECT hospital, revision, body, staff, at FROM acceptance WHERE revision > 0 ORDER BY hospital",
+            Self.acceptance
+        )
     }
 
     func acceptance(hospital: String) async throws(ReceiverError) -> AcceptanceRow? {
         try await fetch(
-            "SELECT hospital, revision, body, staff, at FROM acceptance WHERE hospital = \(hospital)",
+            "SELECT hospital, revision, body, staff, at FROM acceptance WHERE hospital = \(hospital) AND revision > 0",
             Self.acceptance
         ).first
     }
 
-    func publishAcceptance(_ row: AcceptanceRow, previous: Int64?) async throws(ReceiverError) -> Bool {
+    func publishAcceptance(
+        hospital: String,
+        next: @escaping @Sendable (AcceptanceRow?) throws(ReceiverError) -> AcceptanceRow
+    ) async throws(ReceiverError) -> AcceptanceRow {
         try await transaction { connection in
-            let changed: [PostgresRow]
-            if let previous {
-                changed = try await connection.query(
-                    """
-                    UPDATE acceptance SET revision = \(row.revision), body = \(row.body), staff = \(row.staff),
-                        at = \(row.at)
-                    WHERE hospital = \(row.hospital) AND revision = \(previous) RETURNING hospital
-                    """,
-                    logger: self.logger
-                ).collect()
-            } else {
-                changed = try await connection.query(
-                    """
-                    INSERT INTO acceptance (hospital, revision, body, staff, at)
-                    VALUES (\(row.hospital), \(row.revision), \(row.body), \(row.staff), \(row.at))
-                    ON CONFLICT (hospital) DO NOTHING RETURNING hospital
-                    """,
-                    logger: self.logger
-                ).collect()
-            }
-            guard !changed.isEmpty else { return false }
+            // A row to lock even before the first publication (revision 0, no body: none yet), then the lock: the
+            // instances publishing for one hospital take turns here.
+            try await connection.query(
+                """
+                INSERT INTO acceptance (hospital, revision, body, staff, at) VALUES (\(hospital), 0, '', NULL, 0)
+                ON CONFLICT (hospital) DO NOTHING
+                """,
+                logger: self.logger
+            )
+            let locked = try await connection.query(
+                "SELECT hospital, revision, body, staff, at FROM acceptance WHERE hospital = \(hospital) FOR UPDATE",
+                logger: self.logger
+            ).collect().first.map(Self.acceptance)
+            let row = try next(locked.flatMap { $0.revision == 0 ? nil : $0 })
+            try await connection.query(
+                """
+                UPDATE acceptance SET revision = \(row.revision), body = \(row.body), staff = \(row.staff), at = \(row.at)
+                WHERE hospital = \(row.hospital)
+                """,
+                logger: self.logger
+            )
             try await connection.query(
                 """
                 INSERT INTO acceptance_history (hospital, revision, body, staff, at)
@@ -123,7 +129,7 @@ extension PostgresStorage {
                 "SELECT pg_notify(\(Self.eventsChannel), \("a:" + row.hospital))",
                 logger: self.logger
             )
-            return true
+            return row
         }
     }
 

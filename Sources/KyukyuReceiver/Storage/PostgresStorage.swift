@@ -731,8 +731,9 @@ final class PostgresStorage: HospitalStorage {
             do {
                 try await client.withConnection { connection in
                     try await connection.listen(on: Self.eventsChannel) { notifications in
-                        // Listening now: what committed before it is read back.
-                        if failures > 0 {
+                        // Listening now: what committed since the last id seen (before the first connection, or
+                        // while the connection was lost) is read back; the streams drop what they sent already.
+                        do {
                             var missed: [StorageNotice] = []
                             for id in try await self.eventIDs(after: lastEvent) {
                                 lastEvent = id
@@ -791,22 +792,39 @@ final class PostgresStorage: HospitalStorage {
     func transaction<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws(ReceiverError) -> T {
-        do {
-            return try await client.withConnection { connection in
-                try await connection.query("BEGIN", logger: self.logger)
-                do {
-                    let value = try await body(connection)
-                    try await connection.query("COMMIT", logger: self.logger)
-                    return value
-                } catch {
-                    _ = try? await connection.query("ROLLBACK", logger: self.logger)
-                    throw error
+        // A deadlock or a serialization failure rolls the whole transaction back: it is run again (the lock order
+        // makes them rare; PostgreSQL detects a cycle whatever the order).
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await client.withConnection { connection in
+                    try await connection.query("BEGIN", logger: self.logger)
+                    do {
+                        let value = try await body(connection)
+                        try await connection.query("COMMIT", logger: self.logger)
+                        return value
+                    } catch {
+                        _ = try? await connection.query("ROLLBACK", logger: self.logger)
+                        throw error
+                    }
                 }
+            } catch let error as ReceiverError {
+                throw error
+            } catch let error as PSQLError
+                where attempt < 3
+                && [PostgresError.Code.deadlockDetected.raw, PostgresError.Code.serializationFailure.raw].contains(
+                    error.serverInfo?[.sqlState] ?? ""
+                )
+            {
+                logger.notice(
+                    "a transaction met another and is run again",
+                    metadata: ["kyukyu.sqlstate": "\(error.serverInfo?[.sqlState] ?? "")"]
+                )
+                continue
+            } catch {
+                throw .storage("the region's database cannot be written: \(Self.describe(error))")
             }
-        } catch let error as ReceiverError {
-            throw error
-        } catch {
-            throw .storage("the region's database cannot be written: \(Self.describe(error))")
         }
     }
 

@@ -18,31 +18,32 @@ extension SQLiteStorage {
         }
     }
 
-    func publishAcceptance(_ row: AcceptanceRow, previous: Int64?) async throws(ReceiverError) -> Bool {
+    func publishAcceptance(
+        hospital: String,
+        next: @escaping @Sendable (AcceptanceRow?) throws(ReceiverError) -> AcceptanceRow
+    ) async throws(ReceiverError) -> AcceptanceRow {
+        // One writer: the read and the write are in one transaction, which nothing else interleaves.
         try await write { db in
-            if let previous {
-                try db.execute(
-                    sql: """
-                        UPDATE acceptance SET revision = ?, body = ?, staff = ?, at = ?
-                        WHERE hospital = ? AND revision = ?
-                        """,
-                    arguments: [row.revision, row.body, row.staff, row.at, row.hospital, previous]
-                )
-            } else {
-                try db.execute(
-                    sql: """
-                        INSERT INTO acceptance (hospital, revision, body, staff, at) VALUES (?, ?, ?, ?, ?)
-                        ON CONFLICT(hospital) DO NOTHING
-                        """,
-                    arguments: [row.hospital, row.revision, row.body, row.staff, row.at]
-                )
-            }
-            guard db.changesCount == 1 else { return false }
+            let current = try Row.fetchOne(
+                db,
+                sql: "SELECT * FROM acceptance WHERE hospital = ?",
+                arguments: [hospital]
+            )
+            .map(Self.acceptance)
+            let row = try next(current)
+            try db.execute(
+                sql: """
+                    INSERT INTO acceptance (hospital, revision, body, staff, at) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT(hospital) DO UPDATE SET revision = excluded.revision, body = excluded.body,
+                        staff = excluded.staff, at = excluded.at
+                    """,
+                arguments: [row.hospital, row.revision, row.body, row.staff, row.at]
+            )
             try db.execute(
                 sql: "INSERT INTO acceptance_history (hospital, revision, body, staff, at) VALUES (?, ?, ?, ?, ?)",
                 arguments: [row.hospital, row.revision, row.body, row.staff, row.at]
             )
-            return true
+            return row
         }
     }
 
