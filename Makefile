@@ -101,6 +101,7 @@ bench: deps
 	scripts/bench-gateway.py --bin-dir $(RELEASE_BIN_DIR)
 	scripts/bench-load.py --bin-dir $(RELEASE_BIN_DIR)
 	scripts/bench-region.py --bin-dir $(RELEASE_BIN_DIR)
+	scripts/bench-tablets.py --bin-dir $(RELEASE_BIN_DIR)
 	state/fhir-venv/bin/python3 scripts/load-report.py state/bench/load --out state/bench/load-report.html
 
 ## Drills (issue 10; docs/drills.md): the survey's failure mix (1,000 incidents), a quiet night and a mass-casualty
