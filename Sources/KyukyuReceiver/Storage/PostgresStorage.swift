@@ -94,11 +94,9 @@ final class PostgresStorage: HospitalStorage {
     let client: PostgresClient
     private let runner: Task<Void, Never>
     let logger: Logger
-    let settings: PostgresSettings
 
-    private init(client: PostgresClient, settings: PostgresSettings, logger: Logger) {
+    private init(client: PostgresClient, logger: Logger) {
         self.client = client
-        self.settings = settings
         self.logger = logger
         // The pool runs from open to close, so the store can be used at once (commands, tests) as in service.
         self.runner = Task { await client.run() }
@@ -142,7 +140,6 @@ final class PostgresStorage: HospitalStorage {
         configuration.options.connectionIdleTimeout = .seconds(60)
         let storage = PostgresStorage(
             client: PostgresClient(configuration: configuration, backgroundLogger: logger),
-            settings: settings,
             logger: logger
         )
         do {

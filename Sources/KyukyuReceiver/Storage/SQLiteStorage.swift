@@ -10,12 +10,8 @@ final class SQLiteStorage: HospitalStorage {
     let engine = "sqlite"
     let database: DatabasePool
     private let commits: GroupCommit<IntakeRow, Result<IntakeStep, ReceiverError>>
-    /// The database file.
-    let path: String
-
-    private init(database: DatabasePool, path: String, commitBatch: Int) {
+    private init(database: DatabasePool, commitBatch: Int) {
         self.database = database
-        self.path = path
         self.commits = GroupCommit(maximumBatch: commitBatch)
     }
 
@@ -45,7 +41,7 @@ final class SQLiteStorage: HospitalStorage {
             for suffix in ["-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
                 try PrivateFiles.restrict(path + suffix)
             }
-            return SQLiteStorage(database: pool, path: path, commitBatch: commitBatch)
+            return SQLiteStorage(database: pool, commitBatch: commitBatch)
         } catch let error as ReceiverError {
             throw error
         } catch {
