@@ -406,10 +406,7 @@ struct RealPartsTests {
             #expect(log.contains("receiver store checkpointed"))
             let stateBytes = bytesOfFiles(in: state) { $0.hasPrefix("hospital.sqlite") }
             #expect(!stateBytes.isEmpty)
-            for needle in [
-                Synthetic.familyName, Synthetic.givenName, Synthetic.familyNameKana,
-                Synthetic.givenNameKana,
-            ] {
+            for needle in Synthetic.quotedNames {
                 #expect(stateBytes.range(of: Data(needle.utf8)) == nil, "patient data in plaintext in hospital.sqlite")
             }
 

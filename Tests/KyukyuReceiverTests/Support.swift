@@ -42,6 +42,11 @@ enum Synthetic {
     static let givenName = patient.holder.givenName
     static let familyNameKana = patient.holder.familyNameKana
     static let givenNameKana = patient.holder.givenNameKana
+
+    /// The four names as the plaintext document holds them, each within its JSON quotes: what a search of the bytes
+    /// at rest looks for. A bare one-kanji given name (蓮, 誠) is three bytes, which megabytes of ciphertext hold by
+    /// chance (R / 2^24 times in R random bytes); with its quotes it is five, and a chance match is 2^16 times rarer.
+    static let quotedNames = [familyName, givenName, familyNameKana, givenNameKana].map { "\"\($0)\"" }
 }
 
 /// A pre-arrival document for the tests, as the gateway sends it (KyukyuFHIR's builder), with the fields the tests
