@@ -199,6 +199,7 @@ public struct Gateway: Sendable {
             metrics: factory,
             logger: logger
         )
+        let placements = PlacementDispatcher(hospitals: settings.hospitals, client: receivers, logger: logger)
         let desk = IncidentDesk(
             effects: WorkflowEffects(
                 store: vault,
@@ -206,7 +207,8 @@ public struct Gateway: Sendable {
                 handoff: HandoffEffects(
                     builder: FHIRDocumentBuilder(),
                     outbox: outbox,
-                    hospitals: settings.hospitals
+                    hospitals: settings.hospitals,
+                    placements: placements
                 )
             ),
             configuration: WorkflowConfiguration(
@@ -218,7 +220,6 @@ public struct Gateway: Sendable {
             logger: logger
         )
         let acceptance = AcceptanceBoard(hospitals: settings.hospitals.map(\.code))
-        let placements = PlacementDispatcher(hospitals: settings.hospitals, client: receivers, logger: logger)
         let readiness = Readiness()
         let board = ReaderBoard()
         let pcsc = PCSCService(threads: 3, logger: logger)

@@ -196,7 +196,18 @@ extension HandoffProgress {
     }
 }
 
-/// The handoff's effects: the document builder, the outbox and the hospitals the crew can pick.
+/// Withdraws a placement request at the regional hub (the gateway's `PlacementDispatcher`) when its incident ends
+/// while hospitals are still asked: closed by the crew, consent run out, the patient handed over, onshi's refusal.
+/// The hospitals still pending are told the request is withdrawn, so that none keeps a bed for a patient who goes
+/// nowhere.
+public protocol PlacementWithdrawing: Sendable {
+    /// Queues the withdrawal of request `placement` to `hospitals`, of `incident` (which is being shredded: what
+    /// the hub answers has no incident to go back to).
+    func withdraw(_ placement: UUID, from hospitals: [HospitalCode], of incident: IncidentID) async
+}
+
+/// The handoff's effects: the document builder, the outbox, the hospitals the crew can pick, and the hub's
+/// placement requests.
 public struct HandoffEffects: Sendable {
     /// Builds documents.
     public var builder: any HandoffDocumentBuilding
@@ -204,12 +215,20 @@ public struct HandoffEffects: Sendable {
     public var outbox: any HandoffOutbox
     /// The hospitals, by code.
     public var hospitals: [HospitalCode: ReceivingHospital]
+    /// Withdraws an open placement request when its incident ends (none on a terminal without a regional hub).
+    public var placements: (any PlacementWithdrawing)?
 
     /// Bundles them.
-    public init(builder: any HandoffDocumentBuilding, outbox: any HandoffOutbox, hospitals: [ReceivingHospital]) {
+    public init(
+        builder: any HandoffDocumentBuilding,
+        outbox: any HandoffOutbox,
+        hospitals: [ReceivingHospital],
+        placements: (any PlacementWithdrawing)? = nil
+    ) {
         self.builder = builder
         self.outbox = outbox
         self.hospitals = Dictionary(hospitals.map { ($0.code, $0) }, uniquingKeysWith: { first, _ in first })
+        self.placements = placements
     }
 }
 

@@ -1107,6 +1107,14 @@ public actor IncidentRunner {
                 let notices = progress.noticesOnClose(reason, at: effects.clock.now())
                 if !notices.isEmpty { await outbox.notify(notices) }
             }
+            // So are the hospitals still asked to take the patient: the request is withdrawn at the hub.
+            if let placement = state.placement, placement.acceptedBy == nil,
+                placement.entries.contains(where: { $0.answer == .pending }),
+                let withdrawing = effects.handoff?.placements
+            {
+                await withdrawing.withdraw(placement.id, from: placement.hospitals, of: id)
+                await auditPlacement("placement-withdrawn", outcome: reason.rawValue, actor: actor)
+            }
             summary = nil
             records = [:]
             identity = nil

@@ -92,7 +92,12 @@ struct APIHarness {
                 store: store,
                 fetching: client,
                 handoff: handoff
-                    ? HandoffEffects(builder: SetBuilder(), outbox: outbox, hospitals: hospitals) : nil
+                    ? HandoffEffects(
+                        builder: SetBuilder(),
+                        outbox: outbox,
+                        hospitals: hospitals,
+                        placements: placements
+                    ) : nil
             ),
             configuration: WorkflowConfiguration(
                 terminalID: "ambulance-test",

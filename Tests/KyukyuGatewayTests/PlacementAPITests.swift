@@ -402,6 +402,23 @@ struct PlacementAPITests {
         }
     }
 
+    @Test("closing the incident withdraws its open request at the hub, once")
+    func closeWithdraws() async throws {
+        let bed = try Bed()
+        try await bed.run { client in
+            let scene = try await ObservationsAPITests.scene(client)
+            let runner = try await Self.runner(bed, scene)
+            #expect(try await Self.post(scene, "/placements", #"{"hospitals":["1310000001","1310000002"]}"#).0 == 202)
+            let placement = try #require(await waitFor(runner) { $0.state.placement?.stored == true }?.state.placement)
+            #expect(try await Self.post(scene, "/close", "{}").0 == 200)
+            #expect(await eventually { bed.hub.cancelled == [placement.id] })
+            #expect(await eventually { await bed.dispatcher.depth() == 0 }, "nothing left to send for it")
+            #expect(bed.hub.cancelled == [placement.id])
+            let steps = await bed.harness.store.auditTrail.compactMap { $0.attributes["step"] }
+            #expect(steps.contains("placement-withdrawn"))
+        }
+    }
+
     @Test("a restarted gateway sends again what the hub has not stored, under the same id")
     func resumeAfterRestart() async throws {
         let bed = try Bed()

@@ -301,14 +301,8 @@ public struct GatewayAPI: Sendable {
             let runner = try await runner(context)
             _ = try await RequestBody.object(request, context: context, allowed: [])
             let crewID = try Self.crewID(session)
-            let placement = await runner.placement()
+            // The incident withdraws an open placement request itself as it closes (`PlacementWithdrawing`).
             let snapshot = try await workflow { () throws(WorkflowError) in try await runner.close(by: crewID) }
-            // The hospitals still asked are told the request is withdrawn (the patient goes nowhere from here).
-            if let placement, placement.isOpen, let placements,
-                let url = await placements.hubURL(for: placement.hospitals)
-            {
-                await placements.cancel(placement.id, of: runner.id, at: url)
-            }
             return try json(view(snapshot, active: false))
         }
         api.get("incidents/:id/details/:category") { request, context in

@@ -171,6 +171,14 @@ public actor PlacementDispatcher {
     }
 }
 
+extension PlacementDispatcher: PlacementWithdrawing {
+    /// Queues the withdrawal of `placement` at the hub serving `hospitals` (none when they share no hub).
+    public func withdraw(_ placement: UUID, from hospitals: [HospitalCode], of incident: IncidentID) {
+        guard let url = hubURL(for: hospitals) else { return }
+        cancel(placement, of: incident, at: url)
+    }
+}
+
 /// The placement dispatcher as a service in the gateway's group: it hands the hospitals' answers on the device
 /// event stream to the incidents (through ``ReceiverEventsService``) and makes the calls until shutdown.
 struct PlacementService: Service {
