@@ -30,6 +30,8 @@ import KyukyuDomain
         case vitals
         /// `POST /api/v1/incidents/{id}/treatments`: a treatment and its time.
         case treatments
+        /// `POST /api/v1/incidents/{id}/placements`: the hospitals asked at once (``hospital`` is the one known).
+        case placements
     }
 
     /// A body a route accepted.
@@ -39,7 +41,8 @@ import KyukyuDomain
         fileprivate var object: [String: JSONValue]
     }
 
-    /// The receiving hospital the ``Route/handoff`` and ``Route/observations`` routes know (a fictitious one).
+    /// The receiving hospital the ``Route/handoff``, ``Route/observations`` and ``Route/placements`` routes know (a
+    /// fictitious one).
     public static let hospital = HospitalCode(rawValue: "9999999999")!
 
     /// Decodes `body` as `route` does at `now`; throws the route's ``Problem`` when it refuses the body.
@@ -105,6 +108,10 @@ import KyukyuDomain
             let kind = try RequestBody.oneOf(object, "kind", TreatmentGiven.Kind.allCases.map(\.rawValue))
             guard TreatmentGiven.Kind(rawValue: kind) != nil else { throw Problem.validation("kind", "is unknown") }
             _ = try ObservationPatch.time(object, "at", now: now, words: "the treatment's time")
+            return try accepted(object)
+        case .placements:
+            let object = try RequestBody.object(body, allowed: ["hospitals"])
+            _ = try GatewayAPI.placementHospitals(object, known: [hospital])
             return try accepted(object)
         }
     }

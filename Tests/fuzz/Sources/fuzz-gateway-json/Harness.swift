@@ -1,5 +1,6 @@
 // The gateway's request bodies (KyukyuGateway: RequestBody in HTTP/Requests.swift, and each route's fields:
-// sign-in, unlock, dispatch, consent, PIN, lookup, handoff, observations, vitals, treatments) on hostile JSON.
+// sign-in, unlock, dispatch, consent, PIN, lookup, handoff, observations, vitals, treatments, placements) on hostile
+// JSON.
 // The first byte picks the route; the rest is the body.
 //
 // Invariants: a refusal is a `Problem` with a 4xx status, never a trap nor another error; a body a route accepts
