@@ -457,18 +457,24 @@ public final class HospitalDesk: Sendable {
     }
 
     /// Runs `hospital`'s board stream (every device's events there; ids are the board's own), as
-    /// ``runDeviceStream``.
+    /// ``runDeviceStream``. The hospital's own publications, from any of its screens and any instance, come live too
+    /// (`acceptance`, without an id: the board reads its acceptance when it connects, so none is replayed).
     public func runBoardStream(
         hospital: HospitalCode,
         lastEventID: Int64?,
         emit: @escaping @Sendable (String) async throws -> Void
     ) async {
+        let revisions = RevisionsSent()
         await run(
             replay: { () async throws(ReceiverError) in
                 guard let lastEventID else { return [] }
                 return try await self.store.streamBoardEvents(hospital: hospital, after: lastEventID)
             },
-            position: { $0.hospital == hospital ? $0.boardPosition : nil },
+            position: { event in
+                guard event.hospital == hospital else { return nil }
+                if case .acceptance(let acceptance) = event { return revisions.admit(acceptance) ? 0 : nil }
+                return event.boardPosition
+            },
             start: lastEventID ?? Int64.max,
             board: true,
             emit: emit

@@ -256,6 +256,10 @@ struct RegionHubTests {
             let dialysis = (heardAcceptance["conditions"] as? [String: Any])?["dialysis"] as? [String: Any]
             #expect(dialysis?["accepting"] as? Bool == false)
             #expect(dialysis?["reason"] as? String == "no-beds")
+            // B's board (instance 3) hears its own hospital's publication, made through instance 1.
+            let boardHeard = try await next(&boardB)
+            #expect(boardHeard["hospital"] as? String == Self.second.code)
+            #expect(boardHeard["revision"] as? Int == 1)
 
             // A placement request to both hospitals through the balancer; A accepts through instance 2, B's accept
             // through instance 3 comes too late; the ambulance (instance 1) and B's board hear how it ended.
@@ -286,6 +290,8 @@ struct RegionHubTests {
             }
             #expect(answers == [Self.first.code: "accepted", Self.second.code: "placed-elsewhere"])
             #expect(try await next(&boardB)["answer"] as? String == "placed-elsewhere")
+            // A's board heard no other hospital's publication: its next event is the request made to A.
+            #expect(try await next(&boardA)["answer"] as? String == "pending")
 
             // The review's exports, by the product's command: every answer and its time; FHIR Tasks that another
             // implementation checks (make test's FHIR check reads KYUKYU_FHIR_OUT).

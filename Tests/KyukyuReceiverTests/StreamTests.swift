@@ -127,6 +127,54 @@ struct StreamTests {
         _ = await task.value
     }
 
+    @Test func theBoardHearsItsHospitalsPublicationsLiveWithoutAnID() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try openStore(directory)
+        try await store.registerDevice("ambulance-01")
+        let desk = HospitalDesk(
+            hospitals: [hospitalCode],
+            store: store,
+            validator: StructuralHandoffValidator(),
+            clock: TestClock(),
+            logger: quiet
+        )
+        let document = SyntheticDocument()
+        _ = try await desk.intake(
+            body: document.data,
+            idempotencyKey: document.versionIdentifier,
+            device: "ambulance-01"
+        )
+        var (lines, task) = open(desk, lastEventID: 0, board: true)
+        #expect(fields(try #require(await lines.next())).id == "1")
+
+        let published = try await desk.publishAcceptance(
+            hospitalCode,
+            setting: [.dialysis: try .notAccepting(.noBeds)],
+            withdrawing: [],
+            staff: "staff-01"
+        )
+        let frame = try #require(await lines.next())
+        #expect(frame.hasPrefix("event: acceptance\n"), "no id: it does not move the board's Last-Event-ID")
+        let live = fields(frame)
+        #expect(live.id == nil)
+        #expect(live.data?["hospital"] as? String == hospitalCode.rawValue)
+        #expect((live.data?["revision"] as? NSNumber)?.int64Value == published.revision)
+        // The board's next event keeps its numbering.
+        _ = try await desk.acknowledge(document.set, at: hospitalCode)
+        #expect(fields(try #require(await lines.next())).id == "2")
+        task.cancel()
+        _ = await task.value
+
+        // A reconnected board is not sent the publication again (it reads the acceptance when it connects).
+        (lines, task) = open(desk, lastEventID: 1, board: true)
+        #expect(fields(try #require(await lines.next())).id == "2")
+        _ = try await desk.divert(document.set, at: hospitalCode, reason: .noBeds, note: nil)
+        #expect(fields(try #require(await lines.next())).id == "3")
+        task.cancel()
+        _ = await task.value
+    }
+
     @Test func aKeepAliveEveryFifteenSecondsOfTheInjectedClock() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

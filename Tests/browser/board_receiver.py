@@ -179,6 +179,18 @@ class Receiver:
         assert status == 200, f"GET {path} as staff: {status} {answer[:300]!r}"
         return json.loads(answer)
 
+    def staff_put(self, path: str, body: dict, cookies: list[dict]) -> dict:
+        """A staff PUT in the browser's session, as another screen of the hospital would make it (the session's CSRF
+        token read from GET /api/v1/session)."""
+        cookie = "; ".join(f"{c['name']}={c['value']}" for c in cookies)
+        csrf = self.staff_get("/api/v1/session", cookies)["csrfToken"]
+        status, answer = self.request("PUT", path, json.dumps(body).encode(), headers={
+            "Accept": "application/json", "Content-Type": "application/json", "Cookie": cookie,
+            "X-CSRF-Token": csrf, "Origin": self.base,
+        }, device=False)
+        assert status == 200, f"PUT {path} as staff: {status} {answer[:300]!r}"
+        return json.loads(answer)
+
     def device_events(self, until, timeout: float = 15) -> list[dict]:
         """Reads GET /ambulance/v1/events (the device's own stream, from the start) until `until(events)` holds."""
         connection = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.context(), timeout=timeout)

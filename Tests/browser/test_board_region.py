@@ -3,7 +3,8 @@ its own CA, device certificate, staff account with TOTP; HTTPS on loopback), the
 
 (a) acceptance: staff publish "dialysis: not accepting (no beds)" in two taps and "stroke: accepting"; the receiver's
     `GET /api/v1/acceptance` (with the board's session cookie) has revision ≥ 1 and exactly those two; then "other"
-    needs its note, and a condition is made unknown again;
+    needs its note, and a condition is made unknown again; another screen's publication shows live (the stream's
+    `event: acceptance`);
 (b) an ambulance asks (POST /ambulance/v1/placements) → the request appears live with its summary (70-79, sex,
     complaint, triage colour, needs as chips, ETA, waiting time) and alerts as a new patient does; staff accept → the
     request shows accepted and the ambulance's GET /ambulance/v1/placements/<id> says accepted;
@@ -157,6 +158,14 @@ def test_board_region(receiver: Receiver):
         board.wait(lambda: (board.condition("burns") or {}).get("state") == "unknown", "burns unknown again")
         again = receiver.staff_get("/api/v1/acceptance", cookies)
         assert set(again["conditions"]) == {"dialysis", "stroke"} and again["revision"] > published["revision"], again
+
+        # Another screen of the hospital publishes: the board shows it from its event stream, long before its own
+        # 30-second re-read (its last read was its own publication, just now).
+        other = receiver.staff_put("/api/v1/acceptance", {"conditions": {"stemi": {"accepting": True}}}, cookies)
+        assert other["revision"] > again["revision"], other
+        board.wait(lambda: (board.condition("stemi") or {}).get("state") == "accepting", "stemi, from another screen",
+                   timeout=5)
+        assert board.panel()["revision"] == other["revision"]
 
         # (b) An ambulance asks: the request appears live with its summary, and alerts.
         alerts_before = int(board.js(f"return document.querySelector('{tid('board')}').dataset.alerts ?? '0'"))

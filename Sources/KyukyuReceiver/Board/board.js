@@ -13,7 +13,7 @@ const REALERT_SECONDS = (() => {
 const REASONS = ["no-beds", "no-specialist", "ct-unavailable", "operating-rooms-full", "icu-full", "other"];
 /** The conditions a hospital publishes its acceptance for (docs/receiver-api.yaml, Acceptance). */
 const CONDITIONS = ["stroke", "stemi", "trauma", "burns", "paediatrics", "dialysis"];
-/** Seconds between two reads of the acceptance (another screen of the hospital may change it). */
+/** Seconds between two reads of the acceptance, besides the stream's `acceptance` events (a fallback). */
 const ACCEPTANCE_POLL_SECONDS = 30;
 
 const state = {
@@ -135,6 +135,7 @@ function listen() {
   source.onopen = () => {
     connection("live");
     refreshPlacements(); // anything missed while the stream was down (Last-Event-ID also replays)
+    loadAcceptance(); // a publication made meanwhile on another screen (the stream does not replay them)
   };
   source.onerror = () => {
     connection("lost");
@@ -150,6 +151,13 @@ function listen() {
       state.withdrawn.push({ set, name: patient.doc.patient.name, reason: event.reason, at: event.at ?? new Date().toISOString() });
     }
     refresh(set);
+  });
+  source.addEventListener("acceptance", (message) => {
+    // This hospital's publication changed (on another screen, or through another instance): read it again.
+    let event = null;
+    try { event = JSON.parse(message.data); } catch { return; }
+    if (state.hospital && event.hospital && event.hospital !== state.hospital) return;
+    if ((event.revision ?? 0) > (state.acceptance?.revision ?? 0)) loadAcceptance();
   });
   source.addEventListener("placement", (message) => {
     let event = null;
@@ -216,13 +224,21 @@ async function loadPlacements() {
   for (const id of fresh) alertPlacement(id);
 }
 
+/** Keeps `next` unless the board already shows a later revision (a read and a stream event may cross). */
+function adoptAcceptance(next) {
+  const current = state.acceptance;
+  if (!next) return false;
+  if (current && current.hospital === next.hospital && (next.revision ?? 0) <= (current.revision ?? 0)) return false;
+  state.acceptance = next;
+  return true;
+}
+
 async function loadAcceptance() {
   state.acceptanceRead = Date.now();
   try {
     const next = await api("GET", "/api/v1/acceptance");
-    const changed = next?.revision !== state.acceptance?.revision;
-    state.acceptance = next;
-    if (changed) render();
+    if (!adoptAcceptance(next)) return;
+    render();
   } catch { /* kept; read again later */ }
 }
 
@@ -357,7 +373,7 @@ async function publish(condition, value) {
   state.acceptanceFailed = false;
   render();
   try {
-    state.acceptance = await api("PUT", "/api/v1/acceptance", { conditions: { [condition]: value } });
+    adoptAcceptance(await api("PUT", "/api/v1/acceptance", { conditions: { [condition]: value } }));
     state.acceptanceRead = Date.now();
     state.editing = null; state.editReason = null; state.editNote = "";
   } catch {
