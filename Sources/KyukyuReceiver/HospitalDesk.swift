@@ -6,7 +6,6 @@ public import Metrics
 import ServiceLifecycle
 import Synchronization
 
-/// Everyone listening for new events (ambulance streams, boards).
 /// The events a stream has sent: every position up to `floor`, and those above it. Requests that commit at the same
 /// time publish their events in any order, so a high-water mark would drop an event published after a later one
 /// (the load test saw acknowledgements stored and never streamed); a live event is sent unless it was sent already.
@@ -18,6 +17,16 @@ struct SentPositions {
     static let memory = 1024
 
     init(floor: Int64) { self.floor = floor }
+
+    /// Whether an event in `slot` is to be sent: one outside the numbering always, a numbered one when its position
+    /// is new (and now sent); nil (not on this stream) never.
+    mutating func admit(_ slot: StreamSlot?) -> Bool {
+        switch slot {
+        case .numbered(let position): admit(position)
+        case .unnumbered: true
+        case nil: false
+        }
+    }
 
     /// Whether `position` is new (and now sent).
     mutating func admit(_ position: Int64) -> Bool {
@@ -46,6 +55,16 @@ final class RevisionsSent: Sendable {
     }
 }
 
+/// Where an event goes in a stream: at its position in the stream's numbering (sent once, with that id), or outside
+/// it (a hospital's publication, which carries its own revision and is sent without an id).
+enum StreamSlot: Sendable, Hashable {
+    /// At this position of the stream.
+    case numbered(Int64)
+    /// Outside the numbering.
+    case unnumbered
+}
+
+/// Everyone listening for new events (ambulance streams, boards, acceptance feeds).
 actor EventHub {
     private var subscribers: [UUID: AsyncStream<StreamEvent>.Continuation] = [:]
 
@@ -449,7 +468,7 @@ public final class HospitalDesk: Sendable {
             replay: { () async throws(ReceiverError) in
                 try await self.store.streamEvents(device: device, after: lastEventID, now: self.now())
             },
-            position: { $0.device == device ? $0.sequence : nil },
+            slot: { event in event.device == device ? event.sequence.map(StreamSlot.numbered) : nil },
             start: lastEventID ?? 0,
             board: false,
             emit: emit
@@ -470,10 +489,10 @@ public final class HospitalDesk: Sendable {
                 guard let lastEventID else { return [] }
                 return try await self.store.streamBoardEvents(hospital: hospital, after: lastEventID)
             },
-            position: { event in
+            slot: { event in
                 guard event.hospital == hospital else { return nil }
-                if case .acceptance(let acceptance) = event { return revisions.admit(acceptance) ? 0 : nil }
-                return event.boardPosition
+                if case .acceptance(let acceptance) = event { return revisions.admit(acceptance) ? .unnumbered : nil }
+                return event.boardPosition.map(StreamSlot.numbered)
             },
             start: lastEventID ?? Int64.max,
             board: true,
@@ -490,11 +509,11 @@ public final class HospitalDesk: Sendable {
             replay: { () async throws(ReceiverError) in
                 try await self.store.acceptances().filter { served.contains($0.hospital) }.map(StreamEvent.acceptance)
             },
-            position: { event in
+            slot: { event in
                 guard case .acceptance(let acceptance) = event, served.contains(acceptance.hospital),
                     revisions.admit(acceptance)
                 else { return nil }
-                return 0
+                return .unnumbered
             },
             start: Int64.max,
             board: false,
@@ -504,7 +523,7 @@ public final class HospitalDesk: Sendable {
 
     private func run(
         replay: @escaping @Sendable () async throws(ReceiverError) -> [StreamEvent],
-        position: @escaping @Sendable (StreamEvent) -> Int64?,
+        slot: @escaping @Sendable (StreamEvent) -> StreamSlot?,
         start: Int64,
         board: Bool,
         emit: @escaping @Sendable (String) async throws -> Void
@@ -519,7 +538,7 @@ public final class HospitalDesk: Sendable {
                 var sent = SentPositions(floor: start == Int64.max ? Int64.min : start)
                 do {
                     for event in try await replay() {
-                        guard let at = position(event), at == 0 || sent.admit(at) else { continue }
+                        guard sent.admit(slot(event)) else { continue }
                         continuation.yield(self.frame(event, board: board))
                     }
                 } catch {
@@ -531,7 +550,7 @@ public final class HospitalDesk: Sendable {
                     return
                 }
                 for await event in live {
-                    guard let at = position(event), at == 0 || sent.admit(at) else { continue }
+                    guard sent.admit(slot(event)) else { continue }
                     continuation.yield(self.frame(event, board: board))
                 }
                 continuation.finish()
