@@ -25,6 +25,8 @@ public struct HospitalConfiguration: Sendable {
     public var staffSession: Duration
     /// Failed sign-ins before a staff account locks.
     public var staffMaximumFailures: Int
+    /// How long a placement request may wait unanswered before the receiver withdraws it.
+    public var placementExpiry: Duration
     /// The lowest level logged.
     public var logLevel: Logger.Level
     /// Where the documents' sealing keyring comes from.
@@ -121,6 +123,13 @@ public struct HospitalConfiguration: Sendable {
             type: .integer,
             defaultText: "5",
             meaning: "Failed sign-ins before a staff account locks, with doubling backoff (1-20)."
+        ),
+        Key(
+            name: "placement.expiry-minutes",
+            type: .integer,
+            defaultText: "60",
+            meaning:
+                "Minutes a placement request may wait with no hospital accepting before the receiver withdraws it, as its ambulance would: every hospital still asked is told `cancelled` (5-1440). An ambulance that stopped asking (its gateway lost, the patient placed by phone) leaves no hospital alerted for ever."
         ),
         Key(
             name: "keys.source",
@@ -338,6 +347,7 @@ public struct HospitalConfiguration: Sendable {
             keepAlive: .seconds(integer("events.keep-alive-seconds", 15, 1...300)),
             staffSession: .seconds(integer("staff.session-hours", 12, 1...24) * 3600),
             staffMaximumFailures: integer("staff.max-failures", 5, 1...20),
+            placementExpiry: .seconds(integer("placement.expiry-minutes", 60, 5...1440) * 60),
             logLevel: Logger.Level(
                 rawValue: string(
                     "log.level",

@@ -434,6 +434,40 @@ public final class HospitalDesk: Sendable {
         return view
     }
 
+    /// Withdraws, as their ambulances would, the requests still waiting after `age`: an ambulance that stopped
+    /// asking (its gateway lost, the patient taken by phone) must not leave hospitals alerted for ever. Every
+    /// hospital still pending is told `cancelled`. Returns how many were withdrawn; one a hospital accepted
+    /// meanwhile stays placed.
+    @discardableResult
+    public func expirePlacements(olderThan age: Duration) async -> Int {
+        let cutoff = now().addingTimeInterval(-Double(age.components.seconds))
+        let waiting: [(placement: UUID, device: String)]
+        do {
+            waiting = try await store.waitingPlacements(requestedBefore: cutoff)
+        } catch {
+            logger.error("the waiting placement requests cannot be read", metadata: ["kyukyu.error": "\(error.code)"])
+            return 0
+        }
+        var expired = 0
+        for request in waiting {
+            do {
+                let (_, events) = try await store.cancelPlacement(request.placement, device: request.device, at: now())
+                for event in events { await hub.publish(.placement(event)) }
+                if !events.isEmpty { expired += 1 }
+            } catch {
+                // Accepted, or withdrawn, meanwhile (another instance's sweep): nothing to do.
+                logger.debug("a waiting placement request changed before it expired")
+            }
+        }
+        if expired > 0 {
+            logger.notice(
+                "placement requests expired unanswered",
+                metadata: ["kyukyu.count": "\(expired)", "kyukyu.age-minutes": "\(age.components.seconds / 60)"]
+            )
+        }
+        return expired
+    }
+
     // MARK: - Streams
 
     /// One server-sent event's text: `handoff` or `placement` (with the stream's id), or `acceptance` (none).

@@ -18,13 +18,45 @@ public struct HospitalSettings: Sendable {
     public var tls: TLSConfiguration
     /// Whether the staff session cookie is `Secure` (true: the receiver only speaks TLS).
     public var secureCookies: Bool
+    /// How long a placement request may wait unanswered before it is withdrawn (checked once a minute of the desk's
+    /// clock); nil withdraws none.
+    public var placementExpiry: Duration?
 
     /// Settings.
-    public init(host: String = "127.0.0.1", port: Int = 9443, tls: TLSConfiguration, secureCookies: Bool = true) {
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 9443,
+        tls: TLSConfiguration,
+        secureCookies: Bool = true,
+        placementExpiry: Duration? = nil
+    ) {
         self.host = host
         self.port = port
         self.tls = tls
         self.secureCookies = secureCookies
+        self.placementExpiry = placementExpiry
+    }
+}
+
+/// Withdraws the placement requests left waiting past `age` (``HospitalDesk/expirePlacements(olderThan:)``) after
+/// every `interval` of the desk's clock, until shutdown. Every instance of a region sweeps; a request is withdrawn
+/// once.
+struct PlacementExpiryService: Service {
+    let desk: HospitalDesk
+    let age: Duration
+    let interval: Duration
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await desk.clock.sleep(for: interval)
+                } catch {
+                    return
+                }
+                await desk.expirePlacements(olderThan: age)
+            }
+        }
     }
 }
 
@@ -108,7 +140,11 @@ public struct HospitalReceiver: Sendable {
             services: [
                 .init(service: StoreService(desk: desk, logger: logger)),
                 .init(service: http),
-            ] + services.map { .init(service: $0) },
+            ]
+                + (settings.placementExpiry.map {
+                    [.init(service: PlacementExpiryService(desk: desk, age: $0, interval: .seconds(60)))]
+                } ?? [])
+                + services.map { .init(service: $0) },
             gracefulShutdownSignals: signals,
             logger: logger
         )

@@ -244,6 +244,16 @@ extension HospitalStore {
         }
     }
 
+    /// The requests made before `time` that still wait for an answer (none accepted, not withdrawn), oldest first,
+    /// each with the ambulance that made it.
+    public func waitingPlacements(requestedBefore time: Date) async throws(ReceiverError) -> [(
+        placement: UUID, device: String
+    )] {
+        try await storage.waitingPlacements(before: StorageTime.ms(time)).compactMap { row in
+            UUID(uuidString: row.id).map { (placement: $0, device: row.device) }
+        }
+    }
+
     /// A request as its ambulance sees it (nil when it is another device's).
     public func placement(_ id: UUID, device: String) async throws(ReceiverError) -> PlacementView? {
         guard let (row, targets) = try await storage.placement(Self.text(id)), row.device == device else { return nil }

@@ -93,7 +93,8 @@ struct ServeCommand: AsyncParsableCommand {
                 settings: HospitalSettings(
                     host: configuration.host,
                     port: configuration.port,
-                    tls: try HospitalPKI(directory: configuration.tlsDirectory).serverTLSConfiguration()
+                    tls: try HospitalPKI(directory: configuration.tlsDirectory).serverTLSConfiguration(),
+                    placementExpiry: configuration.placementExpiry
                 ),
                 desk: desk,
                 staff: staff,

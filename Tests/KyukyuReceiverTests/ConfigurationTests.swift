@@ -42,6 +42,7 @@ struct ConfigurationTests {
         #expect(configuration.keepAlive == .seconds(15))
         #expect(configuration.staffSession == .seconds(12 * 3600))
         #expect(configuration.staffMaximumFailures == 5)
+        #expect(configuration.placementExpiry == .seconds(3600))
         #expect(configuration.logLevel == .info)
         #expect(configuration.logDestination == .auto)
         #expect(configuration.keySource == .auto)
@@ -55,10 +56,11 @@ struct ConfigurationTests {
             ("staff.session-hours", "12"), ("staff.max-failures", "5"), ("log.level", "info"),
             ("log.destination", "auto"), ("keys.source", "auto"), ("storage.engine", "sqlite"),
             ("storage.postgresql.tls", "auto"), ("storage.postgresql.max-connections", "10"),
+            ("placement.expiry-minutes", "60"),
         ] {
             #expect(documentation.contains("| `\(key)` |") && documentation.contains("| `\(value)` |"), "\(key)")
         }
-        #expect(HospitalConfiguration.keyNames.count == 18)
+        #expect(HospitalConfiguration.keyNames.count == 19)
     }
 
     @Test func aRegionsHubOnPostgreSQL() throws {
@@ -157,6 +159,24 @@ struct ConfigurationTests {
         }
         #expect(throws: ReceiverError.invalidInput("")) {
             try HospitalConfiguration.load(arguments: ["--config", "/nonexistent/kyukyu.json"], environment: [:])
+        }
+    }
+
+    @Test func thePlacementExpiryIsInMinutesFrom5To1440() throws {
+        let set = try HospitalConfiguration.load(arguments: ["--placement-expiry-minutes", "30"], environment: [:])
+        #expect(set.placementExpiry == .seconds(1800))
+        let fromEnvironment = try HospitalConfiguration.load(
+            arguments: [],
+            environment: ["KYUKYU_HOSPITAL_PLACEMENT_EXPIRY_MINUTES": "1440"]
+        )
+        #expect(fromEnvironment.placementExpiry == .seconds(86400))
+        for wrong in ["4", "1441", "soon"] {
+            do {
+                _ = try HospitalConfiguration.load(arguments: ["--placement-expiry-minutes", wrong], environment: [:])
+                Issue.record("placement.expiry-minutes \(wrong) loaded")
+            } catch {
+                #expect(error.reason.contains("placement.expiry-minutes"), "\(error.reason)")
+            }
         }
     }
 

@@ -232,6 +232,9 @@ protocol RegionStorage: Sendable {
     /// The requests that asked `hospital`, newest first: those still pending there, or all of them.
     func placements(hospital: String, pendingOnly: Bool) async throws(ReceiverError)
         -> [(PlacementRow, [PlacementTargetRow])]
+    /// The requests made before `before` (ms) that still wait: none accepted, not withdrawn, a hospital still
+    /// pending; oldest first, with the ambulance that made each.
+    func waitingPlacements(before: Int64) async throws(ReceiverError) -> [(id: String, device: String)]
     /// Every request made from `since` until `until` (ms), oldest first (the review).
     func placements(since: Int64, until: Int64) async throws(ReceiverError) -> [(PlacementRow, [PlacementTargetRow])]
 

@@ -311,6 +311,20 @@ extension PostgresStorage {
         }
     }
 
+    func waitingPlacements(before: Int64) async throws(ReceiverError) -> [(id: String, device: String)] {
+        try await fetch(
+            """
+            SELECT p.id, p.device FROM placement p
+            WHERE p.created_at < \(before) AND p.placed_hospital IS NULL AND p.cancelled_at IS NULL
+            AND EXISTS (SELECT 1 FROM placement_target t WHERE t.placement = p.id AND t.answer = 'pending')
+            ORDER BY p.created_at, p.id
+            """
+        ) { row in
+            let (id, device) = try row.decode((String, String).self)
+            return (id: id, device: device)
+        }
+    }
+
     func placements(since: Int64, until: Int64) async throws(ReceiverError) -> [(PlacementRow, [PlacementTargetRow])] {
         let ids = try await fetch(
             """

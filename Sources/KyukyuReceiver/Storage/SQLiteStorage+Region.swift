@@ -209,6 +209,21 @@ extension SQLiteStorage {
         }
     }
 
+    func waitingPlacements(before: Int64) async throws(ReceiverError) -> [(id: String, device: String)] {
+        try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT p.id, p.device FROM placement p
+                    WHERE p.created_at < ? AND p.placed_hospital IS NULL AND p.cancelled_at IS NULL
+                    AND EXISTS (SELECT 1 FROM placement_target t WHERE t.placement = p.id AND t.answer = 'pending')
+                    ORDER BY p.created_at, p.id
+                    """,
+                arguments: [before]
+            ).map { (id: $0["id"], device: $0["device"]) }
+        }
+    }
+
     func placements(since: Int64, until: Int64) async throws(ReceiverError) -> [(PlacementRow, [PlacementTargetRow])] {
         try await read { db in
             let ids = try String.fetchAll(
