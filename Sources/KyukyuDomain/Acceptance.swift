@@ -385,7 +385,9 @@ private enum JSONFields {
         throws(AcceptanceError)
     {
         let unknown = container.allKeys.map(\.stringValue).filter { !known.contains($0) }.sorted()
-        if let first = unknown.first { throw AcceptanceError.unknown(join(field, first), "is not a known field") }
+        if let first = unknown.first {
+            throw AcceptanceError.unknown(join(field, FieldName.shown(first)), "is not a known field")
+        }
     }
 
     /// The value at `key`, nil when absent or null; the field is named when it has the wrong type.

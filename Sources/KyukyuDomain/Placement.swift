@@ -72,7 +72,9 @@ public struct PlacementSummary: Sendable, Hashable, Codable {
         let extra = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)
             .filter { Key(rawValue: $0) == nil }
         if let field = extra.first {
-            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "unknown field \(field)"))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: [], debugDescription: "unknown field \(FieldName.shown(field))")
+            )
         }
         do {
             try self.init(

@@ -75,3 +75,21 @@ import Testing
         }
     }
 }
+
+/// What a refusal may repeat of a request's unknown key.
+@Suite struct FieldNameTests {
+    @Test(arguments: ["receivedAt", "chief-complaint", "spo2", "a", "x_y", String(repeating: "k", count: 64)])
+    func aFieldNameIsShown(_ key: String) {
+        #expect(FieldName.isPlain(key))
+        #expect(FieldName.shown(key) == key)
+    }
+
+    @Test(arguments: [
+        "", "東京都", "ヤマダ", "山田太郎", "12345678", "2026-11-27", "1a", "name with space", "naïve", "a.b", "a\u{0}",
+        String(repeating: "k", count: 65),
+    ])
+    func anythingElseIsNot(_ key: String) {
+        #expect(!FieldName.isPlain(key))
+        #expect(FieldName.shown(key) == FieldName.unnamed)
+    }
+}

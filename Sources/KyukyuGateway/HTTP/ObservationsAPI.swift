@@ -167,7 +167,7 @@ struct ObservationPatch: Sendable {
         case .null?: traumaRemoved = true
         case .object(let trauma)?:
             if let unknown = trauma.keys.sorted().first(where: { !["mechanism", "injuries"].contains($0) }) {
-                throw Problem.validation("trauma.\(unknown)", "is not a field of the trauma details")
+                throw Problem.validation("trauma.\(FieldName.shown(unknown))", "is not a field of the trauma details")
             }
             mechanism = try Self.change(trauma, "mechanism") { value in
                 try Self.enumeration(value, "trauma.mechanism", TraumaDetails.Mechanism.self)
@@ -193,7 +193,7 @@ struct ObservationPatch: Sendable {
         case .null?: onsetRemoved = true
         case .object(let onset)?:
             if let unknown = onset.keys.sorted().first(where: { !["kind", "at"].contains($0) }) {
-                throw Problem.validation("onset.\(unknown)", "is not a field of the onset")
+                throw Problem.validation("onset.\(FieldName.shown(unknown))", "is not a field of the onset")
             }
             if onset["kind"] != nil {
                 onsetKind = try Self.enumeration(onset["kind"]!, "onset.kind", OnsetTime.Kind.self)

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import KyukyuDomain
 
 /// Request bodies: JSON objects, strictly checked. An unknown key, a wrong type or a missing field is a 4xx
 /// problem naming the field, never a silent default.
@@ -50,7 +51,7 @@ enum RequestBody {
             throw Problem.badRequest("the body must be one JSON object")
         }
         if let unknown = object.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw Problem.validation(unknown, "is not a field of this request")
+            throw Problem.validation(FieldName.shown(unknown), "is not a field of this request")
         }
         return object
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import KyukyuDomain
 
 /// Staff and ambulance request bodies: one JSON object, strictly checked (as the gateway's). An unknown key, a
 /// wrong type or a missing field is a 4xx naming the field, never a silent default.
@@ -64,7 +65,7 @@ enum JSONBody {
             throw ReceiverHTTPError.badRequest("the body must be one JSON object")
         }
         if let unknown = object.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw ReceiverHTTPError.validation(unknown, "is not a field of this request")
+            throw ReceiverHTTPError.validation(FieldName.shown(unknown), "is not a field of this request")
         }
         return object
     }

@@ -324,7 +324,7 @@ public struct ReceiverAPI: Sendable {
             for (name, value) in conditions {
                 guard let condition = AcceptanceCondition(rawValue: name) else {
                     throw ReceiverHTTPError.badRequest(
-                        "conditions.\(name): not a condition (\(AcceptanceCondition.allCases.map(\.rawValue).joined(separator: ", ")))"
+                        "conditions.\(FieldName.shown(name)): not a condition (\(AcceptanceCondition.allCases.map(\.rawValue).joined(separator: ", ")))"
                     )
                 }
                 if value is NSNull {
