@@ -35,8 +35,6 @@ final class FakeHub: ReceiverDelivering {
     var calls: AsyncStream<String> { callStream.stream }
     /// Yields a hospital's code when its device stream opens.
     var deviceConnected: AsyncStream<HospitalCode> { deviceStream.stream }
-    /// The hospitals whose device stream is open.
-    var deviceStreamsOpen: Set<HospitalCode> { state.withLock { Set($0.deviceStreams.keys) } }
 
     /// Acceptance connections made to `url` so far.
     func connections(_ url: String) -> Int { state.withLock { $0.connections[url] ?? 0 } }

@@ -247,9 +247,9 @@ struct PlacementAPITests {
             )
             let listening = Task { try await listener.run() }
             defer { listening.cancel() }
-            // The three hospitals share the hub: one device stream, under the first.
             var devices = bed.hub.deviceConnected.makeAsyncIterator()
-            #expect(await devices.next() == Self.code(0))
+            var open: Set<HospitalCode> = []
+            while open.count < 3, let code = await devices.next() { open.insert(code) }
 
             bed.hub.send(
                 .placement(
@@ -262,7 +262,7 @@ struct PlacementAPITests {
                         divert: Divert(.icuFull, note: "ICU満床")
                     )
                 ),
-                to: Self.code(0)
+                to: Self.code(1)
             )
             _ = await waitFor(runner) { $0.state.placement?.entries[1].answer == .declined }
             bed.hub.send(
@@ -417,39 +417,6 @@ struct PlacementAPITests {
             let steps = await bed.harness.store.auditTrail.compactMap { $0.attributes["step"] }
             #expect(steps.contains("placement-withdrawn"))
         }
-    }
-
-    @Test("hospitals sharing a hub share one device stream there; a hospital on its own receiver has its own")
-    func oneDeviceStreamPerReceiver() async throws {
-        let own = ReceivingHospital(
-            code: HospitalCode(rawValue: "1310000009")!,
-            name: "テスト単独病院 (架空)",
-            url: "https://receiver.test:24002/"
-        )
-        var sameHub = Self.hospitals[2]
-        sameHub.url += "/"  // the same hub, written with a trailing slash
-        let hospitals = [Self.hospitals[0], Self.hospitals[1], own, sameHub]
-        #expect(ReceiverEventsService.streams(hospitals).map(\.code) == [Self.code(0), own.code])
-        let hub = FakeHub()
-        let cursor = FileManager.default.temporaryDirectory.appending(path: "kyukyu-cursor-\(UUID()).json")
-        defer { try? FileManager.default.removeItem(at: cursor) }
-        let listener = ReceiverEventsService(
-            hospitals: hospitals,
-            client: hub,
-            desk: try APIHarness(hospitals: hospitals).desk,
-            cursor: EventCursorFile(path: cursor.path),
-            clock: TestClock(),
-            backoff: DeliveryBackoff(),
-            logger: silent
-        )
-        let listening = Task { try await listener.run() }
-        defer { listening.cancel() }
-        var devices = hub.deviceConnected.makeAsyncIterator()
-        let first = await devices.next()
-        let second = await devices.next()
-        #expect(Set([first, second].compactMap { $0 }) == [Self.code(0), own.code])
-        for _ in 0..<10_000 { await Task.yield() }  // room for a third stream, which must not come
-        #expect(hub.deviceStreamsOpen == [Self.code(0), own.code])
     }
 
     @Test("a restarted gateway sends again what the hub has not stored, under the same id")

@@ -479,10 +479,9 @@ struct UnconfiguredReceivers: ReceiverDelivering {
     }
 }
 
-/// Keeps a connection open to each receiver (ambulances sit behind mobile NAT: the receiver cannot call them) and
-/// hands every status it reports, and every answer to a placement request, to the desk. Reconnects with backoff,
-/// from the last event seen. Hospitals that share a base URL (a region's hub) share one stream: the device's stream
-/// there carries every hospital's events, and its position is kept under the first of them.
+/// Keeps a connection open to each hospital's receiver (ambulances sit behind mobile NAT: the receiver cannot
+/// call them) and hands every status it reports, and every answer to a placement request, to the desk. Reconnects
+/// with backoff, from the last event seen.
 struct ReceiverEventsService: Service {
     let hospitals: [ReceivingHospital]
     let client: any ReceiverDelivering
@@ -495,17 +494,11 @@ struct ReceiverEventsService: Service {
     func run() async throws {
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
-                for hospital in Self.streams(hospitals) {
+                for hospital in hospitals {
                     group.addTask { await listen(to: hospital) }
                 }
             }
         }
-    }
-
-    /// The hospitals whose receivers are streamed: the first of each base URL, in the configuration's order.
-    static func streams(_ hospitals: [ReceivingHospital]) -> [ReceivingHospital] {
-        var seen: Set<String> = []
-        return hospitals.filter { seen.insert($0.baseURL).inserted }
     }
 
     private func listen(to hospital: ReceivingHospital) async {
