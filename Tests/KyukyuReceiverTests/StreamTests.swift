@@ -28,6 +28,23 @@ struct StreamTests {
         return (lines.makeAsyncIterator(), task)
     }
 
+    /// A desk over a new store in `directory`, with `devices` registered, its streams on `clock`.
+    static func desk(
+        _ directory: String,
+        devices: [String],
+        clock: TestClock<Duration> = TestClock()
+    ) async throws -> HospitalDesk {
+        let store = try openStore(directory)
+        for device in devices { try await store.registerDevice(device) }
+        return HospitalDesk(
+            hospitals: [hospitalCode],
+            store: store,
+            validator: StructuralHandoffValidator(),
+            clock: clock,
+            logger: quiet
+        )
+    }
+
     func fields(_ frame: String) -> (id: String?, data: [String: Any]?) {
         var id: String?
         var data: [String: Any]?
@@ -43,16 +60,7 @@ struct StreamTests {
     @Test func replayLiveEventsAndLastEventID() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try openStore(directory)
-        try await store.registerDevice("ambulance-01")
-        try await store.registerDevice("ambulance-02")
-        let desk = HospitalDesk(
-            hospitals: [hospitalCode],
-            store: store,
-            validator: StructuralHandoffValidator(),
-            clock: TestClock(),
-            logger: quiet
-        )
+        let desk = try await Self.desk(directory, devices: ["ambulance-01", "ambulance-02"])
         let document = SyntheticDocument()
         _ = try await desk.intake(
             body: document.data,
@@ -92,16 +100,7 @@ struct StreamTests {
     @Test func theBoardHearsEveryDeviceWithItsOwnIDs() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try openStore(directory)
-        try await store.registerDevice("ambulance-01")
-        try await store.registerDevice("ambulance-02")
-        let desk = HospitalDesk(
-            hospitals: [hospitalCode],
-            store: store,
-            validator: StructuralHandoffValidator(),
-            clock: TestClock(),
-            logger: quiet
-        )
+        let desk = try await Self.desk(directory, devices: ["ambulance-01", "ambulance-02"])
         var one = SyntheticDocument()
         one.device = "ambulance-01"
         var two = SyntheticDocument()
@@ -130,15 +129,7 @@ struct StreamTests {
     @Test func theBoardHearsItsHospitalsPublicationsLiveWithoutAnID() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try openStore(directory)
-        try await store.registerDevice("ambulance-01")
-        let desk = HospitalDesk(
-            hospitals: [hospitalCode],
-            store: store,
-            validator: StructuralHandoffValidator(),
-            clock: TestClock(),
-            logger: quiet
-        )
+        let desk = try await Self.desk(directory, devices: ["ambulance-01"])
         let document = SyntheticDocument()
         _ = try await desk.intake(
             body: document.data,
@@ -178,15 +169,8 @@ struct StreamTests {
     @Test func aKeepAliveEveryFifteenSecondsOfTheInjectedClock() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try openStore(directory)
         let clock = TestClock()
-        let desk = HospitalDesk(
-            hospitals: [hospitalCode],
-            store: store,
-            validator: StructuralHandoffValidator(),
-            clock: clock,
-            logger: quiet
-        )
+        let desk = try await Self.desk(directory, devices: [], clock: clock)
         let arrived = Flag()
         let task = Task { () -> String? in
             let (lines, continuation) = AsyncStream.makeStream(of: String.self)
