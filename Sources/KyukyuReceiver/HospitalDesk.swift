@@ -454,9 +454,14 @@ public final class HospitalDesk: Sendable {
                 let (_, events) = try await store.cancelPlacement(request.placement, device: request.device, at: now())
                 for event in events { await hub.publish(.placement(event)) }
                 if !events.isEmpty { expired += 1 }
-            } catch {
+            } catch let error where error.code == .conflict || error.code == .notFound {
                 // Accepted, or withdrawn, meanwhile (another instance's sweep): nothing to do.
                 logger.debug("a waiting placement request changed before it expired")
+            } catch {
+                logger.error(
+                    "a waiting placement request could not be withdrawn",
+                    metadata: ["kyukyu.error": "\(error.code)"]
+                )
             }
         }
         if expired > 0 {
