@@ -204,6 +204,31 @@ struct PlacementAPITests {
         }
     }
 
+    @Test("the incident's event stream always opens with the incident, then the ranking")
+    func streamOpensWithTheIncident() async throws {
+        let bed = try Bed()
+        try await bed.run { client in
+            let scene = try await ObservationsAPITests.scene(client)
+            let runner = try await Self.runner(bed, scene)
+            // Many openings: the two used to race (CI once saw the ranking first).
+            for _ in 0..<50 {
+                let response = bed.harness.api.events(runner)
+                let (chunks, writer) = ChunkWriter.make()
+                let streaming = Task { try await response.body.write(writer) }
+                var iterator = chunks.makeAsyncIterator()
+                var text = ""
+                while text.components(separatedBy: "\n\n").count < 3, let chunk = await iterator.next() {
+                    text += chunk
+                }
+                streaming.cancel()
+                let events = text.components(separatedBy: "\n\n").prefix(2).map {
+                    $0.split(separator: "\n").first ?? ""
+                }
+                #expect(events == ["event: incident", "event: hospitals"], "\(events)")
+            }
+        }
+    }
+
     // MARK: - Placement
 
     @Test("a request to two hospitals: one declines, the other accepts first and becomes the destination")

@@ -510,8 +510,21 @@ public struct GatewayAPI: Sendable {
         let encoder = APIJSON.encoder()
         let body = ResponseBody { writer in
             let (lines, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(16))
+            // The picker's ranking for this incident, whole: right after the incident's first view (so that the
+            // stream always opens with `incident`), then on every change of any hospital's publication (listened to
+            // from the start, so that no change falls between).
+            let changes = await acceptance.updates()
+            let (opened, open) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+            let sendRanking: @Sendable () async -> Void = {
+                let snapshot = await runner.snapshot()
+                guard snapshot.state.machine.phase != .closed,
+                    let data = try? encoder.encode(await self.ranking(snapshot))
+                else { return }
+                continuation.yield("event: hospitals\ndata: \(String(decoding: data, as: UTF8.self))\n\n")
+            }
             await withDiscardingTaskGroup { group in
                 group.addTask {
+                    var first = true
                     for await snapshot in await runner.updates() {
                         let view = IncidentView(
                             snapshot,
@@ -522,22 +535,19 @@ public struct GatewayAPI: Sendable {
                         continuation.yield(
                             "event: incident\nid: \(snapshot.state.version)\ndata: \(String(decoding: data, as: UTF8.self))\n\n"
                         )
+                        if first {
+                            first = false
+                            await sendRanking()
+                            open.yield()
+                            open.finish()
+                        }
                     }
+                    open.finish()
                     continuation.finish()
                 }
                 group.addTask {
-                    // The picker's ranking for this incident, whole: at once (listening first, so no change falls
-                    // between), then on every change of any hospital's publication.
-                    let changes = await acceptance.updates()
-                    func send() async {
-                        let snapshot = await runner.snapshot()
-                        guard snapshot.state.machine.phase != .closed,
-                            let data = try? encoder.encode(await self.ranking(snapshot))
-                        else { return }
-                        continuation.yield("event: hospitals\ndata: \(String(decoding: data, as: UTF8.self))\n\n")
-                    }
-                    await send()
-                    for await _ in changes { await send() }
+                    for await _ in opened {}
+                    for await _ in changes { await sendRanking() }
                 }
                 group.addTask {
                     for await state in await board.updates() {
