@@ -73,11 +73,13 @@ extension HospitalStore {
     ) async throws(ReceiverError) -> HospitalAcceptance {
         let row = try await storage.publishAcceptance(hospital: hospital.rawValue) {
             current throws(ReceiverError) -> AcceptanceRow in
+            // A damaged stored row is the store's failure, not the staff's input.
+            let latest: HospitalAcceptance? = if let current { try Self.acceptance(current) } else { nil }
             let next: HospitalAcceptance
             do throws(AcceptanceError) {
                 let base: HospitalAcceptance
-                if let current {
-                    base = try Self.acceptanceDecoded(current)
+                if let latest {
+                    base = latest
                 } else {
                     base = try HospitalAcceptance(hospital: hospital, conditions: [:], revision: 0, updatedAt: time)
                 }
@@ -109,17 +111,7 @@ extension HospitalStore {
         }
     }
 
-    /// A stored publication, decoded (the error of a damaged row is the domain's).
-    static func acceptanceDecoded(_ row: AcceptanceRow) throws(AcceptanceError) -> HospitalAcceptance {
-        do {
-            return try JSONDecoder().decode(HospitalAcceptance.self, from: Data(row.body.utf8))
-        } catch let error as AcceptanceError {
-            throw error
-        } catch {
-            throw .invalid("", "a stored publication cannot be read")
-        }
-    }
-
+    /// A stored publication, decoded; a damaged row is a storage failure.
     static func acceptance(_ row: AcceptanceRow) throws(ReceiverError) -> HospitalAcceptance {
         do {
             return try JSONDecoder().decode(HospitalAcceptance.self, from: Data(row.body.utf8))
